@@ -10,7 +10,7 @@ Example:
     >>> from criticality.data import load_tensors
     >>> X, y = load_tensors("digits")
     >>> tuple(X.shape)
-    (1437, 1, 8, 8)
+    (1438, 1, 8, 8)
 """
 
 from criticality.data._cache import CachedItem as CachedItem

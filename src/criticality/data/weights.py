@@ -76,13 +76,15 @@ def load_by_order(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Mod
 
 
 def _apply(model: nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> nn.Module:
-    if set(state) == set(model.state_dict()):
-        model.load_state_dict(state)
-        return model
+    """Load by key when the keys match, else by position (:func:`load_by_order`)."""
     try:
+        if set(state) == set(model.state_dict()):
+            model.load_state_dict(state)
+            return model
         return load_by_order(model, state)
-    except ValueError as err:
-        raise ValueError(f"weights from {origin} do not fit this model: {err}") from None
+    except (ValueError, RuntimeError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(f"weights from {origin} do not fit this model: {reason}") from None
 
 
 @contextlib.contextmanager
@@ -140,7 +142,11 @@ def _timm(model: nn.Module, name: str) -> nn.Module:
     except (OSError, RuntimeError) as err:
         mode = "offline" if hub_offline else "online"
         tried = [(f"Hugging Face cache and Hub for timm/{name} ({mode})", str(err).split("\n")[0])]
-        hint = "download the weights on a machine with internet and pass --weights FILE"
+        hint = (
+            f"on a machine with internet run timm.create_model({name!r}, pretrained=True), "
+            "save its state_dict() with torch.save and pass that file as --weights FILE "
+            "(or copy that machine's Hugging Face cache, $HF_HOME, here)"
+        )
         raise DataUnavailableError(name, tried, hint) from err
     finally:
         hf.HF_HUB_OFFLINE = saved
