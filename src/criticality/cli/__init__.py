@@ -1,0 +1,1 @@
+"""The ``criticality`` command line: one file per subcommand, assembled in :mod:`.main`."""

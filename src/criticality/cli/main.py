@@ -1,0 +1,55 @@
+"""Entry point of the ``criticality`` command.
+
+Each subcommand is a module with ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; adding one is a new file and one line in ``_COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+_COMMANDS = [
+    "criticality.cli.measure",
+    "criticality.cli.list",
+    "criticality.cli.report",
+    "criticality.cli.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="criticality",
+        description="Measure how close deep networks operate to a critical phase transition.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for path in _COMMANDS:
+        module = importlib.import_module(path)
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args._run(args))
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"criticality {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The measure registry: each measure file registers itself with one decorator call."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from criticality.measures._result import Result
+from criticality.stages import Stage
+
+#: A measure's runner: ``(stages, inputs, **options) -> Result``.
+Runner = Callable[..., Result]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureSpec:
+    """What the registry knows about one measure.
+
+    Attributes:
+        name: registry key, e.g. ``"lyapunov"``.
+        run: ``run(stages, inputs, *, seed, **options) -> Result``.
+        result_type: the frozen dataclass ``run`` returns (used to decode JSON).
+        critical_value: the value the headline number takes at criticality.
+        summary: one line on what the measure is.
+    """
+
+    name: str
+    run: Runner
+    result_type: type[Result]
+    critical_value: float
+    summary: str
+
+
+_REGISTRY: dict[str, MeasureSpec] = {}
+
+
+def register_measure(
+    name: str, *, result_type: type[Result], critical_value: float, summary: str
+) -> Callable[[Runner], Runner]:
+    """Register ``run`` under ``name`` (decorator). Adding a measure is this one line."""
+
+    def wrap(run: Runner) -> Runner:
+        if name in _REGISTRY:
+            raise ValueError(f"measure {name!r} is registered twice")
+        _REGISTRY[name] = MeasureSpec(name, run, result_type, critical_value, summary)
+        return run
+
+    return wrap
+
+
+def get_measure(name: str) -> MeasureSpec:
+    """The spec registered under ``name``; a ``ValueError`` lists the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown measure {name!r}; known measures: {known}") from None
+
+
+def list_measures() -> list[str]:
+    """Names of all registered measures, sorted."""
+    return sorted(_REGISTRY)
+
+
+def run_measure(
+    name: str, stages: Sequence[Stage], inputs: torch.Tensor, **options: Any
+) -> Result:
+    """Run the measure ``name`` on ``stages`` and ``inputs`` (shape ``(B, ...)``)."""
+    return get_measure(name).run(stages, inputs, **options)

@@ -1,0 +1,283 @@
+"""Split a network into stages ``h_l = f_l(h_{l-1})``: depth read as time (DESIGN §1).
+
+A *stage* is one block on the main path: a residual block, a transformer block, a
+conv+norm+activation group, a ``Linear`` + activation pair. :func:`stages` returns them in order;
+composing them reproduces ``model(x)`` exactly (in ``eval()`` mode). Stages share their
+parameters with the model: nothing is copied.
+
+How a model is split:
+
+* ``nn.Sequential`` (nested ones flattened): a parametric layer (``Linear``, ``Conv``) opens a
+  stage and the norms, activations, pools and dropouts that follow it join that stage; any other
+  module (a block with children of its own) is a stage by itself; norms or activations that
+  precede a parametric layer (pre-activation) join the stage that follows.
+* Known model families (all torchvision ImageNet classifiers, the common timm families) have an
+  adapter in :mod:`criticality._adapters` that lists stem, blocks and head.
+* Any other model: name the modules on the main path, ``stages(model, taps=["layer1", ...])``.
+  Each stage then runs the model from the start with the previous tap's output replaced, which
+  costs up to one extra forward pass per stage; use it when no adapter exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+_NORMS: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+    nn.PReLU,
+)
+
+
+class Stage(nn.Module):
+    """One step ``h_l = f_l(h_{l-1})`` on a network's main path.
+
+    Attributes:
+        name: where the stage sits in the model, e.g. ``"layer2.1"`` or ``"head"``.
+        body: the module computing ``f_l``; its parameters are the model's own.
+    """
+
+    def __init__(self, name: str, body: nn.Module) -> None:
+        super().__init__()
+        self.name = name
+        self.body = body
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.body(h)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+class Fn(nn.Module):
+    """A stage body given as a function of the state and of the modules it uses.
+
+    The modules are registered, so ``.to()``, ``.double()`` and ``.eval()`` reach them.
+    """
+
+    def __init__(self, fn: Callable[..., torch.Tensor], **modules: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        self.parts = nn.ModuleDict(modules)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.fn(h, **dict(self.parts.items()))
+
+
+Unit = tuple[str, nn.Module]
+
+#: Model-family adapters: qualified class name -> ``adapter(model) -> list of stages``.
+ADAPTERS: dict[str, Callable[[Any], list[Stage]]] = {}
+
+
+def register_adapter(*class_names: str) -> Callable[[Callable[[Any], list[Stage]]], Any]:
+    """Register a splitter for the classes named ``module.QualName`` (no import needed)."""
+
+    def wrap(fn: Callable[[Any], list[Stage]]) -> Callable[[Any], list[Stage]]:
+        for name in class_names:
+            ADAPTERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def stages(model: nn.Module, taps: Sequence[str] | None = None) -> list[Stage]:
+    """The ordered stages of ``model`` (DESIGN §1).
+
+    Args:
+        model: an ``nn.Sequential``, a model of a supported family, or any model with ``taps``.
+        taps: names of modules on the main path (as in ``model.named_modules()``); stage ``l``
+            maps the output of tap ``l-1`` (the input for ``l = 0``) to the output of tap ``l``,
+            and a final stage maps the last tap's output to the model output.
+
+    Returns:
+        The stages; ``functools.reduce(lambda h, s: s(h), stages, x)`` equals ``model(x)``.
+
+    Raises:
+        TypeError: ``model`` is no ``nn.Module``, or no adapter knows its family and no ``taps``
+            were given.
+        ValueError: a tap names no submodule of ``model``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh())
+        >>> [s.name for s in stages(net)]
+        ['0', '2']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"stages() needs an nn.Module, got {type(model).__name__}")
+    if taps is not None:
+        return _tap_stages(model, list(taps))
+    from criticality import _adapters  # noqa: F401  (registers the family adapters)
+
+    if isinstance(model, nn.Sequential):
+        return group(units(model))
+    for cls in type(model).__mro__:
+        adapter = ADAPTERS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if adapter is not None:
+            return adapter(model)
+    children = ", ".join(name for name, _ in model.named_children()) or "none"
+    raise TypeError(
+        f"cannot split {type(model).__name__} into stages: no adapter for this model family. "
+        f"Pass taps=[...] naming the modules on its main path in order (its top-level children: "
+        f"{children}), or wrap it in nn.Sequential."
+    )
+
+
+def compose(stage_list: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """Run ``x`` through the stages in order."""
+    for stage in stage_list:
+        x = stage(x)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequential splitting
+
+
+def is_plain_sequential(module: nn.Module) -> bool:
+    """An ``nn.Sequential`` (or subclass) whose forward is the plain chain."""
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def units(module: nn.Module, prefix: str = "") -> list[Unit]:
+    """Expand plain sequentials recursively into ``(qualified name, module)`` units."""
+    if not is_plain_sequential(module):
+        return [(prefix, module)]
+    out: list[Unit] = []
+    for name, child in module.named_children():
+        out += units(child, f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+def _kind(module: nn.Module) -> str:
+    """``"trailing"`` (norm, activation, pool, dropout), ``"param"`` (Linear, Conv) or ``"block"``."""
+    if isinstance(module, _NORMS):
+        return "trailing"
+    if next(module.children(), None) is not None:
+        return "block"
+    return "param" if next(module.parameters(), None) is not None else "trailing"
+
+
+def group(unit_list: Sequence[Unit]) -> list[Stage]:
+    """Group units into stages: a parametric layer with the norms/activations that follow it."""
+    groups: list[list[Unit]] = []
+    pending: list[Unit] = []  # trailing units waiting for the next opener (pre-activation)
+    open_param = False  # the last group was opened by a parametric layer and takes trailers
+    for unit in unit_list:
+        kind = _kind(unit[1])
+        if kind == "trailing":
+            if open_param:
+                groups[-1].append(unit)
+            else:
+                pending.append(unit)
+            continue
+        groups.append([*pending, unit])
+        pending, open_param = [], kind == "param"
+    if pending:
+        if groups:
+            groups[-1] += pending
+        else:
+            groups.append(pending)
+    return [_stage_from_units(g) for g in groups]
+
+
+def _stage_from_units(unit_list: Sequence[Unit]) -> Stage:
+    openers = [n for n, m in unit_list if _kind(m) != "trailing"]
+    name = openers[0] if openers else unit_list[0][0]
+    if len(unit_list) == 1:
+        return Stage(name, unit_list[0][1])
+    return Stage(name, nn.Sequential(*(m for _, m in unit_list)))
+
+
+def blocks(prefix: str, container: Iterable[nn.Module]) -> list[Unit]:
+    """Units for each child of a container of blocks (a ``ModuleList`` or plain ``Sequential``)."""
+    return [(f"{prefix}.{i}", m) for i, m in enumerate(container)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Taps: any model, split by hooks
+
+
+class _Stop(Exception):
+    """Raised by the hook at the end tap to stop the forward pass early."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__()
+        self.output = output
+
+
+class _TapContext:
+    """What tap stages share: the model and the input's shape (recorded by the first stage)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.input_shape: tuple[int, ...] | None = None
+        self.dtype: torch.dtype | None = None
+        self.device: torch.device | None = None
+
+    def placeholder(self, batch: int) -> torch.Tensor:
+        if self.input_shape is None or self.dtype is None:
+            raise RuntimeError("run the first stage before the later ones: it records the input")
+        return torch.zeros((batch, *self.input_shape), dtype=self.dtype, device=self.device)
+
+
+class _TapSegment(nn.Module):
+    """The map from one tap's output (or the model input) to the next tap's (or the output)."""
+
+    def __init__(self, ctx: _TapContext, start: nn.Module | None, end: nn.Module | None) -> None:
+        super().__init__()
+        self._ctx = ctx  # not registered: the model is not this stage's child
+        self._start = start
+        self._end = end
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        ctx, handles = self._ctx, []
+        if self._start is None:
+            ctx.input_shape, ctx.dtype, ctx.device = tuple(h.shape[1:]), h.dtype, h.device
+            x = h
+        else:
+            x = ctx.placeholder(h.shape[0])
+            handles.append(self._start.register_forward_hook(lambda m, i, o: h))
+        if self._end is not None:
+            handles.append(self._end.register_forward_hook(_raise_output))
+        try:
+            out = ctx.model(x)
+        except _Stop as stop:
+            out = stop.output
+        finally:
+            for handle in handles:
+                handle.remove()
+        return out
+
+
+def _raise_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+    raise _Stop(output)
+
+
+def _tap_stages(model: nn.Module, taps: list[str]) -> list[Stage]:
+    if not taps:
+        raise ValueError("taps is empty: name at least one module on the main path")
+    named = dict(model.named_modules())
+    for tap in taps:
+        if tap not in named or tap == "":
+            close = difflib.get_close_matches(tap, [n for n in named if n], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"tap {tap!r} is no submodule of {type(model).__name__}{hint}")
+    ctx = _TapContext(model)
+    bounds: list[str | None] = [None, *taps, None]
+    return [
+        Stage(
+            end or "output",
+            _TapSegment(ctx, named[start] if start else None, named[end] if end else None),
+        )
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
