@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -49,9 +50,9 @@ def _check(folder: Path) -> None:
         raise ValueError("a.txt is not alpha")
 
 
-def _toy(monkeypatch: pytest.MonkeyPatch, *sources: object, **kw: object) -> Item:
-    item = Item("toy", "a toy", tuple(CONTENT), sources, _check, **kw)  # type: ignore[arg-type]
-    monkeypatch.setitem(SOURCES, "toy", item)  # type: ignore[index]
+def _toy(monkeypatch: pytest.MonkeyPatch, *sources: Any, **kw: Any) -> Item:
+    item = Item("toy", "a toy", tuple(CONTENT), sources, _check, **kw)
+    monkeypatch.setitem(cast(dict, SOURCES), "toy", item)
     return item
 
 

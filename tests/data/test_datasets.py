@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from criticality.data import load_dataset, load_tensors
+from criticality.data.datasets import Split
 
 MNIST_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
@@ -32,7 +33,8 @@ def test_mnist_test_split(need) -> None:
 
 def test_fashion_mnist_is_balanced(need) -> None:
     need("fashion_mnist")
-    for split, n in (("train", 6000), ("test", 1000)):
+    splits: tuple[tuple[Split, int], ...] = (("train", 6000), ("test", 1000))
+    for split, n in splits:
         X, y = load_tensors("fashion_mnist", split)
         assert X.shape == (10 * n, 1, 28, 28)
         assert torch.bincount(y).tolist() == [n] * 10

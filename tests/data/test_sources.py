@@ -84,4 +84,5 @@ def test_corrupted_real_item_is_refetched(shared_photos, tmp_cache, copy_item) -
     assert (path / "eagle.jpg").read_bytes() == original
     [item] = list_cached()
     assert item.source == "Debian archive: darknet"
-    assert item.sha256 == _cache.lookup("darknet_photos", shared_photos.parent).sha256  # type: ignore[union-attr]
+    shared = _cache.lookup("darknet_photos", shared_photos.parent)
+    assert shared is not None and item.sha256 == shared.sha256

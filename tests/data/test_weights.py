@@ -57,8 +57,9 @@ def test_weights_file_with_other_key_names(need, tmp_path) -> None:
     shutil.copyfile(src, mine)
     model = load_pretrained(timm.create_model("tf_efficientnet_lite0"), "x", weights=mine)
     original = read_state_dict(src)
-    assert torch.equal(model.conv_stem.weight, original["_conv_stem.weight"])
-    assert torch.equal(model.classifier.bias, original["_fc.bias"])
+    loaded = model.state_dict()
+    assert torch.equal(loaded["conv_stem.weight"], original["_conv_stem.weight"])
+    assert torch.equal(loaded["classifier.bias"], original["_fc.bias"])
 
 
 def test_safetensors_and_wrapped_checkpoints(tmp_path) -> None:
@@ -70,7 +71,7 @@ def test_safetensors_and_wrapped_checkpoints(tmp_path) -> None:
     for name in ("w.safetensors", "ckpt.pth"):
         other = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         load_pretrained(other, "mine", weights=tmp_path / name)
-        assert torch.equal(other[2].weight, net[2].weight)
+        assert torch.equal(other.state_dict()["2.weight"], net.state_dict()["2.weight"])
 
 
 def test_weights_that_do_not_fit_are_a_value_error(tmp_path) -> None:
@@ -103,7 +104,7 @@ def test_torchvision_offline_uses_torch_home(tmp_cache, tmp_path, monkeypatch) -
     checkpoints.mkdir(parents=True)
     torch.save(reference.state_dict(), checkpoints / "resnet18-f37072fd.pth")
     model = load_pretrained(torchvision.models.resnet18(), "resnet18")
-    assert torch.equal(model.fc.weight, reference.fc.weight)
+    assert torch.equal(model.state_dict()["fc.weight"], reference.state_dict()["fc.weight"])
 
 
 def test_timm_hub_offline_fails_fast(tmp_cache, tmp_path, monkeypatch) -> None:
