@@ -102,6 +102,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is readable like any file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -169,6 +170,22 @@ def staging(name: str, root: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache while the manifest and folders change (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent fetches into one cache are not guarded
+        yield
+        return
+    with open(root / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def install(name: str, staged: Path, source: str, root: Path | None = None) -> CachedItem:
     """Move a verified staging folder into place and record its checksums in the manifest.
 
@@ -184,30 +201,23 @@ def install(name: str, staged: Path, source: str, root: Path | None = None) -> C
     root = cache_dir() if root is None else root
     files = checksums(staged)
     size = sum((staged / rel).stat().st_size for rel in files)
-    final = root / name
-    if final.exists():
-        # Move the old copy aside first so the final rename is a single atomic step.
-        old = Path(tempfile.mkdtemp(prefix=f".old-{name}-", dir=root))
-        os.replace(final, old / name)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(staged, final)
-    manifest = _read_manifest(root)
-    manifest[name] = {
-        "source": source,
-        "files": files,
-        "size": size,
-        "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    _write_manifest(root, manifest)
+    with _locked(root):
+        final = root / name
+        if final.exists():
+            # Move the old copy aside first so the final rename is a single atomic step.
+            old = Path(tempfile.mkdtemp(prefix=f".old-{name}-", dir=root))
+            os.replace(final, old / name)
+            shutil.rmtree(old, ignore_errors=True)
+        staged.chmod(0o755)  # mkdtemp makes it private
+        os.replace(staged, final)
+        manifest = _read_manifest(root)
+        manifest[name] = {
+            "source": source,
+            "files": files,
+            "size": size,
+            "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_manifest(root, manifest)
     item = lookup(name, root)
     assert item is not None
     return item
-
-
-def forget(name: str, root: Path | None = None) -> None:
-    """Drop ``name`` from the manifest and delete its folder (used before a forced re-fetch)."""
-    root = cache_dir() if root is None else root
-    manifest = _read_manifest(root)
-    if manifest.pop(name, None) is not None:
-        _write_manifest(root, manifest)
-    shutil.rmtree(root / name, ignore_errors=True)
