@@ -20,7 +20,7 @@ from criticality.data import (
     fetch,
     list_cached,
 )
-from criticality.data._sources import SourceError, UserFiles
+from criticality.data._sources import SourceError
 
 CONTENT = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256))}
 
@@ -124,7 +124,7 @@ def test_known_checksum_mismatch_is_rejected(tmp_cache, monkeypatch) -> None:
 
 
 def test_error_lists_sources_and_manual_fix(tmp_cache, monkeypatch) -> None:
-    _toy(monkeypatch, UserFiles("CRITICALITY_TOY"), ToySource(fail="mirror down"))
+    _toy(monkeypatch, ToySource(fail="mirror down"))
     with pytest.raises(DataUnavailableError) as info:
         fetch("toy")
     message = str(info.value)
@@ -144,7 +144,7 @@ def test_user_files_are_verified_and_cached(tmp_cache, tmp_path, monkeypatch) ->
     with gzip.open(mine / "sub/b.bin.gz", "wb") as fh:  # .gz copies are accepted
         fh.write(CONTENT["sub/b.bin"])
     monkeypatch.setenv("CRITICALITY_TOY", str(mine))
-    _toy(monkeypatch, UserFiles("CRITICALITY_TOY"))
+    _toy(monkeypatch)  # no sources of its own: only $CRITICALITY_TOY
     path = fetch("toy")
     assert (path / "sub/b.bin").read_bytes() == CONTENT["sub/b.bin"]
     assert list_cached()[0].source == "your files ($CRITICALITY_TOY)"

