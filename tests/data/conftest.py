@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from criticality.data import DataUnavailableError, fetch
+from criticality.data import DataUnavailableError, cache_dir, fetch
 
 _ENV = (
     "CRITICALITY_OFFLINE",
@@ -26,17 +26,25 @@ _ENV = (
 
 @pytest.fixture(scope="session")
 def need() -> Callable[[str], Path]:
-    """Return ``need(name)``: the verified cached folder of an item, or skip saying why not."""
+    """Return ``need(name)``: the item's folder in the shared cache, or skip saying why not.
+
+    The shared cache is the one in effect when the session's first user of ``need`` starts
+    (session fixtures start before ``tmp_cache``), so a test may call ``need`` after switching
+    to a temporary cache and still get the shared copy.
+    """
+    shared = cache_dir()
     unavailable: dict[str, str] = {}
 
     def _need(name: str) -> Path:
         if name in unavailable:
             pytest.skip(unavailable[name])
-        try:
-            return fetch(name)
-        except DataUnavailableError as err:
-            unavailable[name] = f"{name} unavailable here: {err}"
-            pytest.skip(unavailable[name])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CRITICALITY_CACHE", str(shared))
+            try:
+                return fetch(name)
+            except DataUnavailableError as err:
+                unavailable[name] = f"{name} unavailable here: {err}"
+        pytest.skip(unavailable[name])
 
     return _need
 
