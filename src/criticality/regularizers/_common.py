@@ -1,0 +1,63 @@
+"""What the regularizers share: stage lists, sub-batches, an eval-mode context, a step counter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from criticality.measures._linalg import ModelOrStages, eval_mode
+from criticality.stages import stages as split_stages
+
+__all__ = ["ModelOrStages", "StepCounter", "eval_mode", "resolve_stages", "sub_batch"]
+
+
+def resolve_stages(model_or_stages: ModelOrStages) -> list[nn.Module]:
+    """The stages of a model (split by :func:`criticality.stages`) or a given list of stages.
+
+    Unlike the measures, no copy is ever made: gradients must reach the model's parameters.
+    """
+    if isinstance(model_or_stages, nn.Module) and not isinstance(model_or_stages, nn.ModuleList):
+        return list(split_stages(model_or_stages))
+    if isinstance(model_or_stages, (Sequence, nn.ModuleList)):
+        stage_list = list(model_or_stages)
+        if stage_list and all(isinstance(s, nn.Module) for s in stage_list):
+            return stage_list
+    raise TypeError(
+        f"expected an nn.Module or a non-empty list of stage modules, "
+        f"got {type(model_or_stages).__name__}"
+    )
+
+
+def sub_batch(x: object, size: int | None) -> torch.Tensor:
+    """The first ``size`` inputs of ``x`` (shape ``(B, ...)``); the batch is already shuffled."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a floating-point torch.Tensor of shape (B, ...)")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (B, ...) with B >= 1, got {tuple(x.shape)}")
+    return x if size is None else x[:size]
+
+
+class StepCounter(nn.Module):
+    """Counts calls in a buffer (saved in ``state_dict``, so resumed runs continue the count)."""
+
+    count: torch.Tensor
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every}")
+        self.every = every
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64), persistent=True)
+
+    def tick(self) -> tuple[int, bool]:
+        """Advance; return the call's index and whether the penalty is applied on it."""
+        n = int(self.count)
+        self.count += 1
+        return n, n % self.every == 0
+
+
+def check_choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
