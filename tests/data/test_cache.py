@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,3 +162,13 @@ def test_force_fetches_again(tmp_cache, monkeypatch) -> None:
 def test_unknown_name_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="choose one of"):
         fetch("cifar10")
+
+
+def test_leftovers_of_killed_fetches_are_swept(tmp_cache, monkeypatch) -> None:
+    stale, fresh = tmp_cache / ".tmp-toy-old", tmp_cache / ".tmp-toy-new"
+    for folder in (stale, fresh):
+        (folder / "out").mkdir(parents=True)
+    os.utime(stale, (0, 0))  # killed long ago
+    _toy(monkeypatch, ToySource())
+    fetch("toy")
+    assert not stale.exists() and fresh.exists()  # a fresh one may belong to a running fetch

