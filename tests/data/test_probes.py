@@ -106,3 +106,10 @@ def test_imagenet_classes(photos) -> None:
     tv = torchvision.models.ResNet18_Weights.DEFAULT.meta["categories"]
     same = sum(a.lower() == b.lower() for a, b in zip(names, tv, strict=True))
     assert same > 900
+
+
+def test_timm_prefix_chooses_timm_preprocessing() -> None:
+    tv = probe_images("resnet18", n=1, source="sklearn")
+    tm = probe_images("timm/resnet18", n=1, source="sklearn")
+    assert tv.shape[:2] == tm.shape[:2] == (1, 3)
+    assert tv.shape != tm.shape or not torch.equal(tv, tm)

@@ -113,3 +113,13 @@ def test_timm_hub_offline_fails_fast(tmp_cache, tmp_path, monkeypatch) -> None:
     name = "mobilenetv3_small_050"
     with pytest.raises(DataUnavailableError, match=f"timm/{name} \\(offline\\)"):
         load_pretrained(timm.create_model(name), name)
+
+
+def test_timm_prefix_chooses_timm_over_torchvision(tmp_cache, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    model = timm.create_model("resnet18")
+    with pytest.raises(DataUnavailableError, match=r"timm/resnet18 \(offline\)"):
+        load_pretrained(model, "timm/resnet18")
+    with pytest.raises(ValueError, match="unknown model hub"):
+        load_pretrained(model, "keras/resnet18")

