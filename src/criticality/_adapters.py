@@ -225,7 +225,7 @@ def _timm_head(m: Any, norm: nn.Module | None = None) -> Unit:
                        model=_head_of(m)))  # fmt: skip
 
 
-def _stage_blocks(prefix: str, stage: nn.Module) -> list[Unit]:
+def _stage_blocks(prefix: str, stage: Any) -> list[Unit]:
     """Units of a timm stage: its downsample (if any) then its blocks."""
     out: list[Unit] = []
     down = getattr(stage, "downsample", None)

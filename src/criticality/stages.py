@@ -8,9 +8,9 @@ parameters with the model: nothing is copied.
 How a model is split:
 
 * ``nn.Sequential`` (nested ones flattened): a parametric layer (``Linear``, ``Conv``) opens a
-  stage and the norms, activations, pools and dropouts that follow it join that stage; any other
-  module (a block with children of its own) is a stage by itself; norms or activations that
-  precede a parametric layer (pre-activation) join the stage that follows.
+  stage and the norms, activations, pools and dropouts after it join that stage, up to the next
+  parametric layer; any other module (a block with children of its own) is a stage by itself;
+  norms or activations that come first, or right after a block, join the stage that follows.
 * Known model families (all torchvision ImageNet classifiers, the common timm families) have an
   adapter in :mod:`criticality._adapters` that lists stem, blocks and head.
 * Any other model: name the modules on the main path, ``stages(model, taps=["layer1", ...])``.
@@ -21,6 +21,7 @@ How a model is split:
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -159,7 +160,7 @@ def units(module: nn.Module, prefix: str = "") -> list[Unit]:
 
 
 def _kind(module: nn.Module) -> str:
-    """``"trailing"`` (norm, activation, pool, dropout), ``"param"`` (Linear, Conv) or ``"block"``."""
+    """``"trailing"`` (norm, activation, pool, dropout), ``"param"`` (Linear, Conv), ``"block"``."""
     if isinstance(module, _NORMS):
         return "trailing"
     if next(module.children(), None) is not None:
@@ -279,5 +280,5 @@ def _tap_stages(model: nn.Module, taps: list[str]) -> list[Stage]:
             end or "output",
             _TapSegment(ctx, named[start] if start else None, named[end] if end else None),
         )
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+        for start, end in itertools.pairwise(bounds)
     ]

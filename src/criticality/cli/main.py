@@ -17,6 +17,7 @@ _COMMANDS = [
     "criticality.cli.list",
     "criticality.cli.report",
     "criticality.cli.demo",
+    "criticality.cli.data",
 ]
 
 
@@ -41,8 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from criticality.data import DataUnavailableError
+
     try:
         return int(args._run(args))
+    except DataUnavailableError as err:
+        print(f"criticality {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"criticality {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -15,9 +15,7 @@ from criticality.stages import stages as split_stages
 ModelOrStages = nn.Module | Sequence[nn.Module]
 
 
-def as_stages(
-    model_or_stages: ModelOrStages, dtype: torch.dtype | None = None
-) -> list[nn.Module]:
+def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) -> list[nn.Module]:
     """The stage list of a model (split with :func:`criticality.stages`) or a given list.
 
     With ``dtype`` set and different from the parameters' dtype, a converted deep copy is
@@ -51,7 +49,9 @@ def _param_dtype(module: nn.Module) -> torch.dtype | None:
 def check_inputs(inputs: object, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Validate probe inputs (shape ``(B, ...)``, finite, floating) and cast to ``dtype``."""
     if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor of shape (B, ...), got {type(inputs).__name__}")
+        raise TypeError(
+            f"inputs must be a torch.Tensor of shape (B, ...), got {type(inputs).__name__}"
+        )
     if inputs.ndim < 2 or inputs.shape[0] == 0:
         raise ValueError(
             f"inputs must have shape (B, ...) with B >= 1 probe inputs and a batch dimension "
@@ -65,19 +65,30 @@ def check_inputs(inputs: object, dtype: torch.dtype | None = None) -> torch.Tens
 
 
 def infer_dtype(stage_list: Sequence[nn.Module], inputs: torch.Tensor) -> torch.dtype:
-    dtypes = {_param_dtype(s) for s in stage_list} - {None}
+    dtypes = {d for d in map(_param_dtype, stage_list) if d is not None}
     return next(iter(dtypes)) if len(dtypes) == 1 else inputs.dtype
 
 
 @contextlib.contextmanager
 def eval_mode(modules: Sequence[nn.Module]) -> Iterator[None]:
-    """Put ``modules`` in ``eval()`` and restore each submodule's training flag afterwards."""
+    """Put ``modules`` in ``eval()`` and restore each submodule's training flag afterwards.
+
+    Also selects attention kernels that forward-mode AD can differentiate: the fused fast path
+    of ``nn.MultiheadAttention`` (which eval mode would pick) is turned off and
+    ``scaled_dot_product_attention`` uses its plain math backend.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     flags = [(m, m.training) for s in modules for m in s.modules()]
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
     for s in modules:
         s.eval()
     try:
-        yield
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for m, flag in flags:
             m.training = flag
 
@@ -101,6 +112,14 @@ def ready_forward_ad() -> None:
         from torch._decomp import decompositions_for_jvp  # noqa: F401
 
 
+def jvp(
+    fn: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor, tangent: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fn(h), J_fn(h) tangent)`` by forward-mode AD; shapes ``(B, ...')`` each."""
+    result = torch.func.jvp(fn, (h,), (tangent,))
+    return result[0], result[1]
+
+
 def push_tangents(
     stage: nn.Module, h: torch.Tensor, tangents: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,13 +136,18 @@ def push_tangents(
     """
     ready_forward_ad()
     if tangents.shape[1] == 1:
-        out, t = torch.func.jvp(stage, (h,), (tangents[:, 0],))
+        out, t = jvp(stage, h, tangents[:, 0])
         return out, t.unsqueeze(1)
 
     def jvp_one(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.func.jvp(stage, (h,), (t,))
+        return jvp(stage, h, t)
 
-    out, t = torch.func.vmap(jvp_one, in_dims=1, out_dims=(None, 1))(tangents)
+    with warnings.catch_warnings():
+        # Ops without a batching rule fall back to a loop over the k tangents: slower, not wrong.
+        warnings.filterwarnings(
+            "ignore", message="There is a performance drop", category=UserWarning
+        )
+        out, t = torch.func.vmap(jvp_one, in_dims=1, out_dims=(None, 1))(tangents)  # type: ignore[arg-type]
     return out, t
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from criticality.measures._result import Result
-from criticality.stages import Stage
 
 #: A measure's runner: ``(stages, inputs, **options) -> Result``.
 Runner = Callable[..., Result]
@@ -66,7 +66,10 @@ def list_measures() -> list[str]:
 
 
 def run_measure(
-    name: str, stages: Sequence[Stage], inputs: torch.Tensor, **options: Any
+    name: str,
+    model_or_stages: nn.Module | Sequence[nn.Module],
+    inputs: torch.Tensor,
+    **options: Any,
 ) -> Result:
-    """Run the measure ``name`` on ``stages`` and ``inputs`` (shape ``(B, ...)``)."""
-    return get_measure(name).run(stages, inputs, **options)
+    """Run the measure ``name`` on a model or stage list and ``inputs`` (shape ``(B, ...)``)."""
+    return get_measure(name).run(model_or_stages, inputs, **options)

@@ -86,7 +86,9 @@ class Result:
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         hints = typing.get_type_hints(cls)
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        return cls(**{f.name: _decode(data[f.name], hints[f.name]) for f in fields if f.name in data})
+        return cls(
+            **{f.name: _decode(data[f.name], hints[f.name]) for f in fields if f.name in data}
+        )
 
 
 def _encode(value: Any) -> Any:

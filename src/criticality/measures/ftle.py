@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ from criticality.measures._linalg import (
     eval_mode,
     first_stage_output,
     infer_dtype,
+    jvp,
     ready_forward_ad,
     state_dim,
 )
@@ -67,8 +69,8 @@ class FTLEResult(Result):
 
     def describe(self) -> str:
         return (
-            f"the most expanding input direction changes by a factor {math.exp(self.value.mean):.3g} "
-            f"per stage on average over {self.n_stages} stages; "
+            "the most expanding input direction changes by a factor "
+            f"{math.exp(self.value.mean):.3g} per stage on average over {self.n_stages} stages; "
             + log_gain_in_words(self.value.mean).split(":")[0]
         )
 
@@ -139,18 +141,18 @@ def ftle(
 
 
 def _power_smax(
-    f: torch.nn.Module | object, x: torch.Tensor, n_iter: int, tol: float, seed: int
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_iter: int, tol: float, seed: int
 ) -> tuple[torch.Tensor, int, float]:
     """Top singular value per input by power iteration on ``JᵀJ``; shapes ``(B,)``."""
     ready_forward_ad()
     gen = torch.Generator(device=x.device).manual_seed(seed)
     v = _unit(torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device))
-    _, vjp_fn = torch.func.vjp(f, x)  # type: ignore[arg-type]
+    vjp_fn = torch.func.vjp(f, x)[1]
     s = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     change, it = math.inf, 0
     for it in range(1, n_iter + 1):  # noqa: B007  (the count is reported)
         with torch.no_grad():
-            _, u = torch.func.jvp(f, (x,), (v,))  # type: ignore[arg-type]
+            _, u = jvp(f, x, v)
         (w,) = vjp_fn(u)
         w = w.detach()
         s_new = _flat(w).mul(_flat(v)).sum(1).clamp_min(0).sqrt()  # (B,) sqrt(vᵀJᵀJv)
@@ -161,13 +163,13 @@ def _power_smax(
     return s, it, change
 
 
-def _svd_smax(f: object, x: torch.Tensor) -> torch.Tensor:
+def _svd_smax(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Exact top singular value per input from the full Jacobian; shape ``(B,)``."""
     out = []
     for xi in x:
 
         def fi(z: torch.Tensor) -> torch.Tensor:
-            return f(z.unsqueeze(0)).squeeze(0)  # type: ignore[operator]
+            return f(z.unsqueeze(0)).squeeze(0)
 
         jac = torch.func.jacrev(fi)(xi)  # (*out, *in)
         jac = jac.reshape(-1, xi.numel()).detach()  # (D_out, D_in)

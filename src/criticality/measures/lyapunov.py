@@ -151,7 +151,9 @@ def lyapunov_spectrum(
         per_input=per_input,
         local=local,
         lambda_max=Estimate.from_samples(per_input[:, 0], seed=seed),
-        stage_log_gain=tuple(Estimate.from_samples(local[:, i, 0], seed=seed) for i in range(len(names))),
+        stage_log_gain=tuple(
+            Estimate.from_samples(local[:, i, 0], seed=seed) for i in range(len(names))
+        ),
         stage_names=names,
         stage_dims=dims,
         k=k,
@@ -188,7 +190,9 @@ def _spectrum_chunk(
     _check_k(k, state_dim(h), "the input")
     if init is None:
         gen = torch.Generator(device=h.device).manual_seed(seed)
-        init = torch.randn((h.shape[0], k, *h.shape[1:]), generator=gen, dtype=h.dtype, device=h.device)
+        init = torch.randn(
+            (h.shape[0], k, *h.shape[1:]), generator=gen, dtype=h.dtype, device=h.device
+        )
     tangents, _ = orthonormalise(init)  # (B, k, ...)
     logs, dims = [], []
     for i, stage in enumerate(stage_list):

@@ -5,8 +5,9 @@ the pre-activation variance follows ``q_{l+1} = σ_w² E_z[φ(√q_l z)²] + σ_
 ``q*``, and a small perturbation grows per layer by the factor ``χ_1 = σ_w² E_z[φ'(√q* z)²]``
 (Poole et al. 2016; Schoenholz et al. 2017). ``χ_1 = 1`` is the edge of chaos, and the top
 Lyapunov exponent of the depth dynamics is ``λ_1 ≈ ½ ln χ_1``. Expectations over
-``z ~ N(0, 1)`` use Gauss–Hermite quadrature with an even number of nodes (no node at 0, so the kink of ReLU at 0 is
-integrated exactly by symmetry). No model is needed: this is the theory reference.
+``z ~ N(0, 1)`` use Gauss–Hermite quadrature with an even number of nodes (no node at 0, so
+the kink of ReLU at 0 is integrated exactly by symmetry). No model is needed: this is the
+theory reference.
 """
 
 from __future__ import annotations
@@ -112,13 +113,20 @@ def fixed_point_q(
     z, w = _nodes(n_quad)
     gs = sigma_w**2 * (phi(np.sqrt(qs)[:, None] * z) ** 2 @ w) + sigma_b**2 - qs  # (221,)
     roots = [
-        optimize.brentq(g, q_lo, q_hi, xtol=1e-15, rtol=1e-13)
-        for q_lo, q_hi, g_lo, g_hi in zip(qs, qs[1:], gs, gs[1:])
+        _root(g, q_lo, q_hi)
+        for q_lo, q_hi, g_lo, g_hi in zip(qs, qs[1:], gs, gs[1:], strict=False)
         if g_lo > 0 >= g_hi
     ]
     if roots:
         return float(roots[-1])
     return math.inf if gs[-1] > 0 else 0.0
+
+
+def _root(g: Callable[[float], float], lo: float, hi: float) -> float:
+    """Brent's root of ``g`` in ``[lo, hi]``; ``hi`` where rounding leaves no sign change."""
+    if g(lo) * g(hi) >= 0:
+        return hi
+    return float(optimize.brentq(g, lo, hi, xtol=1e-15, rtol=1e-13))
 
 
 def meanfield(
@@ -163,7 +171,8 @@ def critical_sigma_w(activation: str, sigma_b: float = 0.0, *, n_quad: int = 100
     # resolve φ'(√q* z) of saturating activations (q* ~ σ_w²), so the scan stops there.
     grid = np.linspace(math.log(0.05), math.log(10.0), 60)
     values = [excess(g) for g in grid]
-    for (lo, f_lo), (hi, f_hi) in zip(zip(grid, values), zip(grid[1:], values[1:])):
+    for i in range(len(grid) - 1):
+        lo, hi, f_lo, f_hi = grid[i], grid[i + 1], values[i], values[i + 1]
         if f_lo <= 0 <= f_hi:
             return math.exp(optimize.brentq(excess, lo, hi, xtol=1e-12))
     raise ValueError(

@@ -1,0 +1,100 @@
+"""``measure()``: run several registered measures on one model and bundle them in a report."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from criticality.measures import get_measure, list_measures
+from criticality.measures._linalg import as_stages, check_inputs, infer_dtype
+from criticality.report import CriticalityReport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEASURES = ("lyapunov", "ftle")
+
+
+def measure(
+    model: nn.Module | Sequence[nn.Module],
+    inputs: torch.Tensor,
+    *,
+    measures: str | Sequence[str] = DEFAULT_MEASURES,
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+    name: str | None = None,
+    **options: Mapping[str, Any],
+) -> CriticalityReport:
+    """Measure how close ``model`` operates to criticality on probe ``inputs``.
+
+    Args:
+        model: a model (split with :func:`criticality.stages`) or a list of stages.
+        inputs: probe inputs, shape ``(B, ...)``.
+        measures: registered measure names, or ``"all"``.
+        seed: seed passed to every measure.
+        dtype: compute dtype (the model is copied, not changed).
+        name: the model's name in the report (default: its class name).
+        **options: per-measure options keyed by measure name, e.g. ``lyapunov={"k": 8}``.
+
+    Returns:
+        A :class:`~criticality.report.CriticalityReport`.
+
+    Example:
+        >>> import torch
+        >>> from criticality.zoo import mlp
+        >>> rep = measure(mlp(depth=8, width=64, sigma_w=1.0), torch.randn(4, 64))
+        >>> rep.lambda_max < 0  # tanh at σ_w = 1: ordered, barely
+        True
+    """
+    names = (
+        list_measures()
+        if measures == "all"
+        else [measures]
+        if isinstance(measures, str)
+        else list(measures)
+    )
+    for n in names:
+        get_measure(n)  # unknown names fail before any work
+    unknown = set(options) - set(names)
+    if unknown:
+        raise ValueError(
+            f"options given for measures not requested: {', '.join(sorted(unknown))}; "
+            f"requested: {', '.join(names)}"
+        )
+    stage_list = as_stages(model, dtype)
+    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
+    results, seconds = {}, {}
+    for n in names:
+        start = time.perf_counter()
+        results[n] = get_measure(n).run(stage_list, x, seed=seed, **dict(options.get(n, {})))
+        seconds[n] = time.perf_counter() - start
+        log.info("%s took %.2f s", n, seconds[n])
+    model_name = name or (type(model).__name__ if isinstance(model, nn.Module) else "stages")
+    stage_names = tuple(getattr(s, "name", str(i)) for i, s in enumerate(stage_list))
+    return CriticalityReport(model_name, stage_names, results, run_metadata(x, seed, seconds))
+
+
+def run_metadata(x: torch.Tensor, seed: int, seconds: Mapping[str, float]) -> dict[str, Any]:
+    """Seed, dtype, device, input shape, versions and timings of a measurement run."""
+    from criticality import __version__
+
+    return {
+        "seed": seed,
+        "dtype": str(x.dtype).removeprefix("torch."),
+        "device": str(x.device),
+        "n_inputs": int(x.shape[0]),
+        "input_shape": list(x.shape[1:]),
+        "seconds": dict(seconds),
+        "versions": {
+            "criticality": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "threads": torch.get_num_threads(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

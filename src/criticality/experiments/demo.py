@@ -1,0 +1,212 @@
+"""The demonstration behind ``make demo``: a phase diagram and real architectures.
+
+1. The order-to-chaos phase diagram of random tanh and ReLU MLPs: ``λ_1`` and the FTLE against
+   ``σ_w``, with the mean-field prediction ``½ ln χ_1`` and the critical point.
+2. The Lyapunov spectrum and per-stage profile of a few torchvision architectures at random
+   initialisation, on Gaussian probe inputs.
+
+Each part is saved under ``OUT/parts/`` as it finishes; an interrupted run resumes there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from criticality.experiments.phase import phase_sweep, zero_crossing
+from criticality.reporting import Figure, Section, Table, atomic_write, render, write_results
+
+log = logging.getLogger(__name__)
+
+TITLE = "criticality demo: order, chaos and the critical point in deep networks"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs.
+
+    Attributes:
+        activations: activations of the random MLPs in the phase diagram.
+        sigma_w: weight scales swept.
+        depth: MLP depth (stages).
+        width: MLP width.
+        sigma_b: bias scale.
+        n_inputs: probe inputs per point.
+        phase_measures: measures drawn in the phase diagram.
+        architectures: torchvision models measured at random initialisation.
+        image_size: input size for the architectures (ViTs always use their own).
+        n_probes: probe inputs per architecture.
+        k: Lyapunov exponents per architecture.
+        seed: seed of everything.
+    """
+
+    activations: tuple[str, ...] = ("tanh", "relu")
+    sigma_w: tuple[float, ...] = tuple(np.round(np.linspace(0.5, 3.0, 11), 3).tolist())
+    depth: int = 24
+    width: int = 256
+    sigma_b: float = 0.05
+    n_inputs: int = 6
+    phase_measures: tuple[str, ...] = ("lyapunov", "ftle")
+    architectures: tuple[str, ...] = ("resnet18", "mobilenet_v3_small", "vgg11", "vit_b_16")
+    image_size: int = 112
+    n_probes: int = 4
+    k: int = 4
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> DemoConfig:
+        """Seconds-long version for tests."""
+        return cls(sigma_w=(0.6, 1.0, 1.6, 2.4), depth=6, width=32, n_inputs=2,
+                   architectures=("resnet18",), image_size=32, n_probes=2, k=2)  # fmt: skip
+
+
+def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
+    """Run (or resume) the demo and write ``OUT/report.html``."""
+    out = Path(out_dir)
+    config = dataclasses.asdict(cfg)
+    parts = out / "parts"
+    _check_resume(parts, config)
+    bar = tqdm(total=len(cfg.activations) * len(cfg.sigma_w) + len(cfg.architectures),
+               desc="demo", disable=not sys.stderr.isatty())  # fmt: skip
+    phase = {}
+    for act in cfg.activations:
+        phase[act] = _part(parts / f"phase_{act}.json", lambda a=act: phase_sweep(
+            a, cfg.sigma_w, depth=cfg.depth, width=cfg.width, sigma_b=cfg.sigma_b,
+            n_inputs=cfg.n_inputs, measures=cfg.phase_measures, seed=cfg.seed,
+            on_point=lambda: bar.update(1)))  # fmt: skip
+        bar.n = (cfg.activations.index(act) + 1) * len(cfg.sigma_w)
+    archs = {}
+    for name in cfg.architectures:
+        archs[name] = _part(parts / f"arch_{name}.json", lambda n=name: _measure_arch(n, cfg))
+        bar.update(1)
+    bar.close()
+    write_results(out, "demo", config, {"phase": phase, "architectures": archs}, seed=cfg.seed)
+    return render(out)
+
+
+def _check_resume(parts: Path, config: dict[str, Any]) -> None:
+    """Keep finished parts only if they were made with the same config."""
+    stamp = parts / "config.json"
+    text = json.dumps(config, sort_keys=True)
+    if stamp.is_file() and stamp.read_text() != text:
+        log.warning("config changed: discarding the finished parts in %s", parts)
+        for f in parts.glob("*.json"):
+            f.unlink()
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write(stamp, text)
+
+
+def _part(path: Path, compute: Any) -> Any:
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    atomic_write(path, json.dumps(value))
+    return value
+
+
+def _measure_arch(name: str, cfg: DemoConfig) -> dict[str, Any]:
+    from criticality import measure
+    from criticality._probes import make_probes
+    from criticality.zoo import create_model, model_info
+
+    info = model_info(name)
+    c, size, _ = info.input_shape
+    if not name.startswith(("vit", "maxvit", "swin")):
+        size = cfg.image_size
+    x = make_probes("gaussian", info, n=cfg.n_probes, seed=cfg.seed, input_shape=(c, size, size))
+    report = measure(create_model(name), x, seed=cfg.seed, name=name,
+                     lyapunov={"k": cfg.k}, ftle={"n_iter": 10})  # fmt: skip
+    return report.to_dict()
+
+
+# ---- rendering (from results.json only) -------------------------------------------------------
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    from criticality.report import CriticalityReport
+    from criticality.reporting._measure import report_sections
+
+    figures = out_dir / "figures"
+    out = [_phase_section(data["phase"], figures)]
+    reports = [CriticalityReport.from_dict(r) for r in data["architectures"].values()]
+    if reports:
+        out.append(_arch_section(reports, figures))
+        for i, rep in enumerate(reports):
+            out += report_sections(rep, figures, tag=f"arch{i}_")
+    return out
+
+
+def _phase_section(phase: dict[str, Any], figures: Path) -> Section:
+    from criticality.reporting.plots import plot_phase_diagram, save
+
+    section = Section("Phase diagram of random MLPs")
+    rows = []
+    for act, p in phase.items():
+        fig, _ = plot_phase_diagram(
+            p["sigma_w"], {f"measured {m}": v for m, v in p["measured"].items()},
+            theory=p["theory"], critical=p["critical"],
+            title=f"{act} MLP, depth {p['depth']}, width {p['width']}, σ_b = {p['sigma_b']}",
+        )  # fmt: skip
+        caption = f"{act}: measures against σ_w; black: mean-field ½ ln χ₁"
+        section.items.append(Figure(save(fig, figures / f"phase_{act}.png"), caption))
+        for m, values in p["measured"].items():
+            cross = zero_crossing(p["sigma_w"], values)
+            dev = float(np.mean(np.abs(np.asarray(values) - np.asarray(p["theory"]))))
+            rows.append({"activation": act, "measure": m, "measured critical σ_w": cross,
+                         "mean-field critical σ_w": p["critical"],
+                         "mean |measured − ½ ln χ₁|": dev})  # fmt: skip
+    section.items.insert(0, _phase_reading(rows))
+    section.items.append(Table(rows, caption="Where each measure crosses 0 against mean field"))
+    return section
+
+
+def _phase_reading(rows: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in rows:
+        cross = r["measured critical σ_w"]
+        where = (
+            f"changes sign at σ_w ≈ {cross:.3f}"
+            if cross is not None
+            else "does not change sign in the swept range"
+        )
+        parts.append(f"For {r['activation']} networks, {r['measure']} {where} (mean field: "
+                     f"{r['mean-field critical σ_w']:.3f}); its mean distance from ½ ln χ₁ is "
+                     f"{r['mean |measured − ½ ln χ₁|']:.3f} nats per stage.")  # fmt: skip
+    return (
+        "Below the critical weight scale perturbations shrink layer by layer (ordered, λ_1 < 0); "
+        "above it they grow (chaotic, λ_1 > 0). " + " ".join(parts)
+    )
+
+
+def _arch_section(reports: list[Any], figures: Path) -> Section:
+    from criticality.reporting.plots import _axes, plot_stage_profile, save
+
+    fig, ax = _axes(None, (8.0, 4.0))
+    for rep in reports:
+        plot_stage_profile(rep.lyapunov, ax=ax, label=rep.model)
+    ax.set_xticks([])
+    ax.legend(fontsize=8)
+    rows = [{"model": r.model, "stages": len(r.stage_names), "λ_1": r.lambda_max,
+             "median ln g_l": float(np.median(r.lyapunov.stage_profile()[1])),
+             "FTLE": r.results["ftle"].headline().mean if "ftle" in r.results else None,
+             "distance |λ_1|": r.distance, "verdict": r.lyapunov.describe()}
+            for r in reports]  # fmt: skip
+    items: list[str | Table | Figure] = [
+        "Random-initialisation profiles on Gaussian probe inputs: how each architecture's "
+        "stages treat perturbations before any training. Stem and head change the state's "
+        "dimension, which the Euclidean norm counts as gain or loss; the median per-stage "
+        "log-gain is robust to them. A zero-initialised classifier (torchvision's ViT) "
+        "annihilates every perturbation: its head stage has ln g = -inf, reported at the "
+        "floating-point floor, and that one stage dominates λ_1.",
+        Table(rows),
+        Figure(save(fig, figures / "architectures.png"), "Per-stage local exponents"),
+    ]
+    items += [r.interpretation() for r in reports]
+    return Section("torchvision architectures at random initialisation", items)

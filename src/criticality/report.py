@@ -1,0 +1,149 @@
+"""CriticalityReport: the per-stage table, the summary, the reading in words, and JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from criticality.measures import LyapunovResult, get_measure
+from criticality.measures._result import Result
+from criticality.measures._words import CRITICAL_BAND, log_gain_in_words, regime
+
+SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticalityReport:
+    """Everything :func:`criticality.measure` found for one model.
+
+    Attributes:
+        model: the model's name (or its class name).
+        stage_names: names of the ``L`` stages.
+        results: measure name -> its result dataclass.
+        metadata: run metadata (seed, dtype, device, versions, input shape, seconds per measure).
+    """
+
+    model: str
+    stage_names: tuple[str, ...]
+    results: dict[str, Result]
+    metadata: dict[str, Any]
+
+    @property
+    def lyapunov(self) -> LyapunovResult:
+        """The Lyapunov result (a ``KeyError`` if it was not measured)."""
+        result = self.results["lyapunov"]
+        assert isinstance(result, LyapunovResult)
+        return result
+
+    @property
+    def lambda_max(self) -> float:
+        """``λ_1``, the top Lyapunov exponent per stage (mean over inputs)."""
+        return self.lyapunov.lambda_max.mean
+
+    @property
+    def distance(self) -> float:
+        """Distance to criticality ``d = |λ_1|``."""
+        return abs(self.lambda_max)
+
+    def summary_table(self) -> list[dict[str, Any]]:
+        """One row per measure: value, CI, critical value and the verdict in words."""
+        rows = []
+        for name, result in self.results.items():
+            est = result.headline()
+            rows.append(
+                {
+                    "measure": name,
+                    "value": est.mean,
+                    "ci_low": est.ci_low,
+                    "ci_high": est.ci_high,
+                    "critical_value": get_measure(name).critical_value,
+                    "verdict": result.describe(),
+                }
+            )
+        return rows
+
+    def stage_table(self) -> list[dict[str, Any]]:
+        """One row per stage: its name and each measure's per-stage value (``None`` if absent)."""
+        columns = {}
+        for name, result in self.results.items():
+            profile = result.stage_profile()
+            if profile is not None and tuple(profile[0]) == self.stage_names:
+                columns[name] = profile[1]
+        rows = []
+        for i, stage in enumerate(self.stage_names):
+            row: dict[str, Any] = {"stage": stage}
+            row.update({name: float(values[i]) for name, values in columns.items()})
+            if "lyapunov" in columns:
+                row["regime"] = regime(float(columns["lyapunov"][i]))
+            rows.append(row)
+        return rows
+
+    def interpretation(self) -> str:
+        """One paragraph in words: ordered, critical or chaotic, how strongly, which stages."""
+        if "lyapunov" not in self.results:
+            return " ".join(r.describe() for r in self.results.values())
+        lyap = self.lyapunov
+        lam = lyap.lambda_max
+        words = log_gain_in_words(lam.mean)
+        ci_has_zero = lam.ci_low <= 0.0 <= lam.ci_high
+        text = [
+            f"{self.model} operates in the {words.split(':')[0]} regime:{words.split(':', 1)[1]} "
+            f"on average (λ_1 = {lam.mean:+.3f} nats per stage, 95 % CI "
+            f"[{lam.ci_low:+.3f}, {lam.ci_high:+.3f}] over {lam.n} inputs"
+            + ("; the interval contains 0" if ci_has_zero else "")
+            + ")."
+        ]
+        gains = [(e.mean, n) for e, n in zip(lyap.stage_log_gain, lyap.stage_names, strict=True)]
+        far = [g for g in gains if abs(g[0]) > CRITICAL_BAND and math.isfinite(g[0])]
+        if far:
+            worst = sorted(far, key=lambda g: -abs(g[0]))[:3]
+            listed = ", ".join(
+                f"{n} ({log_gain_in_words(g).split(':')[0]}, ln g = {g:+.2f})" for g, n in worst
+            )
+            text.append(f"The stages furthest from critical are {listed}.")
+        else:
+            text.append(f"Every stage is within ±{CRITICAL_BAND:.2f} of critical.")
+        text += [
+            r.describe()[0].upper() + r.describe()[1:] + "."
+            for n, r in self.results.items()
+            if n != "lyapunov"
+        ]
+        return " ".join(text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "stage_names": list(self.stage_names),
+            "results": {name: r.to_dict() for name, r in self.results.items()},
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CriticalityReport:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(
+                f"report schema version {data.get('schema_version')} is not {SCHEMA_VERSION}; "
+                "re-run the measurement with this version of criticality"
+            )
+        results = {
+            name: get_measure(name).result_type.from_dict(r) for name, r in data["results"].items()
+        }
+        return cls(data["model"], tuple(data["stage_names"]), results, dict(data["metadata"]))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CriticalityReport:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> CriticalityReport:
+        return cls.from_json(Path(path).read_text())

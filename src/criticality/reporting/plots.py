@@ -1,0 +1,92 @@
+"""Plots of criticality results. matplotlib is imported inside each function (lazy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from criticality.measures import LyapunovResult
+
+
+def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return fig, ax
+    return ax.figure, ax
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as PNG (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_stage_profile(
+    result: LyapunovResult, *, ax: Any = None, label: str = ""
+) -> tuple[Any, Any]:
+    """Per-stage local exponent ``ln g_l`` with its bootstrap CI, and the critical line 0."""
+    fig, ax = _axes(ax)
+    x = np.arange(len(result.stage_names))
+    mean = np.array([e.mean for e in result.stage_log_gain])
+    lo = np.array([e.ci_low for e in result.stage_log_gain])
+    hi = np.array([e.ci_high for e in result.stage_log_gain])
+    ax.plot(x, mean, marker="o", ms=3, label=label or None)
+    ax.fill_between(x, lo, hi, alpha=0.25)
+    ax.axhline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("stage")
+    ax.set_ylabel("local exponent ln g_l")
+    if len(x) <= 30:
+        ax.set_xticks(x, result.stage_names, rotation=70, fontsize=7)
+    ax.set_title("per-stage profile (0 = critical; < 0 ordered, > 0 chaotic)")
+    return fig, ax
+
+
+def plot_spectrum(result: LyapunovResult, *, ax: Any = None, label: str = "") -> tuple[Any, Any]:
+    """Lyapunov spectrum ``λ_1 ≥ … ≥ λ_k`` with the spread over inputs."""
+    fig, ax = _axes(ax, (5.0, 3.5))
+    i = np.arange(1, result.k + 1)
+    ax.errorbar(i, result.exponents, yerr=result.per_input.std(axis=0), marker="o", capsize=3,
+                label=label or None)  # fmt: skip
+    ax.axhline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("index i")
+    ax.set_ylabel("λ_i (nats per stage)")
+    ax.set_title("Lyapunov spectrum")
+    return fig, ax
+
+
+def plot_phase_diagram(
+    sigma_w: Sequence[float],
+    curves: dict[str, Sequence[float]],
+    *,
+    theory: Sequence[float] | None = None,
+    critical: float | None = None,
+    ax: Any = None,
+    title: str = "",
+) -> tuple[Any, Any]:
+    """Measures against the weight scale ``σ_w``, with the mean-field curve and critical point."""
+    fig, ax = _axes(ax, (6.0, 4.0))
+    for label, values in curves.items():
+        ax.plot(sigma_w, values, marker="o", ms=3, label=label)
+    if theory is not None:
+        ax.plot(sigma_w, theory, color="k", lw=1.2, label="mean field ½ ln χ₁")
+    if critical is not None:
+        ax.axvline(critical, color="r", ls=":", label=f"critical σ_w = {critical:.3f}")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("σ_w")
+    ax.set_ylabel("nats per stage")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig, ax

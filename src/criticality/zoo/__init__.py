@@ -1,0 +1,14 @@
+"""The model zoo: built-in nets, every torchvision ImageNet classifier, and any timm model.
+
+``create_model(name)`` builds a model by name; ``list_models(pattern)`` lists names. Name
+resolution: built-in names first, then torchvision's classification builders, then timm's
+architectures; the prefix ``timm/`` forces timm (``timm/resnet18``).
+"""
+
+from criticality.zoo._builtin import cnn as cnn
+from criticality.zoo._builtin import make_activation as make_activation
+from criticality.zoo._builtin import mlp as mlp
+from criticality.zoo._registry import ModelInfo as ModelInfo
+from criticality.zoo._registry import create_model as create_model
+from criticality.zoo._registry import list_models as list_models
+from criticality.zoo._registry import model_info as model_info

@@ -1,0 +1,68 @@
+"""measure() and CriticalityReport: bundling, words, JSON round trip, option errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from criticality import CriticalityReport, measure
+from criticality.measures._words import log_gain_in_words, regime
+from criticality.zoo import mlp
+
+
+@pytest.fixture(scope="module")
+def report() -> CriticalityReport:
+    net = mlp(depth=6, width=32, sigma_w=0.7, seed=1)
+    return measure(net, torch.randn(5, 32), lyapunov={"k": 3}, name="mlp07")
+
+
+def test_report_bundles_measures(report: CriticalityReport) -> None:
+    assert set(report.results) == {"lyapunov", "ftle"}
+    assert report.lyapunov.exponents.shape == (3,)
+    assert report.lambda_max == report.lyapunov.lambda_max.mean < 0
+    assert report.distance == abs(report.lambda_max)
+    assert [r["stage"] for r in report.stage_table()] == list(report.stage_names)
+    assert {r["regime"] for r in report.stage_table()} == {"ordered"}
+
+
+def test_interpretation_speaks_words(report: CriticalityReport) -> None:
+    text = report.interpretation()
+    assert text.startswith("mlp07 operates in the ordered regime: perturbations shrink by")
+    assert "95 % CI" in text
+
+
+def test_json_round_trip(report: CriticalityReport) -> None:
+    again = CriticalityReport.from_json(json.dumps(json.loads(report.to_json())))
+    assert again.to_dict() == report.to_dict()
+    assert (again.lyapunov.local == report.lyapunov.local).all()
+
+
+def test_schema_version_is_checked(report: CriticalityReport) -> None:
+    data = report.to_dict() | {"schema_version": 99}
+    with pytest.raises(ValueError, match="schema version"):
+        CriticalityReport.from_dict(data)
+
+
+def test_bad_measure_requests() -> None:
+    net = mlp(depth=2, width=8)
+    with pytest.raises(ValueError, match="unknown measure 'lyapunuv'"):
+        measure(net, torch.randn(2, 8), measures=["lyapunuv"])
+    with pytest.raises(ValueError, match="options given for measures not requested: ftle"):
+        measure(net, torch.randn(2, 8), measures=["lyapunov"], ftle={"n_iter": 2})
+
+
+@pytest.mark.parametrize(
+    ("log_gain", "expected"),
+    [
+        (math.log(0.88), "ordered: perturbations shrink by 12 % per stage"),
+        (math.log(1.5), "chaotic: perturbations grow by 50 % per stage"),
+        (0.01, "critical: perturbations change by +1.0 % per stage"),
+        (-math.inf, "ordered: perturbations vanish"),
+    ],
+)
+def test_signs_in_words(log_gain: float, expected: str) -> None:
+    assert log_gain_in_words(log_gain) == expected
+    assert regime(log_gain) == expected.split(":")[0]
