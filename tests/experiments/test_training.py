@@ -1,0 +1,85 @@
+"""The training experiment: the tiny config end to end, its outputs, and resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from criticality.experiments import training
+from criticality.experiments.training import TrainingConfig, run, run_specs
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("training")
+    run(TrainingConfig.tiny(), out)
+    return out
+
+
+def test_tiny_config_runs_end_to_end(finished: Path) -> None:
+    cfg = TrainingConfig.tiny()
+    results = json.loads((finished / "results.json").read_text())
+    assert {"schema_version", "seed", "versions", "device"} <= set(results)
+    assert json.loads((finished / "config.json").read_text())["steps"] == cfg.steps
+    data = results["data"]
+    assert len(data["runs"]) == len(run_specs(cfg)) == 24
+    assert len(list((finished / "runs").glob("digits-*.json"))) == 24
+    groups = {(g["dataset"], g["model"], g["init"]): g for g in data["groups"]}
+    assert set(groups) == {("digits", "mlp", "default"), ("digits", "cnn", "default"),
+                           ("digits", "mlp", "ordered")}  # fmt: skip
+    comp = groups[("digits", "mlp", "default")]["comparisons"]
+    assert set(comp) == {"critical_global", "jacobian"} and comp["jacobian"]["clean"]["n"] == 3
+    for r in data["runs"]:
+        assert 0 <= r["pgd"] <= r["clean"] + 0.2 and 0 <= r["clean"] <= 1
+        assert [p["step"] for p in r["trajectory"]] == [0, 15, 30]
+    ordered = [r for r in data["runs"] if r["init"] == "ordered"]
+    assert all(r["lambda_initial"] < -0.5 for r in ordered)
+    assert len(list((finished / "figures").glob("*.png"))) == 6
+    assert not (finished / "checkpoints").exists()
+
+
+def test_finished_runs_are_not_redone(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = json.loads((finished / "results.json").read_text())["data"]["runs"]
+    victim = finished / "runs" / f"{run_specs(TrainingConfig.tiny())[4].key}.json"
+    victim.unlink()
+    calls = []
+    real = training._train_and_evaluate
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[0].key)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_and_evaluate", counted)
+    run(TrainingConfig.tiny(), finished)
+    assert calls == [victim.stem]
+    after = json.loads((finished / "results.json").read_text())["data"]["runs"]
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in after] == [
+        {k: v for k, v in r.items() if k not in drop} for r in before
+    ]
+
+
+def test_report_renders_when_registered(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from criticality import reporting
+
+    monkeypatch.setitem(reporting.RENDERERS, "training", "criticality.experiments.training")
+    html = reporting.render(finished).read_text()
+    assert "critical_global − plain" in html and "data:image/png;base64" in html
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"methods": ("critical_global",)}, "plain"),
+        ({"methods": ("plain", "dropout")}, "unknown methods"),
+        ({"models": ("resnet",)}, "mlp"),
+        ({"inits": ("lukewarm",)}, "sigma_w"),
+    ],
+)
+def test_bad_configs_raise(change: dict, match: str, tmp_path: Path) -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match=match):
+        run(dataclasses.replace(TrainingConfig.tiny(), **change), tmp_path)
