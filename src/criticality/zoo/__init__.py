@@ -12,3 +12,4 @@ from criticality.zoo._registry import ModelInfo as ModelInfo
 from criticality.zoo._registry import create_model as create_model
 from criticality.zoo._registry import list_models as list_models
 from criticality.zoo._registry import model_info as model_info
+from criticality.zoo.metadata import zoo_metadata as zoo_metadata
