@@ -1,0 +1,246 @@
+"""The zoo statistics (PAPER.md): Spearman with a bootstrap CI, a mixed-effects model,
+Mann–Whitney U between groups, Wilcoxon signed-rank for paired models.
+
+Each is a small function on plain arrays returning a frozen dataclass; ``p`` values come from
+scipy / statsmodels. With fewer observations than a test needs, the result holds NaNs and a
+``note`` says why, instead of raising: a scan of three models still gets a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+_NAN = float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpearmanResult:
+    """Spearman's rank correlation with a percentile bootstrap CI over pairs.
+
+    Attributes:
+        rho: rank correlation in ``[-1, 1]``.
+        p_value: two-sided p value of ``rho = 0`` (scipy, t approximation).
+        ci_low: lower end of the bootstrap CI of ``rho``.
+        ci_high: upper end.
+        n: number of pairs used (pairs with a NaN are dropped).
+        note: why a value is NaN, else ``""``.
+    """
+
+    rho: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    note: str = ""
+
+
+def spearman(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> SpearmanResult:
+    """Spearman's ``ρ`` of ``x`` and ``y`` (shape ``(n,)`` each), with a bootstrap CI.
+
+    ``ρ`` is the Pearson correlation of the ranks (ties get average ranks). The CI resamples
+    pairs with replacement ``n_boot`` times; resamples whose ranks are constant are dropped.
+    """
+    a, b = _paired(x, y)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return SpearmanResult(_NAN, _NAN, _NAN, _NAN, int(a.size), "needs ≥ 3 pairs, not constant")
+    rho, p = sps.spearmanr(a, b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.size, size=(n_boot, a.size))  # (n_boot, n)
+    ra = sps.rankdata(a[idx], axis=1)
+    rb = sps.rankdata(b[idx], axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    denom = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    ok = denom > 0
+    boot = (ra * rb).sum(axis=1)[ok] / denom[ok]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha]) if boot.size else (_NAN, _NAN)
+    return SpearmanResult(float(rho), float(p), float(lo), float(hi), int(a.size))
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedEffectsResult:
+    """``y ~ x + (1 | group)``: a fixed slope and a random intercept per group.
+
+    Attributes:
+        slope: fixed-effect coefficient of ``x``.
+        slope_se: its standard error.
+        p_value: Wald test of ``slope = 0``.
+        ci_low: lower end of the 95 % Wald CI of the slope.
+        ci_high: upper end.
+        intercept: fixed intercept.
+        group_var: variance of the random intercepts.
+        residual_var: residual variance.
+        n: observations.
+        n_groups: groups.
+        converged: whether the REML fit converged (statsmodels).
+        note: why values are NaN or the fit is doubtful, else ``""``.
+    """
+
+    slope: float
+    slope_se: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    intercept: float
+    group_var: float
+    residual_var: float
+    n: int
+    n_groups: int
+    converged: bool
+    note: str = ""
+
+
+def mixed_effects(
+    y: Sequence[float] | np.ndarray,
+    x: Sequence[float] | np.ndarray,
+    groups: Sequence[str],
+) -> MixedEffectsResult:
+    """Fit ``y ~ x + (1 | groups)`` by REML with statsmodels ``MixedLM``.
+
+    Args:
+        y: responses, shape ``(n,)`` (e.g. top-1 accuracy).
+        x: the predictor, shape ``(n,)`` (e.g. distance to criticality).
+        groups: group label per observation (e.g. the model family).
+    """
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    yy, xx = _paired(y, x)
+    keep = np.isfinite(np.asarray(y, float)) & np.isfinite(np.asarray(x, float))
+    g = np.asarray(groups, dtype=object)[keep]
+    n_groups = len(set(g.tolist()))
+    if yy.size < 4 or n_groups < 2 or np.ptp(xx) == 0:
+        nan = _NAN
+        return MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(yy.size), n_groups,
+                                  False, "needs ≥ 4 observations in ≥ 2 groups")  # fmt: skip
+    exog = sm.add_constant(xx)
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = sm.MixedLM(yy, exog, groups=g).fit(reml=True)
+    kinds = (ConvergenceWarning, RuntimeWarning, UserWarning)
+    notes += [str(w.message).split("\n")[0] for w in caught if issubclass(w.category, kinds)]
+    params, bse = np.asarray(fit.fe_params), np.asarray(fit.bse_fe)
+    z = params[1] / bse[1] if bse[1] > 0 else _NAN
+    p = float(2 * sps.norm.sf(abs(z))) if math.isfinite(z) else _NAN
+    half = 1.959963984540054 * bse[1]
+    return MixedEffectsResult(
+        float(params[1]), float(bse[1]), p, float(params[1] - half), float(params[1] + half),
+        float(params[0]), float(np.asarray(fit.cov_re).reshape(-1)[0]), float(fit.scale),
+        int(yy.size), n_groups, bool(fit.converged), "; ".join(dict.fromkeys(notes)),
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class MannWhitneyResult:
+    """Mann–Whitney U test between two independent groups.
+
+    Attributes:
+        u: the U statistic of group ``a``.
+        p_value: two-sided p value (scipy; exact for small samples without ties).
+        effect: rank-biserial correlation ``2U / (n_a n_b) − 1`` in ``[-1, 1]`` (> 0: ``a``
+            tends to be larger).
+        median_a: median of ``a``.
+        median_b: median of ``b``.
+        n_a: size of ``a``.
+        n_b: size of ``b``.
+        note: why values are NaN, else ``""``.
+    """
+
+    u: float
+    p_value: float
+    effect: float
+    median_a: float
+    median_b: float
+    n_a: int
+    n_b: int
+    note: str = ""
+
+
+def mann_whitney(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
+) -> MannWhitneyResult:
+    """Do values in ``a`` (shape ``(n_a,)``) tend to differ from those in ``b``?"""
+    xa, xb = _finite(a), _finite(b)
+    if xa.size == 0 or xb.size == 0:
+        return MannWhitneyResult(_NAN, _NAN, _NAN, _median(xa), _median(xb), int(xa.size),
+                                 int(xb.size), "needs ≥ 1 value in each group")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's small-sample notices
+        res = sps.mannwhitneyu(xa, xb, alternative="two-sided")
+    u = float(res.statistic)
+    effect = 2.0 * u / (xa.size * xb.size) - 1.0
+    return MannWhitneyResult(u, float(res.pvalue), effect, _median(xa), _median(xb),
+                             int(xa.size), int(xb.size))  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class WilcoxonResult:
+    """Wilcoxon signed-rank test of paired differences ``x − y``.
+
+    Attributes:
+        statistic: scipy's statistic (the smaller of the signed-rank sums, two-sided).
+        p_value: two-sided p value (exact for small samples without ties or zeros).
+        median_diff: median of ``x − y``.
+        n: pairs used.
+        note: why values are NaN or what limits the test (e.g. the smallest possible p), else
+            ``""``.
+    """
+
+    statistic: float
+    p_value: float
+    median_diff: float
+    n: int
+    note: str = ""
+
+
+def wilcoxon(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> WilcoxonResult:
+    """Signed-rank test of ``x`` against ``y`` paired by position (shape ``(n,)`` each)."""
+    a, b = _paired(x, y)
+    d = a - b
+    if d.size == 0 or np.all(d == 0):
+        return WilcoxonResult(_NAN, _NAN, _median(d), int(d.size), "needs ≥ 1 non-zero difference")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sps.wilcoxon(a, b, alternative="two-sided")
+    notes = [str(w.message).split("\n")[0] for w in caught]
+    if d.size < 6:
+        notes.append(
+            f"with {d.size} pairs the smallest possible two-sided p is {2 / 2**d.size:.3g}"
+        )
+    note = "; ".join(notes)
+    return WilcoxonResult(float(res.statistic), float(res.pvalue), _median(d), int(d.size), note)
+
+
+Array = Sequence[float] | np.ndarray
+
+
+def _paired(x: Array, y: Array) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"need two 1-d arrays of the same length, got shapes {a.shape}, {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def _finite(x: Sequence[float] | np.ndarray) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    return a[np.isfinite(a)]
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if x.size else _NAN
