@@ -35,20 +35,40 @@ def save(fig: Any, path: str | Path) -> Path:
 
 
 def plot_stage_profile(
-    result: LyapunovResult, *, ax: Any = None, label: str = ""
+    result: LyapunovResult,
+    *,
+    ax: Any = None,
+    label: str = "",
+    relative: bool = False,
+    floor: float | None = None,
 ) -> tuple[Any, Any]:
-    """Per-stage local exponent ``ln g_l`` with its bootstrap CI, and the critical line 0."""
+    """Per-stage local exponent ``ln g_l`` with its bootstrap CI, and the critical line 0.
+
+    Args:
+        result: a Lyapunov result.
+        ax: axes to draw into (a new figure if ``None``).
+        label: legend label.
+        relative: x axis as relative depth ``l / (L - 1)``, to compare networks of different depth.
+        floor: values below it are drawn at it with a down-pointing marker (e.g. a zero-initialised
+            head whose ``ln g = -inf`` would squash every other stage).
+    """
     fig, ax = _axes(ax)
-    x = np.arange(len(result.stage_names))
+    n = len(result.stage_names)
+    x = np.arange(n) / max(n - 1, 1) if relative else np.arange(n)
     mean = np.array([e.mean for e in result.stage_log_gain])
     lo = np.array([e.ci_low for e in result.stage_log_gain])
     hi = np.array([e.ci_high for e in result.stage_log_gain])
-    ax.plot(x, mean, marker="o", ms=3, label=label or None)
-    ax.fill_between(x, lo, hi, alpha=0.25)
+    if floor is not None:
+        clipped = mean < floor
+        mean, lo, hi = (np.maximum(v, floor) for v in (mean, lo, hi))
+    (line,) = ax.plot(x, mean, marker="o", ms=3, label=label or None)
+    ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color())
+    if floor is not None and clipped.any():
+        ax.plot(x[clipped], mean[clipped], "v", ms=9, color=line.get_color())
     ax.axhline(0.0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("stage")
+    ax.set_xlabel("relative depth" if relative else "stage")
     ax.set_ylabel("local exponent ln g_l")
-    if len(x) <= 30:
+    if not relative and n <= 30:
         ax.set_xticks(x, result.stage_names, rotation=70, fontsize=7)
     ax.set_title("per-stage profile (0 = critical; < 0 ordered, > 0 chaotic)")
     return fig, ax
