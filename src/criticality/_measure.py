@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import platform
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from criticality.measures import get_measure, list_measures
 from criticality.measures._linalg import as_stages, check_inputs, infer_dtype
@@ -28,6 +30,7 @@ def measure(
     seed: int = 0,
     dtype: torch.dtype | None = None,
     name: str | None = None,
+    progress: bool = False,
     **options: Mapping[str, Any],
 ) -> CriticalityReport:
     """Measure how close ``model`` operates to criticality on probe ``inputs``.
@@ -39,6 +42,7 @@ def measure(
         seed: seed passed to every measure.
         dtype: compute dtype (the model is copied, not changed).
         name: the model's name in the report (default: its class name).
+        progress: show a progress bar over the measures (only on a terminal).
         **options: per-measure options keyed by measure name, e.g. ``lyapunov={"k": 8}``.
 
     Returns:
@@ -69,7 +73,7 @@ def measure(
     stage_list = as_stages(model, dtype)
     x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
     results, seconds = {}, {}
-    for n in names:
+    for n in tqdm(names, desc="measures", disable=not (progress and sys.stderr.isatty())):
         start = time.perf_counter()
         results[n] = get_measure(n).run(stage_list, x, seed=seed, **dict(options.get(n, {})))
         seconds[n] = time.perf_counter() - start

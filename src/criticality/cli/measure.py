@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"measuring {args.model} on {x.shape[0]} probe inputs {tuple(x.shape[1:])} ...",
           file=sys.stderr)  # fmt: skip
     report = measure(model, x.to(args.device, dtype), measures=names, seed=args.seed,
-                     name=args.model, **options)  # fmt: skip
+                     name=args.model, progress=True, **options)  # fmt: skip
     out = args.out or Path("runs") / f"measure-{args.model.replace('/', '_')}"
     config = {**vars(args), "command": "measure"}
     config.pop("_run", None)

@@ -122,10 +122,11 @@ def lyapunov_spectrum(
         >>> import torch
         >>> from torch import nn
         >>> chain = [nn.Linear(4, 4, bias=False) for _ in range(3)]
-        >>> for lin in chain:
-        ...     _ = nn.init.orthogonal_(lin.weight).mul_(2.0)
+        >>> with torch.no_grad():
+        ...     for lin in chain:
+        ...         _ = nn.init.orthogonal_(lin.weight).mul_(2.0)
         >>> res = lyapunov_spectrum(chain, torch.randn(2, 4), k=4)
-        >>> [round(x, 4) for x in res.exponents]
+        >>> [round(float(x), 4) for x in res.exponents]
         [0.6931, 0.6931, 0.6931, 0.6931]
     """
     if k < 1:
