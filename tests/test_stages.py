@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from criticality.stages import compose, stages
+from criticality.stages import compose, stages, verify_stages
 from criticality.zoo import create_model, list_models
 
 # One builder per torchvision model family (class); the slow test covers all 80 builders.
@@ -114,6 +114,24 @@ def test_taps_split_any_model_exactly() -> None:
     assert torch.allclose(compose(parts, x), model(x))
     h = parts[0](x)
     assert torch.allclose(parts[1](h), model.mid(torch.tanh(h)))  # tap outputs are pre-tanh
+
+
+class _Skip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x))) + x  # the skip jumps over both taps
+
+
+def test_verify_stages_catches_taps_that_do_not_cut_the_main_path() -> None:
+    model = _Unsplittable()
+    verify_stages(model, stages(model, taps=["enc", "mid"]), torch.randn(3, 6))
+    skip = _Skip()
+    with pytest.raises(ValueError, match="skip connection"):
+        verify_stages(skip, stages(skip, taps=["a"]), torch.randn(3, 4))
 
 
 def test_bad_taps_get_suggestions() -> None:

@@ -15,6 +15,7 @@ from criticality.measures import meanfield as meanfield
 from criticality.report import CriticalityReport as CriticalityReport
 from criticality.stages import Stage as Stage
 from criticality.stages import stages as stages
+from criticality.stages import verify_stages as verify_stages
 from criticality.zoo import create_model as create_model
 from criticality.zoo import list_models as list_models
 

@@ -15,13 +15,15 @@ How a model is split:
   adapter in :mod:`criticality._adapters` that lists stem, blocks and head.
 * Any other model: name the modules on the main path, ``stages(model, taps=["layer1", ...])``.
   Each stage then runs the model from the start with the previous tap's output replaced, which
-  costs up to one extra forward pass per stage; use it when no adapter exists.
+  costs up to one extra forward pass per stage; use it when no adapter exists, and check the
+  split with :func:`verify_stages`.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -138,6 +140,33 @@ def compose(stage_list: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
     for stage in stage_list:
         x = stage(x)
     return x
+
+
+def verify_stages(
+    model: nn.Module, stage_list: Sequence[nn.Module], x: torch.Tensor, *, atol: float = 1e-5
+) -> None:
+    """Check that composing ``stage_list`` reproduces ``model(x)`` (both in ``eval()`` mode).
+
+    Use it after choosing ``taps``: taps that do not cut the main path (a skip connection
+    jumping over a tap) give stages whose composition differs from the model.
+
+    Raises:
+        ValueError: the composition differs, with the largest deviation.
+    """
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            expected, got = model(x), compose(stage_list, x)
+    finally:
+        model.train(training)
+    if got.shape != expected.shape or not torch.allclose(got, expected, atol=atol, rtol=1e-4):
+        diff = (got - expected).abs().max().item() if got.shape == expected.shape else math.inf
+        raise ValueError(
+            f"the stages do not reproduce the model (max deviation {diff:.3g}); with taps, make "
+            "sure each tap's output is all that the rest of the model uses (no skip connection "
+            "may jump over a tap)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
