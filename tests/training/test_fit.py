@@ -47,11 +47,19 @@ class Crash(Callback):
 def run(data: tuple[torch.Tensor, torch.Tensor], ckpt: Path, callbacks: list[Callback]) -> tuple:
     model = tanh_mlp(1.0, seed=1)
     reg = CriticalityRegularizer(norm="rms", sub_batch=8, seed=3)
-    monitor = CriticalityMonitor(data[0][:16], every=3, options={"lyapunov": {"norm": "rms"}})
+    monitor = CriticalityMonitor(data[0][:8], every=3, options={"lyapunov": {"norm": "rms"}})
     result = fit(
-        model, data, steps=10, batch_size=100, lr=1e-2, regularizer=reg,
-        callbacks=[monitor, *callbacks], checkpoint_dir=ckpt, checkpoint_every=4, seed=5,
-    )  # fmt: skip
+        model,
+        data,
+        steps=10,
+        batch_size=100,
+        lr=1e-2,
+        regularizer=reg,
+        callbacks=[monitor, *callbacks],
+        checkpoint_dir=ckpt,
+        checkpoint_every=4,
+        seed=5,
+    )
     return model, result
 
 
@@ -136,9 +144,16 @@ def test_regularizer_brings_an_ordered_network_to_criticality(digits) -> None:
             digits[0][:32], every=40, options={"lyapunov": {"norm": "rms"}}
         )
         fit(
-            tanh_mlp(0.5), digits, steps=40, batch_size=32, lr=0.05, optimizer="sgd",
-            regularizer=reg, callbacks=[monitor], seed=0,
-        )  # fmt: skip
+            tanh_mlp(0.5),
+            digits,
+            steps=40,
+            batch_size=32,
+            lr=0.05,
+            optimizer="sgd",
+            regularizer=reg,
+            callbacks=[monitor],
+            seed=0,
+        )
         start, *_, end = monitor.trajectory
         assert start["lyapunov"] < -0.65
         final[name] = end["lyapunov"]

@@ -94,9 +94,16 @@ def test_evaluate_robustness_shapes_and_round_trip() -> None:
     x = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(6))
     y = model(x).argmax(dim=1)
     res = evaluate_robustness(
-        model, x, y, noise_levels=(0.1, 0.5), severities=(1, 5), fgsm_eps=(0.1,),
-        pgd_eps=(0.1,), pgd_steps=3, batch_size=8,
-    )  # fmt: skip
+        model,
+        x,
+        y,
+        noise_levels=(0.1, 0.5),
+        severities=(1, 5),
+        fgsm_eps=(0.1,),
+        pgd_eps=(0.1,),
+        pgd_steps=3,
+        batch_size=8,
+    )
     assert res.clean == 1.0 and len(res.noise) == 2 and len(res.corrupted) == 6
     assert all(len(row) == 2 for row in res.corrupted)
     assert res.pgd[0] <= res.clean and set(res.summary()) == {

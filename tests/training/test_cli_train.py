@@ -1,0 +1,72 @@
+"""``criticality train`` and ``criticality experiment training`` through their argparse modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from criticality.cli import experiment, train
+
+
+def call(module: ModuleType, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv)))
+
+
+def test_train_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "--dataset",
+        "digits",
+        "--init",
+        "ordered",
+        "--steps",
+        "20",
+        "--monitor-every",
+        "10",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.01",
+        "--out",
+        str(tmp_path),
+    ]
+    assert call(train, argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["kind"] == "train" and results["data"]["method"] == "critical_global"
+    assert [p["step"] for p in results["data"]["trajectory"]] == [0, 10, 20]
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "figures" / "trajectory.png").is_file()
+    assert "λ_1:" in capsys.readouterr().out
+
+
+def test_experiment_with_preset_and_overrides(tmp_path: Path) -> None:
+    argv = [
+        "training",
+        "--preset",
+        "tiny",
+        "--set",
+        "seeds=[0]",
+        "--set",
+        'models=["mlp"]',
+        "--set",
+        'methods=["plain", "jacobian"]',
+        "--set",
+        "init_study=[]",
+        "--out",
+        str(tmp_path),
+    ]
+    assert call(experiment, argv) == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["seeds"] == [0] and config["models"] == ["mlp"]
+    assert len(list((tmp_path / "runs").glob("digits-*.json"))) == 2
+
+
+def test_experiment_rejects_unknown_fields_and_presets(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        call(experiment, ["training", "--set", "epochs=3", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="preset"):
+        call(experiment, ["training", "--preset", "huge", "--out", str(tmp_path)])
