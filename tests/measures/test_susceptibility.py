@@ -1,0 +1,67 @@
+"""Susceptibility: peak location on random tanh MLPs, the peak rule, and the model untouched."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from criticality.measures import critical_sigma_w, meanfield, susceptibility
+from criticality.measures.susceptibility import _gain_grid, _peak
+from criticality.zoo import mlp
+
+SIGMA_B = 0.3
+
+
+def fixed_point_inputs(sigma_w: float, width: int, n: int = 16) -> torch.Tensor:
+    q = meanfield("tanh", sigma_w, SIGMA_B).q_star
+    z = torch.randn(n, width, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return torch.tanh(math.sqrt(q) * z)
+
+
+def test_peak_of_a_parabola_in_log_gain() -> None:
+    gains = _gain_grid(0.5, 2.0, 25)
+    assert 1.0 in gains and np.all(np.diff(gains) > 0)
+    chi = 3.0 - (np.log(gains) - math.log(1.17)) ** 2
+    assert _peak(gains, chi) == pytest.approx(1.17, rel=1e-9)
+    assert _peak(gains, np.arange(25.0)) == pytest.approx(2.0)  # edge: no refinement
+
+
+def test_peak_sits_at_one_effective_weight_scale_near_the_edge_of_chaos() -> None:
+    """Scaling the starting σ_w moves g* so that σ_w · g* stays put, near the critical σ_w."""
+    sc = critical_sigma_w("tanh", SIGMA_B)
+    effective = []
+    for f in (0.8, 1.25):
+        net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
+        res = susceptibility(net, fixed_point_inputs(sc, 64), n_gains=33, n_boot=50)
+        assert res.chi.shape == (33,) and res.response.shape == (33, 16)
+        assert res.peak_gain.ci_low <= res.peak_gain.mean <= res.peak_gain.ci_high
+        assert res.chi[0] == 0.0  # deep in order no input amplifies the stimulus
+        effective.append(f * res.peak_gain.mean)  # σ_w · g* / σ_w*
+    assert effective[0] == pytest.approx(effective[1], rel=0.06)
+    assert np.mean(effective) == pytest.approx(1.0, abs=0.2)  # measured: about +0.1
+
+
+def test_model_left_as_it_was() -> None:
+    net = mlp(3, 16, sigma_w=1.0, seed=0, dtype=torch.float64)
+    before = [p.clone() for p in net.parameters()]
+    susceptibility(net, torch.randn(4, 16, dtype=torch.float64), n_gains=5, n_boot=5)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("options", "inputs"),
+    [
+        ({"g_min": 1.2}, 4),
+        ({"g_max": 0.9}, 4),
+        ({"n_gains": 2}, 4),
+        ({"epsilon": 0.0}, 4),
+        ({}, 1),
+    ],
+)
+def test_bad_options_raise(options: dict[str, float], inputs: int) -> None:
+    net = mlp(2, 8, seed=0, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"need|must"):
+        susceptibility(net, torch.randn(inputs, 8, dtype=torch.float64), **options)  # type: ignore[arg-type]
