@@ -51,6 +51,20 @@ def test_finite_difference_agrees_with_jvp() -> None:
     torch.testing.assert_close(fd.log_gains(net, x), jvp.log_gains(net, x), rtol=0, atol=1e-7)
 
 
+def test_finite_difference_agrees_with_jvp_when_the_rank_changes() -> None:
+    """A CNN: states go from (C, H, W) to flat vectors."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48, 5)
+    ).to(DT)
+    x = torch.rand(3, 1, 8, 8, dtype=DT)
+    jvp = CriticalityRegularizer(sub_batch=None, n_directions=2, norm="rms")
+    fd = CriticalityRegularizer(
+        sub_batch=None, n_directions=2, norm="rms", estimator="fd", eps=1e-6
+    )
+    torch.testing.assert_close(fd.log_gains(net, x), jvp.log_gains(net, x), rtol=0, atol=1e-6)
+
+
 def test_orthogonal_chain_gives_ln_g_whatever_the_direction() -> None:
     gen = torch.Generator().manual_seed(0)
     chain = []

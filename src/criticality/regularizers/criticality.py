@@ -190,11 +190,11 @@ class CriticalityRegularizer(nn.Module):
         self, stage: nn.Module, h: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f(h), (f(h + δv) − f(h − δv)) / 2δ)`` with ``δ = eps ‖h‖`` per row, one call."""
-        shape = (-1, *[1] * (h.ndim - 1))
-        delta = (self.eps * h.detach().flatten(1).norm(dim=1)).clamp_min(self.eps).view(shape)
-        out = stage(torch.cat([h, h + delta * v, h - delta * v]))
+        delta = (self.eps * h.detach().flatten(1).norm(dim=1)).clamp_min(self.eps)  # (N,)
+        step = delta.view(-1, *[1] * (h.ndim - 1)) * v
+        out = stage(torch.cat([h, h + step, h - step]))
         primal, plus, minus = out.chunk(3)
-        return primal, (plus - minus) / (2 * delta)
+        return primal, (plus - minus) / (2 * delta.view(-1, *[1] * (out.ndim - 1)))
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
