@@ -28,6 +28,7 @@ SCHEMA_VERSION = 1
 RENDERERS: dict[str, str] = {
     "measure": "criticality.reporting._measure",
     "demo": "criticality.experiments.demo",
+    "scan": "criticality.experiments.scan",
 }
 
 

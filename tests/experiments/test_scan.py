@@ -1,0 +1,108 @@
+"""The scan end to end: store rows, failures with reasons, resume after an interruption, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from criticality.experiments import scan
+from criticality.experiments.scan import Job, ModelTimeout, ScanConfig, run_job, time_limit
+from criticality.reporting import render
+from criticality.store import ResultStore
+
+TINY = dataclasses.replace(ScanConfig.tiny(), threads=1)
+
+
+def test_tiny_scan_resumes_after_interruption(tmp_path: Path, monkeypatch: Any) -> None:
+    real = scan.measure_model
+    calls: list[str] = []
+
+    def interrupted(job: Job) -> str:
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C on the third model
+        calls.append(job.model)
+        return real(job)
+
+    monkeypatch.setattr(scan, "measure_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan.run(TINY, tmp_path)
+    with ResultStore(tmp_path / "scan.sqlite") as store:
+        assert len(store.rows()) == 2  # what finished is kept
+
+    def failing(job: Job) -> str:
+        calls.append(job.model)
+        if job.model == "squeezenet1_1":
+            raise RuntimeError("unsupported layer Fire\nmore detail")
+        return real(job)
+
+    monkeypatch.setattr(scan, "measure_model", failing)
+    report = scan.run(TINY, tmp_path)
+    assert len(calls) == 5 and len(set(calls)) == 5  # nothing measured twice
+    with ResultStore(tmp_path / "scan.sqlite") as store:
+        rows = {r.model: r for r in store.rows()}
+    assert len(rows) == 5
+    assert rows["squeezenet1_1"].status == "failed"
+    assert rows["squeezenet1_1"].reason == "RuntimeError: unsupported layer Fire"
+    assert all(r.status == "ok" and r.seconds > 0 for m, r in rows.items() if m != "squeezenet1_1")
+
+    # A third run measures nothing; retry_failed measures the failed model only.
+    calls.clear()
+    scan.run(TINY, tmp_path)
+    assert calls == []
+    scan.run(dataclasses.replace(TINY, retry_failed=True), tmp_path)
+    assert calls == ["squeezenet1_1"]
+
+    html = report.read_text()
+    for words in ("Spearman", "Mann–Whitney", "mixed-effects", "unsupported layer Fire"):
+        assert words in html
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    resnet = next(r for r in data["rows"] if r["model"] == "resnet18")
+    assert resnet["meta"]["top1"] == 69.758 and resnet["report"]["model"] == "resnet18"
+    (tmp_path / "report.html").unlink()
+    assert render(tmp_path).is_file()  # `criticality report OUT` re-renders from JSON
+
+
+def test_time_limit_and_size_cap_become_failure_rows() -> None:
+    with pytest.raises(ModelTimeout), time_limit(0.05):
+        time.sleep(2.0)
+    cfg = dataclasses.replace(TINY, time_limit=0.001)
+    row = run_job(Job("resnet18", "random", None, cfg, "k"))
+    assert row.status == "failed" and row.reason.startswith("timeout")
+    cfg = dataclasses.replace(TINY, max_params=10_000_000)
+    row = run_job(Job("alexnet", "random", None, cfg, "k"))
+    assert row.status == "failed" and row.reason == "skipped: 61 M parameters > the cap of 10 M"
+
+
+def test_weights_folder_pairs_with_random_init(tmp_path: Path) -> None:
+    names = ("resnet18", "squeezenet1_1", "mnasnet0_5")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.manual_seed(1)
+    for name in names:
+        from criticality.zoo import create_model
+
+        model = create_model(name)
+        for p in model.parameters():  # "trained": a different, smaller scale
+            p.data.mul_(0.5)
+        torch.save(model.state_dict(), folder / f"{name}.pth")
+    cfg = dataclasses.replace(TINY, patterns=names, weights=("random", "pretrained"),
+                              weights_dir=str(folder), measures=("lyapunov",))  # fmt: skip
+    html = scan.run(cfg, tmp_path / "out").read_text()
+    data = json.loads((tmp_path / "out" / "results.json").read_text())["data"]
+    labels = sorted({r["weights"] for r in data["rows"]})
+    assert labels == ["file:mnasnet0_5.pth", "file:resnet18.pth", "file:squeezenet1_1.pth",
+                      "random"]  # fmt: skip
+    assert "Pretrained against random initialisation" in html and "Wilcoxon" in html
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown zoo"):
+        ScanConfig(zoo="hub").check()
+    with pytest.raises(ValueError, match="no torchvision model matches"):
+        scan.resolve_models(ScanConfig(patterns=("nothing*",)))
