@@ -106,3 +106,12 @@ def test_bad_config_is_refused() -> None:
         ScanConfig(zoo="hub").check()
     with pytest.raises(ValueError, match="no torchvision model matches"):
         scan.resolve_models(ScanConfig(patterns=("nothing*",)))
+
+
+def test_import_criticality_does_not_import_ray() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, criticality, criticality.experiments.scan; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

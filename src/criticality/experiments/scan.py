@@ -273,7 +273,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def measure_model(job: Job) -> str:
-    """Build, probe and measure one model; the report as JSON."""
+    """Build (random init seeded by ``cfg.seed``), probe and measure one model; report JSON."""
+    import torch
+
     from criticality import measure
     from criticality._probes import make_probes
     from criticality.zoo import create_model, model_info
@@ -281,9 +283,11 @@ def measure_model(job: Job) -> str:
     cfg = job.config
     _check_size(job)
     info = model_info(job.model)
-    model = create_model(
-        job.model, pretrained=job.weights == "pretrained", weights=job.weights_file
-    )
+    with torch.random.fork_rng():  # random-init weights depend on the seed only
+        torch.manual_seed(cfg.seed)
+        model = create_model(
+            job.model, pretrained=job.weights == "pretrained", weights=job.weights_file
+        )
     if cfg.max_params is not None and sum(p.numel() for p in model.parameters()) > cfg.max_params:
         raise _Skip(f"more than {cfg.max_params:,} parameters")
     shape = probe_shape(job.model, info.input_shape, cfg.image_size)
