@@ -8,12 +8,14 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from criticality.experiments import scan
 from criticality.store import ResultStore
 
+ray: Any
 try:
     import ray
 except ImportError:  # pragma: no cover - ray is an optional extra
