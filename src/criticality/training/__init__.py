@@ -12,3 +12,5 @@ from criticality.training.robustness import accuracy as accuracy
 from criticality.training.robustness import evaluate_robustness as evaluate_robustness
 from criticality.training.robustness import fgsm as fgsm
 from criticality.training.robustness import pgd as pgd
+from criticality.training.stats import mean_ci as mean_ci
+from criticality.training.stats import paired_comparison as paired_comparison

@@ -63,5 +63,5 @@ class Batches:
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(self.x.shape[0], generator=gen)
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size].to(self.x.device)
         return self.x[idx], self.y[idx]

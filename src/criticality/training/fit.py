@@ -135,7 +135,7 @@ def fit(
     dev = torch.device(device) if device is not None else _model_device(model)
     model.to(dev)
     x, y = as_tensors(train_data)
-    batches = Batches(x, y, batch_size, seed)
+    batches = Batches(x.to(dev), y.to(dev), batch_size, seed)  # moved once, not per step
     n_steps = total_steps(steps, epochs, batches.per_epoch)
     opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
     loss_fn = loss_fn or nn.functional.cross_entropy
@@ -147,7 +147,7 @@ def fit(
         cb.on_fit_start(state)
     with _progress_bar(progress, n_steps, start) as bar:
         while state.step < n_steps:
-            xb, yb = (t.to(dev, non_blocking=True) for t in batches(state.step))
+            xb, yb = batches(state.step)
             state.loss, state.penalty = _step(model, opt, loss_fn, regularizer, xb, yb, state.step)
             losses.append(state.loss)
             penalties.append(state.penalty)
