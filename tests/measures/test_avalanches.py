@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,13 @@ def test_bad_options_raise() -> None:
     net = mlp(2, 8, seed=0, dtype=torch.float64)
     with pytest.raises(ValueError, match="seed_units"):
         avalanches(net, torch.randn(2, 8, dtype=torch.float64), seed_units=9)
+
+
+def test_no_avalanche_ending_inside_the_network_gives_a_nan_result() -> None:
+    net = mlp(4, 16, sigma_w=3.0, seed=0, dtype=torch.float64)
+    res = avalanches(net, torch.randn(2, 16, dtype=torch.float64), n_trials=4, threshold=1e-9)
+    assert res.n_censored == 8 and res.sizes.size == 0
+    assert np.isnan(res.headline().mean) and not res.size_fit.supported
+    assert "no power law can be fitted" in res.describe()
+    back = type(res).from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back.n_censored == 8 and np.isnan(back.size_fit.xmin)

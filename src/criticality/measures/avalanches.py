@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging
 import math
 import warnings
 
@@ -44,12 +45,24 @@ from criticality.measures._linalg import (
     first_stage_output,
     infer_dtype,
 )
-from criticality.measures._perturb import broadcast, check_count, check_positive, flat, unit_rms
+from criticality.measures._perturb import (
+    broadcast,
+    check_count,
+    check_positive,
+    flat,
+    trajectory,
+    unit_rms,
+)
 from criticality.measures._registry import register_measure
 from criticality.measures._result import Estimate, Result
 
 #: Fewer avalanches above x_min than this and a power law is not claimed.
 MIN_TAIL = 50
+
+#: Fewer ended avalanches than this and nothing is fitted.
+MIN_AVALANCHES = 10
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +94,12 @@ class PowerLawFit(Result):
     lr_lognormal: float
     p_lognormal: float
     supported: bool
+
+    @classmethod
+    def not_fitted(cls) -> PowerLawFit:
+        """The fit of too few data: NaN everywhere, not supported."""
+        nan = math.nan
+        return cls(Estimate(nan, nan, nan, nan, nan, 0), nan, 0, nan, nan, nan, nan, nan, False)
 
     def headline(self) -> Estimate:
         return self.exponent
@@ -126,6 +145,11 @@ class AvalancheResult(Result):
 
     def describe(self) -> str:
         s, t = self.size_fit, self.duration_fit
+        if s.n_tail == 0:
+            return (
+                f"only {self.sizes.size} avalanches ended inside the network "
+                f"({self.n_censored} still active at the output): no power law can be fitted"
+            )
         if not (s.supported and t.supported):
             return (
                 f"the {self.sizes.size} avalanches do not support power laws "
@@ -164,8 +188,10 @@ def fit_avalanches(
     """
     s = np.asarray(sizes, dtype=np.float64).reshape(-1)
     t = np.asarray(durations, dtype=np.float64).reshape(-1)
-    if s.shape != t.shape or s.size < 10:
-        raise ValueError(f"need as many sizes as durations, at least 10; got {s.size}, {t.size}")
+    if s.shape != t.shape or s.size < MIN_AVALANCHES:
+        raise ValueError(
+            f"need as many sizes as durations, at least {MIN_AVALANCHES}; got {s.size}, {t.size}"
+        )
     if (s < 1).any() or (t < 1).any() or not (np.isfinite(s).all() and np.isfinite(t).all()):
         raise ValueError("sizes and durations must be finite and >= 1")
     rng = np.random.default_rng(seed)
@@ -263,7 +289,8 @@ def avalanches(
         point). ``size_fit.supported`` says whether the data support a power law at all.
 
     Raises:
-        ValueError: bad inputs or options, or fewer than 10 avalanches ended inside the network.
+        ValueError: bad inputs or options. When fewer than ``MIN_AVALANCHES`` avalanches end
+            inside the network (e.g. a chaotic one), the result has NaN exponents and says so.
     """
     check_count("n_trials", n_trials)
     check_count("seed_units", seed_units)
@@ -278,12 +305,10 @@ def avalanches(
         first_stage_output(stage_list[0], x[:1])
         counts = _cascade_counts(stage_list, x, n_trials, seed_units, epsilon, threshold, seed)
     sizes, durations, censored = _avalanches_from_counts(counts)
-    if sizes.size < 10:
-        raise ValueError(
-            f"only {sizes.size} of {counts.shape[0]} avalanches ended inside the network "
-            f"({censored} still active at the output); raise threshold or n_trials, or measure "
-            f"a deeper network"
-        )
+    if sizes.size < MIN_AVALANCHES:
+        logger.info("only %d avalanches ended inside the network; nothing to fit", sizes.size)
+        empty = PowerLawFit.not_fitted()
+        return AvalancheResult(sizes, durations, empty, empty, math.nan, math.nan, censored)
     return fit_avalanches(sizes, durations, n_censored=censored, n_boot=n_boot, seed=seed)
 
 
@@ -296,24 +321,32 @@ def _cascade_counts(
     tau: float,
     seed: int,
 ) -> np.ndarray:
-    """Active units per generation of every avalanche, shape ``(B · n_trials, L + 1)``."""
+    """Active units per generation of every avalanche, shape ``(n_trials · B, L + 1)``.
+
+    One trial at a time (batches of ``B``), so memory does not grow with ``n_trials``.
+    """
     gen = torch.Generator(device=x.device).manual_seed(seed)
-    h = x.repeat_interleave(n_trials, dim=0)  # (B·n, ...)
-    n, d = h.shape[0], h[0].numel()
-    picks = torch.rand((n, d), generator=gen, device=x.device).argsort(dim=1)[:, :seed_units]
-    signs = torch.randint(0, 2, (n, seed_units), generator=gen, device=x.device) * 2 - 1
-    amp = eps * unit_rms(h) * math.sqrt(d / seed_units)  # (B·n,) relative RMS ε overall
-    delta = torch.zeros((n, d), dtype=h.dtype, device=h.device)
-    delta.scatter_(1, picks, signs.to(h.dtype) * amp.unsqueeze(1))
-    delta = delta.reshape(h.shape)
-    counts = [torch.full((n,), seed_units, dtype=torch.long, device=h.device)]
-    for stage in stage_list:
-        out = stage(h)
-        change = stage(h + delta) - out  # (B·n, ...')
-        active = change.abs() > broadcast(tau * eps * unit_rms(out), change)
-        delta, h = change * active, out
-        counts.append(flat(active).sum(dim=1))
-    return torch.stack(counts, dim=1).cpu().numpy()
+    states = trajectory(stage_list, x)  # [h_0, ..., h_L], each (B, ...)
+    thresholds = [broadcast(tau * eps * unit_rms(h), h) for h in states[1:]]
+    b, d = x.shape[0], x[0].numel()
+    amp = eps * unit_rms(x) * math.sqrt(d / seed_units)  # (B,): relative RMS ε overall
+    rows = []
+    for _ in range(n_trials):
+        picks = torch.rand((b, d), generator=gen, device=x.device).topk(seed_units).indices
+        signs = torch.randint(0, 2, (b, seed_units), generator=gen, device=x.device) * 2 - 1
+        delta = torch.zeros((b, d), dtype=x.dtype, device=x.device)
+        delta.scatter_(1, picks, signs.to(x.dtype) * amp.unsqueeze(1))
+        delta = delta.reshape(x.shape)
+        counts = [torch.full((b,), seed_units, dtype=torch.long, device=x.device)]
+        for stage, h, out, theta in zip(
+            stage_list, states[:-1], states[1:], thresholds, strict=True
+        ):
+            change = stage(h + delta) - out  # (B, ...')
+            active = change.abs() > theta
+            delta = change * active
+            counts.append(flat(active).sum(dim=1))
+        rows.append(torch.stack(counts, dim=1))
+    return torch.cat(rows).cpu().numpy()
 
 
 def _avalanches_from_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

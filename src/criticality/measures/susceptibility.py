@@ -4,8 +4,10 @@ Every weight tensor (parameters with two or more dimensions; biases and norm sca
 alone) is multiplied by a global gain ``g`` over a log grid around 1. At each ``g`` a small
 stimulus of relative size ``ε`` is applied to each probe input along random directions (as in
 :mod:`.dynamic_range`), and the input's *response* ``ρ_b(g)`` is the fraction of output units
-whose change exceeds ``ε`` times the RMS of that input's output, i.e. the units at which the
-stimulus was amplified rather than damped, averaged over directions. The susceptibility is the
+whose change exceeds ``0.674 ε`` times the RMS of that input's output, averaged over
+directions. ``0.674`` is the median of ``|z|``, ``z ~ N(0, 1)``: if the network passed the
+stimulus on with unit gain (neither amplified nor damped), half the units would exceed it, so
+``ρ = ½`` marks the balance between damping and amplification. The susceptibility is the
 variance of the response across inputs, scaled by the number of output units ``N``:
 
     ``χ(g) = N · Var_b[ρ_b(g)]``,
@@ -49,6 +51,9 @@ from criticality.measures._perturb import (
 from criticality.measures._registry import register_measure
 from criticality.measures._result import Estimate, Result
 from criticality.stages import compose
+
+#: Median of ``|z|`` for ``z ~ N(0, 1)``: at unit gain, half the units change by more than this.
+MEDIAN_ABS_Z = 0.6744897501960817
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +125,7 @@ def susceptibility(
         g_min: smallest gain; ``g_max`` the largest; the log grid always contains 1.
         g_max: largest gain.
         n_gains: points of the gain grid.
-        epsilon: relative stimulus size ``ε`` (also the per-unit response threshold).
+        epsilon: relative stimulus size ``ε``; a unit responds above ``0.674 ε · RMS(y)``.
         n_dirs: random stimulus directions per input.
         n_boot: bootstrap resamples of the inputs for the peak's spread.
         dtype: compute in this dtype.
@@ -190,7 +195,7 @@ def _responses(
         y = compose(stage_list, x)  # (B, ...')
         y_pert = perturbed_outputs(stage_list, x, u, amp)[0]  # (B, k, ...')
         base = y.unsqueeze(1).expand_as(y_pert).reshape(-1, *y.shape[1:])
-        rho = output_response(base, y_pert.reshape(-1, *y.shape[1:]), "units", eps)
+        rho = output_response(base, y_pert.reshape(-1, *y.shape[1:]), "units", MEDIAN_ABS_Z * eps)
         rows.append(rho.reshape(x.shape[0], k).mean(dim=1).double().cpu().numpy())
     return np.stack(rows), int(y[0].numel())
 

@@ -18,8 +18,8 @@ same quantity, checked in ``tests/measures/test_weight_alpha.py``: (1) both use 
 WeightWatcher's own fitter (``pl_package="ww"``) compares with the empirical CDF ``i/n`` while
 ``powerlaw`` uses its own convention; the KS curve is often flat, and the shift of up to ``1/n``
 then moves the chosen ``λ_min``, and ``α`` with it by about its sampling error
-``(α − 1)/√n_tail`` or more (on heavy-tailed test layers: the same ``α`` where the two ``λ_min``
-agree, up to 0.4 apart where they do not); (2) WeightWatcher's SVD runs in float32, so its
+``(α − 1)/√n_tail`` or more (on the four heavy-tailed test layers: equal on the one where the
+two ``λ_min`` agree, 0.03–0.54 apart on the others); (2) WeightWatcher's SVD runs in float32, so its
 eigenvalues differ from ours (float64) by about ``1e-7`` relative, which can move one
 eigenvalue across ``λ_min``; (3) below 20 eigenvalues in the tail WeightWatcher switches to a
 bias-corrected small-sample estimator; (4) it drops eigenvalues below ``1e-5`` (we drop those
