@@ -127,21 +127,22 @@ def mixed_effects(
         nan = _NAN
         return MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(yy.size), n_groups,
                                   False, "needs ≥ 4 observations in ≥ 2 groups")  # fmt: skip
-    exog = sm.add_constant(xx)
-    notes = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = sm.MixedLM(yy, exog, groups=g).fit(reml=True)
+        fit = sm.MixedLM(yy, sm.add_constant(xx), groups=g).fit(reml=True)
+        # statsmodels computes these lazily and may warn (singular covariance) on access
+        params, bse = np.asarray(fit.fe_params), np.asarray(fit.bse_fe)
+        group_var = float(np.asarray(fit.cov_re).reshape(-1)[0])
+        scale, converged = float(fit.scale), bool(fit.converged)
     kinds = (ConvergenceWarning, RuntimeWarning, UserWarning)
-    notes += [str(w.message).split("\n")[0] for w in caught if issubclass(w.category, kinds)]
-    params, bse = np.asarray(fit.fe_params), np.asarray(fit.bse_fe)
+    notes = [str(w.message).split("\n")[0] for w in caught if issubclass(w.category, kinds)]
     z = params[1] / bse[1] if bse[1] > 0 else _NAN
     p = float(2 * sps.norm.sf(abs(z))) if math.isfinite(z) else _NAN
     half = 1.959963984540054 * bse[1]
     return MixedEffectsResult(
         float(params[1]), float(bse[1]), p, float(params[1] - half), float(params[1] + half),
-        float(params[0]), float(np.asarray(fit.cov_re).reshape(-1)[0]), float(fit.scale),
-        int(yy.size), n_groups, bool(fit.converged), "; ".join(dict.fromkeys(notes)),
+        float(params[0]), group_var, scale, int(yy.size), n_groups, converged,
+        "; ".join(dict.fromkeys(notes)),
     )  # fmt: skip
 
 

@@ -153,14 +153,20 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     Returns:
         The path of ``report.html``.
     """
-    from tqdm.auto import tqdm
-
     from criticality.reporting import render, write_results
 
+    data = scan(cfg, Path(out_dir) / "scan.sqlite")
+    write_results(out_dir, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
+    return render(out_dir)
+
+
+def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
+    """Measure what the store lacks, row by row, and return all rows (see :func:`collect`)."""
+    from tqdm.auto import tqdm
+
     cfg.check()
-    out = Path(out_dir)
     names = resolve_models(cfg)
-    with ResultStore(out / "scan.sqlite") as store:
+    with ResultStore(store_path) as store:
         key = store.add_config(cfg.settings())
         done = store.done(key, include_failed=not cfg.retry_failed)
         jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.weights) not in done]
@@ -174,9 +180,7 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
             log.info("%s (%s): %s in %.1f s %s", row.model, row.weights, row.status, row.seconds,
                      row.reason)  # fmt: skip
         bar.close()
-        data = collect(store, key, names, cfg.weights)
-    write_results(out, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
-    return render(out)
+        return collect(store, key, names, cfg.weights)
 
 
 def make_jobs(cfg: ScanConfig, names: Iterable[str], key: str) -> list[Job]:
@@ -315,30 +319,40 @@ def _check_size(job: Job) -> None:
 
 
 def probe_shape(name: str, shape: tuple[int, ...], image_size: int | None) -> tuple[int, ...]:
-    """The probe input shape: ``image_size`` for image models that accept it, else their own."""
-    if image_size is None or len(shape) != 3 or _fixed_size(name):
+    """The probe input shape: ``image_size`` for image models that accept it (raised to the
+    model's minimum size), else the model's own."""
+    if image_size is None or len(shape) != 3:
         return shape
-    return (shape[0], image_size, image_size)
+    smallest, fixed = _size_bounds(name)
+    if fixed:
+        return shape
+    size = max(image_size, smallest)
+    return (shape[0], size, size)
 
 
-def _fixed_size(name: str) -> bool:
+def _size_bounds(name: str) -> tuple[int, bool]:
+    """``(smallest input size, whether only the model's own size works)``."""
     from criticality.zoo import model_info
 
     info = model_info(name)
     if info.source == "torchvision":
         import torchvision
 
-        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
-        return bool(meta.get("min_size", (1, 1))[0] >= info.input_shape[-1])
+        smallest = int(torchvision.models.get_model_weights(name).DEFAULT.meta["min_size"][0])
+        return smallest, smallest >= info.input_shape[-1]
     if info.source == "timm":
         import timm
 
-        cfg = timm.models.get_pretrained_cfg(name.removeprefix("timm/"))
         bare = name.removeprefix("timm/")
-        return bool(getattr(cfg, "fixed_input_size", False)) or bare.startswith(
-            ("vit", "swin", "maxvit", "deit", "beit", "eva", "cait", "coat", "xcit")
-        )
-    return False
+        cfg = timm.models.get_pretrained_cfg(bare)
+        minimum = getattr(cfg, "min_input_size", None)
+        fixed = bool(getattr(cfg, "fixed_input_size", False)) or bare.startswith(_FIXED_TIMM)
+        return (int(minimum[-1]) if minimum else 1), fixed
+    return 1, False
+
+
+# timm families whose position embeddings or windows tie them to their own input size.
+_FIXED_TIMM = ("vit", "swin", "maxvit", "deit", "beit", "eva", "cait", "coat", "xcit")
 
 
 def collect(
