@@ -80,6 +80,7 @@ def perturbed_outputs(
     x: torch.Tensor,
     directions: torch.Tensor,
     amplitudes: torch.Tensor,
+    max_batch: int = 64,
 ) -> torch.Tensor:
     """Outputs for inputs pushed along directions by relative amplitudes.
 
@@ -89,17 +90,18 @@ def perturbed_outputs(
         directions: unit-RMS directions, shape ``(B, k, ...)``.
         amplitudes: relative stimulus sizes, shape ``(S,)``; the stimulus is
             ``S · RMS(x_b) · u``.
+        max_batch: largest batch sent through the network at once (bounds memory).
 
     Returns:
         Outputs of shape ``(S, B, k, ...')``.
     """
     b, k = directions.shape[:2]
-    scale = unit_rms(x)  # (B,)
+    scale = broadcast(unit_rms(x), x).unsqueeze(1)  # (B, 1, 1...)
     outs = []
     with torch.no_grad():
         for s in amplitudes:
-            pert = x.unsqueeze(1) + s * broadcast(scale, x).unsqueeze(1) * directions  # (B, k, ...)
-            y = compose(stage_list, pert.reshape(b * k, *x.shape[1:]))
+            pert = (x.unsqueeze(1) + s * scale * directions).reshape(b * k, *x.shape[1:])
+            y = torch.cat([compose(stage_list, chunk) for chunk in pert.split(max_batch)])
             outs.append(y.reshape(b, k, *y.shape[1:]))
     return torch.stack(outs)
 
