@@ -95,3 +95,19 @@ def test_stage_profile_and_words() -> None:
     names, values = res.stage_profile()
     assert len(names) == 6 and np.allclose(values, 0.8, rtol=0.02)
     assert "ordered" in res.describe()
+
+
+@pytest.mark.slow
+def test_wide_deep_networks_cross_one_within_two_percent_of_the_critical_sigma_w() -> None:
+    """Width 512, depth 30: σ_inf = √χ_1 within 1 % and ln σ = 0 within 2 % of σ_w*."""
+    sc = critical_sigma_w("tanh", SIGMA_B)
+    factors = np.array([0.9, 1.0, 1.1])
+    logs = []
+    for f in factors:
+        net = mlp(30, 512, sigma_w=f * sc, sigma_b=SIGMA_B, seed=4, dtype=torch.float64)
+        res = branching_ratio(net, fixed_point_inputs(f * sc, 512, n=16))
+        chi = meanfield("tanh", f * sc, SIGMA_B).chi_1
+        assert res.sigma_inf.mean == pytest.approx(math.sqrt(chi), rel=0.01)
+        assert res.sigma.mean == pytest.approx(res.sigma_inf.mean, rel=1e-3)
+        logs.append(math.log(res.sigma.mean))
+    assert np.interp(0.0, logs, factors) == pytest.approx(1.0, abs=0.02)  # measured: 1.014
