@@ -79,8 +79,14 @@ def analyse(recs: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
         out["year"] = [{"x": "year", "y": DISTANCE, **_row(res)}]
     if with_acc and DISTANCE in names:
         fam = [r["family"] for r in with_acc]
-        out["mixed"] = [{"model": f"accuracy ~ {DISTANCE} + (1 | family)",
-                         **_row(mixed_effects(acc, _col(with_acc, DISTANCE), fam))}]  # fmt: skip
+        row = _row(mixed_effects(acc, _col(with_acc, DISTANCE), fam))
+        if row["n_groups"] == row["n"]:
+            row["note"] = (
+                "one model per family: the family effect is not identifiable; " + (row["note"])
+            )
+        if not row["converged"]:
+            row["note"] = "did not converge, do not read the slope; " + row["note"]
+        out["mixed"] = [{"model": f"accuracy ~ {DISTANCE} + (1 | family)", **row}]
     if DISTANCE in names:
         out["groups"] = _groups(recs)
     return out
@@ -200,14 +206,19 @@ def reading(stats: dict[str, Any]) -> str:
                    "the mixed-effects model only partly absorbs.")  # fmt: skip
 
 
-def paired_section(pair: dict[str, Any]) -> Section:
+def paired_section(pair: dict[str, Any], *, after: str = "pretrained") -> Section:
+    """The Wilcoxon test of ``after`` (pretrained, trained) against random initialisation."""
     test = pair["test"]
+    closer = "closer to" if test["median_diff"] < 0 else "further from"
     text = (f"Wilcoxon signed-rank test of {pair['metric']} for the same architectures "
-            f"pretrained and at random initialisation ({test['n']} pairs): median difference "
-            f"(pretrained − random) {test['median_diff']:+.3f}, p = {test['p_value']:.3g}. "
+            f"{after} and at random initialisation ({test['n']} pairs): median difference "
+            f"({after} − random) {test['median_diff']:+.3f}, so {after} networks sit {closer} "
+            f"criticality in the median pair; p = {test['p_value']:.3g}. "
             f"{test['note']}")  # fmt: skip
-    return Section("Pretrained against random initialisation", [
-        text, Table(pair["pairs"]), Table([test], caption="Wilcoxon signed-rank")])  # fmt: skip
+    rows = [{"model": r["model"], after: r["pretrained"], "random init": r["random init"]}
+            for r in pair["pairs"]]  # fmt: skip
+    return Section(f"{after.capitalize()} against random initialisation", [
+        text, Table(rows), Table([test], caption="Wilcoxon signed-rank")])  # fmt: skip
 
 
 def _scatter(recs: Sequence[dict[str, Any]], x_key: str, path: Path) -> Figure:

@@ -179,7 +179,7 @@ def demo_sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
         out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=f"{_C_WHAT} ({ds})")
         pair_c = paired(recs + init)
         if pair_c is not None:
-            sec = paired_section(pair_c)
+            sec = paired_section(pair_c, after="trained")
             sec.title = f"(c) {ds}: trained against initialisation (same networks)"
             out.append(sec)
     return out
