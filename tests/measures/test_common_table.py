@@ -67,23 +67,7 @@ def test_json_round_trip(name: str) -> None:
     assert isinstance(result.describe(), str) and result.describe()
 
 
-#: Known dtype disagreements, reported to the measure's owner.
-DTYPE_XFAIL = {
-    "lyapunov": "its random initial tangents are drawn with torch.randn in the compute dtype, so "
-    "float32 and float64 runs start from different vectors and a 6-stage chain has not "
-    "forgotten them; drawing them in float64 and casting would fix it",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=DTYPE_XFAIL[n], strict=False))
-        if n in DTYPE_XFAIL
-        else n
-        for n in MEASURES
-    ],
-)
+@pytest.mark.parametrize("name", MEASURES)
 def test_float32_agrees_with_float64(name: str) -> None:
     model32 = _model(torch.float32)
     before = copy.deepcopy(model32.state_dict())

@@ -145,8 +145,8 @@ def _power_smax(
 ) -> tuple[torch.Tensor, int, float]:
     """Top singular value per input by power iteration on ``JᵀJ``; shapes ``(B,)``."""
     ready_forward_ad()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    v = _unit(torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device))
+    gen = torch.Generator().manual_seed(seed)  # float64 on the CPU: the same start everywhere
+    v = _unit(torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype))
     vjp_fn = torch.func.vjp(f, x)[1]
     s = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     change, it = math.inf, 0

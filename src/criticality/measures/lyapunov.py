@@ -190,10 +190,11 @@ def _spectrum_chunk(
     """Local exponents ``(B, L, k)`` and state dims for one chunk of inputs."""
     _check_k(k, state_dim(h), "the input")
     if init is None:
-        gen = torch.Generator(device=h.device).manual_seed(seed)
-        init = torch.randn(
-            (h.shape[0], k, *h.shape[1:]), generator=gen, dtype=h.dtype, device=h.device
-        )
+        # Drawn in float64 on the CPU then cast, so that every dtype and device starts from the
+        # same vectors.
+        gen = torch.Generator().manual_seed(seed)
+        init = torch.randn((h.shape[0], k, *h.shape[1:]), generator=gen, dtype=torch.float64)
+        init = init.to(device=h.device, dtype=h.dtype)
     tangents, _ = orthonormalise(init)  # (B, k, ...)
     logs, dims = [], []
     for i, stage in enumerate(stage_list):
