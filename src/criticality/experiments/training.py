@@ -71,7 +71,10 @@ class TrainingConfig:
         mlp_depth: hidden stages of the MLP.
         mlp_width: units per hidden stage.
         cnn_channels: channels of the CNN's two blocks.
-        critical_weight: weight of the criticality penalty.
+        critical_weight: weight of the criticality penalty. 5 holds λ_1 within about 0.03 of
+            0 on the MNIST MLP in the demo budget (1, 5 and 20 gave +0.086, +0.028 and
+            +0.015 on two seeds; plain Adam drifts to +0.165); chosen by that criterion, not
+            by accuracy.
         jacobian_weight: ``λ_JR`` of the Jacobian penalty.
         weight_decay: L2 coefficient of the weight-decay method.
         sub_batch: inputs per step used by both regularizers.
@@ -110,7 +113,7 @@ class TrainingConfig:
     mlp_depth: int = 6
     mlp_width: int = 128
     cnn_channels: tuple[int, int] = (16, 32)
-    critical_weight: float = 1.0
+    critical_weight: float = 5.0
     jacobian_weight: float = 0.01
     weight_decay: float = 1e-3
     sub_batch: int = 16

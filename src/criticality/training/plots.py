@@ -83,5 +83,5 @@ def plot_metric_bars(
     ax.set_ylim(0, 1)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small", ncols=2)
+    ax.legend(fontsize="small", ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return fig, ax
