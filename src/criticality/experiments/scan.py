@@ -231,6 +231,8 @@ def run_job(job: Job) -> Row:
         status, reason, text = "failed", f"timeout: over {job.config.time_limit:g} s", "{}"
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         status, reason, text = "failed", f"out of memory: {_first_line(err)}", "{}"
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # give the next model the memory back
     except _Skip as err:
         status, reason, text = "failed", f"skipped: {err}", "{}"
     except Exception as err:  # any model error is recorded and the scan goes on
