@@ -170,8 +170,7 @@ def analysis_sections(
     stats = analyse(recs, seed=seed)
     title = what.split(":")[0]
     items: list[str | Table | Figure] = [
-        f"Models measured at {what}. {stats['n']} models, {stats['n_with_accuracy']} with a "
-        "known accuracy.",
+        f"Models: {what}. {stats['n']} models, {stats['n_with_accuracy']} with a known accuracy.",
         reading(stats),
         Table(stats["spearman"], caption="Spearman: accuracy against each measure (bootstrap CI)"),
     ]
@@ -199,8 +198,12 @@ def reading(stats: dict[str, Any]) -> str:
     text = (f"Across {main['n']} models, more accurate ones tend to sit {sign} (Spearman ρ = "
             f"{main['rho']:+.2f}, 95 % CI [{main['ci_low']:+.2f}, {main['ci_high']:+.2f}], "
             f"p = {main['p_value']:.2g}). ")  # fmt: skip
-    text += ("The interval contains 0: the data do not establish a relation. " if inside else
-             "The interval excludes 0. ")  # fmt: skip
+    if inside:
+        text += "The bootstrap interval contains 0: the evidence for a relation is weak. "
+    elif main["p_value"] < 0.05:
+        text += "The interval excludes 0 and p < 0.05. "
+    else:
+        text += "The interval excludes 0 but p ≥ 0.05: a tentative relation. "
     return text + ("A rank correlation across architectures is not a causal effect: families "
                    "differ in many ways at once (size, training recipe, normalisation), which "
                    "the mixed-effects model only partly absorbs.")  # fmt: skip
