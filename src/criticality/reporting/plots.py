@@ -11,26 +11,35 @@ import numpy as np
 from criticality.measures import LyapunovResult
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
+def _pyplot() -> Any:
+    """pyplot on the non-interactive Agg backend (files only; works without a display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        fig, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
         return fig, ax
     return ax.figure, ax
 
 
+def subplots(ncols: int, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A row of ``ncols`` axes: ``(fig, axes)`` with ``axes`` of shape ``(ncols,)``."""
+    fig, axes = _pyplot().subplots(1, ncols, figsize=figsize, layout="constrained", squeeze=False)
+    return fig, axes[0]
+
+
 def save(fig: Any, path: str | Path) -> Path:
     """Write ``fig`` as PNG (creating the folder) and close it."""
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
