@@ -48,7 +48,12 @@ def test_tiny_config_runs_end_to_end(finished: Path) -> None:
         ("digits", "mlp", "ordered"),
     }
     comp = groups[("digits", "mlp", "default")]["comparisons"]
-    assert set(comp) == {"critical_global", "jacobian"} and comp["jacobian"]["clean"]["n"] == 2
+    assert set(comp) == {
+        "critical_global − plain",
+        "jacobian − plain",
+        "critical_global − jacobian",
+    }
+    assert comp["jacobian − plain"]["clean"]["n"] == 2
     for r in data["runs"]:
         assert 0 <= r["pgd"] <= r["clean"] + 0.2 and 0 <= r["clean"] <= 1
         assert [p["step"] for p in r["trajectory"]] == [0, 10, 20]

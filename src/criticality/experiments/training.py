@@ -34,8 +34,11 @@ import torch
 from torch import nn
 
 from criticality.data import load_tensors
+from criticality.experiments._training_report import METRICS as METRICS
+from criticality.experiments._training_report import effect_sentences as effect_sentences
+from criticality.experiments._training_report import sections as sections
 from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
-from criticality.reporting import Figure, Section, Table, atomic_write, render, write_results
+from criticality.reporting import atomic_write, render, write_results
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
 from criticality.training._models import cnn_classifier, mlp_classifier
 from criticality.training.stats import mean_ci, paired_comparison
@@ -44,7 +47,6 @@ log = logging.getLogger(__name__)
 
 TITLE = "criticality experiment training: does training toward criticality help?"
 METHODS = ("plain", "critical_global", "critical_stagewise", "jacobian", "weight_decay")
-METRICS = ("clean", "noise", "corruption", "fgsm", "pgd", "lambda_final", "distance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,12 +159,12 @@ class TrainingConfig:
 
     @classmethod
     def demo(cls) -> TrainingConfig:
-        """A bounded version (minutes on a CPU): MNIST, the MLP, 5 seeds, 400 steps."""
+        """A bounded version (about 5 minutes on one CPU thread): MNIST, the MLP, 5 seeds,
+        400 steps; ordered and chaotic starts with plain, critical_global and jacobian."""
         return cls(
             datasets=("mnist",),
             models=("mlp",),
-            init_study=("ordered",),
-            init_study_methods=("plain", "critical_global"),
+            init_study_methods=("plain", "critical_global", "jacobian"),
             n_train=10_000,
             n_test=2_000,
             n_robust=500,
@@ -396,7 +398,8 @@ def train_and_evaluate(
 
 def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (dataset, model, init): each method's metrics over seeds, and paired differences
-    from ``plain`` (matched by seed)."""
+    (matched by seed) of every method from ``plain`` and of each criticality method from the
+    other regularizers, keyed ``"A − B"``."""
     groups = []
     for key in dict.fromkeys((r["dataset"], r["model"], r["init"]) for r in records):
         rows = [r for r in records if (r["dataset"], r["model"], r["init"]) == key]
@@ -407,16 +410,10 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m: {k: mean_ci([r[k] for r in runs.values()]) for k in (*METRICS, "lambda_initial")}
             for m, runs in by_method.items()
         }
-        control = by_method.get("plain", {})
-        comparisons = {}
-        for method, runs in by_method.items():
-            seeds = sorted(set(runs) & set(control))
-            if method == "plain" or not seeds:
-                continue
-            comparisons[method] = {
-                k: paired_comparison([runs[s][k] for s in seeds], [control[s][k] for s in seeds])
-                for k in METRICS
-            }
+        comparisons = {
+            f"{a} − {b}": _paired(by_method[a], by_method[b])
+            for a, b in _contrasts(list(by_method))
+        }
         groups.append(
             {
                 "dataset": key[0],
@@ -429,6 +426,20 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return groups
 
 
+def _contrasts(methods: list[str]) -> list[tuple[str, str]]:
+    """Pairs ``(A, B)`` compared as ``A − B``: each method vs plain, criticality vs baselines."""
+    pairs = [(m, "plain") for m in methods if m != "plain" and "plain" in methods]
+    baselines = [m for m in ("jacobian", "weight_decay") if m in methods]
+    return pairs + [(m, b) for m in methods if m.startswith("critical_") for b in baselines]
+
+
+def _paired(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    seeds = sorted(set(a) & set(b))
+    return {
+        k: paired_comparison([a[s][k] for s in seeds], [b[s][k] for s in seeds]) for k in METRICS
+    }
+
+
 def _budget(cfg: TrainingConfig) -> dict[str, Any]:
     return {
         "steps": cfg.steps,
@@ -437,93 +448,3 @@ def _budget(cfg: TrainingConfig) -> dict[str, Any]:
         "lr": cfg.lr,
         "inputs_seen": cfg.steps * cfg.batch_size,
     }
-
-
-# ---- rendering (from results.json only) -------------------------------------------------------
-
-_LABELS = {
-    "clean": "clean accuracy",
-    "noise": "accuracy under noise",
-    "corruption": "accuracy under corruptions",
-    "fgsm": "accuracy under FGSM",
-    "pgd": "accuracy under PGD",
-    "lambda_final": "final λ_1",
-    "distance": "final |λ_1|",
-    "lambda_initial": "initial λ_1",
-}
-
-
-def effect_sentences(
-    group: dict[str, Any], metrics: tuple[str, ...] = ("clean", "corruption", "pgd", "distance")
-) -> list[str]:
-    """One sentence per method: paired differences from plain with 95 % CIs and p-values."""
-    out = []
-    for method, comp in group["comparisons"].items():
-        parts = []
-        for k in metrics:
-            c = comp[k]
-            ci = f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
-            parts.append(
-                f"{_LABELS[k]} {c['mean_diff']:+.3f} {ci} "
-                f"(paired t p = {c['p_t']:.3g}, Wilcoxon p = {c['p_wilcoxon']:.3g})"
-            )
-        out.append(f"{method} − plain, n = {comp['clean']['n']} seeds: " + "; ".join(parts) + ".")
-    return out
-
-
-def _interval(stat: dict[str, float]) -> str:
-    return f"{stat['mean']:.3f} [{stat['ci_low']:.3f}, {stat['ci_high']:.3f}]"
-
-
-def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    """The report: per group a reading, tables of means and paired differences, and figures."""
-    from criticality.reporting.plots import save
-    from criticality.training.plots import plot_metric_bars, plot_trajectories
-
-    figures = Path(out_dir) / "figures"
-    b = data["budget"]
-    out = [
-        Section(
-            "Set-up",
-            [
-                f"Every method trains the same network from the same initialisation on the "
-                f"same batches: {b['steps']} Adam steps of {b['batch_size']} inputs (lr "
-                f"{b['lr']}); only the loss term or the weight decay differs. Differences are "
-                "method − plain on the same seed, with 95 % Student-t intervals, the paired t "
-                "test and the Wilcoxon signed-rank test; we report them whichever way they come "
-                "out. λ_1 is the largest Lyapunov exponent across depth (per-unit RMS norm) on a "
-                "fixed probe set; 0 is critical."
-            ],
-        )
-    ]
-    for g in data["groups"]:
-        tag = f"{g['dataset']}-{g['model']}-{g['init']}"
-        runs = [
-            r
-            for r in data["runs"]
-            if (r["dataset"], r["model"], r["init"]) == (g["dataset"], g["model"], g["init"])
-        ]
-        traj: dict[str, list[Any]] = {}
-        for r in runs:
-            traj.setdefault(r["method"], []).append(r["trajectory"])
-        fig, _ = plot_trajectories(traj, title=f"{tag}: λ_1 during training")
-        f1 = Figure(
-            save(fig, figures / f"trajectory_{tag}.png"),
-            "λ_1 over training: mean and range over seeds",
-        )
-        fig, _ = plot_metric_bars(g["summary"], title=f"{tag}: accuracy")
-        f2 = Figure(
-            save(fig, figures / f"accuracy_{tag}.png"),
-            "Accuracy by method (95 % t intervals over seeds)",
-        )
-        rows = [
-            {"method": m, **{_LABELS[k]: _interval(s[k]) for k in ("lambda_initial", *METRICS)}}
-            for m, s in g["summary"].items()
-        ]
-        out.append(
-            Section(
-                f"{g['dataset']}, {g['model']}, {g['init']} initialisation",
-                [*effect_sentences(g), Table(rows, caption="mean [95 % CI] over seeds"), f1, f2],
-            )
-        )
-    return out
