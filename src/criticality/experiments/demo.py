@@ -70,9 +70,9 @@ class DemoConfig:
     @classmethod
     def tiny(cls) -> DemoConfig:
         """Seconds-long version for tests."""
-        return cls(sigma_w=(0.6, 1.0, 1.6, 2.4), depth=6, width=32, n_inputs=2,
-                   architectures=("resnet18",), image_size=32, n_probes=2, k=2)  # fmt: skip
-
+        return cls(sigma_w=(0.6, 1.4, 2.4), depth=5, width=24, n_inputs=2,
+                   architectures=("resnet18",), arch_measures=("lyapunov", "ftle", "branching"),
+                   image_size=32, n_probes=2, k=2)  # fmt: skip
 
 def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the demo and write ``OUT/report.html``."""
