@@ -211,10 +211,8 @@ def timm_metadata(
 
     The family is taken from torchvision's table when the timm name starts with a torchvision
     family prefix (``resnet50`` → ResNet); otherwise it is the architecture's name up to its
-    first digit or underscore, with year 0 (unknown).
+    first underscore (``mobilenetv3_small_050`` → ``mobilenetv3``), with year 0 (unknown).
     """
-    import re
-
     import timm
 
     if name not in timm.list_models():
@@ -230,7 +228,7 @@ def timm_metadata(
         return ModelMeta(name, "timm", family.name, family.year, arxiv or family.arxiv,
                          family.kind, family.norm, family.skip, None, None, top1, top5,
                          str(getattr(cfg, "tag", "") or ""), int(size[-1]))  # fmt: skip
-    guess = re.split(r"[\d_]", name, maxsplit=1)[0] or name
+    guess = name.split("_", 1)[0]
     return ModelMeta(name, "timm", guess, 0, arxiv, "", "", "", None, None, top1, top5,
                      str(getattr(cfg, "tag", "") or ""), int(size[-1]))  # fmt: skip
 
