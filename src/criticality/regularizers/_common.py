@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +57,12 @@ class StepCounter(nn.Module):
         n = int(self.count)
         self.count += 1
         return n, n % self.every == 0
+
+
+def call_seed(seed: int, call: int) -> int:
+    """The seed of call ``call``: mixed from ``(seed, call)`` so that it shares no stream with a
+    generator seeded by a small integer elsewhere (e.g. a model's weights drawn with ``seed``)."""
+    return int(np.random.SeedSequence([seed, call, 0xC417]).generate_state(1)[0])
 
 
 def check_choice(name: str, value: str, options: tuple[str, ...]) -> None:

@@ -31,6 +31,7 @@ from criticality.measures._linalg import ready_forward_ad
 from criticality.regularizers._common import (
     ModelOrStages,
     StepCounter,
+    call_seed,
     check_choice,
     eval_mode,
     resolve_stages,
@@ -63,9 +64,10 @@ class CriticalityRegularizer(nn.Module):
             ``½ ln(d_out/d_in)`` a stage gains by changing dimension), as in
             :func:`~criticality.measures.lyapunov_spectrum`.
         eps: relative step of the finite difference, ``δ = eps · ‖h‖`` per input.
-        seed: seed of the random tangents; call ``n`` uses seed ``seed + 7919 n``, so that a
-            run resumed with the saved ``state_dict`` (which holds the call count) draws the
-            same tangents.
+        seed: seed of the random tangents; call ``n`` uses ``call_seed(seed, n)`` (a mix of
+            both, sharing no stream with a model initialised from ``seed``), so that a run
+            resumed with the saved ``state_dict`` (which holds the call count) draws the same
+            tangents.
 
     Example:
         >>> import torch
@@ -120,7 +122,7 @@ class CriticalityRegularizer(nn.Module):
         n, applied = self.counter.tick()
         if not applied:
             return x.new_zeros(())
-        gains = self.log_gains(model_or_stages, x, seed=self.seed + 7919 * n)  # (S, n, L)
+        gains = self.log_gains(model_or_stages, x, seed=call_seed(self.seed, n))  # (S, n, L)
         return self.weight * self.penalty(gains.mean(dim=(0, 1)))
 
     def penalty(self, stage_log_gain: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch import nn
 from criticality.regularizers._common import (
     ModelOrStages,
     StepCounter,
+    call_seed,
     eval_mode,
     resolve_stages,
     sub_batch,
@@ -39,7 +40,7 @@ class JacobianRegularizer(nn.Module):
         n_projections: random projections per input (Hoffman et al.: 1 is enough in training).
         sub_batch: number of inputs of ``x`` used (the first ones); ``None`` uses all.
         every: apply the penalty on every ``every``-th call only.
-        seed: seed of the projections; call ``n`` uses ``seed + 7919 n``.
+        seed: seed of the projections; call ``n`` uses ``call_seed(seed, n)``, a mix of both.
 
     Example:
         >>> import torch
@@ -82,7 +83,7 @@ class JacobianRegularizer(nn.Module):
         n, applied = self.counter.tick()
         if not applied:
             return x.new_zeros(())
-        frob = self.frobenius_sq(model_or_stages, x, seed=self.seed + 7919 * n)  # (S,)
+        frob = self.frobenius_sq(model_or_stages, x, seed=call_seed(self.seed, n))  # (S,)
         return 0.5 * self.weight * frob.mean()
 
     def frobenius_sq(
