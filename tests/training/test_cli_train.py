@@ -48,9 +48,12 @@ def test_train_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     ]
     assert call(train, argv) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["kind"] == "train" and results["data"]["method"] == "critical_global"
-    assert [p["step"] for p in results["data"]["trajectory"]] == [0, 10, 20]
-    assert (tmp_path / "model.pt").is_file() and (tmp_path / "figures" / "trajectory.png").is_file()
+    assert results["kind"] == "training"
+    (run,) = results["data"]["runs"]
+    assert run["method"] == "critical_global" and run["init"] == "ordered"
+    assert [p["step"] for p in run["trajectory"]] == [0, 10, 20]
+    assert (tmp_path / "model.pt").is_file()
+    assert (tmp_path / "figures" / "trajectory_digits-mlp-ordered.png").is_file()
     assert "λ_1:" in capsys.readouterr().out
 
 

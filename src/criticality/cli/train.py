@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate robustness, write ``OUT/{config,results}.json``, ``model.pt``, a figure."""
+    """Train, evaluate robustness; write ``OUT/{config,results}.json`` (kind ``training``, so
+    ``criticality report OUT`` renders it), ``model.pt`` and figures."""
     import dataclasses
 
     import torch
@@ -54,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
         TrainingConfig,
         load_data,
         train_and_evaluate,
+        write_outputs,
     )
-    from criticality.reporting import write_results
-    from criticality.reporting.plots import save
-    from criticality.training.plots import plot_trajectories
 
     weights = {}
     if args.weight is not None:
@@ -82,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
     model, record = train_and_evaluate(spec, cfg, load_data(args.dataset, cfg), out / "checkpoint")
     torch.save(model.state_dict(), out / "model.pt")
     config = {**dataclasses.asdict(cfg), "run": dataclasses.asdict(spec)}
-    write_results(out, "train", config, record, seed=args.seed, device=args.device)
-    fig, _ = plot_trajectories({args.method: [record["trajectory"]]}, title=spec.key)
-    save(fig, out / "figures" / "trajectory.png")
+    report = write_outputs(out, cfg, config, [record])
     print(
         f"{spec.key}: clean accuracy {record['clean']:.4f}, noise {record['noise']:.4f}, "
         f"corruptions {record['corruption']:.4f}, FGSM {record['fgsm']:.4f}, "
@@ -94,5 +91,5 @@ def run(args: argparse.Namespace) -> int:
         f"λ_1: {record['lambda_initial']:+.3f} at step 0 -> {record['lambda_final']:+.3f} "
         f"at step {record['trajectory'][-1]['step']} (0 is critical)"
     )
-    print(f"wrote {out / 'results.json'}, {out / 'model.pt'}")
+    print(f"wrote {report}, {out / 'model.pt'}")
     return 0

@@ -236,8 +236,6 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     """
     from tqdm.auto import tqdm
 
-    from criticality.reporting import RENDERERS
-
     cfg.validate()
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
@@ -257,6 +255,16 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
                 bar.update(1)
     if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
         (out / "checkpoints").rmdir()
+    return write_outputs(out, cfg, config, records)
+
+
+def write_outputs(
+    out: Path, cfg: TrainingConfig, config: dict[str, Any], records: list[dict[str, Any]]
+) -> Path:
+    """``results.json`` (runs, per-group statistics, budget), figures and, when the renderer
+    is registered, ``report.html``; returns the report's path (else ``results.json``'s)."""
+    from criticality.reporting import RENDERERS
+
     results = {"runs": records, "groups": aggregate(records), "budget": _budget(cfg)}
     write_results(out, "training", config, results, seed=cfg.seed, device=cfg.device)
     if "training" in RENDERERS:
