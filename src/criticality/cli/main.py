@@ -18,6 +18,7 @@ _COMMANDS = [
     "criticality.cli.report",
     "criticality.cli.demo",
     "criticality.cli.data",
+    "criticality.cli.scan",
 ]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from criticality.experiments import zoo_demo
 from criticality.experiments.phase import phase_section, phase_sweep
 from criticality.reporting import Figure, Section, Table, atomic_write, render, write_results
 
@@ -46,6 +47,8 @@ class DemoConfig:
         image_size: input size for the architectures (ViTs always use their own).
         n_probes: probe inputs per architecture.
         k: Lyapunov exponents per architecture.
+        zoo_part: the offline zoo analysis (:mod:`.zoo_demo`): ``"bounded"``, ``"tiny"`` or
+            ``"off"``.
         seed: seed of everything.
     """
 
@@ -65,6 +68,7 @@ class DemoConfig:
     image_size: int = 112
     n_probes: int = 4
     k: int = 4
+    zoo_part: str = "bounded"
     seed: int = 0
 
     @classmethod
@@ -72,7 +76,8 @@ class DemoConfig:
         """Seconds-long version for tests."""
         return cls(sigma_w=(0.6, 1.4, 2.4), depth=5, width=24, n_inputs=2,
                    architectures=("resnet18",), arch_measures=("lyapunov", "ftle", "branching"),
-                   image_size=32, n_probes=2, k=2)  # fmt: skip
+                   image_size=32, n_probes=2, k=2, zoo_part="tiny")  # fmt: skip
+
 
 def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the demo and write ``OUT/report.html``."""
@@ -94,7 +99,12 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
         archs[name] = _part(parts / f"arch_{name}.json", lambda n=name: _measure_arch(n, cfg))
         bar.update(1)
     bar.close()
-    write_results(out, "demo", config, {"phase": phase, "architectures": archs}, seed=cfg.seed)
+    data: dict[str, Any] = {"phase": phase, "architectures": archs}
+    if cfg.zoo_part not in ("bounded", "tiny", "off"):
+        raise ValueError(f"zoo_part must be 'bounded', 'tiny' or 'off', got {cfg.zoo_part!r}")
+    if cfg.zoo_part != "off":
+        data["zoo"] = zoo_demo.demo_part(cfg.zoo_part == "tiny", out / "zoo")
+    write_results(out, "demo", config, data, seed=cfg.seed)
     return render(out)
 
 
@@ -153,6 +163,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         out.append(_arch_section(reports, figures))
         for i, rep in enumerate(reports):
             out += report_sections(rep, figures, tag=f"arch{i}_")
+    if "zoo" in data:
+        out += zoo_demo.demo_sections(data["zoo"], out_dir)
     return out
 
 
