@@ -11,6 +11,8 @@ OUT ?= runs/demo
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# torchattacks (the reference for the attack tests) pins an old requests; its code needs none
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +33,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/measure_cost.py
 	$(BIN)/python benchmarks/scan_cost.py
+	$(BIN)/python benchmarks/regularizer_overhead.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

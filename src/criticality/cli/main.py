@@ -19,6 +19,8 @@ _COMMANDS = [
     "criticality.cli.demo",
     "criticality.cli.data",
     "criticality.cli.scan",
+    "criticality.cli.train",
+    "criticality.cli.experiment",
 ]
 
 

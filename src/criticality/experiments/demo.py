@@ -3,7 +3,11 @@
 1. The order-to-chaos phase diagram of random tanh and ReLU MLPs: ``λ_1`` and the FTLE against
    ``σ_w``, with the mean-field prediction ``½ ln χ_1`` and the critical point.
 2. The Lyapunov spectrum and per-stage profile of a few torchvision architectures at random
-   initialisation, on Gaussian probe inputs.
+   initialisation, on Gaussian probe inputs, with every measure side by side.
+3. The zoo analysis offline (:mod:`.zoo_demo`): 80 architectures at random init, pretrained
+   EfficientNet-Lite against random init, a trained mini-zoo on MNIST and Fashion-MNIST.
+4. Training toward criticality (:mod:`.training`): the regularizer against plain training, the
+   Jacobian regularizer and weight decay, on MNIST over 5 seeds.
 
 Each part is saved under ``OUT/parts/`` as it finishes; an interrupted run resumes there.
 """
@@ -20,9 +24,18 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from criticality.experiments import zoo_demo
+from criticality.experiments import training, zoo_demo
 from criticality.experiments.phase import phase_section, phase_sweep
-from criticality.reporting import Figure, Section, Table, atomic_write, render, write_results
+from criticality.experiments.training import TrainingConfig
+from criticality.reporting import (
+    Figure,
+    Section,
+    Table,
+    atomic_write,
+    load_results,
+    render,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,8 @@ class DemoConfig:
         k: Lyapunov exponents per architecture.
         zoo_part: the offline zoo analysis (:mod:`.zoo_demo`): ``"bounded"``, ``"tiny"`` or
             ``"off"``.
+        training_part: the training comparison (:mod:`.training`): ``"demo"`` (its bounded
+            preset), ``"tiny"`` or ``"off"``.
         seed: seed of everything.
     """
 
@@ -69,6 +84,7 @@ class DemoConfig:
     n_probes: int = 4
     k: int = 4
     zoo_part: str = "bounded"
+    training_part: str = "demo"
     seed: int = 0
 
     @classmethod
@@ -76,11 +92,18 @@ class DemoConfig:
         """Seconds-long version for tests."""
         return cls(sigma_w=(0.6, 1.4, 2.4), depth=5, width=24, n_inputs=2,
                    architectures=("resnet18",), arch_measures=("lyapunov", "ftle", "branching"),
-                   image_size=32, n_probes=2, k=2, zoo_part="tiny")  # fmt: skip
+                   image_size=32, n_probes=2, k=2, zoo_part="tiny",
+                   training_part="tiny")  # fmt: skip
+
+
+_PART_CHOICES = {"zoo_part": ("bounded", "tiny", "off"), "training_part": ("demo", "tiny", "off")}
 
 
 def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the demo and write ``OUT/report.html``."""
+    for part, value in (("zoo_part", cfg.zoo_part), ("training_part", cfg.training_part)):
+        if value not in _PART_CHOICES[part]:
+            raise ValueError(f"{part} must be one of {_PART_CHOICES[part]}, got {value!r}")
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
     parts = out / "parts"
@@ -100,10 +123,12 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
         bar.update(1)
     bar.close()
     data: dict[str, Any] = {"phase": phase, "architectures": archs}
-    if cfg.zoo_part not in ("bounded", "tiny", "off"):
-        raise ValueError(f"zoo_part must be 'bounded', 'tiny' or 'off', got {cfg.zoo_part!r}")
     if cfg.zoo_part != "off":
         data["zoo"] = zoo_demo.demo_part(cfg.zoo_part == "tiny", out / "zoo")
+    if cfg.training_part != "off":
+        tcfg = TrainingConfig.tiny() if cfg.training_part == "tiny" else TrainingConfig.demo()
+        training.run(tcfg, out / "training")
+        data["training"] = load_results(out / "training")["data"]
     write_results(out, "demo", config, data, seed=cfg.seed)
     return render(out)
 
@@ -138,12 +163,12 @@ def _measure_arch(name: str, cfg: DemoConfig) -> dict[str, Any]:
     if not name.startswith(("vit", "maxvit", "swin")):
         size = cfg.image_size
     x = make_probes("gaussian", info, n=cfg.n_probes, seed=cfg.seed, input_shape=(c, size, size))
-    options = {
+    options: dict[str, Any] = {
         "lyapunov": {"k": cfg.k},
         "ftle": {"n_iter": 10},
         "dynamic_range": {"response": "tv"},
     }
-    options = {m: o for m, o in options.items() if m in cfg.arch_measures}
+    options = {m: o for m, o in options.items() if m in cfg.arch_measures}  # per measure
     model = create_model(name)
     report = measure(model, x, measures=cfg.arch_measures, seed=cfg.seed, name=name, **options)
     return report.to_dict()
@@ -165,6 +190,10 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             out += report_sections(rep, figures, tag=f"arch{i}_")
     if "zoo" in data:
         out += zoo_demo.demo_sections(data["zoo"], out_dir)
+    if "training" in data:
+        for section in training.sections(data["training"], out_dir):
+            section.title = f"Training toward criticality: {section.title}"
+            out.append(section)
     return out
 
 

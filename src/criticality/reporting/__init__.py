@@ -29,6 +29,7 @@ RENDERERS: dict[str, str] = {
     "measure": "criticality.reporting._measure",
     "demo": "criticality.experiments.demo",
     "scan": "criticality.experiments.scan",
+    "training": "criticality.experiments.training",
 }
 
 
