@@ -96,3 +96,13 @@ def test_no_avalanche_ending_inside_the_network_gives_a_nan_result() -> None:
     assert "no power law can be fitted" in res.describe()
     back = type(res).from_dict(json.loads(json.dumps(res.to_dict())))
     assert back.n_censored == 8 and np.isnan(back.size_fit.xmin)
+
+
+def test_degenerate_avalanches_give_an_unsupported_fit_not_an_error() -> None:
+    """Durations with two distinct values cannot be fitted; the result says so."""
+    sizes = np.full(100, 3.0)
+    sizes[:3] = [1.0, 2.0, 4.0]
+    durations = 2.0 + np.arange(100) % 2
+    result = fit_avalanches(sizes, durations)
+    assert not result.duration_fit.supported
+    assert "do not support power laws" in result.describe()

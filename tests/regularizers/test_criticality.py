@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -16,15 +15,6 @@ from criticality.regularizers import CriticalityRegularizer
 from criticality.stages import stages
 
 DT = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads: None) -> Iterator[None]:
-    """One intra-op thread: tiny tensors; a second thread only waits on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tanh_mlp(widths: list[int], sigma_w: float = 1.5, seed: int = 0) -> nn.Sequential:

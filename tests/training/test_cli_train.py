@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
 from criticality.cli import experiment, train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads: None) -> Iterator[None]:
-    """One intra-op thread: tiny tensors; a second thread only waits on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def call(module: ModuleType, argv: list[str]) -> int:

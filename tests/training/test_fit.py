@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from torch.utils.data import Dataset, TensorDataset
 from criticality.data import load_tensors
 from criticality.regularizers import CriticalityRegularizer
 from criticality.training import Callback, CriticalityMonitor, TrainState, fit
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads: None) -> Iterator[None]:
-    """One intra-op thread: tiny tensors; a second thread only waits on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tanh_mlp(sigma_w: float, seed: int = 0, depth: int = 6, width: int = 32) -> nn.Sequential:

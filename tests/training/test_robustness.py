@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -11,15 +9,6 @@ from torch import nn
 from criticality.training import RobustnessResult, accuracy, evaluate_robustness, fgsm, pgd
 
 DT = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads: None) -> Iterator[None]:
-    """One intra-op thread: tiny tensors; a second thread only waits on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def binary_linear(w: torch.Tensor, b: float) -> nn.Module:

@@ -210,19 +210,33 @@ def fit_avalanches(
 
 
 def fit_power_law(x: np.ndarray, *, n_boot: int, rng: np.random.Generator) -> PowerLawFit:
-    """Discrete power-law fit of ``x`` (shape ``(n,)``) with ``powerlaw`` (output silenced)."""
+    """Discrete power-law fit of ``x`` (shape ``(n,)``) with ``powerlaw`` (output silenced).
+
+    Degenerate data that ``powerlaw`` cannot fit (e.g. one distinct value in the tail) give an
+    unsupported fit with a NaN exponent.
+    """
+    try:
+        return _fit_power_law(x, n_boot=n_boot, rng=rng)
+    except ValueError:
+        nan = math.nan
+        return PowerLawFit(Estimate(nan, nan, nan, nan, nan, 0), nan, 0, nan, 0.0, 1.0, 0.0, 1.0,
+                           supported=False)  # fmt: skip
+
+
+def _fit_power_law(x: np.ndarray, *, n_boot: int, rng: np.random.Generator) -> PowerLawFit:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         fit = powerlaw.Fit(x, discrete=True, verbose=False)
         xmin = float(fit.xmin)
-        r_exp, p_exp = fit.distribution_compare("power_law", "exponential", normalized_ratio=True)
-        r_ln, p_ln = fit.distribution_compare("power_law", "lognormal", normalized_ratio=True)
+        r_exp, p_exp = _compare(fit, "exponential")
+        r_ln, p_ln = _compare(fit, "lognormal")
         tail = x[x >= xmin]
         boot = np.array([_alpha_discrete(rng.choice(tail, tail.size), xmin) for _ in range(n_boot)])
         tau, ks = float(fit.power_law.alpha), float(fit.power_law.D)  # lazy: read them in here
-    lo, hi = np.quantile(boot, [0.025, 0.975]) if n_boot > 1 else (tau, tau)
-    spread = float(boot.std(ddof=1)) if n_boot > 1 else 0.0
-    median = float(np.median(boot)) if n_boot else tau
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.quantile(boot, [0.025, 0.975]) if boot.size > 1 else (tau, tau)
+    spread = float(boot.std(ddof=1)) if boot.size > 1 else 0.0
+    median = float(np.median(boot)) if boot.size else tau
     r_exp, p_exp, r_ln, p_ln = (float(np.nan_to_num(v)) for v in (r_exp, p_exp, r_ln, p_ln))
     supported = tail.size >= MIN_TAIL and r_exp > 0 and p_exp < 0.1
     return PowerLawFit(
@@ -238,9 +252,23 @@ def fit_power_law(x: np.ndarray, *, n_boot: int, rng: np.random.Generator) -> Po
     )
 
 
+def _compare(fit: powerlaw.Fit, alternative: str) -> tuple[float, float]:
+    """Normalised log-likelihood ratio and p of power law vs ``alternative``.
+
+    ``(0, 1)`` (no preference) where ``powerlaw`` cannot fit the alternative, e.g. when the tail
+    holds a single distinct value.
+    """
+    try:
+        r, p = fit.distribution_compare("power_law", alternative, normalized_ratio=True)
+    except ValueError:
+        return 0.0, 1.0
+    return float(r), float(p)
+
+
 def _alpha_discrete(tail: np.ndarray, xmin: float) -> float:
     """Discrete MLE approximation ``1 + n / Σ ln(x / (x_min − ½))`` (Clauset et al. eq. 3.7)."""
-    return 1.0 + tail.size / float(np.sum(np.log(tail / (xmin - 0.5))))
+    log_sum = float(np.sum(np.log(tail / (xmin - 0.5))))
+    return 1.0 + tail.size / log_sum if log_sum > 0 else math.nan  # nan: a degenerate tail
 
 
 def _gamma(sizes: np.ndarray, durations: np.ndarray) -> float:
