@@ -116,24 +116,33 @@ def cost_row(name: str, n_probes: int, extra: bool) -> dict[str, Any]:
 # ---- memory: one subprocess per configuration -------------------------------------------------
 
 _MEM_SNIPPET = """
-import resource, sys, torch
+import sys, torch
 from criticality.measures import lyapunov_spectrum
 from criticality.zoo import mlp
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024  # kB -> MiB
+
 out_dim, method = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(2)
 net = mlp(depth=8, width=1024, in_dim=1024, out_dim=out_dim).eval()
 x = torch.randn(4, 1024)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+lyapunov_spectrum(net, x[:1], k=1)  # warm-up: loads forward-AD rules before the baseline
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current resident size
+base = status("VmRSS:")
 if method == "lyapunov":
     lyapunov_spectrum(net, x, k=1)
 else:
     torch.func.jacrev(lambda z: net(z.unsqueeze(0)).squeeze(0))(x[0])
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+print(status("VmHWM:") - base)
 """
 
 
 def peak_memory_mib(out_dim: int, method: str) -> float:
-    """Peak resident memory (MiB) above the built model, in a fresh process."""
+    """Peak resident memory (MiB) above the built model, in a fresh process (Linux only)."""
     done = subprocess.run(
         [sys.executable, "-c", _MEM_SNIPPET, str(out_dim), method],
         check=True,
@@ -148,10 +157,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="MLP and resnet18 only")
     parser.add_argument("--n-probes", type=int, default=4)
     parser.add_argument("--no-extra", action="store_true", help="lyapunov and ftle only")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="redo the memory part, keep recorded costs"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     names = ["mlp", "resnet18"] if args.quick else list(MODELS)
     rows = []
+    if args.memory_only:
+        rows, names = json.loads((RESULTS / "measure_cost.json").read_text())["rows"], []
     for name in names:
         print(f"{name} ...", file=sys.stderr, flush=True)
         rows.append(cost_row(name, args.n_probes, extra=not args.no_extra))
