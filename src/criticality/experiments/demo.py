@@ -57,7 +57,7 @@ class DemoConfig:
         architectures: torchvision models measured at random initialisation.
         arch_measures: measures run on them (``weight_alpha`` is left out for its cost: its
             power-law fits take about a minute per ResNet-18).
-        image_size: input size for the architectures (ViTs always use their own).
+        image_size: input size of the architectures (ViTs are built for it).
         n_probes: probe inputs per architecture.
         k: Lyapunov exponents per architecture.
         zoo_part: the offline zoo analysis (:mod:`.zoo_demo`): ``"bounded"``, ``"tiny"`` or
@@ -159,17 +159,20 @@ def _measure_arch(name: str, cfg: DemoConfig) -> dict[str, Any]:
     from criticality.zoo import create_model, model_info
 
     info = model_info(name)
-    c, size, _ = info.input_shape
-    if not name.startswith(("vit", "maxvit", "swin")):
-        size = cfg.image_size
-    x = make_probes("gaussian", info, n=cfg.n_probes, seed=cfg.seed, input_shape=(c, size, size))
+    # At random initialisation a ViT can be built for any image size (its position embedding is
+    # sized to it), so every architecture runs at cfg.image_size.
+    build = {"image_size": cfg.image_size} if name.startswith("vit_") else {}
+    shape = (info.input_shape[0], cfg.image_size, cfg.image_size)
+    x = make_probes("gaussian", info, n=cfg.n_probes, seed=cfg.seed, input_shape=shape)
     options: dict[str, Any] = {
         "lyapunov": {"k": cfg.k},
         "ftle": {"n_iter": 10},
-        "dynamic_range": {"response": "tv"},
+        # fewer directions and gains than the defaults: the demo's budget is minutes
+        "dynamic_range": {"response": "tv", "n_dirs": 2},
+        "susceptibility": {"n_dirs": 2, "n_gains": 13},
     }
     options = {m: o for m, o in options.items() if m in cfg.arch_measures}  # per measure
-    model = create_model(name)
+    model = create_model(name, **build)
     report = measure(model, x, measures=cfg.arch_measures, seed=cfg.seed, name=name, **options)
     return report.to_dict()
 
@@ -206,7 +209,8 @@ def _arch_section(reports: list[Any], figures: Path) -> Section:
     ax.legend(fontsize=8)
     rows = [_side_by_side(r) for r in reports]
     items: list[str | Table | Figure] = [
-        "Random-initialisation profiles on Gaussian probe inputs: how each architecture's "
+        "Random-initialisation profiles on Gaussian probe inputs (every architecture at the "
+        "demo's image size; ViT-B/16 is built for it): how each architecture's "
         "stages treat perturbations before any training. Stem and head change the state's "
         "dimension, which the Euclidean norm counts as gain or loss; the median per-stage "
         "log-gain is robust to them. A zero-initialised classifier (torchvision's ViT) "
