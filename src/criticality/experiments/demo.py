@@ -108,8 +108,9 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     config = dataclasses.asdict(cfg)
     parts = out / "parts"
     _check_resume(parts, config)
-    bar = tqdm(total=len(cfg.activations) * len(cfg.sigma_w) + len(cfg.architectures),
-               desc="demo", disable=not sys.stderr.isatty())  # fmt: skip
+    n_extra = (cfg.zoo_part != "off") + (cfg.training_part != "off")
+    bar = tqdm(total=len(cfg.activations) * len(cfg.sigma_w) + len(cfg.architectures) + n_extra,
+               desc="demo: phase diagram", disable=not sys.stderr.isatty())  # fmt: skip
     phase = {}
     for act in cfg.activations:
         phase[act] = _part(parts / f"phase_{act}.json", lambda a=act: phase_sweep(
@@ -118,17 +119,22 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
             on_point=lambda: bar.update(1)))  # fmt: skip
         bar.n = (cfg.activations.index(act) + 1) * len(cfg.sigma_w)
     archs = {}
+    bar.set_description("demo: architectures")
     for name in cfg.architectures:
         archs[name] = _part(parts / f"arch_{name}.json", lambda n=name: _measure_arch(n, cfg))
         bar.update(1)
-    bar.close()
     data: dict[str, Any] = {"phase": phase, "architectures": archs}
     if cfg.zoo_part != "off":
+        bar.set_description("demo: zoo analysis (a few minutes)")
         data["zoo"] = zoo_demo.demo_part(cfg.zoo_part == "tiny", out / "zoo")
+        bar.update(1)
     if cfg.training_part != "off":
+        bar.set_description("demo: training comparison (a few minutes)")
         tcfg = TrainingConfig.tiny() if cfg.training_part == "tiny" else TrainingConfig.demo()
         training.run(tcfg, out / "training")
         data["training"] = load_results(out / "training")["data"]
+        bar.update(1)
+    bar.close()
     write_results(out, "demo", config, data, seed=cfg.seed)
     return render(out)
 
@@ -161,7 +167,7 @@ def _measure_arch(name: str, cfg: DemoConfig) -> dict[str, Any]:
     info = model_info(name)
     # At random initialisation a ViT can be built for any image size (its position embedding is
     # sized to it), so every architecture runs at cfg.image_size.
-    build = {"image_size": cfg.image_size} if name.startswith("vit_") else {}
+    build: dict[str, Any] = {"image_size": cfg.image_size} if name.startswith("vit_") else {}
     shape = (info.input_shape[0], cfg.image_size, cfg.image_size)
     x = make_probes("gaussian", info, n=cfg.n_probes, seed=cfg.seed, input_shape=shape)
     options: dict[str, Any] = {
