@@ -7,38 +7,18 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from criticality.measures import branching_ratio, critical_sigma_w, meanfield
-from criticality.zoo import mlp
+from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
 SIGMA_B = 0.3
-
-
-def gq_chain(g: float, width: int = 64, depth: int = 6) -> list[nn.Module]:
-    """``depth`` stages ``h ↦ g Q h`` with random orthogonal ``Q`` (float64)."""
-    gen = torch.Generator().manual_seed(0)
-    chain = []
-    for _ in range(depth):
-        lin = nn.Linear(width, width, bias=False, dtype=torch.float64)
-        q, _ = torch.linalg.qr(torch.randn(width, width, generator=gen, dtype=torch.float64))
-        lin.weight.data = g * q
-        chain.append(lin)
-    return chain
-
-
-def fixed_point_inputs(sigma_w: float, width: int, n: int = 8) -> torch.Tensor:
-    """Inputs ``tanh(√q* z)``: the network starts at its mean-field fixed point (no transient)."""
-    q = meanfield("tanh", sigma_w, SIGMA_B).q_star
-    z = torch.randn(n, width, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    return torch.tanh(math.sqrt(q) * z)
 
 
 @pytest.mark.parametrize("g", [0.7, 1.0, 1.3])
 def test_linear_chain_sigma_equals_g(g: float) -> None:
     x = torch.randn(4, 64, dtype=torch.float64)
     for eps in (1e-1, 1e-3):
-        res = branching_ratio(gq_chain(g), x, epsilon=eps, threshold=0.01)
+        res = branching_ratio(orthogonal_chain(g), x, epsilon=eps, threshold=0.01)
         assert res.sigma_inf.mean == pytest.approx(g, rel=1e-12)
         assert np.allclose(res.stage_gain, g, rtol=1e-12)
         assert res.sigma.mean == pytest.approx(g, rel=2e-3)
@@ -48,7 +28,7 @@ def test_linear_chain_sigma_equals_g(g: float) -> None:
 def test_cascade_approaches_infinitesimal_form_as_epsilon_shrinks() -> None:
     sw = 2.0 * critical_sigma_w("tanh", SIGMA_B)
     net = mlp(10, 128, sigma_w=sw, sigma_b=SIGMA_B, seed=2, dtype=torch.float64)
-    x = fixed_point_inputs(sw, 128)
+    x = fixed_point_inputs("tanh", sw, 128, 8, sigma_b=SIGMA_B, seed=1)
     gaps = []
     for eps in (1.0, 0.1, 1e-2, 1e-3):
         res = branching_ratio(net, x, epsilon=eps, threshold=0.01)
@@ -63,7 +43,9 @@ def test_sigma_tracks_mean_field_and_crosses_one_at_the_edge_of_chaos() -> None:
     log_sigma, log_sigma_inf = [], []
     for f in factors:
         net = mlp(20, 256, sigma_w=f * sc, sigma_b=SIGMA_B, seed=3, dtype=torch.float64)
-        res = branching_ratio(net, fixed_point_inputs(f * sc, 256), seed=0)
+        res = branching_ratio(
+            net, fixed_point_inputs("tanh", f * sc, 256, 8, sigma_b=SIGMA_B, seed=1), seed=0
+        )
         chi = meanfield("tanh", f * sc, SIGMA_B).chi_1
         assert math.log(res.sigma_inf.mean) == pytest.approx(0.5 * math.log(chi), abs=0.03)
         log_sigma.append(math.log(res.sigma.mean))
@@ -87,11 +69,11 @@ def test_model_left_as_it_was() -> None:
 )
 def test_bad_options_raise(options: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
-        branching_ratio(gq_chain(1.0), torch.randn(2, 64, dtype=torch.float64), **options)
+        branching_ratio(orthogonal_chain(1.0), torch.randn(2, 64, dtype=torch.float64), **options)
 
 
 def test_stage_profile_and_words() -> None:
-    res = branching_ratio(gq_chain(0.8), torch.randn(2, 64, dtype=torch.float64))
+    res = branching_ratio(orthogonal_chain(0.8), torch.randn(2, 64, dtype=torch.float64))
     names, values = res.stage_profile()
     assert len(names) == 6 and np.allclose(values, 0.8, rtol=0.02)
     assert "ordered" in res.describe()
@@ -105,7 +87,9 @@ def test_wide_deep_networks_cross_one_within_two_percent_of_the_critical_sigma_w
     logs = []
     for f in factors:
         net = mlp(30, 512, sigma_w=f * sc, sigma_b=SIGMA_B, seed=4, dtype=torch.float64)
-        res = branching_ratio(net, fixed_point_inputs(f * sc, 512, n=16))
+        res = branching_ratio(
+            net, fixed_point_inputs("tanh", f * sc, 512, 16, sigma_b=SIGMA_B, seed=1)
+        )
         chi = meanfield("tanh", f * sc, SIGMA_B).chi_1
         assert res.sigma_inf.mean == pytest.approx(math.sqrt(chi), rel=0.01)
         assert res.sigma.mean == pytest.approx(res.sigma_inf.mean, rel=1e-3)

@@ -8,35 +8,16 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from torch import nn
 
-from criticality.measures import critical_sigma_w, dynamic_range, meanfield
+from criticality.measures import critical_sigma_w, dynamic_range
 from criticality.measures.dynamic_range import half_points
-from criticality.zoo import mlp
+from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
 SIGMA_B = 0.3
 
 #: Linear network, Gaussian output perturbations: F(S) = P(|z| > c/S), so
 #: Δ = 10 log10(z_0.05 / z_0.45) with z_p the upper p-quantile of N(0, 1).
 LINEAR_DB = 10 * math.log10(stats.norm.isf(0.05) / stats.norm.isf(0.45))
-
-
-def gq_chain(g: float, width: int = 64, depth: int = 6) -> list[nn.Module]:
-    """``depth`` stages ``h ↦ g Q h`` with random orthogonal ``Q`` (float64)."""
-    gen = torch.Generator().manual_seed(0)
-    chain = []
-    for _ in range(depth):
-        lin = nn.Linear(width, width, bias=False, dtype=torch.float64)
-        q, _ = torch.linalg.qr(torch.randn(width, width, generator=gen, dtype=torch.float64))
-        lin.weight.data = g * q
-        chain.append(lin)
-    return chain
-
-
-def fixed_point_inputs(sigma_w: float, width: int, n: int = 8) -> torch.Tensor:
-    q = meanfield("tanh", sigma_w, SIGMA_B).q_star
-    z = torch.randn(n, width, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    return torch.tanh(math.sqrt(q) * z)
 
 
 def test_half_points_of_a_known_curve() -> None:
@@ -58,7 +39,7 @@ def test_half_points_flat_curve() -> None:
 @pytest.mark.parametrize("g", [0.8, 1.25])
 def test_linear_network_has_the_gaussian_dynamic_range_at_any_gain(g: float) -> None:
     x = torch.randn(4, 256, dtype=torch.float64)
-    res = dynamic_range(gq_chain(g, width=256), x, s_min=1e-5, s_max=1e3, n_stimuli=161)
+    res = dynamic_range(orthogonal_chain(g, width=256), x, s_min=1e-5, s_max=1e3, n_stimuli=161)
     assert res.f_min.max() == 0.0 and res.f_max.min() > 0.99
     assert res.delta.mean == pytest.approx(LINEAR_DB, abs=0.4)
     assert res.response.shape == (4, 161) and np.all(np.diff(res.stimuli) > 0)
@@ -77,7 +58,12 @@ def test_ordered_networks_do_not_respond_and_critical_ones_do() -> None:
     deltas, f_max = [], []
     for f in (0.6, 1.0, 1.5):
         net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = dynamic_range(net, fixed_point_inputs(f * sc, 64), n_dirs=4, n_stimuli=21)
+        res = dynamic_range(
+            net,
+            fixed_point_inputs("tanh", f * sc, 64, 8, sigma_b=SIGMA_B, seed=1),
+            n_dirs=4,
+            n_stimuli=21,
+        )
         deltas.append(res.delta.mean)
         f_max.append(res.f_max.mean())
     assert f_max[0] < 0.05 and deltas[0] == 0.0  # deep in order the output forgets the stimulus
@@ -96,7 +82,12 @@ def test_dynamic_range_peaks_at_the_edge_of_chaos() -> None:
     deltas = []
     for f in factors:
         net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = dynamic_range(net, fixed_point_inputs(f * sc, 64), n_dirs=4, n_stimuli=21)
+        res = dynamic_range(
+            net,
+            fixed_point_inputs("tanh", f * sc, 64, 8, sigma_b=SIGMA_B, seed=1),
+            n_dirs=4,
+            n_stimuli=21,
+        )
         deltas.append(res.delta.mean)
     assert factors[int(np.argmax(deltas))] in (1.0, 1.25)
 
@@ -107,4 +98,4 @@ def test_dynamic_range_peaks_at_the_edge_of_chaos() -> None:
 )
 def test_bad_options_raise(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"must|need"):
-        dynamic_range(gq_chain(1.0), torch.randn(2, 64, dtype=torch.float64), **options)  # type: ignore[arg-type]
+        dynamic_range(orthogonal_chain(1.0), torch.randn(2, 64, dtype=torch.float64), **options)  # type: ignore[arg-type]

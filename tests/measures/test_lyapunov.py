@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from criticality.measures import critical_sigma_w, ftle, lyapunov_spectrum, meanfield
-from criticality.zoo import mlp
+from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
 D64 = torch.float64
 
@@ -40,8 +40,7 @@ def test_orthogonal_chain_has_zero_exponents() -> None:
 
 @pytest.mark.parametrize("g", [0.5, 1.0, 2.0])
 def test_scaled_orthogonal_chain_has_exponents_ln_g(g: float) -> None:
-    gen = torch.Generator().manual_seed(2)
-    chain = _linear_chain([g * _orthogonal(6, gen) for _ in range(5)])
+    chain = orthogonal_chain(g, width=6, depth=5, seed=2)
     res = lyapunov_spectrum(chain, torch.randn(2, 6, dtype=D64), k=6)
     assert res.exponents == pytest.approx([math.log(g)] * 6, abs=1e-12)
     assert res.local[..., 0] == pytest.approx(math.log(g), abs=1e-12)
@@ -106,9 +105,8 @@ def test_qr_spectrum_and_ftle_agree_on_long_chains() -> None:
 def test_tanh_mlp_matches_mean_field(sigma_w: float) -> None:
     """λ_1 ≈ ½ ln χ_1 for wide random tanh MLPs with inputs at the fixed point q*."""
     mf = meanfield("tanh", sigma_w, 0.05)
-    width = 400
-    net = mlp(depth=30, width=width, sigma_w=sigma_w, sigma_b=0.05, seed=7, dtype=D64)
-    x = torch.randn(4, width, dtype=D64) * math.sqrt(max(mf.q_star, 1e-12))
+    net = mlp(depth=30, width=400, sigma_w=sigma_w, sigma_b=0.05, seed=7, dtype=D64)
+    x = fixed_point_inputs("tanh", sigma_w, 400, 4, sigma_b=0.05)
     lam = lyapunov_spectrum(net, x, k=1).lambda_max.mean
     assert lam == pytest.approx(mf.lambda_1, abs=0.04)
 
@@ -117,9 +115,8 @@ def test_sign_changes_at_critical_sigma_w() -> None:
     sc = critical_sigma_w("tanh", 0.05)
     signs = []
     for sw in (0.8 * sc, 1.25 * sc):
-        q = meanfield("tanh", sw, 0.05).q_star
         net = mlp(depth=30, width=300, sigma_w=sw, sigma_b=0.05, seed=8, dtype=D64)
-        x = torch.randn(3, 300, dtype=D64) * math.sqrt(max(q, 1e-12))
+        x = fixed_point_inputs("tanh", sw, 300, 3, sigma_b=0.05)
         signs.append(math.copysign(1.0, lyapunov_spectrum(net, x).lambda_max.mean))
     assert signs == [-1.0, 1.0]
 

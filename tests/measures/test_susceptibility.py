@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from criticality.measures import critical_sigma_w, meanfield, susceptibility
+from criticality.measures import critical_sigma_w, susceptibility
 from criticality.measures.susceptibility import _gain_grid, _peak
-from criticality.zoo import mlp
+from criticality.zoo import fixed_point_inputs, mlp
 
 SIGMA_B = 0.3
-
-
-def fixed_point_inputs(sigma_w: float, width: int, n: int = 16) -> torch.Tensor:
-    q = meanfield("tanh", sigma_w, SIGMA_B).q_star
-    z = torch.randn(n, width, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    return torch.tanh(math.sqrt(q) * z)
 
 
 def test_peak_of_a_parabola_in_log_gain() -> None:
@@ -35,7 +29,12 @@ def test_peak_sits_at_one_effective_weight_scale_near_the_edge_of_chaos() -> Non
     effective = []
     for f in (0.8, 1.25):
         net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = susceptibility(net, fixed_point_inputs(sc, 64), n_gains=33, n_boot=50)
+        res = susceptibility(
+            net,
+            fixed_point_inputs("tanh", sc, 64, 16, sigma_b=SIGMA_B, seed=1),
+            n_gains=33,
+            n_boot=50,
+        )
         assert res.chi.shape == (33,) and res.response.shape == (33, 16)
         assert res.peak_gain.ci_low <= res.peak_gain.mean <= res.peak_gain.ci_high
         assert res.chi[0] == 0.0  # deep in order no input amplifies the stimulus

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from criticality.measures import critical_sigma_w, meanfield
 from criticality.measures._registry import run_measure
 from criticality.measures._result import Estimate, Result
 from criticality.reporting.html import Figure, Section, Table
-from criticality.zoo import make_activation, mlp
+from criticality.zoo import fixed_point_inputs, mlp
 
 
 def phase_sweep(
@@ -48,10 +47,9 @@ def phase_sweep(
     for i, sw in enumerate(sigma_ws):
         mf = meanfield(activation, sw, sigma_b)
         theory.append(mf.lambda_1)
-        q = mf.q_star if 0.0 < mf.q_star < math.inf else 1.0
-        gen = torch.Generator().manual_seed(seed + 1000 + i)
-        z = torch.randn((n_inputs, width), generator=gen, dtype=torch.float64)
-        x = make_activation(activation)(z * math.sqrt(q))
+        x = fixed_point_inputs(
+            activation, sw, width, n_inputs, sigma_b=sigma_b, seed=seed + 1000 + i
+        )
         net = mlp(depth, width, activation=activation, sigma_w=sw, sigma_b=sigma_b,
                   seed=seed + i, dtype=torch.float64)  # fmt: skip
         for m in measures:

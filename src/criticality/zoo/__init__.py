@@ -6,8 +6,10 @@ architectures; the prefix ``timm/`` forces timm (``timm/resnet18``).
 """
 
 from criticality.zoo._builtin import cnn as cnn
+from criticality.zoo._builtin import fixed_point_inputs as fixed_point_inputs
 from criticality.zoo._builtin import make_activation as make_activation
 from criticality.zoo._builtin import mlp as mlp
+from criticality.zoo._builtin import orthogonal_chain as orthogonal_chain
 from criticality.zoo._registry import ModelInfo as ModelInfo
 from criticality.zoo._registry import create_model as create_model
 from criticality.zoo._registry import list_models as list_models

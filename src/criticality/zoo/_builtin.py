@@ -119,3 +119,50 @@ def _cnn_layers(
             layers.append(nn.MaxPool2d(2))
         c_in = channels
     return [*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(channels, num_classes)]
+
+
+def orthogonal_chain(
+    gain: float,
+    width: int = 64,
+    depth: int = 6,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> nn.Sequential:
+    """The analytic toy model: ``depth`` stages ``h ↦ g Q_l h``, ``Q_l`` random orthogonal.
+
+    Every Lyapunov exponent is ``ln g`` and the branching ratio is ``g``; ``gain = 1`` is
+    exactly critical.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    layers = []
+    for _ in range(depth):
+        lin = nn.Linear(width, width, bias=False, dtype=dtype)
+        q, _ = torch.linalg.qr(torch.randn(width, width, generator=gen, dtype=dtype))
+        with torch.no_grad():
+            lin.weight.copy_(gain * q)
+        layers.append(lin)
+    return nn.Sequential(*layers)
+
+
+def fixed_point_inputs(
+    activation: str,
+    sigma_w: float,
+    width: int,
+    n: int = 8,
+    *,
+    sigma_b: float = 0.0,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Inputs ``φ(√q* z)``, ``z ~ N(0, 1)``: post-activations at the mean-field fixed point.
+
+    A random MLP (:func:`mlp`) fed these starts in its stationary state, so no transient
+    enters its measures. ``q* = 1`` where it is 0 or infinite. Shape ``(n, width)``.
+    """
+    from criticality.measures.meanfield import meanfield
+
+    q = meanfield(activation, sigma_w, sigma_b).q_star
+    q = q if 0.0 < q < math.inf else 1.0
+    z = torch.randn((n, width), generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return make_activation(activation)(z * math.sqrt(q))
