@@ -106,11 +106,8 @@ class CriticalityReport:
             text.append(f"The stages furthest from critical are {listed}.")
         else:
             text.append(f"Every stage is within ±{CRITICAL_BAND:.2f} of critical.")
-        text += [
-            r.describe()[0].upper() + r.describe()[1:] + "."
-            for n, r in self.results.items()
-            if n != "lyapunov"
-        ]
+        others = [r.describe() for n, r in self.results.items() if n != "lyapunov"]
+        text += [d[:1].upper() + d[1:] + "." for d in others]
         return " ".join(text)
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 from criticality.measures import critical_sigma_w, dynamic_range
-from criticality.measures.dynamic_range import half_points
+from criticality.measures.dynamic_range import DynamicRangeResult, half_points
 from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
 SIGMA_B = 0.3
@@ -53,17 +53,18 @@ def test_tv_response_of_a_classifier_head() -> None:
     assert res.delta.mean > 0
 
 
+def tanh_mlp_dynamic_range(factor: float) -> DynamicRangeResult:
+    """Δ of a random tanh MLP at ``factor`` × the critical σ_w, inputs at its fixed point."""
+    sw = factor * critical_sigma_w("tanh", SIGMA_B)
+    net = mlp(20, 64, sigma_w=sw, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
+    x = fixed_point_inputs("tanh", sw, 64, 8, sigma_b=SIGMA_B, seed=1)
+    return dynamic_range(net, x, n_dirs=4, n_stimuli=21)
+
+
 def test_ordered_networks_do_not_respond_and_critical_ones_do() -> None:
-    sc = critical_sigma_w("tanh", SIGMA_B)
     deltas, f_max = [], []
     for f in (0.6, 1.0, 1.5):
-        net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = dynamic_range(
-            net,
-            fixed_point_inputs("tanh", f * sc, 64, 8, sigma_b=SIGMA_B, seed=1),
-            n_dirs=4,
-            n_stimuli=21,
-        )
+        res = tanh_mlp_dynamic_range(f)
         deltas.append(res.delta.mean)
         f_max.append(res.f_max.mean())
     assert f_max[0] < 0.05 and deltas[0] == 0.0  # deep in order the output forgets the stimulus
@@ -77,18 +78,8 @@ def test_ordered_networks_do_not_respond_and_critical_ones_do() -> None:
     "supercritical phase, which a deterministic feed-forward network does not have",
 )
 def test_dynamic_range_peaks_at_the_edge_of_chaos() -> None:
-    sc = critical_sigma_w("tanh", SIGMA_B)
     factors = [0.9, 1.0, 1.25, 1.6]
-    deltas = []
-    for f in factors:
-        net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = dynamic_range(
-            net,
-            fixed_point_inputs("tanh", f * sc, 64, 8, sigma_b=SIGMA_B, seed=1),
-            n_dirs=4,
-            n_stimuli=21,
-        )
-        deltas.append(res.delta.mean)
+    deltas = [tanh_mlp_dynamic_range(f).delta.mean for f in factors]
     assert factors[int(np.argmax(deltas))] in (1.0, 1.25)
 
 

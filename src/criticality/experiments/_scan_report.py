@@ -225,9 +225,9 @@ def paired_section(pair: dict[str, Any], *, after: str = "pretrained") -> Sectio
 
 
 def _scatter(recs: Sequence[dict[str, Any]], x_key: str, path: Path) -> Figure:
-    from criticality.reporting.plots import _axes, save
+    from criticality.reporting.plots import axes, save
 
-    fig, ax = _axes(None, (8.0, 5.0))
+    fig, ax = axes(None, (8.0, 5.0))
     families = sorted({r["family"] for r in recs})
     colours = {f: f"C{i % 10}" for i, f in enumerate(families)}
     markers = {f: "os^Dv"[(i // 10) % 5] for i, f in enumerate(families)}
@@ -246,11 +246,11 @@ def _scatter(recs: Sequence[dict[str, Any]], x_key: str, path: Path) -> Figure:
 
 def _extremes(recs: Sequence[dict[str, Any]], path: Path) -> Figure:
     from criticality.report import CriticalityReport
-    from criticality.reporting.plots import _axes, plot_stage_profile, save
+    from criticality.reporting.plots import axes, plot_stage_profile, save
 
     ordered = sorted(recs, key=lambda r: r["metrics"][DISTANCE])
     picks = ordered[:2] + [r for r in ordered[-2:] if r not in ordered[:2]]
-    fig, ax = _axes(None, (8.0, 4.0))
+    fig, ax = axes(None, (8.0, 4.0))
     for r in picks:
         rep = CriticalityReport.from_dict(r["report"])
         plot_stage_profile(rep.lyapunov, ax=ax, label=f"{r['model']} (|λ_1| = {rep.distance:.2f})")

@@ -207,9 +207,9 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 
 
 def _arch_section(reports: list[Any], figures: Path) -> Section:
-    from criticality.reporting.plots import _axes, plot_stage_profile, save
+    from criticality.reporting.plots import axes, plot_stage_profile, save
 
-    fig, ax = _axes(None, (8.0, 4.0))
+    fig, ax = axes(None, (8.0, 4.0))
     for rep in reports:
         plot_stage_profile(rep.lyapunov, ax=ax, label=rep.model, relative=True, floor=-6.0)
     ax.legend(fontsize=8)

@@ -123,9 +123,9 @@ def ftle(
             s, iters, change = _svd_smax(f, x), 0, 0.0
         else:
             s, iters, change = _power_smax(f, x, n_iter, tol, seed)
-        d_out = state_dim(f(x[:1]).detach())
-    if norm == "rms":
-        s = s / math.sqrt(d_out / state_dim(x))
+        if norm == "rms":
+            with torch.no_grad():
+                s = s / math.sqrt(state_dim(f(x[:1])) / state_dim(x))
     s_np = s.cpu().double().numpy()
     per_input = np.log(np.maximum(s_np, np.finfo(np.float64).tiny)) / len(stage_list)
     return FTLEResult(

@@ -21,7 +21,8 @@ def _pyplot() -> Any:
     return plt
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
+def axes(ax: Any = None, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
+    """``(fig, ax)``: the figure of ``ax``, or a new figure of ``figsize`` when ``ax`` is None."""
     if ax is None:
         fig, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
         return fig, ax
@@ -61,7 +62,7 @@ def plot_stage_profile(
         floor: values below it are drawn at it with a down-pointing marker (e.g. a zero-initialised
             head whose ``ln g = -inf`` would squash every other stage).
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     n = len(result.stage_names)
     x = np.arange(n) / max(n - 1, 1) if relative else np.arange(n)
     mean = np.array([e.mean for e in result.stage_log_gain])
@@ -85,7 +86,7 @@ def plot_stage_profile(
 
 def plot_spectrum(result: LyapunovResult, *, ax: Any = None, label: str = "") -> tuple[Any, Any]:
     """Lyapunov spectrum ``λ_1 ≥ … ≥ λ_k`` with the spread over inputs."""
-    fig, ax = _axes(ax, (5.0, 3.5))
+    fig, ax = axes(ax, (5.0, 3.5))
     i = np.arange(1, result.k + 1)
     ax.errorbar(i, result.exponents, yerr=result.per_input.std(axis=0), marker="o", capsize=3,
                 label=label or None)  # fmt: skip
@@ -106,7 +107,7 @@ def plot_phase_diagram(
     title: str = "",
 ) -> tuple[Any, Any]:
     """Measures against the weight scale ``σ_w``, with the mean-field curve and critical point."""
-    fig, ax = _axes(ax, (6.0, 4.0))
+    fig, ax = axes(ax, (6.0, 4.0))
     for label, values in curves.items():
         ax.plot(sigma_w, values, marker="o", ms=3, label=label)
     if theory is not None:

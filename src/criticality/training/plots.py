@@ -7,16 +7,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _axes(ax: Any) -> tuple[Any, Any]:
-    if ax is not None:
-        return ax.figure, ax
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+from criticality.reporting.plots import axes
 
 
 def plot_trajectories(
@@ -37,7 +28,7 @@ def plot_trajectories(
         ax: axes to draw into (default: a new figure).
         title: axes title.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax, (5.5, 3.6))
     for label, runs in trajectories.items():
         steps = np.array([r["step"] for r in runs[0]])
         values = np.array([[r[measure] for r in run] for run in runs])  # (seeds, T)
@@ -69,7 +60,7 @@ def plot_metric_bars(
         ax: axes to draw into (default: a new figure).
         title: axes title.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax, (5.5, 3.6))
     methods = list(summary)
     width = 0.8 / max(1, len(methods))
     x = np.arange(len(metrics))
