@@ -46,7 +46,7 @@ def test_tiny_config_runs_end_to_end(finished: Path) -> None:
     }
     assert comp["jacobian − plain"]["clean"]["n"] == 2
     for r in data["runs"]:
-        assert 0 <= r["pgd"] <= r["clean"] + 0.2 and 0 <= r["clean"] <= 1
+        assert 0 <= r["pgd"] <= 1 and 0 <= r["clean"] <= 1  # exact values: test_robustness.py
         assert [p["step"] for p in r["trajectory"]] == [0, 10, 20]
     ordered = [r for r in data["runs"] if r["init"] == "ordered"]
     assert all(r["lambda_initial"] < -0.5 for r in ordered)
