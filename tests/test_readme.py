@@ -36,10 +36,10 @@ def test_the_method_example_registers_a_method_that_trains() -> None:
 
 
 def test_the_experiment_example_registers_an_experiment_that_runs(tmp_path: Path) -> None:
-    from criticality.experiments import _registry, get_experiment, render
-
     import sys
     import types
+
+    from criticality.experiments import _registry, get_experiment, render
 
     module = types.ModuleType("readme_experiment")  # dataclasses look their module up
     sys.modules[module.__name__] = module

@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
         from criticality.training.methods import get_method, list_methods
 
         for name in list_methods():
-            spec = get_method(name)
-            options = ", ".join(f"{k}={v}" for k, v in spec.defaults.items()) or "no options"
-            print(f"{name:20s} [{spec.kind}] {spec.summary} ({options})")
+            method = get_method(name)
+            options = ", ".join(f"{k}={v}" for k, v in method.defaults.items()) or "no options"
+            print(f"{name:20s} [{method.kind}] {method.summary} ({options})")
         return 0
     if args.what == "experiments":
         from criticality.experiments import get_experiment, list_experiments
