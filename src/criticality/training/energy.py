@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from criticality.measures._linalg import eval_mode
 from criticality.stages import stages as split_stages
@@ -91,15 +92,38 @@ class Energy:
         return out
 
 
-def count_flops(fn: Callable[[], Any]) -> tuple[int, Any]:
-    """FLOPs of the matrix products and convolutions ``fn()`` runs, and its result.
+class FlopCount(TorchDispatchMode):
+    """Adds up the FLOPs of every operation that has a formula in ``torch.utils.flop_counter``
+    (matrix products, convolutions, attention; a ``(m × k)·(k × n)`` product counts
+    ``2 m k n``), forward and backward alike, while it is active.
 
-    Counted by ``torch.utils.flop_counter.FlopCounterMode`` from the operations' shapes (a
-    ``(m × k)·(k × n)`` product counts ``2 m k n``), forward and backward alike.
+    ``torch.utils.flop_counter.FlopCounterMode`` itself also tracks modules with backward hooks
+    that break ``autograd.grad`` on leaves (as the Jacobian regularizer calls it); this mode
+    counts with the same formulas and only observes: every operation runs unchanged.
+
+    Attributes:
+        total: FLOPs counted so far.
     """
-    with FlopCounterMode(display=False) as counter:
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(getattr(func, "_overloadpacket", None))
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
+
+
+def count_flops(fn: Callable[[], Any]) -> tuple[int, Any]:
+    """FLOPs of the matrix products and convolutions ``fn()`` runs (:class:`FlopCount`), and
+    its result."""
+    with FlopCount() as counter:
         out = fn()
-    return int(counter.get_total_flops()), out
+    return counter.total, out
 
 
 class EnergyMeter:
@@ -108,11 +132,12 @@ class EnergyMeter:
 
     Args:
         device: where the model trains (selects the GPU counter).
-        window: steps whose FLOPs are counted.
+        window: steps whose FLOPs are counted (default :data:`FLOP_WINDOW`).
     """
 
-    def __init__(self, device: torch.device, window: int = FLOP_WINDOW) -> None:
-        self.device, self.window = device, window
+    def __init__(self, device: torch.device, window: int | None = None) -> None:
+        self.device = device
+        self.window = FLOP_WINDOW if window is None else window
         self.step_seconds: list[float] = []
         self.counted: list[bool] = []
         self.flops = 0
@@ -130,9 +155,9 @@ class EnergyMeter:
         count = sum(self.counted) < self.window
         began = time.perf_counter()
         if count:
-            with FlopCounterMode(display=False) as counter:
+            with FlopCount() as counter:
                 yield
-            self.flops += int(counter.get_total_flops())
+            self.flops += counter.total
         else:
             yield
         self.step_seconds.append(time.perf_counter() - began)
