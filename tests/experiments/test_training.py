@@ -50,7 +50,7 @@ def test_tiny_config_runs_end_to_end(finished: Path) -> None:
         assert [p["step"] for p in r["trajectory"]] == [0, 10, 20]
     ordered = [r for r in data["runs"] if r["init"] == "ordered"]
     assert all(r["lambda_initial"] < -0.5 for r in ordered)
-    assert len(list((finished / "figures").glob("*.png"))) == 6
+    assert len(list((finished / "figures").glob("*.png"))) == 9  # λ_1, accuracy, compute
     assert not (finished / "checkpoints").exists()
 
 

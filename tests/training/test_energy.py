@@ -146,3 +146,26 @@ def test_the_counter_agrees_with_torch_flop_counter_mode() -> None:
         step()
     counted, _ = energy.count_flops(step)
     assert counted == reference.get_total_flops() > 0
+
+
+def test_the_training_experiment_reports_cost_per_method(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    from criticality.experiments.training import TrainingConfig, run
+
+    cfg = dataclasses.replace(TrainingConfig.tiny(), models=("mlp",), init_study=(),
+                              methods=("plain", "homeostatic"), target_accuracy=0.3)  # fmt: skip
+    run(cfg, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    (group,) = data["energy"]
+    assert group["target"] == 0.3 and set(group["methods"]) == {"plain", "homeostatic"}
+    home = group["methods"]["homeostatic"]
+    # the controller probes 8 inputs (×3 rows) every 4th step: 6 rows per 96 of a step
+    assert 1.0 < home["flops_ratio"]["mean"] < 1.1
+    assert [t["step"] for t in home["trace"]] == [0, 10, 20]
+    run_record = next(r for r in data["runs"] if r["method"] == "homeostatic")
+    assert run_record["energy"]["labels"]["flops_per_step"] == "counted"
+    assert run_record["energy"]["trace"][-1]["flops"] == 20 * run_record["energy"]["flops_per_step"]
+    html = (tmp_path / "report.html").read_text()
+    assert "Compute and energy" in html and "homeostatic" in html

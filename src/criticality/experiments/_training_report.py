@@ -116,4 +116,6 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                 ],
             )
         )
-    return out
+    from criticality.experiments._energy_report import energy_sections
+
+    return out + energy_sections(data, out_dir)

@@ -80,15 +80,15 @@ class HomeostaticGain(Callback):
     """Scale every stage's gain toward criticality from its own input/output perturbation ratio.
 
     Use it as a training method (``fit(..., method="homeostatic")``) or alone
-    (:func:`self_organise`). Each update estimates ``ln ĝ_l`` per stage on ``sub_batch`` inputs
-    of the current batch (no gradient) and multiplies stage ``l``'s gain parameters
-    (:func:`gain_sites`) by ``exp(−(every/τ)(ln ĝ_l − target)/m_l)`` (module docstring).
+    (:func:`self_organise`). Each update estimates ``ln ĝ_l`` per stage on the first
+    ``probe_inputs`` inputs of the current batch (no gradient) and multiplies stage ``l``'s gain
+    parameters (:func:`gain_sites`) by ``exp(−(every/τ)(ln ĝ_l − target)/m_l)`` (module docstring).
 
     Args:
         tau: time constant of the gain, in optimizer steps (updates for :func:`self_organise`).
         every: update after every ``every``-th step (the factor is ``every/τ`` per update, so the
             time constant does not depend on it).
-        sub_batch: inputs of the current batch the stages are probed on.
+        probe_inputs: inputs of the current batch the stages are probed on.
         target: the log-gain aimed at per stage; 0 is critical.
         estimator: ``"fd"`` (central difference of the stage's outputs, forward passes only)
             or ``"jvp"`` (forward-mode derivative).
@@ -111,7 +111,7 @@ class HomeostaticGain(Callback):
         *,
         tau: float = 50.0,
         every: int = 4,
-        sub_batch: int = 8,
+        probe_inputs: int = 8,
         target: float = 0.0,
         estimator: Estimator = "fd",
         norm: Literal["l2", "rms"] = "rms",
@@ -129,7 +129,7 @@ class HomeostaticGain(Callback):
         self.tau, self.every, self.target = float(tau), int(every), float(target)
         self.max_step, self.head, self.seed = float(max_step), head, seed
         self.probe = CriticalityRegularizer(
-            estimator=estimator, sub_batch=sub_batch, norm=norm, eps=eps, seed=seed
+            estimator=estimator, sub_batch=probe_inputs, norm=norm, eps=eps, seed=seed
         )
         self.updates = 0
         self.log_scale: list[float] = []
@@ -152,7 +152,8 @@ class HomeostaticGain(Callback):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, step: int | None = None) -> torch.Tensor:
-        """One homeostatic update on inputs ``x`` (shape ``(B, ...)``; the first ``sub_batch``).
+        """One homeostatic update on inputs ``x`` (shape ``(B, ...)``; the first
+        ``probe_inputs`` are used).
 
         Returns:
             ``ln ĝ_l`` per stage before the update, shape ``(L,)`` (no autograd graph).
@@ -217,8 +218,8 @@ def self_organise(
 ) -> HomeostaticGain:
     """Leave ``model`` alone under the homeostatic rule: no loss, no optimizer, no gradient.
 
-    Each update draws ``sub_batch`` inputs from ``inputs`` (shape ``(N, ...)``) and applies one
-    :meth:`HomeostaticGain.update` (``every = 1``: ``τ`` counts updates). The model is changed
+    Each update draws ``probe_inputs`` inputs from ``inputs`` (shape ``(N, ...)``) and applies
+    one :meth:`HomeostaticGain.update` (``every = 1``: ``τ`` counts updates). The model is changed
     in place.
 
     Args:
@@ -227,7 +228,7 @@ def self_organise(
         updates: number of updates.
         seed: seed of the input draws and the perturbations.
         taps: stage taps for models without an adapter.
-        **options: options of :class:`HomeostaticGain` (``tau``, ``sub_batch``, ...).
+        **options: options of :class:`HomeostaticGain` (``tau``, ``probe_inputs``, ...).
 
     Returns:
         The controller; its ``trajectory`` holds the estimates and the applied scales.
@@ -246,7 +247,7 @@ def self_organise(
 _DEFAULTS = {
     "tau": 50.0,
     "every": 4,
-    "sub_batch": 8,
+    "probe_inputs": 8,
     "target": 0.0,
     "estimator": "fd",
     "norm": "rms",
