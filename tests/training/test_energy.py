@@ -169,3 +169,31 @@ def test_the_training_experiment_reports_cost_per_method(tmp_path: Path) -> None
     assert run_record["energy"]["trace"][-1]["flops"] == 20 * run_record["energy"]["flops_per_step"]
     html = (tmp_path / "report.html").read_text()
     assert "Compute and energy" in html and "homeostatic" in html
+
+
+def test_codecarbon_tracker_records_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    class Tracker:  # stands in for codecarbon's OfflineEmissionsTracker (an optional extra)
+        def __init__(self, **kwargs: object) -> None:
+            assert kwargs["save_to_file"] is False and kwargs["country_iso_code"] == "DEU"
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            self.final_emissions_data = types.SimpleNamespace(
+                energy_consumed=1e-6, cpu_energy=6e-7, gpu_energy=0.0
+            )
+
+    monkeypatch.setitem(sys.modules, "codecarbon", types.SimpleNamespace(
+        OfflineEmissionsTracker=Tracker))  # fmt: skip
+    tracker = energy.CodecarbonTracker()
+    result = fit(_mlp([12, 8, 5]), _data(), steps=2, batch_size=16, callbacks=[tracker],
+                 progress=False)  # fmt: skip
+    (call,) = result.logs["codecarbon"]
+    assert call["joules"] == pytest.approx(3.6) and call["label"].startswith("estimated")
+    monkeypatch.setitem(sys.modules, "codecarbon", None)
+    with pytest.raises(ImportError, match=r"criticality\[energy\]"):
+        energy.CodecarbonTracker()

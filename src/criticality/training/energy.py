@@ -316,6 +316,63 @@ class AccuracyTrace(Callback):
         self.trace = list(state["trace"])
 
 
+class CodecarbonTracker(Callback):
+    """Energy by ``codecarbon`` (the optional extra ``criticality[energy]``) over each ``fit``
+    call: its ``OfflineEmissionsTracker``, which makes no network request.
+
+    ``codecarbon`` reads RAPL and NVML where they can be read and otherwise *estimates* the CPU's
+    power from its model's TDP and load, so its numbers are labelled estimated. Records
+    ``{"step", "task", "kwh", "joules", "cpu_joules", "gpu_joules", "label"}`` per call.
+
+    Args:
+        country_iso_code: grid location for its CO₂ factor (energy does not depend on it).
+        measure_power_secs: its sampling interval.
+    """
+
+    name = "codecarbon"
+
+    def __init__(self, country_iso_code: str = "DEU", measure_power_secs: float = 1.0) -> None:
+        try:
+            from codecarbon import OfflineEmissionsTracker
+        except ImportError as err:
+            raise ImportError(
+                "CodecarbonTracker needs codecarbon: pip install 'criticality[energy]'"
+            ) from err
+        self._make = lambda: OfflineEmissionsTracker(
+            country_iso_code=country_iso_code, save_to_file=False, log_level="error",
+            measure_power_secs=measure_power_secs, tracking_mode="process",
+        )  # fmt: skip
+        self._tracker: Any = None
+        self.calls: list[dict[str, Any]] = []
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self._tracker = self._make()
+        self._tracker.start()
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if self._tracker is None:
+            return
+        self._tracker.stop()
+        data = self._tracker.final_emissions_data
+        kwh = float(data.energy_consumed)
+        self.calls.append({
+            "step": state.step, "task": state.task, "kwh": kwh, "joules": kwh * 3.6e6,
+            "cpu_joules": float(data.cpu_energy) * 3.6e6,
+            "gpu_joules": float(data.gpu_energy) * 3.6e6,
+            "label": "estimated (codecarbon; measured only where it read RAPL or NVML)",
+        })  # fmt: skip
+        self._tracker = None
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.calls)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"calls": list(self.calls)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.calls = list(state["calls"])
+
+
 # ---- energy counters -------------------------------------------------------------------------
 
 
