@@ -220,7 +220,8 @@ def active_fraction(
     A unit of stage ``l`` (every stage but the last) is active on an input when
     ``|h_l,i| > threshold · RMS(h_l)``, the RMS taken over the stage's outputs on the batch:
     a scale-free proxy for the units that would have to signal (exact zeros of a ReLU never
-    count). The model runs in ``eval()`` mode; ``None`` if it cannot be split into stages.
+    count). The model runs in ``eval()`` mode; ``None`` if it cannot be split into stages or
+    its stages do not run on ``x``.
     """
     try:
         stage_list = split_stages(model)
@@ -230,14 +231,18 @@ def active_fraction(
         return None
     active = total = 0
     h = x
-    with eval_mode(stage_list):
-        for stage in stage_list[:-1]:
-            h = stage(h)
-            if not h.is_floating_point():
-                continue
-            rms = h.pow(2).mean().sqrt()
-            active += int((h.abs() > threshold * rms).sum())
-            total += h.numel()
+    try:
+        with eval_mode(stage_list):
+            for stage in stage_list[:-1]:
+                h = stage(h)
+                if not h.is_floating_point():
+                    continue
+                rms = h.pow(2).mean().sqrt()
+                active += int((h.abs() > threshold * rms).sum())
+                total += h.numel()
+    except (RuntimeError, TypeError, ValueError) as err:  # a proxy: never fail a training run
+        logger.warning("no active fraction: the stages did not run on the batch (%s)", err)
+        return None
     return active / total if total else None
 
 
