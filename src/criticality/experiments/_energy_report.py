@@ -189,8 +189,9 @@ def energy_sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                     f"Target accuracy {g['target']}. FLOPs are counted per step (matrix products "
                     "and convolutions of the forward and backward passes, the method's loss "
                     "terms and callbacks; elementwise operations not counted) over the first "
-                    "steps and extrapolated; times are measured on a shared machine (ratios "
-                    f"from the same runs); energy: {source}. Labels: "
+                    "steps and extrapolated. Times are measured run after run, so on a shared "
+                    "machine their ratios carry its load changes (benchmarks/homeostatic_cost.py "
+                    f"interleaves the methods for a fair ratio). Energy: {source}. Labels: "
                     + ", ".join(f"{k} {v}" for k, v in LABELS.items())
                     + ".",
                     *sentences,
