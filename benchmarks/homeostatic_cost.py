@@ -60,6 +60,7 @@ def variants() -> dict[str, Callable[[], nn.Module | HomeostaticGain | None]]:
         "plain": lambda: None,
         "homeostatic (defaults: fd, 8 inputs, every 4)": lambda: HomeostaticGain(),
         "homeostatic every 1": lambda: HomeostaticGain(every=1),
+        "homeostatic every 16": lambda: HomeostaticGain(every=16),
         "homeostatic jvp": lambda: HomeostaticGain(estimator="jvp"),
         "critical_global (regularizer defaults)": lambda: CriticalityRegularizer(norm="rms"),
     }
