@@ -157,3 +157,13 @@ def test_masked_stages_refuse_a_regrouped_batch(transformers: ModuleType) -> Non
 def test_unknown_model_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="supported"):
         language_model_stages(torch.nn.Linear(2, 2))
+
+
+def test_the_embedding_runs_in_eval_mode_like_the_rest(transformers: ModuleType) -> None:
+    """A model left in training mode (GPT-2 has embedding dropout) measures as in eval mode."""
+    model = build(transformers, "gpt2")
+    ids = torch.randint(1, V, (4, T), generator=torch.Generator().manual_seed(2))
+    expected = cr.measure(model, ids, start_after="embed").lambda_max
+    model.train()
+    assert cr.measure(model, ids, start_after="embed").lambda_max == expected
+    assert model.training and model.transformer.drop.training  # flags restored
