@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 import criticality as cr
-import criticality.integrations.lightning  # noqa: F401  (cr.integrations.lightning)
 
 pytestmark = [
     # Lightning's advice for real runs (more dataloader workers, a bigger log interval)
@@ -95,6 +94,12 @@ def fit(L: ModuleType, tmp_path: Path, callback: Any, steps: int = 6) -> tuple[A
 PROBE = torch.randn(6, 8, generator=torch.Generator().manual_seed(7))
 
 
+def callback(probe: torch.Tensor, **options: Any) -> Any:
+    from criticality.integrations.lightning import CriticalityCallback  # needs lightning
+
+    return CriticalityCallback(probe, **options)
+
+
 def logged(tmp_path: Path) -> list[dict[str, str]]:
     (path,) = tmp_path.glob("lightning_logs/version_*/metrics.csv")
     with path.open() as f:
@@ -104,9 +109,7 @@ def logged(tmp_path: Path) -> list[dict[str, str]]:
 def test_logged_values_equal_measure_on_the_same_weights(
     lightning: ModuleType, tmp_path: Path
 ) -> None:
-    cb = cr.integrations.lightning.CriticalityCallback(
-        PROBE, module="net", every_n_steps=3, at_epoch_end=False
-    )
+    cb = callback(PROBE, module="net", every_n_steps=3, at_epoch_end=False)
     module, snaps = fit(lightning, tmp_path, cb)
     assert [r["step"] for r in cb.records] == [0, 3, 6]
     rows = logged(tmp_path)
@@ -127,7 +130,7 @@ def test_logged_values_equal_measure_on_the_same_weights(
 def test_a_method_row_joins_the_loss_without_changing_the_module(
     lightning: ModuleType, tmp_path: Path
 ) -> None:
-    cb = cr.integrations.lightning.CriticalityCallback(
+    cb = callback(
         PROBE,
         module="net",
         every_n_steps=100,
@@ -150,17 +153,17 @@ def test_a_method_row_joins_the_loss_without_changing_the_module(
     for name, value in net.state_dict().items():
         torch.testing.assert_close(snaps.weights[1][name], value, rtol=1e-6, atol=1e-7)
     # and plain training (no method) lands elsewhere
-    plain, plain_snaps = fit(
+    _, plain_snaps = fit(
         lightning,
         tmp_path / "plain",
-        cr.integrations.lightning.CriticalityCallback(PROBE, module="net", every_n_steps=100),
+        callback(PROBE, module="net", every_n_steps=100),
         steps=1,
     )
     assert not torch.equal(plain_snaps.weights[1]["0.weight"], snaps.weights[1]["0.weight"])
 
 
 def test_optimizer_settings_of_a_method(lightning: ModuleType, tmp_path: Path) -> None:
-    cb = cr.integrations.lightning.CriticalityCallback(
+    cb = callback(
         PROBE,
         module="net",
         every_n_steps=100,
@@ -173,7 +176,7 @@ def test_optimizer_settings_of_a_method(lightning: ModuleType, tmp_path: Path) -
         def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
             captured["wd"] = trainer.optimizers[0].param_groups[0]["weight_decay"]
 
-    module, snaps = make_module(lightning), None
+    module = make_module(lightning)
     trainer = lightning.Trainer(
         max_steps=1,
         accelerator="cpu",
