@@ -34,7 +34,7 @@ def bar_chart(values: Sequence[float], labels: Sequence[str], title: str) -> str
         labels: one label per bar (shown on hover).
         title: the chart's caption.
     """
-    width, height, pad = 640, 180, 28
+    width, height, pad = 640, 180, 40
     finite = [v for v in values if math.isfinite(v)] or [0.0]
     top, bottom = max(max(finite), CRITICAL_BAND), min(min(finite), -CRITICAL_BAND)
     scale = (height - 2 * pad) / (top - bottom)
@@ -54,6 +54,13 @@ def bar_chart(values: Sequence[float], labels: Sequence[str], title: str) -> str
         f'<text x="2" y="{pad - 8}" font-size="11">{top:+.2f}</text>'
         f'<text x="2" y="{height - 6}" font-size="11">{bottom:+.2f}</text>'
     )
+    if labels:  # name the first and the last bar; every bar names itself on hover
+        axis += (
+            f'<text x="{pad}" y="{height - 6}" font-size="11" fill="#555">'
+            f"{html.escape(labels[0])}</text>"
+            f'<text x="{width - pad}" y="{height - 6}" font-size="11" fill="#555" '
+            f'text-anchor="end">{html.escape(labels[-1])}</text>'
+        )
     return (
         f'<figure style="margin:0.5em 0"><svg viewBox="0 0 {width} {height}" '
         f'style="max-width:100%;height:auto" role="img" aria-label="{html.escape(title)}">'
