@@ -64,7 +64,7 @@ def test_reports_read_on_a_phone_and_print(chromium, reports: list[Path]) -> Non
         assert layout["page"] <= layout["viewport"], (path, layout)  # tables scroll, not the page
         assert layout["loose"] == [], (path, layout)
         assert all(img["shown"][0] <= 390 for img in page.images)  # figures scale down
-    chromium.screenshot(SHOTS / "demo-phone.png")
+        chromium.screenshot(SHOTS / f"{_name(path, root)}-phone.png")
     chromium.load(root / "report.html")
     pdf = chromium.pdf(SHOTS / "demo.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") > 1
