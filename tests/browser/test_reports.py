@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from criticality.experiments import demo
-
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("CRITICALITY_BROWSER_OUT", ROOT / "runs" / "browser"))
 #: Inside the page: the page's own width against the viewport's, and every element wider than
@@ -29,10 +27,9 @@ OVERFLOW = """(() => {
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def reports(tiny_demo: Path) -> list[Path]:
     """The tiny demo: its combined report and each part's own."""
-    out = tmp_path_factory.mktemp("demo")
-    demo.run(demo.DemoConfig.tiny(), out)
+    out = tiny_demo
     found = sorted(out.rglob("report.html"))
     assert out / "report.html" in found and len(found) >= 5  # the demo and its parts
     return found
