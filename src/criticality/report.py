@@ -109,7 +109,8 @@ class CriticalityReport:
         else:
             text.append(f"Every stage is within ±{CRITICAL_BAND:.2f} of critical.")
         others = [r.describe() for n, r in self.results.items() if n != "lyapunov"]
-        text += [d[:1].upper() + d[1:] + "." for d in others]
+        # a sentence starts with a capital, but a symbol keeps its case (σ is not Σ)
+        text += [(d[:1].upper() if d[:1].isascii() else d[:1]) + d[1:] + "." for d in others]
         return " ".join(text)
 
     def to_frame(self) -> pd.DataFrame:
