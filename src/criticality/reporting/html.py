@@ -19,6 +19,9 @@ th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; }
 figcaption { font-size: 0.9em; color: #555; }
 .note { background: #fff8e0; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
+.scroll { overflow-x: auto; } p { overflow-wrap: anywhere; }
+@media print { body { max-width: none; margin: 0; } .scroll { overflow: visible; }
+               figure, tr { break-inside: avoid; } h2 { break-after: avoid; } }
 """
 
 
@@ -61,7 +64,7 @@ def _table(table: Table) -> str:
         for row in table.rows
     )
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    return f"<table>{caption}<tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table>{caption}<tr>{head}</tr>{body}</table></div>'
 
 
 def _figure(fig: Figure) -> str:
@@ -88,7 +91,8 @@ def render_html(title: str, sections: Sequence[Section], *, footer: str = "") ->
         parts.append(f'<p class="note">{html.escape(footer)}</p>')
     body = "\n".join(parts)
     return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )
