@@ -36,8 +36,7 @@ from typing import Any
 import torch
 
 from criticality import create_model
-from criticality.measures import ftle, list_measures, lyapunov_spectrum
-from criticality.measures._registry import run_measure
+from criticality.measures import ftle, list_measures, lyapunov_spectrum, run_measure
 from criticality.zoo import mlp
 
 RESULTS = Path(__file__).parent / "results"

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from criticality.measures import get_measure, list_measures
-from criticality.measures._linalg import as_stages, check_inputs, infer_dtype
+from criticality.measures.prepared import as_stages, check_inputs, infer_dtype
 from criticality.report import CriticalityReport
 
 log = logging.getLogger(__name__)

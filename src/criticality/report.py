@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from criticality.measures import LyapunovResult, get_measure
-from criticality.measures._result import Result
-from criticality.measures._words import CRITICAL_BAND, log_gain_in_words, regime
+from criticality.measures.results import Result
+from criticality.measures.words import CRITICAL_BAND, log_gain_in_words, regime
 
 SCHEMA_VERSION = 1
 

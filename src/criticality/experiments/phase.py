@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from criticality.measures import critical_sigma_w, meanfield
-from criticality.measures._registry import run_measure
-from criticality.measures._result import Estimate, Result
+from criticality.measures import critical_sigma_w, meanfield, run_measure
+from criticality.measures.results import Estimate, Result
 from criticality.reporting.html import Figure, Section, Table
 from criticality.zoo import fixed_point_inputs, mlp
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from criticality.measures._linalg import ModelOrStages, eval_mode
+from criticality.measures.prepared import ModelOrStages, eval_mode
 from criticality.stages import stages as split_stages
 
 __all__ = ["ModelOrStages", "StepCounter", "eval_mode", "resolve_stages", "sub_batch"]

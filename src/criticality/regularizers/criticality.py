@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from criticality.measures._linalg import ready_forward_ad
+from criticality.measures.tangents import ready_forward_ad
 from criticality.regularizers._common import (
     ModelOrStages,
     StepCounter,

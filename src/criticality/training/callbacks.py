@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from criticality import measures as _measures  # noqa: F401  (registers the measures)
-from criticality.measures._registry import get_measure, run_measure
+from criticality.measures import get_measure, run_measure
 from criticality.stages import stages
 
 logger = logging.getLogger(__name__)
