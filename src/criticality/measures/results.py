@@ -80,11 +80,22 @@ def _bootstrap_bounds(
     """Percentile bootstrap bounds of the column means of ``x`` (shape ``(n, m)``), ``(m,)``."""
     if x.shape[0] == 1:
         return x[0], x[0]
+    n = x.shape[0]
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))  # the same draws per column
-    means = x[idx].mean(axis=1)  # (n_boot, m)
+    idx = rng.integers(0, n, size=(n_boot, n))  # the same draws for every column
+    counts = (idx[:, :, None] == np.arange(n)).sum(axis=1)  # (n_boot, n) draws of each input
+    means = counts @ x / n  # (n_boot, m) resampled means
     alpha = (1.0 - level) / 2.0
-    return np.quantile(means, alpha, axis=0), np.quantile(means, 1.0 - alpha, axis=0)
+    ordered = np.sort(means.T, axis=1)  # (m, n_boot)
+    return _quantile(ordered, alpha), _quantile(ordered, 1.0 - alpha)
+
+
+def _quantile(ordered: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile of each sorted row of ``ordered`` (numpy's default linear rule)."""
+    pos = q * (ordered.shape[1] - 1)
+    i = min(int(np.floor(pos)), ordered.shape[1] - 2)
+    t = pos - i
+    return ordered[:, i] + t * (ordered[:, i + 1] - ordered[:, i])
 
 
 class Result:

@@ -10,6 +10,7 @@ rounding.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 
@@ -33,14 +34,16 @@ def ready_forward_ad() -> None:
     _FORWARD_AD_READY = True
 
 
-def tangent_rules() -> TangentRules:
+def tangent_rules(*, stacked: bool = False) -> TangentRules:
     """The function mode with the cheaper JVP rules, for ``with tangent_rules(): ...``.
 
     Use it around code that makes its own dual tensors (``torch.autograd.forward_ad``) or calls
-    ``torch.func.jvp``; :func:`jvp` and :func:`push_tangents` enter it themselves.
+    ``torch.func.jvp``; :func:`jvp` and :func:`push_tangents` enter it themselves. With
+    ``stacked=True`` primal and tangent share one product per linear layer, which pays when
+    the result is back-propagated (the regularizers).
     """
     ready_forward_ad()
-    return TangentRules()
+    return TangentRules(stacked=stacked)
 
 
 def jvp(
@@ -149,4 +152,4 @@ def orthonormalise(tangents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def state_dim(h: torch.Tensor) -> int:
     """Number of units per sample of a state of shape ``(B, ...)``."""
-    return h[0].numel()
+    return math.prod(h.shape[1:])
