@@ -12,6 +12,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from criticality.measures._jvp_rules import TangentRules
+from criticality.measures.prepared import eval_mode
 from criticality.measures.tangents import (
     Linearized,
     jvp,
@@ -198,3 +199,36 @@ def test_orthonormalise_bfloat16_factorises_in_float32() -> None:
     q, r = orthonormalise(t)
     assert q.dtype == torch.bfloat16 and r.dtype == torch.float32
     assert math.isclose(float(r[0, 0]), float(t[0, 0].float().norm()), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_attention_rule_equals_pytorch_forward_ad(batch_first: bool) -> None:
+    """``nn.MultiheadAttention`` as ViTs call it (self-attention, no weights returned)."""
+    torch.manual_seed(4)
+    mha = nn.MultiheadAttention(8, 2, batch_first=batch_first).to(D64).eval()
+
+    def attend(z: torch.Tensor) -> torch.Tensor:
+        return mha(z, z, z, need_weights=False)[0]
+
+    h, t = torch.randn(3, 5, 8, dtype=D64), torch.randn(3, 5, 8, dtype=D64)
+    with eval_mode([mha]):
+        want = _native_jvp(attend, h, t)  # type: ignore[arg-type]
+        with torch.profiler.profile() as prof:
+            got = jvp(attend, h, t)
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(got[1], want[1], rtol=0, atol=1e-12)
+    n_mm = sum(e.count for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm"))
+    assert n_mm == 4  # two projections, primal and tangent each
+
+
+def test_attention_with_a_mask_uses_pytorch_rules() -> None:
+    torch.manual_seed(5)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True).to(D64).eval()
+    mask = torch.triu(torch.ones(3, 3, dtype=torch.bool), 1)
+
+    def attend(z: torch.Tensor) -> torch.Tensor:
+        return mha(z, z, z, attn_mask=mask, need_weights=False)[0]
+
+    h, t = torch.randn(2, 3, 4, dtype=D64), torch.randn(2, 3, 4, dtype=D64)
+    with eval_mode([mha]):
+        torch.testing.assert_close(jvp(attend, h, t)[1], _native_jvp(attend, h, t)[1])  # type: ignore[arg-type]

@@ -8,11 +8,12 @@ linear layer three matrix products, and ``linear`` goes through a Python decompo
 layer (all measured with torch 2.14 on the CPU, see ``docs/performance.md``).
 
 Inside :class:`TangentRules`, a call of ``F.linear``, ``F.conv1d/2d/3d`` or an eval-mode
-``F.batch_norm`` whose input is a dual tensor (and whose weights are not) computes the primal as
-usual and the tangent as the layer's linear part: ``conv(t, W)``, ``t Wᵀ``,
-``t · γ / sqrt(σ² + ε)``. Results are the same as PyTorch's formulas up to rounding; every
-other call goes to PyTorch's own rules. The tangent ops are ordinary autograd ops, so a loss on
-the tangent can be differentiated (as the regularizer does).
+``F.batch_norm`` whose input is a dual tensor (and whose weights are not) computes the primal
+as usual and the tangent as the layer's linear part: ``conv(t, W)``, ``t Wᵀ``,
+``t · γ / sqrt(σ² + ε)`` (and ``F.multi_head_attention_forward``, see below). Results are
+the same as PyTorch's formulas up to rounding; every other call goes to PyTorch's own rules.
+The tangent ops are ordinary autograd ops, so a loss on the tangent can be differentiated (as
+the regularizer does).
 
 With ``stacked=True`` the primal and the tangent go through a linear layer as one batch of
 ``2B`` rows (one product instead of two, and one weight gradient instead of two when the
@@ -23,9 +24,10 @@ A :class:`PrimalCache` makes repeated JVPs at the same point cheaper: the first 
 the primal outputs of these layers, later passes replay them and compute only tangents (the
 FTLE's Krylov iteration takes a JVP at the same input every step).
 
-Limits: calls made *inside* another Python-level function that PyTorch dispatches as a whole
-(``F.multi_head_attention_forward`` calls ``linear`` internally) are not seen by a function
-mode, so they keep PyTorch's formulas.
+Limits: a function mode does not see the calls made *inside* a Python-level function that
+PyTorch dispatches as a whole: ``F.multi_head_attention_forward`` calls ``linear`` internally,
+so self-attention without masks (ViTs) has a rule of its own that repeats its steps; other
+uses of it keep PyTorch's formulas.
 """
 
 from __future__ import annotations
@@ -161,7 +163,16 @@ def _linear_rule(mode: TangentRules, args: tuple[Any, ...], kwargs: dict[str, An
     parts = _parts(x, weight, bias)
     if parts is None:
         return NotImplemented
-    p, t = parts
+    return _linear(mode, *parts, weight, bias)
+
+
+def _linear(
+    mode: TangentRules,
+    p: torch.Tensor,
+    t: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> torch.Tensor:
     if mode.stacked and mode.cache is None:
         # one product for primal and tangent: fewer (and larger) ops, also in the backward pass
         out_p, out_t = F.linear(torch.cat([p, t]), weight).split(p.shape[0])
@@ -190,6 +201,58 @@ def _batch_norm_rule(mode: TangentRules, args: tuple[Any, ...], kwargs: dict[str
     return fwAD.make_dual(out, t * scale.reshape(1, -1, *([1] * (t.ndim - 2))))
 
 
+_MHA_ARGS = (
+    "query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight", "in_proj_bias",
+    "bias_k", "bias_v", "add_zero_attn", "dropout_p", "out_proj_weight", "out_proj_bias",
+    "training", "key_padding_mask", "need_weights", "attn_mask", "use_separate_proj_weight",
+    "q_proj_weight", "k_proj_weight", "v_proj_weight", "static_k", "static_v",
+    "average_attn_weights", "is_causal",
+)  # fmt: skip
+_MHA_DEFAULTS = (True, None, True, None, False, None, None, None, None, None, True, False)
+
+
+def _attention_rule(mode: TangentRules, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Self-attention of ``nn.MultiheadAttention`` without masks or weights returned (as in
+    ViTs): the same steps as ``F.multi_head_attention_forward`` with the two projections
+    through :func:`_linear` (PyTorch dispatches that function as a whole, so the mode would
+    not see its ``linear`` calls). Any other use goes to PyTorch."""
+    a = dict(zip(_MHA_ARGS, _bind(args, kwargs, _MHA_ARGS, _MHA_DEFAULTS), strict=True))
+    x = a["query"]
+    plain = (
+        x is a["key"] is a["value"]
+        and isinstance(x, torch.Tensor)
+        and x.ndim == 3
+        and not a["need_weights"]
+        and not a["use_separate_proj_weight"]
+        and not a["add_zero_attn"]
+        and not a["is_causal"]
+        and (not a["training"] or a["dropout_p"] == 0.0)
+        and all(a[n] is None for n in ("key_padding_mask", "attn_mask", "bias_k", "bias_v"))
+        and a["static_k"] is None
+        and a["static_v"] is None
+    )
+    parts = (
+        _parts(x, a["in_proj_weight"], a["in_proj_bias"], a["out_proj_weight"]) if plain else None
+    )
+    if parts is None:
+        return NotImplemented
+    tgt_len, bsz, embed_dim = x.shape
+    heads = a["num_heads"]
+    head_dim = embed_dim // heads
+    proj = _linear(mode, *parts, a["in_proj_weight"], a["in_proj_bias"])  # (L, N, 3E)
+    proj = proj.unflatten(-1, (3, embed_dim)).unsqueeze(0).transpose(0, -2).squeeze(-2)
+    proj = proj.contiguous()
+    q, k, v = (
+        z.view(tgt_len, bsz * heads, head_dim).transpose(0, 1).view(bsz, heads, -1, head_dim)
+        for z in (proj[0], proj[1], proj[2])
+    )
+    out = F.scaled_dot_product_attention(q, k, v, None, 0.0, False)  # (N, H, L, E/H)
+    out = out.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
+    p, t = fwAD.unpack_dual(out)
+    out = _linear(mode, p, t, a["out_proj_weight"], a["out_proj_bias"])
+    return out.view(tgt_len, bsz, out.size(1)), None
+
+
 #: Rules by the public function they replace.
 RULES: dict[Callable[..., Any], Rule] = {
     F.conv1d: _conv_rule(F.conv1d),
@@ -197,4 +260,5 @@ RULES: dict[Callable[..., Any], Rule] = {
     F.conv3d: _conv_rule(F.conv3d),
     F.linear: _linear_rule,
     F.batch_norm: _batch_norm_rule,
+    F.multi_head_attention_forward: _attention_rule,
 }
