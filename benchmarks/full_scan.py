@@ -82,7 +82,7 @@ def main() -> None:
             "k": cfg.k,
             "ftle": f"lanczos, tol 1e-3, at most {args.ftle_iter} steps",
             "threads": 1,
-        },  # fmt: skip
+        },
         "machine": machine(),
         **summary(data["rows"]),
     }

@@ -147,7 +147,7 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
             }
             for k, r in last.items()
             if k in ("lanczos", "power")
-        },  # fmt: skip
+        },
         "agreement": {
             "k1_vs_naive_max_abs": float(
                 (
@@ -157,7 +157,7 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
                 .abs()
                 .max()
             ),
-        },  # fmt: skip
+        },
     }
     sync(device)
     row["jacrev_full_forward_equivalents_per_input"] = jacrev_seconds(

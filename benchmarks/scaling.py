@@ -34,6 +34,12 @@ SWEEPS = {  # name -> (values, (depth, width, batch) for a value)
     "width": ([64, 256, 1024, 4096, 8192], lambda v: (8, v, 4)),
     "batch": ([1, 4, 16, 64], lambda v: (20, 256, v)),
 }
+LABELS = {
+    "forward": "forward pass",
+    "lyapunov_k1": "λ_1 (k = 1)",
+    "lyapunov_k8": "top-8 spectrum",
+    "ftle_10_steps": "FTLE, 10 steps",
+}
 QUICK = {"depth": [10, 30, 100], "width": [64, 256, 1024], "batch": [1, 4, 16]}
 
 
@@ -68,8 +74,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, (sweep, data) in zip(axes, result["sweeps"].items(), strict=True):
         sizes = data["sizes"]
-        for key, label in (("forward", "forward pass"), ("lyapunov_k1", "λ_1 (k = 1)"),
-                           ("lyapunov_k8", "top-8 spectrum"), ("ftle_10_steps", "FTLE, 10 steps")):  # fmt: skip
+        for key, label in LABELS.items():
             times = [r[key] for r in data["rows"]]
             ax.loglog(sizes, times, "o-", label=f"{label}: exponent {data['exponents'][key]:.2f}")
         ax.set_xlabel(sweep)
@@ -98,7 +103,7 @@ def main() -> None:
         for v in sizes:
             rows.append({"size": v, **costs(*shape(v), args.rounds, args.device)})
             print(sweep, rows[-1], file=sys.stderr, flush=True)
-        keys = ("forward", "lyapunov_k1", "lyapunov_k8", "ftle_10_steps")
+        keys = tuple(LABELS)
         result["sweeps"][sweep] = {
             "sizes": sizes,
             "rows": rows,
