@@ -185,16 +185,20 @@ out_dim, method = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(2)
 net = mlp(depth=8, width=1024, in_dim=1024, out_dim=out_dim).eval()
 x = torch.randn(4, 1024)
-lyapunov_spectrum(net, x[:1], k=1)  # warm-up: loads forward-AD rules before the baseline
+
+def run(z):
+    if method == "lyapunov":
+        lyapunov_spectrum(net, z, k=1)
+    elif method == "ftle":
+        ftle(net, z)
+    else:
+        torch.func.jacrev(lambda v: net(v.unsqueeze(0)).squeeze(0))(z[0])
+
+run(x[:1])  # warm-up: loads the code paths (forward-AD rules, functorch) before the baseline
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak (VmHWM) to the current resident size
 base = status("VmRSS:")
-if method == "lyapunov":
-    lyapunov_spectrum(net, x, k=1)
-elif method == "ftle":
-    ftle(net, x)
-else:
-    torch.func.jacrev(lambda z: net(z.unsqueeze(0)).squeeze(0))(x[0])
+run(x)
 print(status("VmHWM:") - base)
 """
 

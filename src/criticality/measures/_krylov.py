@@ -6,11 +6,13 @@ Both methods work on ``B`` independent maps at once (one per probe input): vecto
 estimate, ``max_b |s_j − s_{j−1}| / s_j``, and stop when it falls below ``tol``.
 
 * :func:`lanczos_smax`: Golub–Kahan–Lanczos bidiagonalisation (Golub & Kahan 1965), i.e. the
-  Lanczos method on ``JᵀJ`` with the intermediate vectors kept, with full
-  re-orthogonalisation. After ``j`` steps the ``j × j`` upper bidiagonal matrix
-  ``B_j = U_jᵀ J V_j`` has singular values that approach ``J``'s from below; its largest is the
-  estimate. It converges far faster than the power method when the top singular values are
-  close (Golub & Van Loan, *Matrix Computations*, 4th ed., §10.4).
+  Lanczos method on ``JᵀJ`` with the intermediate vectors kept, with one-sided
+  re-orthogonalisation of the input-side vectors (Simon & Zha 2000, SIAM J. Sci. Comput.
+  21:2257): memory grows with the steps times the input size, not with the output size.
+  After ``j`` steps the ``j × j`` upper bidiagonal matrix ``B_j = U_jᵀ J V_j`` has singular
+  values that approach ``J``'s from below; its largest is the estimate. It converges far
+  faster than the power method when the top singular values are close (Golub & Van Loan,
+  *Matrix Computations*, 4th ed., §10.4).
 * :func:`power_smax`: power iteration on ``JᵀJ``, ``s ≈ sqrt(vᵀJᵀJ v)``.
 
 One scalar is read back to the host per step (the stopping test); nothing per layer.
@@ -50,25 +52,24 @@ def lanczos_smax(
         ``(s_max (B,), steps, last relative change)``.
     """
     vs: list[torch.Tensor] = [v]
-    us: list[torch.Tensor] = []
+    u_prev: torch.Tensor | None = None  # only the last output-side vector is kept
     alphas: list[torch.Tensor] = []
     betas: list[torch.Tensor] = []
     s = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
     change, it = math.inf, 0
     for it in range(1, n_iter + 1):
         u = jvp(vs[-1])  # (B, D_out)
-        if us:
-            u = u - betas[-1].unsqueeze(1) * us[-1]
-        u = _reorthogonalise(u, us)
+        if u_prev is not None:
+            u = u - betas[-1].unsqueeze(1) * u_prev
         alpha = u.norm(dim=1)
-        us.append(u / _safe(alpha).unsqueeze(1))
+        u_prev = u / _safe(alpha).unsqueeze(1)
         alphas.append(alpha)
         s_new = _bidiagonal_smax(alphas, betas)
         change = float(((s_new - s).abs() / _safe(s_new)).max())
         s = s_new
         if change < tol or it == n_iter:
             break
-        w = vjp(us[-1]) - alpha.unsqueeze(1) * vs[-1]  # (B, D_in)
+        w = vjp(u_prev) - alpha.unsqueeze(1) * vs[-1]  # (B, D_in)
         w = _reorthogonalise(w, vs)
         beta = w.norm(dim=1)
         vs.append(w / _safe(beta).unsqueeze(1))
