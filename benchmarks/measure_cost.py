@@ -100,7 +100,9 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
             model(x)
 
     forward()
-    lyapunov_spectrum(model, x[:1], k=1)  # warm-up (forward-AD decompositions, kernels)
+    lyapunov_spectrum(model, x[:1], k=1)  # warm-ups (forward-AD decompositions, kernels)
+    naive_spectrum(model, x[:1], 1)
+    ftle(model, x[:1], n_iter=2)
     last: dict[str, Any] = {}
 
     def keep(key: str, fn: Callable[[], Any]) -> Callable[[], None]:
@@ -241,7 +243,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--extra", action="store_true", help="every other measure too")
+    parser.add_argument(
+        "--extra", nargs="*", default=None, help="every other measure too (on these models; all)"
+    )
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
     args = parser.parse_args()
@@ -249,7 +253,8 @@ def main() -> None:
     rows = []
     for name in args.models:
         print(f"{name} ...", file=sys.stderr, flush=True)
-        rows.append(cost_row(name, args.n_probes, args.device, args.rounds, args.extra))
+        extra = args.extra is not None and (not args.extra or name in args.extra)
+        rows.append(cost_row(name, args.n_probes, args.device, args.rounds, extra))
         print(json.dumps(rows[-1]["forward_equivalents_per_input"], indent=1), file=sys.stderr)
     memory = (
         {}
