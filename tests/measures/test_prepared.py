@@ -17,7 +17,7 @@ from criticality.measures import (
     meanfield,
     susceptibility,
 )
-from criticality.measures.prepared import prepared
+from criticality.measures.prepared import as_stages, prepared
 from criticality.measures.results import Estimate
 from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
@@ -109,3 +109,14 @@ def test_stage_lists_pass_through_unchanged() -> None:
     stage_list: list[nn.Module] = [nn.Linear(3, 3), nn.Tanh()]
     with prepared(stage_list, torch.randn(2, 3)) as run:
         assert list(run.stages) == stage_list
+
+
+def test_split_of_a_sequential_is_reused_until_a_module_changes() -> None:
+    net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh())
+    first = as_stages(net)
+    assert [s.name for s in as_stages(net)] == [s.name for s in first]  # type: ignore[attr-defined]
+    assert all(a is b for a, b in zip(as_stages(net), first, strict=True))
+    net[1] = nn.ReLU()  # a new module: split again, and the new stage runs it
+    again = as_stages(net)
+    assert again[0] is not first[0]
+    assert any(isinstance(m, nn.ReLU) for m in again[0].modules())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import weakref
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -113,7 +114,7 @@ def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) 
         model: nn.Module = model_or_stages
         if dtype is not None and _param_dtype(model) not in (None, dtype):
             model = copy.deepcopy(model).to(dtype)
-        return list(split_stages(model))
+        return _split(model)
     if isinstance(model_or_stages, (Sequence, nn.ModuleList)):
         stage_list = list(model_or_stages)
         if not stage_list or not all(isinstance(s, nn.Module) for s in stage_list):
@@ -125,6 +126,26 @@ def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) 
     raise TypeError(
         f"expected an nn.Module or a list of stages, got {type(model_or_stages).__name__}"
     )
+
+
+#: Splits of ``nn.Sequential`` models, reused while the model's modules stay the same objects:
+#: splitting costs about half a forward pass of a 20-layer MLP of width 512 at batch 4. Only
+#: ``nn.Sequential`` is cached: its stages hold its sub-modules, never the model itself, so an
+#: entry dies with its model (weak key).
+_SPLITS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], list[nn.Module]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _split(model: nn.Module) -> list[nn.Module]:
+    if not isinstance(model, nn.Sequential):
+        return list(split_stages(model))
+    key = tuple(map(id, model.modules()))  # any module replaced or added: split again
+    hit = _SPLITS.get(model)
+    if hit is None or hit[0] != key:
+        hit = (key, list(split_stages(model)))
+        _SPLITS[model] = hit
+    return list(hit[1])
 
 
 def _param_dtype(module: nn.Module) -> torch.dtype | None:
