@@ -138,6 +138,7 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
         "probe_shape": list(shape),
         "n_probes": n_probes,
         "forward_seconds": fwd,
+        "measured": machine(device),
         "forward_equivalents_per_input": {k: v["ratio"] for k, v in costs.items()},
         "timings": costs,
         "ftle": {
@@ -248,6 +249,9 @@ def main() -> None:
     )
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace these models' rows in the existing file"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -264,14 +268,19 @@ def main() -> None:
             for m in ("lyapunov", "ftle", "jacrev")
         }
     )
+    suffix = "" if args.device == "cpu" else f"_{torch.device(args.device).type}"
+    path = args.out or RESULTS / f"measure_cost{suffix}.json"
+    if args.merge and path.exists():
+        old = json.loads(path.read_text())
+        fresh = {r["model"]: r for r in rows}
+        rows = [fresh.pop(r["model"], r) for r in old["rows"]] + list(fresh.values())
+        memory = memory or old.get("peak_memory_mib_above_model", {})
     result = {
         "rows": rows,
         "targets": verdicts(rows),
         "peak_memory_mib_above_model": memory,
         "machine": machine(args.device),
     }
-    suffix = "" if args.device == "cpu" else f"_{torch.device(args.device).type}"
-    path = args.out or RESULTS / f"measure_cost{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     path.with_suffix(".md").write_text(markdown(result))
@@ -294,11 +303,16 @@ def markdown(result: dict[str, Any]) -> str:
         cells += [f"{r['jacrev_full_forward_equivalents_per_input']:.0f}",
                   f"{ww:.0f}" if ww is not None else "n/a"]  # fmt: skip
         lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
-    m = result["machine"]
+    where = "; ".join(
+        f"{r['model']}: {r['measured']['device']}, {r['measured']['threads']} thread(s), "
+        f"{r['measured'].get('clock', 'wall time')}, load {r['measured']['load_average_1min']:.0f}"
+        for r in result["rows"]
+        if "measured" in r
+    )
     lines += [
         "",
         f"Forward-pass equivalents per probe input ({result['rows'][0]['n_probes']} probes; "
-        f"{m['device']}, {m['threads']} threads, load average {m['load_average_1min']:.1f}).",
+        f"{where}).",
         "",
         "| model | FTLE method | steps | last relative change | converged |",
         "|---|---|---|---|---|",
