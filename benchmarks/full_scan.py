@@ -66,17 +66,29 @@ def main() -> None:
     parser.add_argument("--patterns", nargs="*", default=["*"])
     parser.add_argument("--out", type=Path, default=Path("runs/full-scan"))
     parser.add_argument("--result", type=Path, default=RESULTS / "full_scan.json")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per model")
+    parser.add_argument(
+        "--resume",
+        nargs=2,
+        type=float,
+        metavar=("CPU", "WALL"),
+        help="continue a stopped run in --out whose process had used CPU and WALL seconds",
+    )
     args = parser.parse_args()
-    shutil.rmtree(args.out, ignore_errors=True)  # a fresh run, not a resumed one
+    if not args.resume:
+        shutil.rmtree(args.out, ignore_errors=True)  # a fresh run, not a resumed one
     cfg = ScanConfig(patterns=tuple(args.patterns), image_size=args.size,
-                     ftle_iter=args.ftle_iter, threads=1, time_limit=None)  # fmt: skip
+                     ftle_iter=args.ftle_iter, threads=1, time_limit=args.time_limit)  # fmt: skip
     torch.set_num_threads(1)
     start, cpu_start = time.perf_counter(), time.process_time()
     run(cfg, args.out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    prior_cpu, prior_wall = args.resume or (0.0, 0.0)
+    wall, cpu = wall + prior_wall, cpu + prior_cpu
     data = scan(cfg, args.out / "scan.sqlite")  # resumes: nothing left to measure
     result = {
         "command": " ".join(sys.argv),
+        "resumed_after": {"cpu_seconds": prior_cpu, "wall_seconds": prior_wall},
         "wall_seconds": wall,
         # CPU time of this process (one thread): what the run takes on an otherwise idle core
         "cpu_seconds": cpu,

@@ -90,20 +90,23 @@ def weightwatcher_seconds(model: torch.nn.Module) -> float | None:
         return seconds(lambda: ww.WeightWatcher(model=model.cpu()).analyze())
 
 
-def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) -> dict[str, Any]:
+def setup(name: str, n_probes: int, device: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The model in eval mode and its probe batch, with every code path warmed up."""
     build, shape = MODELS[name]
     model = build().eval().to(device)
     x = torch.randn(n_probes, *shape, generator=torch.Generator().manual_seed(0)).to(device)
-
-    def forward() -> None:
-        with torch.no_grad():
-            model(x)
-
-    forward()
+    with torch.no_grad():
+        model(x)
     lyapunov_spectrum(model, x[:1], k=1)  # warm-ups (forward-AD decompositions, kernels)
     naive_spectrum(model, x[:1], 1)
     ftle(model, x[:1], n_iter=2)
-    last: dict[str, Any] = {}
+    return model, x
+
+
+def core_measures(
+    name: str, model: torch.nn.Module, x: torch.Tensor, last: dict[str, Any]
+) -> dict[str, Callable[[], None]]:
+    """The timed calls; results the row reports are kept in ``last``."""
 
     def keep(key: str, fn: Callable[[], Any]) -> Callable[[], None]:
         return lambda: last.__setitem__(key, fn())
@@ -120,6 +123,35 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
         core["ftle_power_to_tol"] = keep(
             "power", lambda: ftle(model, x, method="power", n_iter=300, tol=FTLE_TOL)
         )
+    return core
+
+
+def forward_of(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return forward
+
+
+def retime(row: dict[str, Any], keys: list[str], device: str, rounds: int) -> None:
+    """Time ``keys`` of an existing row again and replace them (the row records how)."""
+    model, x = setup(row["model"], row["n_probes"], device)
+    core = core_measures(row["model"], model, x, {})
+    for key in keys:
+        print(f"  {row['model']} {key} (again)", file=sys.stderr, flush=True)
+        t = ratio_to(core[key], forward_of(model, x), rounds=rounds, device=device)
+        row["timings"][key] = t
+        row["forward_equivalents_per_input"][key] = t["ratio"]
+        row.setdefault("retimed", {})[key] = machine(device)
+
+
+def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) -> dict[str, Any]:
+    model, x = setup(name, n_probes, device)
+    shape = MODELS[name][1]
+    forward = forward_of(model, x)
+    last: dict[str, Any] = {}
+    core = core_measures(name, model, x, last)
     costs = {}
     for key, fn in core.items():
         print(f"  {name} {key}", file=sys.stderr, flush=True)
@@ -252,9 +284,23 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="replace these models' rows in the existing file"
     )
+    parser.add_argument(
+        "--retime", nargs="*", default=None, help="time these keys of --models' recorded rows again"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    if args.retime:
+        path = args.out or RESULTS / "measure_cost.json"
+        result = json.loads(path.read_text())
+        for row in result["rows"]:
+            if row["model"] in args.models:
+                retime(row, args.retime, args.device, args.rounds)
+        result["targets"] = verdicts(result["rows"])
+        path.write_text(json.dumps(result, indent=1))
+        path.with_suffix(".md").write_text(markdown(result))
+        print(markdown(result))
+        return
     for name in args.models:
         print(f"{name} ...", file=sys.stderr, flush=True)
         extra = args.extra is not None and (not args.extra or name in args.extra)
@@ -287,6 +333,21 @@ def main() -> None:
     print(markdown(result))
 
 
+def _provenance(row: dict[str, Any]) -> str:
+    """How a row was measured, e.g. ``mlp: cpu, 1 thread(s), wall time, load 17``."""
+
+    def how(m: dict[str, Any]) -> str:
+        clock = m.get("clock", "wall time")
+        return (
+            f"{m['device']}, {m['threads']} thread(s), {clock}, load {m['load_average_1min']:.0f}"
+        )
+
+    text = f"{row['model']}: " + (how(row["measured"]) if "measured" in row else "see JSON")
+    for key, m in row.get("retimed", {}).items():
+        text += f" ({key} again: {how(m)})"
+    return text
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The summary tables the README and docs/performance.md quote."""
     cols = ["lyapunov_k1", "naive_jvp_loop_k1", "lyapunov_k8", "naive_jvp_loop_k8",
@@ -303,12 +364,7 @@ def markdown(result: dict[str, Any]) -> str:
         cells += [f"{r['jacrev_full_forward_equivalents_per_input']:.0f}",
                   f"{ww:.0f}" if ww is not None else "n/a"]  # fmt: skip
         lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
-    where = "; ".join(
-        f"{r['model']}: {r['measured']['device']}, {r['measured']['threads']} thread(s), "
-        f"{r['measured'].get('clock', 'wall time')}, load {r['measured']['load_average_1min']:.0f}"
-        for r in result["rows"]
-        if "measured" in r
-    )
+    where = "; ".join(_provenance(r) for r in result["rows"])
     lines += [
         "",
         f"Forward-pass equivalents per probe input ({result['rows'][0]['n_probes']} probes; "
