@@ -1,43 +1,45 @@
-"""Cost of the criticality measures in units of plain forward passes, and their peak memory.
+"""Cost of the measures in forward-pass equivalents per probe input, side by side with the
+plain ways to get the same numbers; peak memory against the output dimension.
 
-For each model, on the same probe batch and in the same process (these machines are noisy, so
-only ratios measured side by side are reported):
+For each model, on the same probe batch and in the same process (ratios to a plain forward pass
+of the batch timed right before and after, median over rounds; see ``_bench.py``):
 
-* ``lyapunov`` with k = 1 and k = 8, ``ftle`` (10 power-iteration steps), and every other
-  registered measure, each divided by the time of one plain forward pass of the batch, giving
-  forward-pass equivalents per probe input;
-* the full Jacobian of one input with ``torch.func.jacrev`` (timed on a slice of the outputs and
-  scaled to all of them, since the whole Jacobian of an ImageNet model takes minutes);
-* ``weightwatcher``'s ``analyze()`` on the same model, when installed.
+* ``lyapunov`` with k = 1 and k = 8, and the *naive* way to the same spectrum: one
+  ``torch.func.jvp`` per tangent and stage with PyTorch's own forward-mode rules;
+* ``ftle`` by Lanczos to a relative change below 1e-3 (its steps and last change recorded), the
+  power iteration to the same tolerance (MLP and ResNet-18) and for the scan's old fixed 10
+  steps;
+* every other registered measure once (``--extra``);
+* the full Jacobian of one input with ``torch.func.jacrev`` (timed on a slice of the outputs
+  and scaled to all of them) and ``weightwatcher``'s ``analyze()``, when installed.
 
-Peak memory: an MLP whose read-out has 10, 1,000 or 10,000 outputs is measured in a fresh
-subprocess each (peak resident memory above the model's own), for ``lyapunov`` k = 1 and for
-``jacrev``.
+Peak memory: an MLP whose read-out has 10, 1,000 or 10,000 outputs, in a fresh subprocess each
+(peak resident memory above the built model), for ``lyapunov`` k = 1, ``ftle`` and ``jacrev``.
 
-Targets (issue 2): λ_1 at most 4 forward equivalents per input, k = 8 at most 12, peak memory
-independent of the output dimension. Run: ``make bench`` or
-``python benchmarks/measure_cost.py [--quick]``; results go to ``benchmarks/results/``.
+Targets (issue 13): λ_1 ≤ 2.5 forward equivalents for ResNet-18/50 and ViT-B/16 at 224 px, ≤ 4
+for the depth-20 width-512 MLP; k = 8 ≤ 8 for all four; FTLE to a relative change < 1e-3 on
+ResNet-18 in ≤ 20; memory independent of the output dimension. Run: ``make bench`` or
+``python benchmarks/measure_cost.py [--models mlp resnet18] [--device cuda]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from _bench import machine, ratio_to, seconds, sync
 
 from criticality import create_model
-from criticality.measures import ftle, list_measures, lyapunov_spectrum
-from criticality.measures._registry import run_measure
+from criticality.measures import ftle, list_measures, lyapunov_spectrum, run_measure
+from criticality.measures.prepared import as_stages, eval_mode
+from criticality.measures.tangents import orthonormalise
 from criticality.zoo import mlp
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,27 +49,35 @@ MODELS = {  # name -> (builder, probe shape)
     "resnet50": (lambda: create_model("resnet50"), (3, 224, 224)),
     "vit_b_16": (lambda: create_model("vit_b_16"), (3, 224, 224)),
 }
+TARGETS = {"lyapunov_k1": {"mlp": 4.0, "*": 2.5}, "lyapunov_k8": {"*": 8.0}}
+FTLE_TOL = 1e-3
 
 
-def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
-    """Best wall time of ``repeat`` calls, in seconds (the best is the least disturbed)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def naive_spectrum(model: torch.nn.Module, x: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
+    """Local exponents ``(B, L, k)`` the plain way: ``torch.func.jvp`` once per tangent and
+    stage (the primal recomputed each time), PyTorch's own forward-mode rules, QR."""
+    stage_list = as_stages(model)
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.randn((x.shape[0], k, *x.shape[1:]), generator=gen, dtype=torch.float64)
+    t, _ = orthonormalise(t.to(x.device, x.dtype))
+    logs, h = [], x
+    with eval_mode(stage_list), torch.no_grad():
+        for stage in stage_list:
+            pushed = [torch.func.jvp(stage, (h,), (t[:, i],)) for i in range(k)]
+            h = pushed[0][0]
+            t, r = orthonormalise(torch.stack([p[1] for p in pushed], dim=1))
+            logs.append(r.log())
+    return torch.stack(logs, dim=1)
 
 
-def jacrev_seconds(model: torch.nn.Module, x: torch.Tensor, n_out: int) -> tuple[float, int]:
+def jacrev_seconds(model: torch.nn.Module, x: torch.Tensor, n_out: int, device: str) -> float:
     """Seconds for the full Jacobian of one input, scaled from ``n_out`` output rows."""
 
     def rows(z: torch.Tensor) -> torch.Tensor:
         return model(z.unsqueeze(0)).reshape(-1)[:n_out]
 
-    total_out = model(x[:1]).numel()
-    seconds = timed(lambda: torch.func.jacrev(rows)(x[0]))
-    return seconds * total_out / min(n_out, total_out), total_out
+    total = model(x[:1]).numel()
+    return seconds(lambda: torch.func.jacrev(rows)(x[0]), device) * total / min(n_out, total)
 
 
 def weightwatcher_seconds(model: torch.nn.Module) -> float | None:
@@ -77,39 +87,120 @@ def weightwatcher_seconds(model: torch.nn.Module) -> float | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return timed(lambda: ww.WeightWatcher(model=model).analyze())
+        return seconds(lambda: ww.WeightWatcher(model=model.cpu()).analyze())
 
 
-def cost_row(name: str, n_probes: int, extra: bool) -> dict[str, Any]:
+def setup(name: str, n_probes: int, device: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The model in eval mode and its probe batch, with every code path warmed up."""
     build, shape = MODELS[name]
-    model = build().eval()
-    x = torch.randn(n_probes, *shape, generator=torch.Generator().manual_seed(0))
+    model = build().eval().to(device)
+    x = torch.randn(n_probes, *shape, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
-        model(x)  # warm-up
-        fwd = timed(lambda: model(x), repeat=3)
-    lyapunov_spectrum(model, x[:1], k=1)  # warm-up of forward AD
-    seconds = {
-        "lyapunov_k1": timed(lambda: lyapunov_spectrum(model, x, k=1), repeat=2),
-        "lyapunov_k8": timed(lambda: lyapunov_spectrum(model, x, k=8), repeat=2),
-        "ftle_10_steps": timed(lambda: ftle(model, x, n_iter=10, tol=0.0)),
+        model(x)
+    lyapunov_spectrum(model, x[:1], k=1)  # warm-ups (forward-AD decompositions, kernels)
+    naive_spectrum(model, x[:1], 1)
+    ftle(model, x[:1], n_iter=2)
+    return model, x
+
+
+def core_measures(
+    name: str, model: torch.nn.Module, x: torch.Tensor, last: dict[str, Any]
+) -> dict[str, Callable[[], None]]:
+    """The timed calls; results the row reports are kept in ``last``."""
+
+    def keep(key: str, fn: Callable[[], Any]) -> Callable[[], None]:
+        return lambda: last.__setitem__(key, fn())
+
+    core: dict[str, Callable[[], None]] = {
+        "lyapunov_k1": keep("k1", lambda: lyapunov_spectrum(model, x, k=1)),
+        "lyapunov_k8": keep("k8", lambda: lyapunov_spectrum(model, x, k=8)),
+        "naive_jvp_loop_k1": lambda: naive_spectrum(model, x, 1),
+        "naive_jvp_loop_k8": lambda: naive_spectrum(model, x, 8),
+        "ftle_lanczos": keep("lanczos", lambda: ftle(model, x, n_iter=60, tol=FTLE_TOL)),
+        "ftle_power_10_steps": lambda: ftle(model, x, method="power", n_iter=10, tol=0.0),
     }
+    if name in ("mlp", "resnet18"):
+        core["ftle_power_to_tol"] = keep(
+            "power", lambda: ftle(model, x, method="power", n_iter=300, tol=FTLE_TOL)
+        )
+    return core
+
+
+def forward_of(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return forward
+
+
+def retime(row: dict[str, Any], keys: list[str], device: str, rounds: int) -> None:
+    """Time ``keys`` of an existing row again and replace them (the row records how)."""
+    model, x = setup(row["model"], row["n_probes"], device)
+    core = core_measures(row["model"], model, x, {})
+    for key in keys:
+        print(f"  {row['model']} {key} (again)", file=sys.stderr, flush=True)
+        t = ratio_to(core[key], forward_of(model, x), rounds=rounds, device=device)
+        row["timings"][key] = t
+        row["forward_equivalents_per_input"][key] = t["ratio"]
+        row.setdefault("retimed", {})[key] = machine(device)
+
+
+def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) -> dict[str, Any]:
+    model, x = setup(name, n_probes, device)
+    shape = MODELS[name][1]
+    forward = forward_of(model, x)
+    last: dict[str, Any] = {}
+    core = core_measures(name, model, x, last)
+    costs = {}
+    for key, fn in core.items():
+        print(f"  {name} {key}", file=sys.stderr, flush=True)
+        costs[key] = ratio_to(
+            fn, forward, rounds=rounds if "naive" not in key else 1, device=device
+        )
     if extra:
         for m in list_measures():
             if m not in ("lyapunov", "ftle"):
-                seconds[m] = timed(lambda m=m: run_measure(m, model, x))
-    jac, n_out = jacrev_seconds(model, x, n_out=10 if name != "mlp" else 10**6)
+                print(f"  {name} {m}", file=sys.stderr, flush=True)
+                costs[m] = ratio_to(lambda m=m: run_measure(m, model, x), forward, rounds=1,
+                                    device=device)  # fmt: skip
+    fwd = costs["lyapunov_k1"]["reference_seconds"]
     row: dict[str, Any] = {
         "model": name,
         "probe_shape": list(shape),
         "n_probes": n_probes,
-        "forward_seconds_per_input": fwd / n_probes,
-        "forward_equivalents_per_input": {k: v / fwd for k, v in seconds.items()},
-        "jacrev_full_forward_equivalents_per_input": jac / (fwd / n_probes),
-        "jacrev_outputs": n_out,
+        "forward_seconds": fwd,
+        "measured": machine(device),
+        "forward_equivalents_per_input": {k: v["ratio"] for k, v in costs.items()},
+        "timings": costs,
+        "ftle": {
+            k: {
+                "iterations": r.iterations,
+                "rel_change": r.rel_change,
+                "converged": r.converged,
+                "value": r.value.mean,
+            }
+            for k, r in last.items()
+            if k in ("lanczos", "power")
+        },
+        "agreement": {
+            "k1_vs_naive_max_abs": float(
+                (
+                    torch.from_numpy(last["k1"].local).double()
+                    - naive_spectrum(model, x, 1).cpu().double()
+                )
+                .abs()
+                .max()
+            ),
+        },
     }
-    ww_seconds = weightwatcher_seconds(model)
-    if ww_seconds is not None:
-        row["weightwatcher_analyze_forward_equivalents"] = ww_seconds / (fwd / n_probes)
+    sync(device)
+    row["jacrev_full_forward_equivalents_per_input"] = jacrev_seconds(
+        model, x, 10 if name != "mlp" else 10**6, device
+    ) / (fwd / n_probes)
+    ww = weightwatcher_seconds(model)
+    if ww is not None:
+        row["weightwatcher_analyze_forward_equivalents"] = ww / (fwd / n_probes)
     return row
 
 
@@ -117,7 +208,7 @@ def cost_row(name: str, n_probes: int, extra: bool) -> dict[str, Any]:
 
 _MEM_SNIPPET = """
 import sys, torch
-from criticality.measures import lyapunov_spectrum
+from criticality.measures import ftle, lyapunov_spectrum
 from criticality.zoo import mlp
 
 def status(key):
@@ -129,14 +220,20 @@ out_dim, method = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(2)
 net = mlp(depth=8, width=1024, in_dim=1024, out_dim=out_dim).eval()
 x = torch.randn(4, 1024)
-lyapunov_spectrum(net, x[:1], k=1)  # warm-up: loads forward-AD rules before the baseline
+
+def run(z):
+    if method == "lyapunov":
+        lyapunov_spectrum(net, z, k=1)
+    elif method == "ftle":
+        ftle(net, z)
+    else:
+        torch.func.jacrev(lambda v: net(v.unsqueeze(0)).squeeze(0))(z[0])
+
+run(x[:1])  # warm-up: loads the code paths (forward-AD rules, functorch) before the baseline
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak (VmHWM) to the current resident size
 base = status("VmRSS:")
-if method == "lyapunov":
-    lyapunov_spectrum(net, x, k=1)
-else:
-    torch.func.jacrev(lambda z: net(z.unsqueeze(0)).squeeze(0))(x[0])
+run(x)
 print(status("VmHWM:") - base)
 """
 
@@ -152,68 +249,143 @@ def peak_memory_mib(out_dim: int, method: str) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def verdicts(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Each target per model: ``"met"`` or ``"missed"`` with the measured value."""
+    out: dict[str, dict[str, str]] = {}
+    for r in rows:
+        fe = r["forward_equivalents_per_input"]
+        for key, limits in TARGETS.items():
+            limit = limits.get(r["model"], limits.get("*"))
+            if limit is not None and key in fe:
+                word = "met" if fe[key] <= limit else "missed"
+                out.setdefault(r["model"], {})[key] = f"{word} ({fe[key]:.2f} vs ≤ {limit:g})"
+        lz = r["ftle"].get("lanczos")
+        if r["model"] == "resnet18" and lz:
+            ok = lz["converged"] and fe["ftle_lanczos"] <= 20
+            out[r["model"]]["ftle_lanczos"] = (
+                f"{'met' if ok else 'missed'} ({fe['ftle_lanczos']:.1f} vs ≤ 20, "
+                f"{lz['iterations']} steps, change {lz['rel_change']:.1e})"
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="MLP and resnet18 only")
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--n-probes", type=int, default=4)
-    parser.add_argument("--no-extra", action="store_true", help="lyapunov and ftle only")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--memory-only", action="store_true", help="redo the memory part, keep recorded costs"
+        "--extra", nargs="*", default=None, help="every other measure too (on these models; all)"
+    )
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace these models' rows in the existing file"
+    )
+    parser.add_argument(
+        "--retime", nargs="*", default=None, help="time these keys of --models' recorded rows again"
     )
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    names = ["mlp", "resnet18"] if args.quick else list(MODELS)
+    torch.set_num_threads(args.threads)
     rows = []
-    if args.memory_only:
-        rows, names = json.loads((RESULTS / "measure_cost.json").read_text())["rows"], []
-    for name in names:
+    if args.retime:
+        path = args.out or RESULTS / "measure_cost.json"
+        result = json.loads(path.read_text())
+        for row in result["rows"]:
+            if row["model"] in args.models:
+                retime(row, args.retime, args.device, args.rounds)
+        result["targets"] = verdicts(result["rows"])
+        path.write_text(json.dumps(result, indent=1))
+        path.with_suffix(".md").write_text(markdown(result))
+        print(markdown(result))
+        return
+    for name in args.models:
         print(f"{name} ...", file=sys.stderr, flush=True)
-        rows.append(cost_row(name, args.n_probes, extra=not args.no_extra))
-        print(json.dumps(rows[-1], indent=1), file=sys.stderr)
-    memory = {
-        method: {str(d): peak_memory_mib(d, method) for d in (10, 1000, 10000)}
-        for method in ("lyapunov", "jacrev")
-    }
+        extra = args.extra is not None and (not args.extra or name in args.extra)
+        rows.append(cost_row(name, args.n_probes, args.device, args.rounds, extra))
+        print(json.dumps(rows[-1]["forward_equivalents_per_input"], indent=1), file=sys.stderr)
+    memory = (
+        {}
+        if args.no_memory or args.device != "cpu"
+        else {
+            m: {str(d): peak_memory_mib(d, m) for d in (10, 1000, 10000)}
+            for m in ("lyapunov", "ftle", "jacrev")
+        }
+    )
+    suffix = "" if args.device == "cpu" else f"_{torch.device(args.device).type}"
+    path = args.out or RESULTS / f"measure_cost{suffix}.json"
+    if args.merge and path.exists():
+        old = json.loads(path.read_text())
+        fresh = {r["model"]: r for r in rows}
+        rows = [fresh.pop(r["model"], r) for r in old["rows"]] + list(fresh.values())
+        memory = memory or old.get("peak_memory_mib_above_model", {})
     result = {
         "rows": rows,
+        "targets": verdicts(rows),
         "peak_memory_mib_above_model": memory,
-        "machine": {
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine(),
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine(args.device),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "measure_cost.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / "measure_cost.md").write_text(markdown(result))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    path.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
 
 
+def _provenance(row: dict[str, Any]) -> str:
+    """How a row was measured, e.g. ``mlp: cpu, 1 thread(s), wall time, load 17``."""
+
+    def how(m: dict[str, Any]) -> str:
+        clock = m.get("clock", "wall time")
+        return (
+            f"{m['device']}, {m['threads']} thread(s), {clock}, load {m['load_average_1min']:.0f}"
+        )
+
+    text = f"{row['model']}: " + (how(row["measured"]) if "measured" in row else "see JSON")
+    for key, m in row.get("retimed", {}).items():
+        text += f" ({key} again: {how(m)})"
+    return text
+
+
 def markdown(result: dict[str, Any]) -> str:
-    """The summary table the README quotes."""
-    measures = sorted({k for r in result["rows"] for k in r["forward_equivalents_per_input"]})
-    head = "| model | " + " | ".join(measures) + " | full Jacobian (jacrev) | weightwatcher |"
-    lines = [head, "|" + "---|" * (len(measures) + 3)]
+    """The summary tables the README and docs/performance.md quote."""
+    cols = ["lyapunov_k1", "naive_jvp_loop_k1", "lyapunov_k8", "naive_jvp_loop_k8",
+            "ftle_lanczos", "ftle_power_to_tol", "ftle_power_10_steps"]  # fmt: skip
+    extra = sorted(
+        {k for r in result["rows"] for k in r["forward_equivalents_per_input"]} - set(cols)
+    )
+    head = ["model", *cols, *extra, "full Jacobian (jacrev)", "weightwatcher analyze()"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
-        cells = [f"{r['forward_equivalents_per_input'].get(m, float('nan')):.1f}" for m in measures]
+        fe = r["forward_equivalents_per_input"]
+        cells = [f"{fe[c]:.1f}" if c in fe else "–" for c in [*cols, *extra]]
         ww = r.get("weightwatcher_analyze_forward_equivalents")
         cells += [f"{r['jacrev_full_forward_equivalents_per_input']:.0f}",
                   f"{ww:.0f}" if ww is not None else "n/a"]  # fmt: skip
         lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    where = "; ".join(_provenance(r) for r in result["rows"])
+    lines += [
+        "",
+        f"Forward-pass equivalents per probe input ({result['rows'][0]['n_probes']} probes; "
+        f"{where}).",
+        "",
+        "| model | FTLE method | steps | last relative change | converged |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        for meth, f in r["ftle"].items():
+            lines.append(f"| {r['model']} | {meth} | {f['iterations']} | "
+                         f"{f['rel_change']:.1e} | {f['converged']} |")  # fmt: skip
+    lines += ["", "| model | target | verdict |", "|---|---|---|"]
+    for model, ts in result["targets"].items():
+        lines += [f"| {model} | {t} | {v} |" for t, v in ts.items()]
     mem = result["peak_memory_mib_above_model"]
-    lines += [
-        "",
-        "Forward-pass equivalents per probe input (time / time of one plain forward pass).",
-        "",
-        "| output dim | lyapunov k=1 peak MiB | jacrev peak MiB |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {d} | {mem['lyapunov'][d]:.0f} | {mem['jacrev'][d]:.0f} |" for d in mem["lyapunov"]
-    ]
+    if mem:
+        lines += ["", "| output dim | " + " | ".join(f"{k} peak MiB" for k in mem) + " |",
+                  "|---" * (len(mem) + 1) + "|"]  # fmt: skip
+        for d in mem["lyapunov"]:
+            lines.append(f"| {d} | " + " | ".join(f"{mem[k][d]:.0f}" for k in mem) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,31 +1,75 @@
-"""Overhead of the regularizers per training step, relative to a plain step (DESIGN §3).
+"""Overhead of the regularizers per training step, relative to a plain step (DESIGN §3), and the
+variance of the criticality penalty's gradient against the previous implementation.
 
 A step is forward, cross-entropy, (penalty), backward and an Adam update on one batch of 128
 MNIST-shaped inputs. Ratios are time(step with penalty) / time(plain step) measured in the same
 run, interleaved round by round so that a change in machine load hits both alike; each time is
-the median over rounds. Written to ``benchmarks/results/regularizer_overhead.json``.
+the median over rounds. Beside each ratio:
 
-Run: ``python benchmarks/regularizer_overhead.py [--device cuda] [--quick]``.
+* ``previous``: the implementation before issue 13 (``torch.func.jvp`` per stage with
+  PyTorch's own forward-mode rules), the same estimator;
+* ``floor``: the plain step plus one extra forward and backward pass of 32 rows (the sub-batch's
+  16 inputs and their 16 tangents, without any JVP): what any penalty that needs the primal and
+  the tangent of 16 inputs costs at least with this API (the penalty cannot reuse the training
+  forward).
+
+Gradient variance: the penalty's gradient over 32 call seeds (fresh tangents each) at a fixed
+model and batch, per-coordinate variance summed over parameters, for this implementation and
+the previous one (the estimator is unchanged, so the ratio should be 1 to rounding).
+
+Targets (issue 13): ≤ 1.3 × a plain step on the MNIST CNN, ≤ 1.5 × on MLPs of depth 2–16.
+Run: ``python benchmarks/regularizer_overhead.py [--device cuda] [--quick]``; writes
+``benchmarks/results/regularizer_overhead[_cuda].json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _bench import machine, sync
 from torch import nn
 
 from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
+from criticality.regularizers._common import call_seed
 from criticality.zoo import cnn_classifier, mlp_classifier
 
 OUT = Path(__file__).parent / "results" / "regularizer_overhead.json"
+
+
+class PreviousRegularizer(CriticalityRegularizer):
+    """The implementation before issue 13: ``torch.func.jvp`` per stage, PyTorch's own
+    forward-mode rules (the same estimator, for timing and variance side by side)."""
+
+    def _propagate(
+        self, stage_list: Sequence[nn.Module], h: torch.Tensor, v: torch.Tensor
+    ) -> list[torch.Tensor]:
+        logs = []
+        for stage in stage_list:
+            d_in = h[0].numel()
+            h, jv = torch.func.jvp(stage, (h,), (v,))[:2]
+            size = jv.flatten(1).norm(dim=1).clamp_min(torch.finfo(jv.dtype).tiny)
+            log_g = torch.log(size)
+            if self.norm == "rms":
+                log_g = log_g - 0.5 * math.log(h[0].numel() / d_in)
+            logs.append(log_g)
+            v = jv / size.view(-1, *[1] * (jv.ndim - 1))
+        return logs
+
+
+class Floor(nn.Module):
+    """Not a penalty: one extra forward and backward pass of the first 32 rows."""
+
+    def forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return 0.0 * model(x[:32]).sum()
 
 
 def step_fn(
@@ -48,18 +92,17 @@ def time_steps(
     steps: dict[str, Callable[[], None]], rounds: int, per_round: int, device: str
 ) -> dict[str, float]:
     """Median seconds per step of each variant, interleaving the variants round by round."""
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for step in steps.values():  # warm-up (first JVP loads decompositions; CUDA kernels)
         for _ in range(3):
             step()
     samples: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            sync()
+            sync(device)
             t = time.perf_counter()
             for _ in range(per_round):
                 step()
-            sync()
+            sync(device)
             samples[name].append((time.perf_counter() - t) / per_round)
     return {k: statistics.median(v) for k, v in samples.items()}
 
@@ -74,6 +117,43 @@ def batch(device: str, n: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(0, 10, (n,), generator=gen).to(device)
 
 
+def gradient_variance(
+    model: nn.Module, x: torch.Tensor, reg: CriticalityRegularizer, n_seeds: int
+) -> tuple[float, torch.Tensor]:
+    """Summed per-coordinate variance of the penalty's gradient over ``n_seeds`` tangent draws,
+    and the gradients themselves ``(n_seeds, P)``."""
+    grads = []
+    for n in range(n_seeds):
+        gains = reg.log_gains(model, x, seed=call_seed(reg.seed, n))
+        penalty = reg.penalty(gains.mean(dim=(0, 1)))
+        params = [p for p in model.parameters() if p.requires_grad]
+        g = torch.autograd.grad(penalty, params, allow_unused=True, materialize_grads=True)
+        grads.append(torch.cat([gi.flatten() for gi in g]))
+    g = torch.stack(grads)
+    return float(g.var(dim=0).sum()), g
+
+
+def variance_row(model: nn.Module, x: torch.Tensor, n_seeds: int) -> dict[str, Any]:
+    new, g_new = gradient_variance(model, x, CriticalityRegularizer(), n_seeds)
+    old, g_old = gradient_variance(model, x, PreviousRegularizer(), n_seeds)
+    rel = ((g_new - g_old).norm(dim=1) / g_old.norm(dim=1)).max()
+    return {"variance": new, "variance_previous": old, "ratio": new / old,
+            "max_relative_difference_per_draw": float(rel), "draws": n_seeds}  # fmt: skip
+
+
+def compare(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, rounds: int, per: int, dev: str
+) -> dict[str, Any]:
+    variants: dict[str, nn.Module | None] = {
+        "plain": None,
+        "critical": CriticalityRegularizer(),
+        "previous": PreviousRegularizer(),
+        "floor": Floor(),
+    }
+    t = time_steps({k: step_fn(model, r, x, y) for k, r in variants.items()}, rounds, per, dev)
+    return {"plain_ms": round(1e3 * t["plain"], 3), "ratio": ratios(t)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -84,18 +164,21 @@ def main() -> None:
         default=1,
         help="intra-op CPU threads (1: stable timings on a shared machine)",
     )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    dev, rounds, per = args.device, (3 if args.quick else 7), (3 if args.quick else 10)
+    dev, rounds, per = args.device, (3 if args.quick else 11), (3 if args.quick else 5)
     x, y = batch(dev)
     cnn = cnn_classifier((1, 28, 28), 10).to(dev)
     variants: dict[str, nn.Module | None] = {
         "plain": None,
         "critical (defaults: jvp, sub_batch 16, 1 direction)": CriticalityRegularizer(),
+        "critical previous implementation": PreviousRegularizer(),
         "critical fd": CriticalityRegularizer(estimator="fd"),
         "critical every 4": CriticalityRegularizer(every=4),
         "critical stagewise": CriticalityRegularizer(mode="stagewise"),
         "jacobian (defaults: sub_batch 16, 1 projection)": JacobianRegularizer(),
+        "floor (extra forward+backward of 32 rows)": Floor(),
     }
     t_default = time_steps(
         {k: step_fn(cnn, r, x, y) for k, r in variants.items()}, rounds, per, dev
@@ -105,38 +188,27 @@ def main() -> None:
         **{f"sub_batch {s}": CriticalityRegularizer(sub_batch=s) for s in (4, 8, 16, 32, 64, 128)},
     }
     t_sub = time_steps({k: step_fn(cnn, r, x, y) for k, r in sub_batches.items()}, rounds, per, dev)
-    depth = {}
+    depth, variance = {}, {}
+    n_seeds = 8 if args.quick else 32
+    variance["mnist cnn"] = variance_row(cnn, x, n_seeds)
     for d in (2, 4, 8, 16):
         mlp = mlp_classifier((1, 28, 28), 10, depth=d, width=256).to(dev)
-        t = time_steps(
-            {
-                "plain": step_fn(mlp, None, x, y),
-                "critical": step_fn(mlp, CriticalityRegularizer(), x, y),
-            },
-            rounds,
-            per,
-            dev,
-        )
-        depth[f"mlp depth {d}"] = {
-            "plain_ms": round(1e3 * t["plain"], 3),
-            "ratio": ratios(t)["critical"],
-        }
+        depth[f"mlp depth {d}"] = compare(mlp, x, y, rounds, per, dev)
+        variance[f"mlp depth {d}"] = variance_row(mlp, x, n_seeds)
+        print(d, depth[f"mlp depth {d}"], flush=True)
     result = {
         "what": "seconds per training step (batch 128, 1x28x28, Adam) with each penalty / plain",
-        "device": dev,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name() if dev == "cuda" else None,
+        "machine": machine(dev),
         "rounds": rounds,
         "steps_per_round": per,
         "mnist_cnn": {"plain_ms": round(1e3 * t_default["plain"], 3), "ratio": ratios(t_default)},
         "mnist_cnn_sub_batch": ratios(t_sub),
         "mlp_depth_width_256": depth,
-        "target": "critical (defaults) ratio <= 1.5 on the MNIST CNN",
+        "gradient_variance": variance,
+        "targets": "critical (defaults) <= 1.3 on the MNIST CNN, <= 1.5 on MLPs of depth 2-16",
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    name = OUT if dev == "cpu" else OUT.with_name(f"regularizer_overhead_{dev}.json")
+    name = args.out or (OUT if dev == "cpu" else OUT.with_name(f"regularizer_overhead_{dev}.json"))
+    name.parent.mkdir(parents=True, exist_ok=True)
     name.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 

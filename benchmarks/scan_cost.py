@@ -1,7 +1,8 @@
 """Cost of a zoo scan per model: seconds to build, probe and measure, by resolution and probes.
 
 Each model is measured through the scan's own job (``run_job``: build with seeded random init,
-Gaussian probes, ``lyapunov`` k = 2 and ``ftle`` 10 steps) at each resolution, one thread, so a
+Gaussian probes, ``lyapunov`` k = 2 and ``ftle`` by Lanczos to a relative change < 1e-3, at
+most 30 steps) at each resolution, one thread, so a
 user can plan a large scan: ``models × seconds per model / workers``. Forward-pass time of the
 same batch is recorded beside it, because the measures cost a roughly fixed number of forward
 equivalents and forward time on a GPU is easy to look up.
@@ -44,13 +45,16 @@ def forward_seconds(name: str, n: int, size: int) -> float:
 
 
 def cost(name: str, n: int, size: int, device: str) -> dict[str, Any]:
-    cfg = ScanConfig(n_probes=n, image_size=size, k=2, ftle_iter=10, time_limit=None,
+    cfg = ScanConfig(n_probes=n, image_size=size, k=2, ftle_iter=30, time_limit=None,
                      device=device, threads=1)  # fmt: skip
     row = run_job(Job(name, "random", None, cfg, "bench"))
     shape = probe_shape(name, model_info(name).input_shape, size)
-    seconds = row.report_dict().get("metadata", {}).get("seconds", {})
+    report = row.report_dict()
+    seconds = report.get("metadata", {}).get("seconds", {})
+    f = report.get("results", {}).get("ftle", {})
     return {"model": name, "probes": n, "resolution": shape[-1], "status": row.status,
             "reason": row.reason, "seconds_total": row.seconds, "seconds_per_measure": seconds,
+            "ftle_iterations": f.get("iterations"), "ftle_converged": f.get("converged"),
             "forward_seconds": forward_seconds(name, n, size)}  # fmt: skip
 
 
@@ -73,7 +77,7 @@ def main() -> None:
                   f"(forward {fwd:.3f} s) {r['status']} {r['reason']}")  # fmt: skip
     out = {"device": args.device, "threads": 1, "machine": platform.machine(),
            "processor": platform.processor(), "torch": torch.__version__,
-           "measures": ["lyapunov (k=2)", "ftle (10 steps)"], "rows": rows,
+           "measures": ["lyapunov (k=2)", "ftle (lanczos, tol 1e-3, <= 30 steps)"], "rows": rows,
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scan_cost.json").write_text(json.dumps(out, indent=1))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from criticality import CriticalityReport, measure
-from criticality.measures._words import log_gain_in_words, regime
+from criticality.measures.words import log_gain_in_words, regime
 from criticality.zoo import mlp, orthogonal_chain
 
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from criticality._meta import timestamp, versions
 from criticality.measures import get_measure, list_measures
-from criticality.measures._linalg import as_stages, check_inputs, infer_dtype
+from criticality.measures.prepared import as_stages, check_inputs, infer_dtype
 from criticality.report import CriticalityReport
 from criticality.stages import split_after
 

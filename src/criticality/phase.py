@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from criticality.measures import Estimate, Result, critical_sigma_w, meanfield
-from criticality.measures._registry import run_measure
+from criticality.measures import Estimate, Result, critical_sigma_w, meanfield, run_measure
 from criticality.zoo import fixed_point_inputs, mlp
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from criticality._meta import SCHEMA_VERSION, atomic_write
 from criticality.measures import LyapunovResult, get_measure
-from criticality.measures._result import Result
-from criticality.measures._words import CRITICAL_BAND, log_gain_in_words, regime
+from criticality.measures.results import Result
+from criticality.measures.words import CRITICAL_BAND, log_gain_in_words, regime
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -197,3 +197,16 @@ def test_bad_inputs_raise() -> None:
         reg(tanh_mlp([4, 4]), torch.ones(3, 4, dtype=torch.int64))
     with pytest.raises(TypeError):
         reg("not a model", torch.randn(3, 4))  # type: ignore[arg-type]
+
+
+def test_step_counter_resumes_from_a_loaded_state_dict() -> None:
+    """The count lives on the host between ticks (no device read per step on a GPU) and is
+    read again from the buffer after ``load_state_dict``."""
+    a = CriticalityRegularizer(every=2)
+    for _ in range(3):
+        a.counter.tick()
+    b = CriticalityRegularizer(every=2)
+    b.counter.tick()  # b's host copy is now 1
+    b.load_state_dict(a.state_dict())
+    assert b.counter.tick() == (3, False)
+    assert int(b.counter.count) == 4 and b.counter.tick() == (4, True)

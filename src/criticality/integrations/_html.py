@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from criticality.measures import LyapunovResult
-from criticality.measures._words import CRITICAL_BAND
+from criticality.measures.words import CRITICAL_BAND
 
 _COLORS = {"ordered": "#3465a4", "critical": "#2e8b57", "chaotic": "#c0392b"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from criticality.measures._result import Result
+from criticality.measures.results import Result
 
 #: A measure's runner: ``(stages, inputs, **options) -> Result``.
 Runner = Callable[..., Result]

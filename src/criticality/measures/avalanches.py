@@ -37,14 +37,6 @@ import numpy as np
 import powerlaw
 import torch
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-)
 from criticality.measures._perturb import (
     broadcast,
     check_count,
@@ -54,7 +46,8 @@ from criticality.measures._perturb import (
     unit_rms,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
 
 #: Fewer avalanches above x_min than this and a power law is not claimed.
 MIN_TAIL = 50
@@ -325,13 +318,13 @@ def avalanches(
     check_count("n_boot", n_boot, 0)
     check_positive("epsilon", epsilon)
     check_positive("threshold", threshold)
-    stage_list = as_stages(model_or_stages, dtype)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
-    if seed_units > x[0].numel():
-        raise ValueError(f"seed_units={seed_units} exceeds the {x[0].numel()} input units")
-    with eval_mode(stage_list), torch.no_grad():
-        first_stage_output(stage_list[0], x[:1])
-        counts = _cascade_counts(stage_list, x, n_trials, seed_units, epsilon, threshold, seed)
+    with prepared(model_or_stages, inputs, dtype=dtype, measure="avalanches") as run:
+        x = run.inputs
+        if seed_units > x[0].numel():
+            raise ValueError(f"seed_units={seed_units} exceeds the {x[0].numel()} input units")
+        counts = _cascade_counts(
+            list(run.stages), x, n_trials, seed_units, epsilon, threshold, seed
+        )
     sizes, durations, censored = _avalanches_from_counts(counts)
     if sizes.size < MIN_AVALANCHES:
         logger.info("only %d avalanches ended inside the network; nothing to fit", sizes.size)

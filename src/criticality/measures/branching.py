@@ -41,15 +41,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-    push_tangents,
-)
 from criticality.measures._perturb import (
     broadcast,
     check_count,
@@ -60,8 +51,10 @@ from criticality.measures._perturb import (
     unit_rms,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
-from criticality.measures._words import log_gain_in_words
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
+from criticality.measures.tangents import push_tangents
+from criticality.measures.words import log_gain_in_words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,13 +154,10 @@ def branching_ratio(
     check_positive("epsilon", epsilon)
     check_positive("threshold", threshold)
     check_count("n_dirs", n_dirs)
-    stage_list = as_stages(model_or_stages, dtype)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
-    gen = generator(seed, x)
-    with eval_mode(stage_list), torch.no_grad():
-        first_stage_output(stage_list[0], x[:1])
-        h, parts = x, []
-        for stage in stage_list:
+    with prepared(model_or_stages, inputs, dtype=dtype, measure="branching") as run:
+        gen = generator(seed, run.inputs)
+        h, parts = run.inputs, []
+        for stage in run.stages:
             h, part = _stage_cascade(stage, h, epsilon, threshold, n_dirs, gen)
             parts.append(part)
     anc, desc, gain = (
@@ -186,7 +176,7 @@ def branching_ratio(
         stage_gain=gain,
         ancestors=anc,
         descendants=desc,
-        stage_names=tuple(getattr(s, "name", str(i)) for i, s in enumerate(stage_list)),
+        stage_names=run.names,
         epsilon=float(epsilon),
         threshold=float(threshold),
         n_dirs=n_dirs,

@@ -26,14 +26,6 @@ import math
 import numpy as np
 import torch
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-)
 from criticality.measures._perturb import (
     Response,
     check_count,
@@ -44,7 +36,8 @@ from criticality.measures._perturb import (
     random_directions,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
 from criticality.stages import compose
 
 
@@ -148,12 +141,11 @@ def dynamic_range(
     check_count("n_dirs", n_dirs)
     if s_max <= s_min:
         raise ValueError(f"need s_min < s_max, got {s_min} and {s_max}")
-    stage_list = as_stages(model_or_stages, dtype)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
     stimuli = np.logspace(math.log10(s_min), math.log10(s_max), n_stimuli)
-    with eval_mode(stage_list), torch.no_grad():
-        first_stage_output(stage_list[0], x[:1])
-        curves = response_curves(stage_list, x, stimuli, response, threshold, n_dirs, seed)
+    with prepared(model_or_stages, inputs, dtype=dtype, measure="dynamic_range") as run:
+        curves = response_curves(
+            list(run.stages), run.inputs, stimuli, response, threshold, n_dirs, seed
+        )
     bounds = np.array([half_points(stimuli, c) for c in curves])  # (B, 4)
     per_input = np.where(
         np.isfinite(bounds[:, 1]), 10.0 * np.log10(bounds[:, 1] / bounds[:, 0]), 0.0

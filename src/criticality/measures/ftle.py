@@ -1,9 +1,14 @@
 """Finite-time Lyapunov exponent of the input→output map: ``(1/L) ln s_max(J(x))``.
 
 ``J(x)`` is the Jacobian of the whole network at input ``x`` and ``L`` its number of stages
-(Storm et al. 2024). ``s_max`` is found by power iteration on ``JᵀJ`` using one JVP and one VJP
-per step (matrix-free); :func:`ftle` with ``method="svd"`` builds the full Jacobian and takes its
-exact top singular value, the reference for small models.
+(Storm et al. 2024). ``s_max`` is found matrix-free from JVPs and VJPs: by Golub–Kahan–Lanczos
+bidiagonalisation (``method="lanczos"``, the default: the Lanczos method on ``JᵀJ``) or by
+power iteration on ``JᵀJ`` (``method="power"``); both stop when the estimate changes by less
+than ``tol`` between steps and report whether it did (:attr:`FTLEResult.converged`).
+``method="svd"`` builds the full Jacobian and takes its exact top singular value, the reference
+for small models. The JVPs at the fixed input replay the primal outputs of the linear layers
+(:class:`~criticality.measures.tangents.Linearized`), so each step costs about one forward pass
+for the JVP and one backward pass for the VJP.
 """
 
 from __future__ import annotations
@@ -16,23 +21,18 @@ from typing import Literal
 import numpy as np
 import torch
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-    jvp,
-    ready_forward_ad,
-    state_dim,
-)
+from criticality.measures._krylov import lanczos_smax, power_smax, start_vector
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
-from criticality.measures._words import log_gain_in_words
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
+from criticality.measures.tangents import Linearized
+from criticality.measures.words import log_gain_in_words
 from criticality.stages import compose
 
-Method = Literal["power", "svd"]
+Method = Literal["lanczos", "power", "svd"]
+
+#: bfloat16 works (Krylov vectors in float32), see ``docs/performance.md`` for its accuracy.
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +44,14 @@ class FTLEResult(Result):
         per_input: FTLE of each probe input, shape ``(B,)``.
         s_max: top singular value of each input's Jacobian, shape ``(B,)`` (in the chosen norm).
         n_stages: ``L``.
-        method: ``"power"`` (power iteration) or ``"svd"`` (full Jacobian).
-        iterations: power-iteration steps taken (0 for ``"svd"``).
-        rel_change: largest relative change of ``s_max`` in the last step (0 for ``"svd"``).
+        method: ``"lanczos"``, ``"power"`` or ``"svd"`` (full Jacobian).
+        iterations: steps taken (JVPs; 0 for ``"svd"``).
+        rel_change: largest relative change of ``s_max`` over inputs in the last step (0 for
+            ``"svd"``).
         norm: ``"l2"`` or ``"rms"`` (``s_max`` divided by ``sqrt(d_out / d_in)``).
+        converged: ``rel_change < tol`` (always true for ``"svd"``); ``None`` in results
+            stored before this was recorded.
+        tol: the stopping tolerance on the relative change (NaN where not recorded).
     """
 
     value: Estimate
@@ -58,6 +62,8 @@ class FTLEResult(Result):
     iterations: int
     rel_change: float
     norm: str
+    converged: bool | None = None
+    tol: float = math.nan
 
     @property
     def distance(self) -> float:
@@ -68,11 +74,17 @@ class FTLEResult(Result):
         return self.value
 
     def describe(self) -> str:
-        return (
+        text = (
             "the most expanding input direction changes by a factor "
             f"{math.exp(self.value.mean):.3g} per stage on average over {self.n_stages} stages; "
             + log_gain_in_words(self.value.mean).split(":")[0]
         )
+        if self.converged is False:
+            text += (
+                f" (not converged: s_max still changed by {self.rel_change:.1e} > "
+                f"{self.tol:g} in step {self.iterations} of {self.method}; a lower bound)"
+            )
+        return text
 
 
 @register_measure(
@@ -85,9 +97,9 @@ def ftle(
     model_or_stages: ModelOrStages,
     inputs: torch.Tensor,
     *,
-    method: Method = "power",
-    n_iter: int = 20,
-    tol: float = 1e-4,
+    method: Method = "lanczos",
+    n_iter: int = 30,
+    tol: float = 1e-3,
     norm: Literal["l2", "rms"] = "l2",
     dtype: torch.dtype | None = None,
     seed: int = 0,
@@ -97,35 +109,44 @@ def ftle(
     Args:
         model_or_stages: a model or a list of stages (``L`` = number of stages).
         inputs: probe inputs, shape ``(B, ...)``.
-        method: ``"power"`` (JVP + VJP power iteration) or ``"svd"`` (exact, builds ``J``).
-        n_iter: maximum power-iteration steps.
-        tol: stop when ``s_max`` changes by less than this fraction for every input.
+        method: ``"lanczos"`` (Golub–Kahan–Lanczos with JVP + VJP), ``"power"`` (power
+            iteration on ``JᵀJ``) or ``"svd"`` (exact, builds ``J``).
+        n_iter: most steps (each one JVP and one VJP).
+        tol: stop when ``s_max`` changes by less than this fraction for every input; the
+            result's ``converged`` says whether that happened within ``n_iter`` steps.
         norm: ``"rms"`` divides ``s_max`` by ``sqrt(d_out / d_in)``.
         dtype: compute in this dtype; the model is copied, not changed.
         seed: seed of the starting vectors.
 
     Returns:
         An :class:`FTLEResult`.
+
+    Example:
+        >>> import torch
+        >>> from criticality.zoo import orthogonal_chain
+        >>> res = ftle(orthogonal_chain(2.0, width=8, depth=4), torch.randn(3, 8))
+        >>> round(res.value.mean, 4), res.converged
+        (0.6931, True)
     """
-    if method not in ("power", "svd"):
-        raise ValueError(f"method must be 'power' or 'svd', got {method!r}")
+    if method not in ("lanczos", "power", "svd"):
+        raise ValueError(f"method must be 'lanczos', 'power' or 'svd', got {method!r}")
     if n_iter < 1:
         raise ValueError(f"n_iter must be at least 1, got {n_iter}")
-    stage_list = as_stages(model_or_stages, dtype)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
+    with prepared(
+        model_or_stages, inputs, dtype=dtype, measure="ftle", grad=True, dtypes=_DTYPES
+    ) as run:
+        stage_list, x = run.stages, run.inputs
 
-    def f(z: torch.Tensor) -> torch.Tensor:
-        return compose(stage_list, z)
+        def f(z: torch.Tensor) -> torch.Tensor:
+            return compose(stage_list, z)
 
-    with eval_mode(stage_list):
-        first_stage_output(stage_list[0], x[:1])
         if method == "svd":
-            s, iters, change = _svd_smax(f, x), 0, 0.0
+            s, out_dim = _svd_smax(f, x)
+            iters, change = 0, 0.0
         else:
-            s, iters, change = _power_smax(f, x, n_iter, tol, seed)
-        if norm == "rms":
-            with torch.no_grad():
-                s = s / math.sqrt(state_dim(f(x[:1])) / state_dim(x))
+            s, iters, change, out_dim = _krylov_smax(f, x, method, n_iter, tol, seed)
+    if norm == "rms":
+        s = s / math.sqrt(out_dim / x[0].numel())
     s_np = s.cpu().double().numpy()
     per_input = np.log(np.maximum(s_np, np.finfo(np.float64).tiny)) / len(stage_list)
     return FTLEResult(
@@ -137,51 +158,52 @@ def ftle(
         iterations=iters,
         rel_change=change,
         norm=norm,
+        converged=method == "svd" or change < tol,
+        tol=0.0 if method == "svd" else float(tol),
     )
 
 
-def _power_smax(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_iter: int, tol: float, seed: int
-) -> tuple[torch.Tensor, int, float]:
-    """Top singular value per input by power iteration on ``JᵀJ``; shapes ``(B,)``."""
-    ready_forward_ad()
-    gen = torch.Generator().manual_seed(seed)  # float64 on the CPU: the same start everywhere
-    v = _unit(torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.device, x.dtype))
-    vjp_fn = torch.func.vjp(f, x)[1]
-    s = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    change, it = math.inf, 0
-    for it in range(1, n_iter + 1):  # noqa: B007  (the count is reported)
+def _krylov_smax(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    method: Method,
+    n_iter: int,
+    tol: float,
+    seed: int,
+) -> tuple[torch.Tensor, int, float, int]:
+    """``s_max`` per input ``(B,)``, steps, last relative change and output units."""
+    out, vjp_fn = torch.func.vjp(f, x)[:2]
+    lin = Linearized(f, x)
+    # Krylov vectors in at least float32, also for bfloat16 models.
+    work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    b = x.shape[0]
+
+    def jvp(v: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            _, u = jvp(f, x, v)
-        (w,) = vjp_fn(u)
-        w = w.detach()
-        s_new = _flat(w).mul(_flat(v)).sum(1).clamp_min(0).sqrt()  # (B,) sqrt(vᵀJᵀJv)
-        change = float(((s_new - s).abs() / s_new.clamp_min(torch.finfo(x.dtype).tiny)).max())
-        s, v = s_new, _unit(w)
-        if change < tol:
-            break
-    return s, it, change
+            return lin(v.reshape(x.shape).to(x.dtype)).reshape(b, -1).to(work)
+
+    def vjp(u: torch.Tensor) -> torch.Tensor:
+        (w,) = vjp_fn(u.reshape(out.shape).to(out.dtype))
+        return w.detach().reshape(b, -1).to(work)
+
+    v = start_vector((b, x[0].numel()), seed, x.to(work))
+    smax = lanczos_smax if method == "lanczos" else power_smax
+    s, iters, change = smax(jvp, vjp, v, n_iter, tol)
+    return s, iters, change, out[0].numel()
 
 
-def _svd_smax(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Exact top singular value per input from the full Jacobian; shape ``(B,)``."""
-    out = []
+def _svd_smax(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """Exact top singular value per input from the full Jacobian, shape ``(B,)``; output units."""
+    out, d_out = [], 0
     for xi in x:
 
         def fi(z: torch.Tensor) -> torch.Tensor:
             return f(z.unsqueeze(0)).squeeze(0)
 
         jac = torch.func.jacrev(fi)(xi)  # (*out, *in)
-        jac = jac.reshape(-1, xi.numel()).detach()  # (D_out, D_in)
-        out.append(torch.linalg.svdvals(jac)[0])
-    return torch.stack(out)
-
-
-def _flat(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1)
-
-
-def _unit(t: torch.Tensor) -> torch.Tensor:
-    """Normalise each sample of ``t`` (shape ``(B, ...)``) to unit Euclidean norm."""
-    norms = _flat(t).norm(dim=1).clamp_min(torch.finfo(t.dtype).tiny)
-    return t / norms.reshape(-1, *([1] * (t.ndim - 1)))
+        d_out = jac.numel() // xi.numel()
+        jac = jac.reshape(d_out, xi.numel()).detach()  # (D_out, D_in)
+        out.append(torch.linalg.svdvals(jac.double() if jac.dtype == torch.bfloat16 else jac)[0])
+    return torch.stack(out), d_out

@@ -17,22 +17,16 @@ from typing import Literal
 import numpy as np
 import torch
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-    orthonormalise,
-    push_tangents,
-    state_dim,
-)
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
-from criticality.measures._words import log_gain_in_words
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
+from criticality.measures.tangents import orthonormalise, push_tangents, state_dim
+from criticality.measures.words import log_gain_in_words
 
 Norm = Literal["l2", "rms"]
+
+#: bfloat16 works (QR and logs in float32), see ``docs/performance.md`` for its accuracy.
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,28 +127,26 @@ def lyapunov_spectrum(
         raise ValueError(f"k must be at least 1, got {k}")
     if norm not in ("l2", "rms"):
         raise ValueError(f"norm must be 'l2' or 'rms', got {norm!r}")
-    stage_list = as_stages(model_or_stages, dtype)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
-    chunks = x.split(batch_size or x.shape[0])
-    inits = _split_init(init, x, k, chunks)
-    with eval_mode(stage_list), torch.no_grad():
-        first_stage_output(stage_list[0], x[:1])
+    with prepared(model_or_stages, inputs, dtype=dtype, measure="lyapunov", dtypes=_DTYPES) as run:
+        x = run.inputs
+        chunks = x.split(batch_size or x.shape[0])
+        inits = _split_init(init, x, k, chunks)
         parts = [
-            _spectrum_chunk(stage_list, c, i, k, norm, seed + n)
+            _spectrum_chunk(list(run.stages), c, i, k, norm, seed + n)
             for n, (c, i) in enumerate(zip(chunks, inits, strict=True))
         ]
     local = torch.cat([p[0] for p in parts]).cpu().double().numpy()  # (B, L, k)
     dims = parts[0][1]
-    names = tuple(getattr(s, "name", str(i)) for i, s in enumerate(stage_list))
+    names = run.names
     per_input = local.mean(axis=1)  # (B, k)
+    # λ_1 and ln g_l of every stage summarised in one bootstrap (the same draws as one by one)
+    summary = Estimate.from_columns(np.column_stack([per_input[:, 0], local[:, :, 0]]), seed=seed)
     return LyapunovResult(
         exponents=per_input.mean(axis=0),
         per_input=per_input,
         local=local,
-        lambda_max=Estimate.from_samples(per_input[:, 0], seed=seed),
-        stage_log_gain=tuple(
-            Estimate.from_samples(local[:, i, 0], seed=seed) for i in range(len(names))
-        ),
+        lambda_max=summary[0],
+        stage_log_gain=summary[1:],
         stage_names=names,
         stage_dims=dims,
         k=k,

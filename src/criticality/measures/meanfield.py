@@ -21,7 +21,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import optimize, special
 
-from criticality.measures._result import Result
+from criticality.measures.results import Result
 
 Fn = Callable[[np.ndarray], np.ndarray]
 

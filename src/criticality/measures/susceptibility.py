@@ -24,7 +24,6 @@ over inputs.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 
@@ -32,14 +31,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from criticality.measures._linalg import (
-    ModelOrStages,
-    as_stages,
-    check_inputs,
-    eval_mode,
-    first_stage_output,
-    infer_dtype,
-)
 from criticality.measures._perturb import (
     check_count,
     check_positive,
@@ -49,7 +40,8 @@ from criticality.measures._perturb import (
     random_directions,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
+from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.results import Estimate, Result
 from criticality.stages import compose
 
 #: Median of ``|z|`` for ``z ~ N(0, 1)``: at unit gain, half the units change by more than this.
@@ -143,14 +135,17 @@ def susceptibility(
     check_count("n_boot", n_boot)
     if not (0 < g_min < 1 < g_max):
         raise ValueError(f"need 0 < g_min < 1 < g_max, got g_min={g_min}, g_max={g_max}")
-    stage_list = copy.deepcopy(as_stages(model_or_stages, dtype))  # shared modules stay shared
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
-    if x.shape[0] < 2:
-        raise ValueError("susceptibility needs at least 2 probe inputs (it is a variance)")
     gains = _gain_grid(g_min, g_max, n_gains)
-    with eval_mode(stage_list), torch.no_grad():
-        first_stage_output(stage_list[0], x[:1])
-        rho, n_out = _responses(stage_list, x, gains, epsilon, n_dirs, seed)  # (G, B)
+    with prepared(
+        model_or_stages,
+        inputs,
+        dtype=dtype,
+        measure="susceptibility",
+        copy_stages=True,  # the weights are scaled
+        min_inputs=2,
+    ) as run:
+        x = run.inputs
+        rho, n_out = _responses(list(run.stages), x, gains, epsilon, n_dirs, seed)  # (G, B)
     chi = n_out * rho.var(axis=1, ddof=1)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))
@@ -196,8 +191,8 @@ def _responses(
         y_pert = perturbed_outputs(stage_list, x, u, amp)[0]  # (B, k, ...')
         base = y.unsqueeze(1).expand_as(y_pert).reshape(-1, *y.shape[1:])
         rho = output_response(base, y_pert.reshape(-1, *y.shape[1:]), "units", MEDIAN_ABS_Z * eps)
-        rows.append(rho.reshape(x.shape[0], k).mean(dim=1).double().cpu().numpy())
-    return np.stack(rows), int(y[0].numel())
+        rows.append(rho.reshape(x.shape[0], k).mean(dim=1))  # stays on the device
+    return torch.stack(rows).double().cpu().numpy(), int(y[0].numel())
 
 
 def _peak(gains: np.ndarray, chi: np.ndarray) -> float:

@@ -39,10 +39,10 @@ import powerlaw
 import torch
 from torch import nn
 
-from criticality.measures._linalg import ModelOrStages, check_inputs
 from criticality.measures._perturb import check_count
 from criticality.measures._registry import register_measure
-from criticality.measures._result import Estimate, Result
+from criticality.measures.prepared import ModelOrStages, check_inputs
+from criticality.measures.results import Estimate, Result
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from criticality.measures._linalg import ModelOrStages, eval_mode
+from criticality.measures.prepared import ModelOrStages, eval_mode
 from criticality.stages import stages as split_stages
 
 __all__ = ["ModelOrStages", "StepCounter", "eval_mode", "resolve_stages", "sub_batch"]
@@ -51,12 +52,24 @@ class StepCounter(nn.Module):
             raise ValueError(f"every must be a positive number of steps, got {every}")
         self.every = every
         self.register_buffer("count", torch.zeros((), dtype=torch.int64), persistent=True)
+        self._host: int | None = None
 
     def tick(self) -> tuple[int, bool]:
-        """Advance; return the call's index and whether the penalty is applied on it."""
-        n = int(self.count)
-        self.count += 1
+        """Advance; return the call's index and whether the penalty is applied on it.
+
+        The count is read from the buffer once (after construction or ``load_state_dict``) and
+        mirrored on the host afterwards, so that a step on a GPU waits for no device read.
+        """
+        if self._host is None:
+            self._host = int(self.count)
+        n = self._host
+        self._host += 1
+        self.count += 1  # the buffer (what state_dict saves) follows on the device
         return n, n % self.every == 0
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._host = None  # read the loaded count on the next tick
 
 
 def call_seed(seed: int, call: int) -> int:

@@ -20,14 +20,16 @@ deviation of the gain from 1, not its size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import nn
 
-from criticality.measures._linalg import ready_forward_ad
+from criticality.measures.tangents import state_dim, tangent_rules
 from criticality.regularizers._common import (
     ModelOrStages,
     StepCounter,
@@ -171,21 +173,25 @@ class CriticalityRegularizer(nn.Module):
         self, stage_list: Sequence[nn.Module], h: torch.Tensor, v: torch.Tensor
     ) -> list[torch.Tensor]:
         """Push unit tangents ``v`` along the stages; ``ln g_l`` per row, ``L`` tensors ``(N,)``."""
-        if self.estimator == "jvp":
-            ready_forward_ad()
         logs = []
-        for stage in stage_list:
-            d_in = h[0].numel()
-            if self.estimator == "jvp":
-                h, jv = torch.func.jvp(stage, (h,), (v,))[:2]
-            else:
-                h, jv = self._central_difference(stage, h, v)
-            size = jv.flatten(1).norm(dim=1)  # (N,)
-            log_g = torch.log(size.clamp_min(torch.finfo(size.dtype).tiny))
-            if self.norm == "rms":
-                log_g = log_g - 0.5 * math.log(h[0].numel() / d_in)
-            logs.append(log_g)
-            v = jv / size.clamp_min(torch.finfo(size.dtype).tiny).view(-1, *[1] * (jv.ndim - 1))
+        with contextlib.ExitStack() as stack:
+            if self.estimator == "jvp":  # one dual level for the whole chain
+                stack.enter_context(tangent_rules(stacked=True))
+                stack.enter_context(fwAD.dual_level())
+            for stage in stage_list:
+                d_in = state_dim(h)
+                if self.estimator == "jvp":
+                    h, jv = fwAD.unpack_dual(stage(fwAD.make_dual(h, v)))
+                    jv = torch.zeros_like(h) if jv is None else jv
+                else:
+                    h, jv = self._central_difference(stage, h, v)
+                size = jv.flatten(1).norm(dim=1)  # (N,)
+                safe = size.clamp_min(torch.finfo(size.dtype).tiny)
+                log_g = torch.log(safe)
+                if self.norm == "rms":
+                    log_g = log_g - 0.5 * math.log(state_dim(h) / d_in)
+                logs.append(log_g)
+                v = jv / safe.view(-1, *[1] * (jv.ndim - 1))
         return logs
 
     def _central_difference(

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from criticality.measures import get_measure  # importing the package registers every measure
-from criticality.measures._registry import run_measure
+# importing the package registers every measure
+from criticality.measures import get_measure, run_measure
 from criticality.stages import stages
 
 logger = logging.getLogger(__name__)

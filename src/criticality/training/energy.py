@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from criticality.measures._linalg import eval_mode
+from criticality.measures.prepared import eval_mode
 from criticality.stages import stages as split_stages
 from criticality.training.callbacks import Callback, TrainState
 

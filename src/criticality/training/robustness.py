@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from criticality.measures._linalg import eval_mode
-from criticality.measures._result import Result
+from criticality.measures.prepared import eval_mode
+from criticality.measures.results import Result
 from criticality.training.corruptions import CORRUPTIONS, corrupt, gaussian_noise
 
 

@@ -1,0 +1,155 @@
+"""Tangent vectors through stages: JVPs, batches of tangents, re-orthonormalisation.
+
+The numerics shared by the Lyapunov spectrum, the FTLE, the branching ratio and the
+regularizers. Every JVP runs under :class:`~criticality.measures._jvp_rules.TangentRules`,
+which computes the tangent of a linear layer (``Linear``, ``Conv``, eval ``BatchNorm``) as that
+layer's linear part instead of PyTorch's generic formula (one matrix product or convolution
+instead of two, see ``docs/performance.md``); results agree with plain forward-mode AD to
+rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.autograd.forward_ad as fwAD
+from torch import nn
+
+from criticality.measures._jvp_rules import PrimalCache, TangentRules
+
+_FORWARD_AD_READY = False
+
+
+def ready_forward_ad() -> None:
+    """Load torch's forward-AD decompositions once, hiding their internal deprecation warning."""
+    global _FORWARD_AD_READY
+    if _FORWARD_AD_READY:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+        from torch._decomp import decompositions_for_jvp  # noqa: F401
+    _FORWARD_AD_READY = True
+
+
+def tangent_rules(*, stacked: bool = False) -> TangentRules:
+    """The function mode with the cheaper JVP rules, for ``with tangent_rules(): ...``.
+
+    Use it around code that makes its own dual tensors (``torch.autograd.forward_ad``) or calls
+    ``torch.func.jvp``; :func:`jvp` and :func:`push_tangents` enter it themselves. With
+    ``stacked=True`` primal and tangent share one product per linear layer, which pays when
+    the result is back-propagated (the regularizers).
+    """
+    ready_forward_ad()
+    return TangentRules(stacked=stacked)
+
+
+def jvp(
+    fn: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor, tangent: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fn(h), J_fn(h) tangent)`` by forward-mode AD; shapes ``(B, ...')`` each.
+
+    Uses dual tensors (``torch.autograd.forward_ad``) directly, which costs less per call than
+    ``torch.func.jvp``'s functional wrapper. The tangent stays differentiable: with autograd on,
+    a loss on it can be back-propagated to the parameters.
+    """
+    ready_forward_ad()
+    with TangentRules(), fwAD.dual_level():
+        out = fn(fwAD.make_dual(h, tangent))
+        primal, tan = fwAD.unpack_dual(out)
+    if tan is None:  # the output does not depend on the input
+        tan = torch.zeros_like(primal)
+    return primal, tan
+
+
+def push_tangents(
+    stage: nn.Module, h: torch.Tensor, tangents: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Push ``k`` tangent vectors through one stage by forward-mode AD (JVP).
+
+    Args:
+        stage: the stage map ``f``.
+        h: states, shape ``(B, ...)``.
+        tangents: tangent vectors at ``h``, shape ``(B, k, ...)``.
+
+    Returns:
+        ``(f(h), J_f(h) v)`` with shapes ``(B, ...')`` and ``(B, k, ...')``. The primal is
+        computed once; with ``k > 1`` the tangents are vectorised with ``vmap``, so that each
+        layer sees them as one batch of ``B·k`` entries.
+    """
+    ready_forward_ad()
+    if tangents.shape[1] == 1:
+        out, t = jvp(stage, h, tangents[:, 0])
+        return out, t.unsqueeze(1)
+
+    def jvp_one(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        result = torch.func.jvp(stage, (h,), (t,))
+        return result[0], result[1]
+
+    with TangentRules(), warnings.catch_warnings():
+        # Ops without a batching rule fall back to a loop over the k tangents: slower, not wrong.
+        warnings.filterwarnings(
+            "ignore", message="There is a performance drop", category=UserWarning
+        )
+        out, t = torch.func.vmap(jvp_one, in_dims=1, out_dims=(None, 1))(tangents)  # type: ignore[arg-type]
+    return out, t
+
+
+class Linearized:
+    """``v ↦ J_fn(x) v`` at a fixed point ``x``, cheaper from the second call on.
+
+    The first call is an ordinary JVP that records the primal outputs of the linear layers; the
+    later calls replay them and compute (nearly) only the tangent: about one forward pass
+    instead of two for a convolutional network. Holds those outputs (about one forward pass's
+    activations) until it is dropped.
+
+    Args:
+        fn: the map, ``(B, ...) -> (B, ...')``; deterministic (eval mode).
+        x: the point, shape ``(B, ...)``.
+    """
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+        ready_forward_ad()
+        self.fn, self.x, self.cache = fn, x, PrimalCache()
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        """``J v`` for a tangent ``v`` of shape ``(B, ...)``; shape ``(B, ...')``."""
+        self.cache.start_pass()
+        with TangentRules(self.cache), fwAD.dual_level():
+            out = self.fn(fwAD.make_dual(self.x, v))
+            primal, tan = fwAD.unpack_dual(out)
+        self.cache.end_pass()
+        return torch.zeros_like(primal) if tan is None else tan
+
+
+def orthonormalise(tangents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """QR of each sample's tangent set.
+
+    Args:
+        tangents: shape ``(B, k, ...)``.
+
+    Returns:
+        ``(Q, r)``: orthonormal tangents of the same shape and dtype, and ``|diag R|`` of shape
+        ``(B, k)``. Half-precision tangents are factorised in float32 (``r`` stays float32).
+        With ``k = 1`` this is a normalisation (the same numbers, without a QR call).
+    """
+    b, k = tangents.shape[:2]
+    work = tangents if tangents.dtype in (torch.float32, torch.float64) else tangents.float()
+    if k == 1:
+        norm = torch.linalg.vector_norm(work.reshape(b, -1), dim=1)  # (B,)
+        scale = norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        q = work / scale.reshape(b, *([1] * (tangents.ndim - 1)))
+        return q.to(tangents.dtype), norm.unsqueeze(1)
+    m = work.reshape(b, k, -1).transpose(1, 2)  # (B, D, k)
+    q, r = torch.linalg.qr(m)  # (B, D, k), (B, k, k)
+    diag = r.diagonal(dim1=-2, dim2=-1)  # (B, k)
+    # Fix the sign so that Q's columns continue the directions they came from.
+    q = q * torch.sign(diag).where(diag != 0, torch.ones_like(diag)).unsqueeze(1)
+    return q.transpose(1, 2).reshape(tangents.shape).to(tangents.dtype), diag.abs()
+
+
+def state_dim(h: torch.Tensor) -> int:
+    """Number of units per sample of a state of shape ``(B, ...)``."""
+    return math.prod(h.shape[1:])
