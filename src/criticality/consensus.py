@@ -126,6 +126,16 @@ class Consensus:
             return "no call"
         return found.pop() if len(found) == 1 else "disagree"
 
+    def summary(self) -> str:
+        """The calls in a few words: ``"ordered"`` when all agree, else each group, e.g.
+        ``"λ_1, σ ordered; g* chaotic"``."""
+        if self.agree:
+            return self.call
+        groups: dict[str, list[str]] = {}
+        for c in self.directional:
+            groups.setdefault(c.call, []).append(c.symbol)
+        return "; ".join(f"{', '.join(s)} {call}" for call, s in groups.items())
+
     def line(self) -> str:
         """The consensus in one sentence, e.g. "λ_1, FTLE and σ call vgg11 ordered; g* calls it
         chaotic (≤ 0.50, the grid's edge)."."""
@@ -210,12 +220,14 @@ def _susceptibility(r: Result) -> MeasureCall:
     finite = np.isfinite(chi)
     span = math.log(gains[-1] / gains[0])
     if not finite.all() or chi.max() <= 0 or chi.max() < FLAT_CHI * float(np.median(chi)):
+        what = "χ = 0 at every gain" if finite.all() and chi.max() <= 0 else "χ(g) is flat"
         return MeasureCall(
             "susceptibility",
             "g*",
             "no call",
             fmt_ci(g, e.ci_low, e.ci_high, "ratio"),
-            "χ(g) has no peak: the response varies as much across inputs at every gain",
+            f"{what}: a global gain does not change how the response varies across inputs "
+            "(as for ReLU networks without biases, or normalisation layers that undo the gain)",
         )
     if not edge and e.ci_low > 0 and math.log(e.ci_high / e.ci_low) > WIDE_PEAK * span:
         return MeasureCall(

@@ -189,6 +189,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         for g in main:
             where = f"{g['dataset']} {g['model']} " if len(main) > 1 else ""
             for method, comp in _criticality_contrasts(g, "plain").items():
+                if comp["clean"]["n"] < 2:
+                    continue  # a paired interval needs two seeds
                 parts = [f"{_short(k)} {_pp(comp[k])}" for k in metrics]
                 verdicts += [
                     interval_verdict(comp[k]["ci_low"], comp[k]["ci_high"], margin=ACCURACY_MARGIN)
@@ -208,7 +210,29 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                     claim="M2",
                 )
             )
-    return rows + _init_rows(data)
+    return (rows or _reading_rows(data)) + _init_rows(data)
+
+
+def _reading_rows(data: dict[str, Any]) -> list[ScoreRow]:
+    """Without a contrast (one method, e.g. ``criticality train``): each method's final regime
+    and accuracy, as readings."""
+    from criticality.measures._words import log_gain_in_words
+
+    rows = []
+    for g in data["groups"]:
+        for method, s in g["summary"].items():
+            lam, acc = s["lambda_final"], s["clean"]
+            words = log_gain_in_words(lam["mean"])
+            rows.append(
+                ScoreRow(
+                    f"Regime after training ({method}, {g['dataset']}, {g['model']})",
+                    f"λ_1 = {_interval(lam, 'exponent')}; clean accuracy {_interval(acc)}",
+                    words.split(":")[0],
+                    words.split(":", 1)[1].strip() + f" ({lam['n']} seed(s))",
+                    group_title(g),
+                )
+            )
+    return rows
 
 
 def _pp(c: dict[str, Any]) -> str:

@@ -93,17 +93,16 @@ def _reports(data: dict[str, Any]) -> list[Any]:
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    """The side-by-side section, then each model's own sections folded, from ``results.json``."""
-    from criticality.reporting.sections import report_sections
+    """The side-by-side section with each model folded under its regime, from ``results.json``."""
+    from criticality.reporting.sections import report_details
 
     figures = Path(out_dir) / "figures"
     reports = _reports(data)
     if not reports:
         return []
-    out = [_arch_section(reports, figures)]
-    for i, rep in enumerate(reports):
-        out += report_sections(rep, figures, tag=f"arch{i}_", folded=True)
-    return out
+    section = _arch_section(reports, figures)
+    section.items += [report_details(r, figures, tag=f"arch{i}_") for i, r in enumerate(reports)]
+    return [section]
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
@@ -166,7 +165,7 @@ def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
     if "lyapunov" in report.results:
         gains = report.lyapunov.stage_profile()[1]
         row["median ln g_l"] = float(np.median(gains))
-    row["measures call"] = cons.call
+    row["measures call"] = cons.summary()
     return row
 
 

@@ -328,7 +328,8 @@ def phase_scorecard(phase: dict[str, Any]) -> list[ScoreRow]:
     M5 rule: *supported* when each of the paper's three metrics (λ_1 = 0, σ = 1, Δ maximal)
     puts the critical point within tolerance of mean field for every activation, and every
     seed's read-off does too; *inconclusive* when the mean curves do but a seed does not; *not
-    supported* when a mean curve misses it (including a peak at the grid's edge).
+    supported* when any mean curve misses it (including a peak at the grid's edge): the claim
+    is that all three agree.
     λ_1 rule: supported when the mean |λ_1 − ½ ln χ₁| is within the critical band (0.05 nats
     per stage) for every activation.
     """
@@ -361,7 +362,7 @@ def phase_scorecard(phase: dict[str, Any]) -> list[ScoreRow]:
             ScoreRow(
                 PAPER_CLAIMS["M5"].statement,
                 "; ".join(parts),
-                combine(verdicts),
+                NOT_SUPPORTED if NOT_SUPPORTED in verdicts else combine(verdicts),
                 why,
                 SECTION,
                 claim="M5",

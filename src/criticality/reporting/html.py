@@ -60,9 +60,13 @@ table.scorecard td.why { color: #444; font-size: 0.95em; }
 .v-info { background: #eef; color: #223; }
 .scroll { overflow-x: auto; }
 .figrow { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.figrow figure { flex: 1 1 300px; min-width: 0; }
-@media print { details { display: block; } details > summary { display: none; } }
+.figrow figure { flex: 0 1 calc(50% - 0.5em); min-width: 280px; }
 """
+#: Printing (or saving as PDF) opens every folded detail, so the printout is complete.
+_SCRIPT = (
+    "window.addEventListener('beforeprint', () => "
+    "document.querySelectorAll('details').forEach(d => { d.open = true; }));"
+)
 
 
 @dataclasses.dataclass
@@ -287,5 +291,5 @@ def render_html(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<body>{body}<script>{_SCRIPT}</script></body></html>"
     )

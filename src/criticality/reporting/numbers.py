@@ -178,7 +178,7 @@ def fmt_ci(mean: float, low: float, high: float, kind: Kind = "plain") -> str:
     """
     if not all(map(math.isfinite, (mean, low, high))) or kind in ("p", "int"):
         return f"{fmt(mean, kind)} [{fmt(low, kind)}, {fmt(high, kind)}]"
-    if any(abs(v) >= 1e5 for v in (mean, low, high)):
+    if any(abs(v) >= 1e5 for v in (mean, low, high)) or max(map(abs, (mean, low, high))) < TINY:
         return f"{fmt(mean, kind)} [{fmt(low, kind)}, {fmt(high, kind)}]"
     signed, sig, decimals = _KINDS[kind]
     half = (high - low) / 2

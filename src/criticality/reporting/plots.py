@@ -17,12 +17,12 @@ MARKERS = "osD^vP*X"
 
 #: Font sizes that stay readable with a report viewed at 50 % zoom.
 _RC: dict[str, Any] = {
-    "font.size": 11,
-    "axes.titlesize": 11,
-    "axes.labelsize": 11,
-    "legend.fontsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
+    "font.size": 12,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "legend.fontsize": 10,
+    "xtick.labelsize": 10.5,
+    "ytick.labelsize": 10.5,
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from criticality.consensus import DEGENERATE_LOG_GAIN, Consensus, MeasureCall, consensus
+from criticality.consensus import DEGENERATE_LOG_GAIN, Consensus, consensus
 from criticality.measures import get_measure
 from criticality.measures._words import log_gain_in_words
 from criticality.report import CriticalityReport
@@ -124,6 +124,14 @@ def report_sections(
     return [summary, stages]
 
 
+def report_details(report: CriticalityReport, figures: Path, tag: str = "") -> Details:
+    """One model folded under its one-line regime: for reports of many models, where a section
+    per model would make a long page."""
+    summary, stages = report_sections(report, figures, tag)
+    items: list[Item] = [*summary.items, stages.lead, *stages.items]
+    return Details(f"{report.model}: {summary.lead}", items)
+
+
 def extreme_stages(report: CriticalityReport) -> tuple[tuple[str, float], tuple[str, float]]:
     """``(name, ln g)`` of the most ordered and of the most chaotic stage."""
     names, gains = report.lyapunov.stage_profile()
@@ -211,14 +219,14 @@ def agreement_row(conses: Sequence[Consensus], section: str | None) -> ScoreRow:
     differ = [c for c in conses if not c.agree and not c.contradict]
     agree = len(conses) - len(contra) - len(differ)
     if len(conses) == 1:
-        figure = _calls_short(conses[0].directional)
+        figure = conses[0].summary()
     else:
         figure = f"{agree} of {len(conses)} models: all measures agree"
         if contra:
             figure += f"; {len(contra)} contradict"
     if contra or differ:
         first = (contra or differ)[0]
-        why = (f"{first.model}: " if len(conses) > 1 else "") + _calls_short(first.directional)
+        why = (f"{first.model}: " if len(conses) > 1 else "") + first.summary()
         why += " (opposite directions)" if contra else " (critical against one side)"
         verdict = "not supported" if contra else "inconclusive"
     else:
@@ -228,10 +236,3 @@ def agreement_row(conses: Sequence[Consensus], section: str | None) -> ScoreRow:
         f"{conses[0].model}'s regime" if len(conses) == 1 else "each model's regime"
     )
     return ScoreRow(statement, figure, verdict, why, section)
-
-
-def _calls_short(calls: Sequence[MeasureCall]) -> str:
-    by: dict[str, list[str]] = {}
-    for c in calls:
-        by.setdefault(c.call, []).append(c.symbol)
-    return "; ".join(f"{', '.join(s)} {call}" for call, s in by.items())
