@@ -37,7 +37,6 @@ def test_single_model_scorecard_and_sections(tmp_path: Path) -> None:
     assert all(r["section"] in ids for r in found)
     folded = report_details(rep, tmp_path, tag="x_")
     assert (
-        folded.summary.startswith("m: m is ordered")
-        and (tmp_path / "x_stage_profile.png").is_file()
+        folded.summary.startswith("m is ordered") and (tmp_path / "x_stage_profile.png").is_file()
     )
     assert isinstance(Section("s", [folded]).items[0], Details)

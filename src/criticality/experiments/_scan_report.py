@@ -204,7 +204,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     head = Section(
         SCANNED,
         [
-            f"Measurement settings {data['settings']} (store key {data['config_hash']}). Distance "
+            f"Measurement settings: {settings_text(data['settings'])} (store key "
+            f"{data['config_hash']}). Distance "
             "to criticality is |λ_1|, the top Lyapunov exponent across depth (nats per stage); 0 "
             "is critical.",
             Details(
@@ -225,6 +226,15 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 
 
 SCANNED = "What was scanned"
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """Measurement settings in words, e.g. ``"measures lyapunov; n probes 2; k 2"``."""
+
+    def value(v: Any) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return "; ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in settings.items())
 
 
 def _what(weights: str) -> str:
@@ -446,6 +456,10 @@ def _scatter(recs: Sequence[dict[str, Any]], x_key: str, path: Path) -> Figure:
         for x, y in zip(xs, ys, strict=True):
             ax.annotate(fam, (x, y), xytext=(3, 2), textcoords="offset points", fontsize=8)
     ax.set_xlabel("top-1 accuracy (%)" if x_key == "accuracy" else "publication year")
+    if x_key == "year":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{DISTANCE} (0 = critical)")
     return Figure(save(fig, path), f"{DISTANCE} against {x_key}, each point labelled by family")
 

@@ -32,9 +32,9 @@ from criticality.experiments._scan_report import (
     analysis_sections,
     paired,
     paired_section,
-    paired_title,
     records,
     rho_text,
+    settings_text,
     spearman_verdict,
     stats_title,
     wilcoxon_verdict,
@@ -207,7 +207,7 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
                     f"Not measured, with the reason ({len(failed)} architectures)", [Table(failed)]
                 ),
             ],
-            lead=f"{n_ok} of 80 architectures measured (settings {a['settings']}) in "
+            lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
             f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason.",
         )
     )
@@ -218,9 +218,12 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
         {k: r[k] for k in ("model", "weights", "status", "reason", "seconds")}
         for r in data["b"]["rows"]
     ]
-    out.append(Section(PART_B, [Details(f"The {len(rows_b)} runs", [Table(rows_b)])], lead=_B_WHAT))
-    if pair is not None:
-        out.append(paired_section(pair))
+    part_b = Section(PART_B, [Details(f"The {len(rows_b)} runs", [Table(rows_b)])], lead=_B_WHAT)
+    if pair is not None:  # the Wilcoxon test of the pairs belongs to this part
+        test = paired_section(pair)
+        part_b.lead += " " + test.lead
+        part_b.items = test.items + part_b.items
+    out.append(part_b)
     for ds, entries in data["c"].items():
         recs, init = _mini_records(entries)
         out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=_c_what(ds))
@@ -290,7 +293,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             f"{fmt(t['p_value'], 'p')}, n = {t['n']}"
         )
         verdicts.append(wilcoxon_verdict(t))
-        link = link or paired_title()
+        link = link or PART_B
     if trained:
         rows.append(
             ScoreRow(

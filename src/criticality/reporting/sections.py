@@ -129,7 +129,7 @@ def report_details(report: CriticalityReport, figures: Path, tag: str = "") -> D
     per model would make a long page."""
     summary, stages = report_sections(report, figures, tag)
     items: list[Item] = [*summary.items, stages.lead, *stages.items]
-    return Details(f"{report.model}: {summary.lead}", items)
+    return Details(summary.lead, items)
 
 
 def extreme_stages(report: CriticalityReport) -> tuple[tuple[str, float], tuple[str, float]]:
