@@ -20,8 +20,8 @@ def test_single_model_scorecard_and_sections(tmp_path: Path) -> None:
     rows = measure_scorecard(rep)
     assert [r.statement for r in rows] == [
         "Regime of m",
-        "Most ordered stage",
-        "Most chaotic stage",
+        "Most contracting stage",
+        "Most expanding stage",
         "The measures agree on m's regime",
     ]
     assert rows[0].verdict == "ordered" and rows[0].figure.startswith("λ_1 = −")

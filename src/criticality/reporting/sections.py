@@ -133,7 +133,7 @@ def report_details(report: CriticalityReport, figures: Path, tag: str = "") -> D
 
 
 def extreme_stages(report: CriticalityReport) -> tuple[tuple[str, float], tuple[str, float]]:
-    """``(name, ln g)`` of the most ordered and of the most chaotic stage."""
+    """``(name, ln g)`` of the most contracting and of the most expanding stage."""
     names, gains = report.lyapunov.stage_profile()
     lo, hi = int(np.nanargmin(gains)), int(np.nanargmax(gains))
     return (names[lo], float(gains[lo])), (names[hi], float(gains[hi]))
@@ -144,8 +144,8 @@ def _stage_lead(report: CriticalityReport) -> str:
         return f"{len(report.stage_names)} stages."
     (lo_name, lo), (hi_name, hi) = extreme_stages(report)
     return (
-        f"{len(report.stage_names)} stages; most ordered: {lo_name} (ln g = "
-        f"{_log_gain(lo)}); most chaotic: {hi_name} (ln g = {_log_gain(hi)})."
+        f"{len(report.stage_names)} stages; most contracting: {lo_name} (ln g = "
+        f"{_log_gain(lo)}); most expanding: {hi_name} (ln g = {_log_gain(hi)})."
     )
 
 
@@ -179,7 +179,7 @@ def measure_scorecard(report: CriticalityReport, section: str | None = None) -> 
         stages = f"{report.model}: stages"
         rows.append(
             ScoreRow(
-                "Most ordered stage",
+                "Most contracting stage",
                 f"{lo_name}: ln g = {_log_gain(lo)}",
                 log_gain_in_words(lo).split(":")[0],
                 _stage_why(lo),
@@ -189,7 +189,7 @@ def measure_scorecard(report: CriticalityReport, section: str | None = None) -> 
         )
         rows.append(
             ScoreRow(
-                "Most chaotic stage",
+                "Most expanding stage",
                 f"{hi_name}: ln g = {_log_gain(hi)}",
                 log_gain_in_words(hi).split(":")[0],
                 _stage_why(hi),
