@@ -74,6 +74,8 @@ class MeasureCall:
         value: the headline value, formatted; a bound reads ``"≥ 2.00 (the grid’s edge)"``.
         rule: why this call, in words.
         bound: the value is at the edge of a search grid (the true value lies beyond it).
+        short: a table cell for where the value alone would mislead (``"no peak"``,
+            ``"≥ 2.00 (edge)"``); empty otherwise.
     """
 
     measure: str
@@ -82,6 +84,7 @@ class MeasureCall:
     value: str
     rule: str
     bound: bool = False
+    short: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +213,7 @@ def _branching(r: Result) -> MeasureCall:
 
 
 def _susceptibility(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt_bound, fmt_ci
+    from criticality.reporting.numbers import fmt, fmt_bound, fmt_ci
 
     assert isinstance(r, SusceptibilityResult)
     e, gains, chi = r.peak_gain, np.asarray(r.gains), np.asarray(r.chi)
@@ -228,6 +231,7 @@ def _susceptibility(r: Result) -> MeasureCall:
             fmt_ci(g, e.ci_low, e.ci_high, "ratio"),
             f"{what}: a global gain does not change how the response varies across inputs "
             "(as for ReLU networks without biases, or normalisation layers that undo the gain)",
+            short="no peak",
         )
     if not edge and e.ci_low > 0 and math.log(e.ci_high / e.ci_low) > WIDE_PEAK * span:
         return MeasureCall(
@@ -236,6 +240,7 @@ def _susceptibility(r: Result) -> MeasureCall:
             "no call",
             fmt_ci(g, e.ci_low, e.ci_high, "ratio"),
             "the peak's 95 % interval spans most of the gain grid: not located",
+            short="not located",
         )
     if edge:
         side: Literal["above", "below"] = "above" if top == len(chi) - 1 else "below"
@@ -246,7 +251,8 @@ def _susceptibility(r: Result) -> MeasureCall:
             f"the true peak g* is {'≥' if side == 'above' else '≤'} it, so the weights "
             f"would have to {'grow' if side == 'above' else 'shrink'}"
         )
-        return MeasureCall("susceptibility", "g*", call, value, rule, bound=True)
+        short = ("≥ " if side == "above" else "≤ ") + fmt(float(gains[top]), "ratio") + " (edge)"
+        return MeasureCall("susceptibility", "g*", call, value, rule, bound=True, short=short)
     call = regime(-math.log(g))  # g* > 1: the weights must grow to get there: ordered
     value = fmt_ci(g, e.ci_low, e.ci_high, "ratio")
     if call == "critical":
@@ -270,9 +276,9 @@ def _avalanches(r: Result) -> MeasureCall:
     e = fit.exponent
     value = fmt_ci(e.mean, e.ci_low, e.ci_high, "ratio") if fit.n_tail else "no fit"
     if not fit.n_tail or not (fit.supported and r.duration_fit.supported):
-        return MeasureCall(
-            "avalanches", "τ_S", "no call", value, "the avalanches do not follow power laws"
-        )
+        short = (value.split(" [")[0] + " (no power law)") if fit.n_tail else "no fit"
+        why = "the avalanches do not follow power laws"
+        return MeasureCall("avalanches", "τ_S", "no call", value, why, short=short)
     tau = e.mean
     if abs(tau - 1.5) <= AVALANCHE_BAND:
         return MeasureCall("avalanches", "τ_S", "critical", value, "power laws with τ_S ≈ 3/2")
@@ -376,8 +382,8 @@ def _explain(
 
         text = (
             f"Stage {_join(list(degenerate))} annihilates perturbations (ln g at the "
-            "floating-point floor, e.g. a zero-initialised classifier head), which pulls λ_1 "
-            "to the floor"
+            "floating-point floor, e.g. a zero-initialised classifier head), which pulls every "
+            "end-to-end measure (λ_1, FTLE, σ) toward the floor"
         )
         if body is not None:
             text += (

@@ -124,7 +124,6 @@ def _arch_section(reports: list[Any], figures: Path) -> Section:
         plot_stage_profile(rep.lyapunov, ax=ax, label=rep.model, relative=True, floor=PROFILE_FLOOR)
     ax.legend()
     conses = [consensus(r) for r in reports]
-    reasons = list(dict.fromkeys(e for c in conses for e in c.explanations))
     disagree = [c for c in conses if not c.agree]
     lead = (
         f"Each architecture at random initialisation on Gaussian probes: "
@@ -137,10 +136,8 @@ def _arch_section(reports: list[Any], figures: Path) -> Section:
             caption="Each measure's headline value (critical: λ_1 = 0, FTLE = 0, σ = 1, "
             "g* = 1, τ_S = 1.5; Δ: larger is closer to critical) and the regime the measures call",
         ),
-        *[c.line() for c in disagree],
+        *_explanations(conses),
     ]
-    if reasons:
-        items.append("Why they disagree: " + " ".join(reasons))
     items += [
         Figure(
             save(fig, figures / "architectures.png"),
@@ -155,13 +152,40 @@ def _arch_section(reports: list[Any], figures: Path) -> Section:
     return Section(SECTION, items, lead=lead)
 
 
+def _explanations(conses: list[Any]) -> list[Item]:
+    """For each model whose measures disagree or that has a degenerate stage: its consensus
+    and why; a reason already given for another model is referred to, not repeated."""
+    seen: set[str] = set()
+    out: list[Item] = []
+    for c in conses:
+        if c.agree and not c.degenerate:
+            continue
+        reasons = []
+        for text in c.explanations:
+            head, _, why = text.partition(": ")
+            if text in seen or (why and why in seen):
+                reasons.append(f"{head} (the reason above).")
+            else:
+                reasons.append(text)
+                seen.update({text, why})
+        out.append(c.line() + " " + " ".join(reasons))
+    return out
+
+
 def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
     """One table row: every measure's headline value for one model, and the consensus."""
+    from criticality.reporting.numbers import fmt
+
     calls = {c.measure: c for c in cons.calls}
     row: dict[str, Any] = {"model": report.model, "stages": len(report.stage_names)}
     for name, result in report.results.items():
         call = calls.get(name)
-        row[name] = call.value.split(" [")[0] if call and call.bound else result.headline().mean
+        row[name] = call.short if call and call.short else result.headline().mean
+    if cons.body_lambda is not None:
+        lam = fmt(report.lambda_max, "exponent")
+        row["lyapunov"] = (
+            f"{lam} (without {cons.degenerate[0]}: {fmt(cons.body_lambda, 'exponent')})"
+        )
     if "lyapunov" in report.results:
         gains = report.lyapunov.stage_profile()[1]
         row["median ln g_l"] = float(np.median(gains))

@@ -26,11 +26,17 @@ def regime_sentence(report: CriticalityReport) -> str:
     """E.g. "resnet18 is ordered: perturbations shrink by 12 % per stage (λ_1 = −0.128
     [−0.140, −0.117] nats per stage over 8 inputs; 0 is critical)."."""
     lam = report.lyapunov.lambda_max
-    return (
+    text = (
         f"{report.model} is {log_gain_in_words(lam.mean)} (λ_1 = "
         f"{fmt_ci(lam.mean, lam.ci_low, lam.ci_high, 'exponent')} nats per stage over {lam.n} "
-        "inputs; 0 is critical)."
+        "inputs; 0 is critical)"
     )
+    cons = consensus(report)
+    if cons.degenerate:
+        text += f", because stage {cons.degenerate[0]} annihilates perturbations"
+        if cons.body_lambda is not None:
+            text += f"; the stages before it have λ_1 = {fmt(cons.body_lambda, 'exponent')}"
+    return text + "."
 
 
 def summary_rows(report: CriticalityReport, cons: Consensus) -> list[dict[str, Any]]:
