@@ -10,7 +10,7 @@ import torch
 
 from criticality import CriticalityReport, measure
 from criticality.measures._words import log_gain_in_words, regime
-from criticality.zoo import mlp
+from criticality.zoo import mlp, orthogonal_chain
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,24 @@ def report() -> CriticalityReport:
 def test_report_bundles_measures(report: CriticalityReport) -> None:
     assert set(report.results) == {"lyapunov", "ftle"}
     assert report.lyapunov.exponents.shape == (3,)
-    assert report.lambda_max == report.lyapunov.lambda_max.mean < 0
-    assert report.distance == abs(report.lambda_max)
     assert [r["stage"] for r in report.stage_table()] == list(report.stage_names)
     assert {r["regime"] for r in report.stage_table()} == {"ordered"}
+
+
+@pytest.mark.parametrize("gain", [0.8, 1.0, 1.3])
+def test_report_numbers_on_an_analytic_chain(gain: float) -> None:
+    """On a chain of g·Q every exponent is ln g: the report's headline, distance, per-stage
+    table and words say so."""
+    chain = orthogonal_chain(gain, width=16, depth=5, seed=2)
+    rep = measure(chain, torch.randn(4, 16, dtype=torch.float64), lyapunov={"k": 2})
+    assert rep.lambda_max == pytest.approx(math.log(gain), abs=1e-9)
+    assert rep.distance == pytest.approx(abs(math.log(gain)), abs=1e-9)
+    assert rep.results["ftle"].headline().mean == pytest.approx(math.log(gain), abs=1e-6)
+    rows = rep.stage_table()
+    assert len(rows) == 5
+    assert [r["lyapunov"] for r in rows] == pytest.approx([math.log(gain)] * 5, abs=1e-9)
+    assert {r["regime"] for r in rows} == {regime(math.log(gain))}
+    assert rep.interpretation().startswith(f"Sequential operates in the {regime(math.log(gain))}")
 
 
 def test_interpretation_speaks_words(report: CriticalityReport) -> None:

@@ -109,5 +109,6 @@ def _get(ray: Any, ref: Any, job: J, on_error: Callable[[J, BaseException], R] |
     except Exception as err:  # the function raised, the worker died or Ray lost the task
         if on_error is None:
             raise
+        cause = getattr(err, "cause", None)  # Ray wraps the function's own error: unwrap it
         log.warning("ray task failed: %s", err)
-        return on_error(job, err)
+        return on_error(job, cause if isinstance(cause, BaseException) else err)

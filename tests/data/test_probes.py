@@ -109,7 +109,25 @@ def test_imagenet_classes(photos) -> None:
 
 
 def test_timm_prefix_chooses_timm_preprocessing() -> None:
-    tv = probe_images("resnet18", n=1, source="sklearn")
-    tm = probe_images("timm/resnet18", n=1, source="sklearn")
-    assert tv.shape[:2] == tm.shape[:2] == (1, 3)
-    assert tv.shape != tm.shape or not torch.equal(tv, tm)
+    """Each hub's documented evaluation preprocessing, rebuilt by hand from its constants:
+    torchvision's ResNet-18 resizes to 256 (bilinear) and crops 224; timm's resnet18 resizes to
+    224 / 0.95 = 235 (bicubic) and crops 224; both normalise with the ImageNet mean and std."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+    from torchvision import transforms as T
+
+    photo = Image.fromarray(load_sample_images().images[0]).convert("RGB")
+    norm = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    by_hand = {
+        "resnet18": T.Compose(
+            [T.Resize(256, T.InterpolationMode.BILINEAR), T.CenterCrop(224), T.ToTensor(), norm]
+        ),
+        "timm/resnet18": T.Compose(
+            [T.Resize(235, T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(), norm]
+        ),
+    }
+    for name, reference in by_hand.items():
+        probe = probe_images(name, n=1, source="sklearn")[0]
+        torch.testing.assert_close(probe, reference(photo))  # measured: identical
+        other = by_hand["timm/resnet18" if name == "resnet18" else "resnet18"](photo)
+        assert (probe - other).abs().mean() > 0.1  # the other hub's pipeline is far off

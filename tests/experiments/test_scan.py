@@ -78,7 +78,7 @@ def test_time_limit_and_size_cap_become_failure_rows() -> None:
     assert row.status == "failed" and row.reason == "skipped: 61 M parameters > the cap of 10 M"
 
 
-def test_weights_folder_pairs_with_random_init(tmp_path: Path) -> None:
+def test_weights_folder_pairs_with_random_init(tmp_path: Path, monkeypatch: Any) -> None:
     names = ("resnet18", "squeezenet1_1", "mnasnet0_5")
     folder = tmp_path / "weights"
     folder.mkdir()
@@ -99,6 +99,13 @@ def test_weights_folder_pairs_with_random_init(tmp_path: Path) -> None:
                       "random"]  # fmt: skip
     assert "Pretrained against random initialisation" in html and "Wilcoxon" in html
 
+    # Rerunning the scan measures nothing: rows stored as file:NAME are found again.
+    calls: list[str] = []
+    real = scan.measure_model
+    monkeypatch.setattr(scan, "measure_model", lambda job: calls.append(job.label) or real(job))
+    scan.run(cfg, tmp_path / "out")
+    assert calls == []
+
 
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown zoo"):
@@ -114,3 +121,13 @@ def test_import_criticality_does_not_import_ray() -> None:
     code = "import sys, criticality, criticality.experiments.scan; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_failed_job_has_the_same_label_from_every_executor(tmp_path: Path) -> None:
+    weights = tmp_path / "resnet18.pth"
+    weights.write_bytes(b"not a state dict")
+    job = Job("resnet18", "pretrained", str(weights), TINY, "k")
+    local = run_job(job)  # fails inside the measurement: the local path
+    died = scan.failed_row(job, RuntimeError("worker died"))  # a Ray task that died
+    assert local.status == died.status == "failed"
+    assert local.weights == died.weights == "file:resnet18.pth"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +22,6 @@ except ImportError:  # pragma: no cover - ray is an optional extra
 pytestmark = pytest.mark.skipif(ray is None, reason="ray is not installed (pip install ray)")
 
 NAMES = ("resnet18", "squeezenet1_1", "alexnet")
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    assert ray is not None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # Ray's own start-up notices
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_ray_rows_equal_local_rows(tmp_path: Path, local_ray: None) -> None:

@@ -114,3 +114,21 @@ def test_evaluate_robustness_shapes_and_round_trip() -> None:
         "pgd",
     }
     assert RobustnessResult.from_dict(res.to_dict()) == res
+
+
+def test_attacked_accuracy_is_the_share_of_margins_beyond_eps_l1() -> None:
+    """A correct linear prediction survives every L∞ attack of size ε iff its margin exceeds
+    ε‖w‖₁; FGSM and PGD reach that worst case on a linear model, so the robust accuracy is
+    exactly the share of such inputs — strictly below the clean accuracy here."""
+    gen = torch.Generator().manual_seed(4)
+    w, b, eps = torch.randn(5, generator=gen, dtype=DT), 0.1, 0.05
+    x = torch.rand(400, 5, generator=gen, dtype=DT)
+    m = margin(w, b, x)
+    y = (m > 0).long()  # every clean prediction is right
+    expected = (m.abs() > eps * w.abs().sum()).double().mean().item()
+    res = evaluate_robustness(binary_linear(w, b), x, y, noise_levels=(), severities=(),
+                              fgsm_eps=(eps,), pgd_eps=(eps,), pgd_steps=10)  # fmt: skip
+    assert res.clean == 1.0
+    assert 0.5 < expected < 0.95  # the attack must flip a fair share of the inputs
+    assert res.fgsm[0] == pytest.approx(expected, abs=1e-12)
+    assert res.pgd[0] == pytest.approx(expected, abs=1e-12)

@@ -60,6 +60,8 @@ class ArchitecturesConfig:
 
 def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     """Build ``name`` at random initialisation, probe and measure it; the report as a dict."""
+    import torch
+
     from criticality import measure
     from criticality.data import make_probes
     from criticality.zoo import create_model, model_info
@@ -78,7 +80,9 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
         "susceptibility": {"n_dirs": 2, "n_gains": 13},
     }
     options = {m: o for m, o in options.items() if m in cfg.measures}  # per measure
-    model = create_model(name, **build)
+    with torch.random.fork_rng():  # random-init weights depend on the seed only
+        torch.manual_seed(cfg.seed)
+        model = create_model(name, **build)
     report = measure(model, x, measures=cfg.measures, seed=cfg.seed, name=name, **options)
     return report.to_dict()
 

@@ -3,14 +3,13 @@
 The parts are the experiments registered with a ``demo_rank`` (``criticality experiment list``):
 today the phase diagram of random MLPs, torchvision architectures at random initialisation, the
 zoo analysis offline and training toward criticality. Each part runs into ``OUT/<name>/`` and
-is resumable on its own; a part already finished with the same config is not run again. The
+resumes there on its own (finished units of work are kept while its config is unchanged). The
 demo's report puts every part's sections together.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 from pathlib import Path
@@ -108,20 +107,9 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     bar = tqdm(list(configs), desc="demo", unit="part", disable=not sys.stderr.isatty())
     for name in bar:
         bar.set_description(f"demo: {name}")
-        part_out = out / name
-        if not _finished(part_out, configs[name]):
-            get_experiment(name).run(configs[name], part_out)
-        data["parts"][name] = load_results(part_out)["data"]
+        get_experiment(name).run(configs[name], out / name)  # resumes its finished units
+        data["parts"][name] = load_results(out / name)["data"]
     config = {"demo": dataclasses.asdict(cfg),
               "parts": {n: dataclasses.asdict(c) for n, c in configs.items()}}  # fmt: skip
     write_results(out, "demo", config, data, seed=cfg.seed)
     return render(out)
-
-
-def _finished(part_out: Path, cfg: Any) -> bool:
-    """Whether ``part_out`` holds results made with ``cfg`` (then the part is not run again)."""
-    config, results = part_out / "config.json", part_out / "results.json"
-    if not (config.is_file() and results.is_file()):
-        return False
-    wanted = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    return bool(json.loads(config.read_text()) == wanted)

@@ -25,11 +25,11 @@ redone when an interrupted experiment is started again with the same config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from criticality.data import load_tensors
+from criticality.executor import map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._training_report import METRICS as METRICS
 from criticality.experiments._training_report import effect_sentences as effect_sentences
@@ -91,6 +92,8 @@ class TrainingConfig:
         pgd_eps: PGD budgets; ``pgd_steps`` iterations, step ``2.5 ε / steps``, random start.
         pgd_steps: PGD iterations.
         device: ``"cpu"`` or ``"cuda"``.
+        executor: ``"local"`` (one run after another) or ``"ray"`` (runs as Ray tasks).
+        address: Ray cluster address (``None``: a local instance).
         seed: seed of the data subsets and probe set.
     """
 
@@ -131,6 +134,8 @@ class TrainingConfig:
     pgd_eps: tuple[float, ...] = (0.05, 0.1)
     pgd_steps: int = 10
     device: str = "cpu"
+    executor: str = "local"
+    address: str | None = None
     seed: int = 0
 
     @classmethod
@@ -260,23 +265,42 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     cfg.validate()
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
-    runs_dir = resume_dir(out / "runs", config)
-    records = []
+    # where the runs execute does not change their results: not part of the resume stamp
+    runs_dir = resume_dir(out / "runs", {k: v for k, v in config.items() if k not in _WHERE})
     specs = run_specs(cfg)
-    with tqdm(total=len(specs), desc="training runs", disable=not sys.stderr.isatty()) as bar:
-        for dataset, group in _by_dataset(specs):
-            data = load_data(dataset, cfg)
-            for spec in group:
-                path = runs_dir / f"{spec.key}.json"
-                if not path.is_file():
-                    _, record = train_and_evaluate(spec, cfg, data, out / "checkpoints" / spec.key)
-                    atomic_write(path, json.dumps(record))
-                    shutil.rmtree(out / "checkpoints" / spec.key, ignore_errors=True)
-                records.append(json.loads(path.read_text()))
-                bar.update(1)
+    todo = [s for s in specs if not (runs_dir / f"{s.key}.json").is_file()]
+    jobs = [TrainJob(s, cfg, str(out / "checkpoints" / s.key)) for s in todo]
+    gpus = 1 if cfg.device.startswith("cuda") else 0
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="training runs",
+              disable=not sys.stderr.isatty()) as bar:  # fmt: skip
+        for job, record in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
+                                    gpus=gpus):  # fmt: skip
+            atomic_write(runs_dir / f"{job.spec.key}.json", json.dumps(record))
+            shutil.rmtree(job.checkpoint, ignore_errors=True)
+            bar.update(1)
     if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
         (out / "checkpoints").rmdir()
+    records = [json.loads((runs_dir / f"{s.key}.json").read_text()) for s in specs]
     return write_outputs(out, cfg, config, records)
+
+
+_WHERE = ("executor", "address")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One run for the executor: everything a (possibly remote) worker needs."""
+
+    spec: RunSpec
+    cfg: TrainingConfig
+    checkpoint: str
+
+
+def run_job(job: TrainJob) -> dict[str, Any]:
+    """Train and evaluate one run (resuming from its checkpoint); its JSON-ready record."""
+    data = load_data(job.spec.dataset, job.cfg)
+    _, record = train_and_evaluate(job.spec, job.cfg, data, Path(job.checkpoint))
+    return record
 
 
 def write_outputs(
@@ -301,27 +325,28 @@ def _method_row(name: str, cfg: TrainingConfig) -> dict[str, Any]:
             "options": options}  # fmt: skip
 
 
-def _by_dataset(specs: list[RunSpec]) -> Iterator[tuple[str, list[RunSpec]]]:
-    for dataset in dict.fromkeys(s.dataset for s in specs):
-        yield dataset, [s for s in specs if s.dataset == dataset]
-
-
 Data = dict[str, torch.Tensor]
 
 
 def load_data(dataset: str, cfg: TrainingConfig) -> Data:
-    """Seeded train/test subsets and the probe set (the first training inputs)."""
+    """Seeded train/test subsets and the probe set (the first training inputs); loaded once
+    per process for the same settings."""
+    return _load_data(dataset, cfg.n_train, cfg.n_test, cfg.probe_size, cfg.seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_data(dataset: str, n_train: int | None, n_test: int, probe_size: int, seed: int) -> Data:
     x, y = load_tensors(dataset, "train")
     xt, yt = load_tensors(dataset, "test")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    keep = torch.randperm(x.shape[0], generator=gen)[: cfg.n_train or x.shape[0]]
-    test = torch.randperm(xt.shape[0], generator=gen)[: cfg.n_test]
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(x.shape[0], generator=gen)[: n_train or x.shape[0]]
+    test = torch.randperm(xt.shape[0], generator=gen)[:n_test]
     return {
         "x": x[keep],
         "y": y[keep],
         "xt": xt[test],
         "yt": yt[test],
-        "probe": x[keep][: cfg.probe_size],
+        "probe": x[keep][:probe_size],
     }
 
 
