@@ -298,7 +298,23 @@ def analysis_sections(
         raw.append(Table(groups_table(stats["groups"]), caption=caption))
         raw.append(_extremes(recs, figures / f"{tag}extremes.png"))
     items.append(Details("Statistics tables and the most and least critical profiles", raw))
+    degenerate = degenerate_models(recs)
+    if degenerate:
+        items.insert(0, Footnote(
+            f"{', '.join(degenerate)}: one stage annihilates perturbations (a zero-initialised "
+            "classifier head: ln g at the floating-point floor), so |λ_1| measures that stage, "
+            "not the body. Measure the body alone with `measure(criticality.stages(model)[:-1], "
+            "x)`."))  # fmt: skip
     return [Section(title, items, lead=lead)]
+
+
+def degenerate_models(recs: Sequence[dict[str, Any]]) -> list[str]:
+    """Models of ``recs`` with a stage whose ``ln g`` is at the floating-point floor."""
+    from criticality.consensus import consensus
+    from criticality.report import CriticalityReport
+
+    reports = [(r["model"], CriticalityReport.from_dict(r["report"])) for r in recs]
+    return [m for m, rep in reports if "lyapunov" in rep.results and consensus(rep).degenerate]
 
 
 def reading(stats: dict[str, Any]) -> str:

@@ -236,30 +236,36 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
-    """M1 on the trained mini-zoo (accuracy) and on the architectures at random initialisation
-    (publication year), and whether training moves networks toward criticality ((b), (c))."""
+    """M1 on the trained mini-zoo and on the untrained architectures against their ImageNet
+    accuracy and publication year, and whether training moves networks toward criticality ((b),
+    (c))."""
     rows = []
     acc, verdicts, first = [], [], None
     for ds, entries in data["c"].items():
         recs, _ = _mini_records(entries)
         main = _distance_row(analyse(recs)["spearman"]) if recs else None
         if main is not None:
-            acc.append(f"{rho_text(main)} ({ds})")
+            acc.append(f"(c) {ds}: {rho_text(main)}")
             verdicts.append(spearman_verdict(main))
             first = first or stats_title(_c_what(ds))
+    recs_a = records(data["a"]["rows"])
+    main_a = _distance_row(analyse(recs_a)["spearman"]) if recs_a else None
+    if main_a is not None:
+        acc.append(f"(a) untrained: {rho_text(main_a)}")
+        verdicts.append(spearman_verdict(main_a))
+        first = first or stats_title(_A_WHAT)
     if acc:
         rows.append(
             ScoreRow(
                 "More accurate networks sit closer to criticality",
                 "; ".join(acc),
                 combine(verdicts),
-                "rule: CI of ρ(accuracy, |λ_1|) below 0; a mini-zoo trained here, not the "
-                "paper's 80 ImageNet models",
+                "rule: CI of ρ(accuracy, |λ_1|) below 0, in every part; (c) trained here, (a) "
+                "untrained against their ImageNet accuracy: not the paper's 80 pretrained models",
                 first,
                 claim="M1",
             )
         )
-    recs_a = records(data["a"]["rows"])
     year = analyse(recs_a).get("year") if recs_a else None
     if year:
         rows.append(
