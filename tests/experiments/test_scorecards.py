@@ -90,12 +90,17 @@ def group(init: str, clean: float, robust: float, distance: float) -> dict[str, 
 
 def test_m2_rules() -> None:
     gain = {"groups": [group("default", 0.02, 0.03, -0.1)]}
-    acc, rob = _training_report.scorecard(gain)
-    assert (acc.claim, acc.verdict, rob.verdict) == ("M2", SUPPORTED, SUPPORTED)
+    acc, corr, pgd = _training_report.scorecard(gain)
+    assert (acc.claim, acc.verdict, corr.verdict, pgd.verdict) == (
+        "M2",
+        SUPPORTED,
+        SUPPORTED,
+        SUPPORTED,
+    )
     assert acc.figure == "critical_global: clean +2.00 [+1.80, +2.20] pp"
     none = {"groups": [group("default", 0.001, -0.03, -0.1)]}  # within ±0.5 pp; robustness worse
-    acc, rob = _training_report.scorecard(none)
-    assert acc.verdict == NOT_SUPPORTED and rob.verdict == NOT_SUPPORTED
+    acc, corr, pgd = _training_report.scorecard(none)
+    assert acc.verdict == corr.verdict == pgd.verdict == NOT_SUPPORTED
 
 
 def test_init_study_rule() -> None:

@@ -41,9 +41,8 @@ def effect_sentences(
         parts = []
         for k in metrics:
             c = comp[k]
-            kind = _KIND.get(k, "diff")
             parts.append(
-                f"{_LABELS[k]} {fmt_ci(c['mean_diff'], c['ci_low'], c['ci_high'], kind)} "
+                f"{_LABELS[k]} {_cell(comp, k)} "
                 f"(paired t p = {fmt(c['p_t'], 'p')}, Wilcoxon p = {fmt(c['p_wilcoxon'], 'p')})"
             )
         out.append(f"{contrast}, n = {comp['clean']['n']} seeds: " + "; ".join(parts) + ".")
@@ -54,12 +53,17 @@ def _diff(c: dict[str, Any], kind: Kind = "diff") -> str:
     return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)
 
 
+def _cell(comp: dict[str, Any], k: str) -> str:
+    """A paired difference: accuracies in percentage points, λ in nats per stage."""
+    return _diff(comp[k], "exponent") if k in _KIND else _pp(comp[k])
+
+
 def _contrast_rows(group: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "contrast": contrast,
             "metric": _LABELS[k],
-            "difference [95 % CI]": _diff(comp[k], _KIND.get(k, "diff")),
+            "difference [95 % CI]": _cell(comp, k),
             "paired t p": comp[k]["p_t"],
             "Wilcoxon p": comp[k]["p_wilcoxon"],
             "d_z": comp[k]["effect_dz"],
@@ -73,8 +77,7 @@ def _compact_rows(group: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per contrast: the differences that answer the question, with 95 % CIs."""
     return [
         {"contrast": contrast, "n": comp["clean"]["n"]}
-        | {_LABELS[k]: _diff(comp[k], _KIND.get(k, "diff")) for k in ("clean", "corruption", "pgd")}
-        | {"final |λ_1|": _diff(comp["distance"], "exponent")}
+        | {_LABELS[k]: _cell(comp, k) for k in ("clean", "corruption", "pgd", "distance")}
         for contrast, comp in group["comparisons"].items()
     ]
 
@@ -149,11 +152,18 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "Means per method and every paired test",
             [
                 Table(rows, caption="mean [95 % CI] over seeds"),
-                Table(_contrast_rows(g), caption="paired differences A − B over seeds"),
+                Table(
+                    _contrast_rows(g),
+                    caption="paired differences A − B over seeds (accuracy in percentage points)",
+                ),
             ],
         )
         items: list[Item] = [
-            Table(_compact_rows(g), caption="Paired differences A − B [95 % CI] over seeds"),
+            Table(
+                _compact_rows(g),
+                caption="Paired differences A − B [95 % CI] over seeds (accuracy in "
+                "percentage points)",
+            ),
             FigureRow([f1, f2]),
             folded,
         ]
@@ -171,19 +181,21 @@ def _criticality_contrasts(group: dict[str, Any], baseline: str) -> dict[str, di
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
-    """M2 (accuracy; robustness) on the main groups, and whether the criticality methods bring
-    ordered and chaotic starts closer to λ_1 = 0 than plain training does.
+    """M2 (clean accuracy, accuracy under corruptions, under PGD: one row each) on the main
+    groups, and whether the criticality methods bring ordered and chaotic starts closer to
+    λ_1 = 0 than plain training does.
 
     Rules: each criticality method's paired difference from ``plain`` by
-    :func:`~criticality.reporting.scorecard.interval_verdict` (accuracy: margin ±0.5
-    percentage points; robustness: accuracy under corruptions and under PGD), combined over
-    methods and groups with :func:`~criticality.reporting.scorecard.combine`.
+    :func:`~criticality.reporting.scorecard.interval_verdict` with a margin of ±0.5
+    percentage points, combined over methods and groups with
+    :func:`~criticality.reporting.scorecard.combine`.
     """
     main = [g for g in data["groups"] if g["init"] == "default"] or data["groups"][:1]
-    rows = []
-    for metrics, statement, label in (
-        (("clean",), "Training toward criticality improves clean accuracy", "accuracy"),
-        (("corruption", "pgd"), "Training toward criticality improves robustness", "robustness"),
+    rows: list[ScoreRow] = []
+    for metrics, statement in (
+        (("clean",), "Training toward criticality improves clean accuracy"),
+        (("corruption",), "Training toward criticality improves accuracy under corruptions"),
+        (("pgd",), "Training toward criticality improves accuracy under attack (PGD)"),
     ):
         figures, verdicts, link = [], [], None
         for g in main:
@@ -204,8 +216,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                     statement,
                     "; ".join(figures),
                     combine(verdicts),
-                    f"rule: CI of method − plain above 0: a {label} gain; below 0 or within "
-                    "±0.5 pp: none; every method and metric must agree",
+                    "rule: CI of method − plain above 0; below 0 or within ±0.5 pp: not "
+                    "supported; every method must agree"
+                    if not rows
+                    else "rule as above",
                     link,
                     claim="M2",
                 )

@@ -260,8 +260,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 "More accurate networks sit closer to criticality",
                 "; ".join(acc),
                 combine(verdicts),
-                "rule: CI of ρ(accuracy, |λ_1|) below 0, in every part; (c) trained here, (a) "
-                "untrained against their ImageNet accuracy: not the paper's 80 pretrained models",
+                "rule: CI of ρ(accuracy, |λ_1|) below 0 in every part; not the paper's 80 "
+                "pretrained models (offline)",
                 first,
                 claim="M1",
             )
@@ -273,8 +273,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 "Newer architectures sit closer to criticality",
                 rho_text(year[0]) + " (random init)",
                 spearman_verdict(year[0]),
-                "rule: CI of ρ(year, |λ_1|) below 0; untrained architectures stand in for "
-                "pretrained ones",
+                "rule: CI of ρ(year, |λ_1|) below 0; untrained architectures",
                 stats_title(_A_WHAT),
                 claim="M1",
             )

@@ -53,8 +53,8 @@ table.scorecard td, table.scorecard th { text-align: left; padding: 0.25em 0.4em
 table.scorecard td.figure { font-variant-numeric: tabular-nums; }
 table.scorecard td.label { white-space: nowrap; font-weight: 600; }
 table.scorecard td.why { color: #444; font-size: 0.95em; }
-.verdict { display: inline-block; padding: 0 0.45em; border-radius: 0.3em; white-space: nowrap;
-           font-weight: 600; }
+.verdict { display: inline-block; padding: 0 0.4em; border-radius: 0.3em; white-space: nowrap;
+           font-weight: 600; font-size: 0.95em; }
 .v-yes { background: #d6e9f5; color: #00456e; } .v-no { background: #f8dccb; color: #8a3300; }
 .v-mixed { background: #fbecc4; color: #6b4a00; } .v-na { background: #e8e8e8; color: #444; }
 .v-info { background: #eef; color: #223; }

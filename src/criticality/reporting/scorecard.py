@@ -245,7 +245,7 @@ def render_scorecard(rows: Sequence[ScoreRow], lookup: Mapping[str, str]) -> str
             f'<td><span class="verdict v-{row.tone}">{e(row.verdict)}</span></td>'
             f'<td class="why">{e(row.why)}</td></tr>'
         )
-    cols = "".join(f'<col style="width:{w}">' for w in ("4.2em", "25%", "33%", "9.8em", "auto"))
+    cols = "".join(f'<col style="width:{w}">' for w in ("3.6em", "24%", "36%", "10.6em", "auto"))
     head = "<tr><th></th><th>claim or check</th><th>measured</th><th>verdict</th><th>why</th></tr>"
     return (
         f'<table class="scorecard" id="scorecard"><colgroup>{cols}</colgroup>{head}'
