@@ -114,3 +114,12 @@ def test_init_study_rule() -> None:
     *_, init = _training_report.scorecard(data)
     assert init.claim is None and init.verdict == INCONCLUSIVE  # chaotic start: CI contains 0
     assert "ordered, critical_global: λ_1 → −0.010" in init.figure
+
+
+def test_a_gain_over_plain_mentions_a_baseline_that_does_better() -> None:
+    g = group("default", 0.02, 0.03, -0.1)
+    g["comparisons"]["critical_global − jacobian"] = {
+        k: comparison(-0.194, 0.01) for k in ("clean", "corruption", "pgd", "distance")
+    }
+    *_, pgd = _training_report.scorecard({"groups": [g]})
+    assert pgd.verdict == SUPPORTED and pgd.why.endswith("; behind jacobian (−19.4 pp)")

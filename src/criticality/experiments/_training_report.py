@@ -197,9 +197,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         (("corruption",), "Training toward criticality improves accuracy under corruptions"),
         (("pgd",), "Training toward criticality improves accuracy under attack (PGD)"),
     ):
-        figures, verdicts, link = [], [], None
+        figures, verdicts, link, behind = [], [], None, []
         for g in main:
             where = f"{g['dataset']} {g['model']} " if len(main) > 1 else ""
+            behind += _behind_baselines(g, metrics[0])
             for method, comp in _criticality_contrasts(g, "plain").items():
                 if comp["clean"]["n"] < 2:
                     continue  # a paired interval needs two seeds
@@ -216,10 +217,13 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                     statement,
                     "; ".join(figures),
                     combine(verdicts),
-                    "rule: CI of method − plain above 0; below 0 or within ±0.5 pp: not "
-                    "supported; every method must agree"
-                    if not rows
-                    else "rule as above",
+                    (
+                        "rule: CI of method − plain above 0; below 0 or within ±0.5 pp: not "
+                        "supported; every method must agree"
+                        if not rows
+                        else "rule as above"
+                    )
+                    + (f"; behind {', '.join(behind)}" if behind else ""),
                     link,
                     claim="M2",
                 )
@@ -249,9 +253,25 @@ def _reading_rows(data: dict[str, Any]) -> list[ScoreRow]:
     return rows
 
 
+def _behind_baselines(group: dict[str, Any], metric: str) -> list[str]:
+    """Baselines other than plain that a criticality method trails on ``metric`` (95 % CI of
+    the difference below 0), e.g. ``"jacobian (−19.4 pp)"``: a caveat on a gain over plain."""
+    gaps: dict[str, list[float]] = {}
+    for contrast, comp in group["comparisons"].items():
+        a, _, b = contrast.partition(" − ")
+        if a.startswith("critical") and b != "plain" and comp[metric]["ci_high"] < 0:
+            gaps.setdefault(b, []).append(100 * comp[metric]["mean_diff"])
+    return [
+        f"{b} ({fmt(max(d), 'points')} pp)"
+        if len(d) == 1
+        else f"{b} ({fmt(max(d), 'points')} to {fmt(min(d), 'points')} pp)"
+        for b, d in gaps.items()
+    ]
+
+
 def _pp(c: dict[str, Any]) -> str:
     """An accuracy difference (fractions) in percentage points, with its interval."""
-    return fmt_ci(100 * c["mean_diff"], 100 * c["ci_low"], 100 * c["ci_high"], "diff") + " pp"
+    return fmt_ci(100 * c["mean_diff"], 100 * c["ci_low"], 100 * c["ci_high"], "points") + " pp"
 
 
 def _short(metric: str) -> str:

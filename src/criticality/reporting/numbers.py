@@ -16,6 +16,7 @@ kind                  format
 ``"db"``              unsigned, 1 decimal (dynamic range in dB): ``12.4``
 ``"fraction"``        unsigned, 3 decimals (accuracy as a fraction): ``0.912``
 ``"percent"``         unsigned, 1 decimal (accuracy in %): ``69.8``
+``"points"``          signed, 1 decimal (differences in percentage points): ``−19.4``
 ``"int"``             an integer: ``80``
 ``"seconds"``         unsigned, 2 significant digits, at least whole seconds above 10: ``42``
 ``"plain"``           unsigned, 3 significant digits (anything else)
@@ -48,6 +49,7 @@ Kind = Literal[
     "db",
     "fraction",
     "percent",
+    "points",
     "int",
     "seconds",
     "plain",
@@ -67,6 +69,7 @@ _KINDS: dict[str, tuple[bool, int | None, int | None]] = {
     "db": (False, None, 1),
     "fraction": (False, None, 3),
     "percent": (False, None, 1),
+    "points": (True, None, 1),
     "int": (False, None, 0),
     "seconds": (False, 2, None),
     "plain": (False, 3, None),
