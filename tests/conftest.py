@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,3 +28,18 @@ def local_ray() -> Iterator[None]:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny demo, run once per test session (tests that change it work on a copy)."""
+    from criticality.experiments import demo
+
+    out = tmp_path_factory.mktemp("tiny_demo")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        demo.run(demo.DemoConfig.tiny(), out)
+    finally:
+        torch.set_num_threads(threads)
+    return out

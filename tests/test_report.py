@@ -80,3 +80,11 @@ def test_bad_measure_requests() -> None:
 def test_signs_in_words(log_gain: float, expected: str) -> None:
     assert log_gain_in_words(log_gain) == expected
     assert regime(log_gain) == expected.split(":")[0]
+
+
+def test_symbols_keep_their_case_in_the_reading() -> None:
+    rep = measure(
+        mlp(depth=4, width=16, seed=0), torch.randn(3, 16), measures=["lyapunov", "branching"]
+    )
+    text = rep.interpretation()
+    assert "Σ" not in text and "σ" in text

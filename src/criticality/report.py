@@ -6,12 +6,15 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticality._meta import SCHEMA_VERSION, atomic_write
 from criticality.measures import LyapunovResult, get_measure
 from criticality.measures._result import Result
 from criticality.measures._words import CRITICAL_BAND, log_gain_in_words, regime
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,16 +109,32 @@ class CriticalityReport:
         else:
             text.append(f"Every stage is within ±{CRITICAL_BAND:.2f} of critical.")
         others = [r.describe() for n, r in self.results.items() if n != "lyapunov"]
-        text += [d[:1].upper() + d[1:] + "." for d in others]
+        # a sentence starts with a capital, but a symbol keeps its case (σ is not Σ)
+        text += [(d[:1].upper() if d[:1].isascii() else d[:1]) + d[1:] + "." for d in others]
         return " ".join(text)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The per-stage table (:meth:`stage_table`) as a pandas DataFrame, one row per stage."""
+        import pandas as pd
+
+        return pd.DataFrame(self.stage_table())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the reading in words, the summary table, stage and spectrum charts."""
+        from criticality.integrations._html import report_html
+
+        return report_html(self)
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``"summary"`` (:meth:`summary_table`) is written for readers without this
+        package (e.g. :meth:`criticality.store.ResultStore.to_frame`) and ignored on reading."""
         return {
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "stage_names": list(self.stage_names),
             "results": {name: r.to_dict() for name, r in self.results.items()},
             "metadata": self.metadata,
+            "summary": self.summary_table(),
         }
 
     @classmethod

@@ -24,7 +24,10 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Status = Literal["ok", "failed"]
 
@@ -150,6 +153,26 @@ class ResultStore:
     def rows(self, key: str | None = None) -> list[Row]:
         """All rows (of configuration ``key`` if given), ordered by model then weights."""
         return list(self._iter(key))
+
+    def to_frame(self, key: str | None = None) -> pd.DataFrame:
+        """All rows (of configuration ``key`` if given) as a tidy DataFrame: one row per model ×
+        weights × measure (``measure``, ``value``, ``ci_low``, ``ci_high``, ``critical_value``,
+        ``verdict``) beside ``model``, ``weights``, ``config_hash``, ``status``, ``reason``,
+        ``seconds`` and ``created``; a failed model is one row without a measure.
+
+        Reads the summary each report's JSON carries (reports written before it did have
+        no measure rows: re-run them).
+        """
+        import pandas as pd
+
+        rows = []
+        for row in self._iter(key):
+            fixed = dataclasses.asdict(row)
+            del fixed["report"]
+            summary = row.report_dict().get("summary", []) if row.status == "ok" else []
+            rows += [{**fixed, **measure} for measure in summary] or [fixed]
+        columns = [f.name for f in dataclasses.fields(Row) if f.name != "report"]
+        return pd.DataFrame(rows, columns=None if rows else columns)
 
     def _iter(self, key: str | None) -> Iterator[Row]:
         query = "SELECT * FROM results"

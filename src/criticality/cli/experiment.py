@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from criticality.cli._integrations import add_tensorboard_argument, write_tensorboard
+
 NAME = "experiment"
 HELP = "run or resume a registered experiment (`criticality experiment list`) and its report"
 
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (overrides the config)")
     parser.add_argument("--out", type=Path, help="output folder (resumable)")
+    add_tensorboard_argument(parser)
 
 
 def build_config(name: str, preset: str, overrides: list[str], device: str | None) -> Any:
@@ -94,4 +97,5 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.name
     path = get_experiment(args.name).run(cfg, out)
     print(f"report: {path}")
+    write_tensorboard(args, out)
     return 0

@@ -21,6 +21,7 @@ _COMMANDS = [
     "criticality.cli.scan",
     "criticality.cli.train",
     "criticality.cli.experiment",
+    "criticality.cli.lm",
 ]
 
 

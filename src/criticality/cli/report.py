@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from criticality.cli._integrations import add_tensorboard_argument, write_tables, write_tensorboard
+
 NAME = "report"
 HELP = "re-render the figures and report.html of a finished run without recomputing"
 
@@ -12,6 +14,13 @@ HELP = "re-render the figures and report.html of a finished run without recomput
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder of a run (holds results.json)")
     parser.add_argument("--open", action="store_true", help="open the report in the browser")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default=None,
+        help="also write tidy tables (measures, stages, trajectories) to OUT/tables",
+    )
+    add_tensorboard_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = render(args.out)
     print(f"report: {path}")
+    write_tables(args.out, args.format)
+    write_tensorboard(args, args.out)
     if args.open:
         import webbrowser
 

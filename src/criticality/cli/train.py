@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from criticality.cli._integrations import add_tensorboard_argument, write_tensorboard
+
 NAME = "train"
 HELP = "train one network with a training method (plain, criticality, ...), tracking λ_1"
 
@@ -54,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder; a rerun resumes from its checkpoint"
     )
+    add_tensorboard_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,4 +111,5 @@ def run(args: argparse.Namespace) -> int:
         f"at step {record['trajectory'][-1]['step']} (0 is critical)"
     )
     print(f"wrote {report}, {out / 'model.pt'}")
+    write_tensorboard(args, out)
     return 0

@@ -47,8 +47,9 @@ details[open] > summary { margin-bottom: 0.3em; }
 .footer { color: #555; font-size: 0.85em; }
 sup.fn a { text-decoration: none; }
 nav.toc { font-size: 0.85em; color: #444; margin: 0.6em 0; }
-nav.toc a { color: #0b4f8a; text-decoration: none; white-space: nowrap; }
-table.scorecard { width: 100%; font-size: 0.84em; table-layout: fixed; line-height: 1.3; }
+nav.toc a { color: #0b4f8a; text-decoration: none; }
+table.scorecard { width: 100%; min-width: 760px; font-size: 0.84em; table-layout: fixed;
+                  line-height: 1.3; }
 table.scorecard td, table.scorecard th { text-align: left; padding: 0.25em 0.4em; }
 table.scorecard td.figure { font-variant-numeric: tabular-nums; }
 table.scorecard td.label { white-space: nowrap; font-weight: 600; }
@@ -61,6 +62,9 @@ table.scorecard td.why { color: #444; font-size: 0.95em; }
 .scroll { overflow-x: auto; }
 .figrow { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .figrow figure { flex: 0 1 calc(50% - 0.5em); min-width: 280px; }
+p { overflow-wrap: anywhere; }
+@media print { body { max-width: none; margin: 0; } .scroll { overflow: visible; }
+               figure, tr { break-inside: avoid; } h2 { break-after: avoid; } }
 """
 #: Printing (or saving as PDF) opens every folded detail, so the printout is complete.
 _SCRIPT = (

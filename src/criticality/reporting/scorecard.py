@@ -248,8 +248,8 @@ def render_scorecard(rows: Sequence[ScoreRow], lookup: Mapping[str, str]) -> str
     cols = "".join(f'<col style="width:{w}">' for w in ("3.6em", "24%", "36%", "10.6em", "auto"))
     head = "<tr><th></th><th>claim or check</th><th>measured</th><th>verdict</th><th>why</th></tr>"
     return (
-        f'<table class="scorecard" id="scorecard"><colgroup>{cols}</colgroup>{head}'
-        f"{''.join(body)}</table>"
+        f'<div class="scroll"><table class="scorecard" id="scorecard"><colgroup>{cols}</colgroup>'
+        f"{head}{''.join(body)}</table></div>"
     )
 
 

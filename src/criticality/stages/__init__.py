@@ -20,3 +20,4 @@ from criticality.stages._core import split_after as split_after
 from criticality.stages._core import stages as stages
 from criticality.stages._core import units as units
 from criticality.stages._core import verify_stages as verify_stages
+from criticality.stages._transformers import language_model_stages as language_model_stages

@@ -147,7 +147,8 @@ def split_after(
 
     Measures need float inputs they can perturb; a language model takes token ids. Measuring it
     from its embedding output on is ``split_after(stages(lm), "embed", token_ids)``: the first
-    stages run once, without gradients, and the measure starts at the state they produce.
+    stages run once, in ``eval()`` mode and without gradients, and the measure starts at the
+    state they produce.
 
     Args:
         stage_list: the stages (e.g. from :func:`stages`).
@@ -166,8 +167,16 @@ def split_after(
     cut = names.index(name) + 1
     if cut == len(names):
         raise ValueError(f"{name!r} is the last stage: nothing would be left to measure")
-    with torch.no_grad():
-        h = compose(stage_list[:cut], inputs)
+    first = stage_list[:cut]
+    flags = [(m, m.training) for s in first for m in s.modules()]
+    try:  # in eval mode, as the measures run the rest (dropout off: the same h every time)
+        for s in first:
+            s.eval()
+        with torch.no_grad():
+            h = compose(first, inputs)
+    finally:
+        for m, flag in flags:
+            m.training = flag
     return list(stage_list[cut:]), h
 
 

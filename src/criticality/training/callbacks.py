@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -101,6 +102,9 @@ class CriticalityMonitor(Callback):
         options: extra keyword arguments per measure, e.g. ``{"lyapunov": {"norm": "rms"}}``.
         seed: seed passed to every measure.
         taps: stage taps for models without an adapter (see :func:`criticality.stages`).
+        tensorboard: a log folder: every measurement also goes to TensorBoard as scalars
+            (``criticality/lambda_1``, ``criticality/ln_g/STAGE``, ...) and spectrum
+            histograms (see :mod:`criticality.integrations.tensorboard`).
     """
 
     name = "criticality"
@@ -114,6 +118,7 @@ class CriticalityMonitor(Callback):
         options: Mapping[str, Mapping[str, Any]] | None = None,
         seed: int = 0,
         taps: Sequence[str] | None = None,
+        tensorboard: str | Path | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be a positive number of steps, got {every}")
@@ -123,6 +128,8 @@ class CriticalityMonitor(Callback):
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self.seed, self.taps = seed, taps
         self.trajectory: list[dict[str, Any]] = []
+        self.tensorboard = tensorboard
+        self._writer: Any = None  # opened at the first measurement
 
     def measure(
         self, model: nn.Module, step: int, device: torch.device, task: int = 0
@@ -131,13 +138,17 @@ class CriticalityMonitor(Callback):
         stage_list = stages(model, self.taps)
         record: dict[str, Any] = {"step": step, "task": task}
         probe = self.probe.to(device)
+        results = {}
         for name in self.measures:
             result = run_measure(
                 name, stage_list, probe, seed=self.seed, **self.options.get(name, {})
             )
             head = result.headline()
             record[name], record[f"{name}_ci"] = head.mean, [head.ci_low, head.ci_high]
+            results[name] = result
         self.trajectory.append(record)
+        if self.tensorboard is not None:
+            self._write_tensorboard(results, step)
         logger.info("step %d: %s", step, {k: v for k, v in record.items() if k in self.measures})
         return record
 
@@ -155,6 +166,17 @@ class CriticalityMonitor(Callback):
     def on_fit_end(self, state: TrainState) -> None:
         if self._due(state.step):
             self.measure(state.model, state.step, state.device, state.task)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _write_tensorboard(self, results: Mapping[str, Any], step: int) -> None:
+        from criticality.integrations.tensorboard import summary_writer, write_results
+
+        if self._writer is None:
+            assert self.tensorboard is not None
+            self._writer = summary_writer(self.tensorboard)
+        write_results(self._writer, results, step)
 
     def records(self) -> list[dict[str, Any]]:
         return list(self.trajectory)

@@ -1,0 +1,81 @@
+"""Every report the demo writes, loaded in headless Chromium: images decode, no console errors,
+no request leaves the page, it reads on a phone and prints to PDF. Screenshots are kept in
+``runs/browser/`` (or ``$CRITICALITY_BROWSER_OUT``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("CRITICALITY_BROWSER_OUT", ROOT / "runs" / "browser"))
+#: Inside the page: the page's own width against the viewport's, and every element wider than
+#: the viewport that no scrolling container holds.
+OVERFLOW = """(() => {
+  const w = window.innerWidth, out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.getBoundingClientRect().right <= w + 1) continue;
+    let a = el.parentElement, held = false;
+    for (; a && a !== document.body; a = a.parentElement)
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) { held = true; break; }
+    if (!held) out.push(el.tagName + ': ' + el.textContent.slice(0, 40));
+  }
+  return {page: document.documentElement.scrollWidth, viewport: w, loose: out.slice(0, 5)};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def reports(tiny_demo: Path) -> list[Path]:
+    """The tiny demo: its combined report and each part's own."""
+    out = tiny_demo
+    found = sorted(out.rglob("report.html"))
+    assert out / "report.html" in found and len(found) >= 5  # the demo and its parts
+    return found
+
+
+def _name(path: Path, root: Path) -> str:
+    rel = path.parent.relative_to(root)
+    return "demo" if rel == Path(".") else "demo-" + "-".join(rel.parts)
+
+
+def test_every_report_loads_cleanly(chromium, reports: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    root = min((p.parent for p in reports), key=lambda p: len(p.parts))
+    for path in reports:
+        page = chromium.load(path, width=1200, height=900)
+        assert page.console_errors == [], (path, page.console_errors)
+        assert page.external == [], (path, page.external)
+        assert page.images, f"{path} shows no figure"
+        for img in page.images:
+            assert img["decoded"] and min(img["natural"]) > 0 and min(img["shown"]) > 0, img
+            assert img["src"].startswith("data:image/png;base64,")
+        chromium.screenshot(SHOTS / f"{_name(path, root)}.png")
+
+
+def test_reports_read_on_a_phone_and_print(chromium, reports: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    root = min((p.parent for p in reports), key=lambda p: len(p.parts))
+    for path in reports:
+        page = chromium.load(path, width=390, height=844)
+        layout = chromium.evaluate(OVERFLOW)
+        assert layout["page"] <= layout["viewport"], (path, layout)  # tables scroll, not the page
+        assert layout["loose"] == [], (path, layout)
+        assert all(img["shown"][0] <= 390 for img in page.images)  # figures scale down
+        chromium.screenshot(SHOTS / f"{_name(path, root)}-phone.png")
+    chromium.load(root / "report.html")
+    pdf = chromium.pdf(SHOTS / "demo.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") > 1
+
+
+def test_the_checks_catch_what_they_look_for(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A page with a broken image, an external image and a console error fails every check."""
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        '<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA">'
+        '<img src="https://example.invalid/figure.png">'
+        "<script>console.error('boom')</script></body></html>"
+    )
+    page = chromium.load(bad)
+    assert "boom" in page.console_errors
+    assert page.external == ["https://example.invalid/figure.png"]
+    assert [img["decoded"] for img in page.images] == [False, False]
