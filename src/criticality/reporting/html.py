@@ -63,6 +63,11 @@ table.scorecard td.why { color: #444; font-size: 0.95em; }
 .figrow { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .figrow figure { flex: 0 1 calc(50% - 0.5em); min-width: 280px; }
 p { overflow-wrap: anywhere; }
+@media (max-width: 640px) {  /* a phone: each scorecard row becomes a card */
+  table.scorecard { min-width: 0; table-layout: auto; }
+  table.scorecard colgroup, table.scorecard tr:first-child { display: none; }
+  table.scorecard tr { display: block; border-bottom: 2px solid #ccc; padding: 0.3em 0; }
+  table.scorecard td { display: block; border: none; padding: 0.1em 0.4em; } }
 @media print { body { max-width: none; margin: 0; } .scroll { overflow: visible; }
                figure, tr { break-inside: avoid; } h2 { break-after: avoid; } }
 """
