@@ -138,8 +138,9 @@ def test_a_peak_at_the_grid_edge_is_a_bound() -> None:
     ("chi", "ci"),
     [
         ([1.0, 1.1, 1.0, 1.05, 1.0, 1.1, 1.0], None),  # flat: no peak to speak of
-        (PEAKED, (0.52, 1.9)),
-    ],  # a peak whose bootstrap interval spans the grid
+        ([0, 0, 0, 0, 0, 0, 0.01], None),  # zero but at the edge (ResNet-18 at random init)
+        (PEAKED, (0.52, 1.9)),  # a peak whose bootstrap interval spans the grid
+    ],
 )
 def test_no_call_without_a_located_peak(chi: list[float], ci: tuple[float, float] | None) -> None:
     c = consensus(

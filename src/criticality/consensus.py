@@ -8,8 +8,8 @@ Each measure of a :class:`~criticality.CriticalityReport` gets a *call* by a sta
 * ``susceptibility`` (peak gain g*): ``critical`` within ±0.05 of ln g* = 0; g* > 1 means the
   weights would have to grow to reach the peak (``ordered``), g* < 1 shrink (``chaotic``). A peak
   at the edge of the gain grid is a *bound* (the true peak lies beyond the grid), still a
-  direction; a curve with no peak to speak of (χ nearly flat, or a bootstrap interval that
-  spans most of the grid) gets ``no call``.
+  direction; a curve with no peak to speak of (χ nearly flat, zero at all but one or two
+  gains, or a bootstrap interval that spans most of the grid) gets ``no call``.
 * ``avalanches`` (τ_S): ``no call`` unless power laws are supported; then ``critical`` within
   ±0.2 of 3/2, ``ordered`` above (steeper: small avalanches), ``chaotic`` below.
 * ``dynamic_range`` and ``weight_alpha``: ``no call``: Δ is maximal *at* criticality and has no
@@ -222,15 +222,19 @@ def _susceptibility(r: Result) -> MeasureCall:
     edge = top in (0, len(chi) - 1)
     finite = np.isfinite(chi)
     span = math.log(gains[-1] / gains[0])
-    if not finite.all() or chi.max() <= 0 or chi.max() < FLAT_CHI * float(np.median(chi)):
-        what = "χ = 0 at every gain" if finite.all() and chi.max() <= 0 else "χ(g) is flat"
+    active = int((chi > 0).sum()) if finite.all() else 0
+    if active < 3 or chi.max() < FLAT_CHI * float(np.median(chi)):
+        what = (
+            f"χ is 0 at {len(chi) - active} of {len(chi)} gains" if active < 3 else "χ(g) is flat"
+        )
         return MeasureCall(
             "susceptibility",
             "g*",
             "no call",
             fmt_ci(g, e.ci_low, e.ci_high, "ratio"),
-            f"{what}: a global gain does not change how the response varies across inputs "
-            "(as for ReLU networks without biases, or normalisation layers that undo the gain)",
+            f"{what}: no peak to locate; the global gain barely changes how the response "
+            "varies across inputs (as for ReLU networks without biases, whose relative "
+            "response does not depend on the gain, or layers that normalise each input)",
             short="no peak",
         )
     if not edge and e.ci_low > 0 and math.log(e.ci_high / e.ci_low) > WIDE_PEAK * span:
@@ -324,9 +328,9 @@ CALL_RULES: dict[str, Callable[[Result], MeasureCall]] = {
 WHY: dict[frozenset[str], str] = {
     frozenset({"lyapunov", "susceptibility"}): (
         "λ_1 follows the most expanding direction of the network as it is, aligned stage by "
-        "stage; the susceptibility scales every weight by one global gain and finds where the "
-        "response fluctuations across inputs peak, which also moves with the biases and "
-        "normalisations that the gain leaves alone"
+        "stage; the susceptibility multiplies every weight by one global gain g (which a deep "
+        "network feels roughly as g to the power of its depth, and which leaves biases and "
+        "normalisations alone) and finds where the response fluctuations across inputs peak"
     ),
     frozenset({"lyapunov", "branching"}): (
         "λ_1 follows the single most expanding direction; σ counts units pushed past a "
