@@ -8,8 +8,9 @@ Each measure of a :class:`~criticality.CriticalityReport` gets a *call* by a sta
 * ``susceptibility`` (peak gain g*): ``critical`` within ±0.05 of ln g* = 0; g* > 1 means the
   weights would have to grow to reach the peak (``ordered``), g* < 1 shrink (``chaotic``). A peak
   at the edge of the gain grid is a *bound* (the true peak lies beyond the grid), still a
-  direction; a curve with no peak to speak of (χ nearly flat, zero at all but one or two
-  gains, or a bootstrap interval that spans most of the grid) gets ``no call``.
+  direction; a curve with no peak to speak of (a maximum within two standard errors, of a
+  variance over the inputs, of the median: :func:`flat_chi`; zero at all but one or two gains;
+  or a bootstrap interval that spans most of the grid) gets ``no call``.
 * ``avalanches`` (τ_S): ``no call`` unless power laws are supported; then ``critical`` within
   ±0.2 of 3/2, ``ordered`` above (steeper: small avalanches), ``chaotic`` below.
 * ``dynamic_range`` and ``weight_alpha``: ``no call``: Δ is maximal *at* criticality and has no
@@ -54,13 +55,18 @@ from criticality.reporting.numbers import Kind
 DEGENERATE_LOG_GAIN = -50.0
 #: ``|τ_S − 3/2|`` within which power-law avalanches count as critical.
 AVALANCHE_BAND = 0.2
-#: χ(g) counts as flat (no peak) when its maximum is below this multiple of its median.
-FLAT_CHI = 1.25
 #: A peak whose bootstrap 95 % interval covers more than this fraction of the grid (in ln g) is
 #: not located.
 WIDE_PEAK = 0.75
 
 CALLS = ("ordered", "critical", "chaotic")
+
+
+def flat_chi(n_inputs: int) -> float:
+    """χ(g) has no peak when its maximum is below this multiple of its median: ``1 + 2 s``, with
+    ``s = √(2 / (B − 1))`` the relative standard error of a variance over ``B`` inputs (χ is
+    one), so that a peak must stand out from the sampling noise by two standard errors."""
+    return 1.0 + 2.0 * math.sqrt(2.0 / max(n_inputs - 1, 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,9 +229,11 @@ def _susceptibility(r: Result) -> MeasureCall:
     finite = np.isfinite(chi)
     span = math.log(gains[-1] / gains[0])
     active = int((chi > 0).sum()) if finite.all() else 0
-    if active < 3 or chi.max() < FLAT_CHI * float(np.median(chi)):
+    if active < 3 or chi.max() < flat_chi(e.n) * float(np.median(chi)):
         what = (
-            f"χ is 0 at {len(chi) - active} of {len(chi)} gains" if active < 3 else "χ(g) is flat"
+            f"χ is 0 at {len(chi) - active} of {len(chi)} gains"
+            if active < 3
+            else f"χ(g) does not rise above its sampling noise over {e.n} inputs"
         )
         return MeasureCall(
             "susceptibility",
