@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/measure_cost.py
 	$(BIN)/python benchmarks/scan_cost.py
 	$(BIN)/python benchmarks/regularizer_overhead.py
+	$(BIN)/python benchmarks/homeostatic_cost.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -168,16 +168,27 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             folded,
         ]
         out.append(Section(group_title(g), items))
-    return out
+    from criticality.experiments._energy_report import energy_sections
+
+    return out + energy_sections(data, out_dir)
 
 
-def _criticality_contrasts(group: dict[str, Any], baseline: str) -> dict[str, dict[str, Any]]:
+def _is_criticality(method: str, data: dict[str, Any]) -> bool:
+    """A method that steers toward criticality (its registry kind, recorded in the results)."""
+    kind = data.get("methods", {}).get(method, {}).get("kind")
+    return kind == "criticality" if kind else method.startswith("critical")
+
+
+def _criticality_contrasts(
+    group: dict[str, Any], baseline: str, data: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Contrasts ``m − baseline`` for the criticality methods of a group."""
-    return {
-        c.split(" − ")[0]: comp
-        for c, comp in group["comparisons"].items()
-        if c.endswith(f" − {baseline}") and c.startswith("critical")
-    }
+    out = {}
+    for contrast, comp in group["comparisons"].items():
+        a, _, b = contrast.partition(" − ")
+        if b == baseline and _is_criticality(a, data):
+            out[a] = comp
+    return out
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
@@ -200,8 +211,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         figures, verdicts, link, behind = [], [], None, []
         for g in main:
             where = f"{g['dataset']} {g['model']} " if len(main) > 1 else ""
-            behind += _behind_baselines(g, metrics[0])
-            for method, comp in _criticality_contrasts(g, "plain").items():
+            behind += _behind_baselines(g, metrics[0], data)
+            for method, comp in _criticality_contrasts(g, "plain", data).items():
                 if comp["clean"]["n"] < 2:
                     continue  # a paired interval needs two seeds
                 parts = [f"{_short(k)} {_pp(comp[k])}" for k in metrics]
@@ -253,13 +264,13 @@ def _reading_rows(data: dict[str, Any]) -> list[ScoreRow]:
     return rows
 
 
-def _behind_baselines(group: dict[str, Any], metric: str) -> list[str]:
+def _behind_baselines(group: dict[str, Any], metric: str, data: dict[str, Any]) -> list[str]:
     """Baselines other than plain that a criticality method trails on ``metric`` (95 % CI of
     the difference below 0), e.g. ``"jacobian (−19.4 pp)"``: a caveat on a gain over plain."""
     gaps: dict[str, list[float]] = {}
     for contrast, comp in group["comparisons"].items():
         a, _, b = contrast.partition(" − ")
-        if a.startswith("critical") and b != "plain" and comp[metric]["ci_high"] < 0:
+        if _is_criticality(a, data) and b != "plain" and comp[metric]["ci_high"] < 0:
             gaps.setdefault(b, []).append(100 * comp[metric]["mean_diff"])
     return [
         f"{b} ({fmt(max(d), 'points')} pp)"
@@ -284,7 +295,7 @@ def _init_rows(data: dict[str, Any]) -> list[ScoreRow]:
     groups = [g for g in data["groups"] if g["init"] != "default"]
     figures, verdicts, link = [], [], None
     for g in groups:
-        for method, comp in _criticality_contrasts(g, "plain").items():
+        for method, comp in _criticality_contrasts(g, "plain", data).items():
             d = comp["distance"]
             final = g["summary"][method]["lambda_final"]["mean"]
             figures.append(

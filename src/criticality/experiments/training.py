@@ -8,15 +8,17 @@ optimizer, learning rate and data order; only the loss term or weight decay diff
 * ``critical_global`` / ``critical_stagewise``: + :class:`CriticalityRegularizer`;
 * ``jacobian``: + :class:`JacobianRegularizer` (Hoffman et al. 2019, pushes toward order);
 * ``weight_decay``: L2 weight decay in the optimizer;
+* ``homeostatic``: every stage scales its own gain toward 1 from local signals (no gradient);
 
 or any other row of the training-method registry (:mod:`criticality.training.methods`).
 
 Then: clean accuracy, robustness (Gaussian noise, MNIST-C-style corruptions, FGSM, PGD), the
-final ``λ_1`` and its trajectory over training. Every method is compared with the control
-(``baseline``, default ``plain``) seed by seed, and every criticality method with every baseline
-method of the run (paired t interval, paired t test, Wilcoxon signed-rank). An initialisation
-study trains from deliberately ordered and chaotic weight scales: does the regularizer bring both
-back to λ_1 ≈ 0?
+final ``λ_1`` and its trajectory over training, and the cost (FLOPs and seconds per step,
+active units, test accuracy against FLOPs, FLOPs and seconds to a target accuracy). Every
+method is compared with the control (``baseline``, default ``plain``) seed by seed, and every
+criticality method with every baseline method of the run (paired t interval, paired t test,
+Wilcoxon signed-rank). An initialisation study trains from deliberately ordered and chaotic
+weight scales: do the regularizer and the homeostatic controller bring both back to λ_1 ≈ 0?
 
 Each finished (dataset, model, init, method, seed) run is saved under ``OUT/runs/`` and not
 redone when an interrupted experiment is started again with the same config.
@@ -39,6 +41,7 @@ from torch import nn
 
 from criticality.data import load_tensors
 from criticality.executor import map_jobs
+from criticality.experiments._energy_report import energy_summary, run_energy
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._training_report import METRICS as METRICS
 from criticality.experiments._training_report import effect_sentences as effect_sentences
@@ -47,6 +50,7 @@ from criticality.experiments._training_report import sections as sections
 from criticality.reporting import atomic_write, resume_dir, write_results
 from criticality.stats import mean_ci, paired_comparison
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
+from criticality.training.energy import AccuracyTrace
 from criticality.training.methods import build_method, get_method
 from criticality.zoo import cnn_classifier, mlp_classifier
 
@@ -91,6 +95,8 @@ class TrainingConfig:
         fgsm_eps: FGSM budgets (L∞, pixels in [0, 1]).
         pgd_eps: PGD budgets; ``pgd_steps`` iterations, step ``2.5 ε / steps``, random start.
         pgd_steps: PGD iterations.
+        target_accuracy: test accuracy whose cost (FLOPs, seconds) is reported; ``None``:
+            95 % of the control's mean final accuracy, rounded down to 0.01.
         device: ``"cpu"`` or ``"cuda"``.
         executor: ``"local"`` (one run after another) or ``"ray"`` (runs as Ray tasks).
         address: Ray cluster address (``None``: a local instance).
@@ -100,7 +106,8 @@ class TrainingConfig:
     datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
     models: tuple[str, ...] = ("mlp", "cnn")
     methods: tuple[str, ...] = (
-        "plain", "critical_global", "critical_stagewise", "jacobian", "weight_decay",
+        "plain", "critical_global", "critical_stagewise", "homeostatic", "jacobian",
+        "weight_decay",
     )  # fmt: skip
     baseline: str = "plain"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -111,6 +118,7 @@ class TrainingConfig:
         "plain",
         "critical_global",
         "critical_stagewise",
+        "homeostatic",
         "jacobian",
     )
     sigma_w: tuple[tuple[str, float], ...] = (("default", 1.0), ("ordered", 0.5), ("chaotic", 3.0))
@@ -133,6 +141,7 @@ class TrainingConfig:
     fgsm_eps: tuple[float, ...] = (0.05, 0.1, 0.2)
     pgd_eps: tuple[float, ...] = (0.05, 0.1)
     pgd_steps: int = 10
+    target_accuracy: float | None = None
     device: str = "cpu"
     executor: str = "local"
     address: str | None = None
@@ -168,11 +177,12 @@ class TrainingConfig:
     @classmethod
     def demo(cls) -> TrainingConfig:
         """A bounded version (about 5 minutes on one CPU thread): MNIST, the MLP, 5 seeds,
-        400 steps; ordered and chaotic starts with plain, critical_global and jacobian."""
+        400 steps; ordered and chaotic starts with plain, critical_global, homeostatic and
+        jacobian."""
         return cls(
             datasets=("mnist",),
             models=("mlp",),
-            init_study_methods=("plain", "critical_global", "jacobian"),
+            init_study_methods=("plain", "critical_global", "homeostatic", "jacobian"),
             n_train=10_000,
             n_test=2_000,
             n_robust=500,
@@ -312,6 +322,7 @@ def write_outputs(
         "runs": records,
         "groups": aggregate(records, cfg.baseline),
         "budget": _budget(cfg),
+        "energy": energy_summary(records, cfg.baseline, cfg.target_accuracy),
         "methods": {m: _method_row(m, cfg) for m in dict.fromkeys(r["method"] for r in records)},
     }
     write_results(out, "training", config, results, seed=cfg.seed, device=cfg.device)
@@ -387,6 +398,7 @@ def train_and_evaluate(
         options={"lyapunov": {"norm": cfg.norm}},
         seed=cfg.seed,
     )
+    trace = AccuracyTrace(data["xt"], data["yt"], every=cfg.monitor_every)
     options = build_options(spec.method, cfg, cfg.method_options.get(spec.method, {}))
     result = fit(
         model,
@@ -395,7 +407,7 @@ def train_and_evaluate(
         batch_size=cfg.batch_size,
         lr=cfg.lr,
         method=build_method(spec.method, model, seed=spec.seed, **options),
-        callbacks=[monitor],
+        callbacks=[monitor, trace],
         checkpoint_dir=ckpt,
         checkpoint_every=max(1, cfg.steps // 4),
         seed=spec.seed,
@@ -430,6 +442,11 @@ def train_and_evaluate(
         "penalty": float(np.mean(result.penalty[-tail:])) if result.steps else 0.0,
         "seconds": result.seconds,
         "robustness": rob.to_dict(),
+        **(
+            {"energy": run_energy(result.energy.to_dict(), result.logs["accuracy"])}
+            if result.energy is not None
+            else {}
+        ),
     }
 
 

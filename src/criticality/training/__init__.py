@@ -1,6 +1,7 @@
 """Training that watches criticality: the ``fit`` loop, its callbacks, the training methods,
 robustness evaluation."""
 
+from criticality.training import energy as energy
 from criticality.training import methods as methods
 from criticality.training.callbacks import Callback as Callback
 from criticality.training.callbacks import CriticalityMonitor as CriticalityMonitor

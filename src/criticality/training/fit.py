@@ -25,6 +25,7 @@ from torch import nn
 from criticality.training import _checkpoint
 from criticality.training._data import TrainData, batch_source
 from criticality.training.callbacks import Callback, TrainState
+from criticality.training.energy import Energy, EnergyMeter
 from criticality.training.methods import MethodParts, build_method
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class FitResult:
         task: the task this call trained.
         first_step: the run's step count when this call began.
         state: the live state, to pass as ``fit(..., state=...)`` for the next task.
+        energy: the call's cost: step times, FLOPs per step, active units, energy where a
+            counter exists (:class:`~criticality.training.energy.Energy`).
     """
 
     steps: int
@@ -58,11 +61,13 @@ class FitResult:
     task: int = 0
     first_step: int = 0
     state: TrainState | None = dataclasses.field(default=None, repr=False, compare=False)
+    energy: Energy | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (without the live ``state``)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "state"}
         out["loss"], out["penalty"] = self.loss.tolist(), self.penalty.tolist()
+        out["energy"] = self.energy.to_dict() if self.energy is not None else None
         return out
 
 
@@ -190,7 +195,8 @@ def fit(
     hooks = [*state.method_callbacks, *callbacks]
     _check_names(hooks)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    history = _start(ckpt_dir, state, terms, hooks, seed)
+    meter = EnergyMeter(dev)
+    history = _start(ckpt_dir, state, terms, hooks, seed, meter)
     if history is None:  # the checkpoint is further on: this task was trained before
         logs = {cb.name: cb.records() for cb in hooks}
         empty = np.zeros(0)
@@ -203,21 +209,26 @@ def fit(
     for cb in hooks:
         cb.on_fit_start(state)
     desc = "fit" if task == 0 else f"fit task {task}"
+    meter.begin()
     with _progress_bar(progress, n_steps, start, desc) as bar:
         while state.task_step < n_steps:
             batch = source(state.task_step)
-            _step(state, loss_fn, terms, batch)
+            with meter.step():  # the step and the method's callbacks: the training's cost
+                _step(state, loss_fn, terms, batch)
+                for cb in state.method_callbacks:
+                    cb.on_step_end(state)
             losses.append(state.loss)
             penalties.append(state.penalty)
-            for cb in hooks:
+            for cb in callbacks:
                 cb.on_step_end(state)
             bar.update(1)
             if ckpt_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
-                _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps)
+                _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps, meter)
     for cb in hooks:
         cb.on_fit_end(state)
     if ckpt_dir is not None:
-        _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps)
+        _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps, meter)
+    energy = meter.finish(state.model, state.batch[0] if state.batch is not None else None)
     return FitResult(
         steps=state.step,
         loss=np.asarray(losses, dtype=np.float64),
@@ -228,6 +239,7 @@ def fit(
         task=task,
         first_step=state.total_steps - n_steps,
         state=state,
+        energy=energy,
     )
 
 
@@ -311,6 +323,7 @@ def _start(
     terms: Sequence[Regularizer],
     callbacks: Sequence[Callback],
     seed: int,
+    meter: EnergyMeter,
 ) -> tuple[list[float], list[float]] | None:
     """Load the last checkpoint into the run's objects, or seed a fresh run.
 
@@ -349,6 +362,8 @@ def _start(
                     ckpt_dir)  # fmt: skip
         return [], []
     state.task_step = int(ckpt.get("task_step", ckpt["step"]))
+    if "energy" in ckpt:
+        meter.load_state_dict(ckpt["energy"])
     logger.info("resuming task %d at step %d (%s)", state.task, state.task_step, ckpt_dir)
     return list(ckpt["loss"]), list(ckpt["penalty"])
 
@@ -361,6 +376,7 @@ def _save(
     losses: list[float],
     penalties: list[float],
     n_steps: int,
+    meter: EnergyMeter,
 ) -> None:
     payload = {
         "step": state.step,
@@ -374,6 +390,7 @@ def _save(
         "rng": _checkpoint.rng_state(),
         "loss": list(losses),
         "penalty": list(penalties),
+        "energy": meter.state_dict(),
     }
     path = _checkpoint.save(ckpt_dir, payload)
     logger.info("checkpoint at step %d (task %d): %s", state.step, state.task, path)
