@@ -187,7 +187,8 @@ class Chromium:
         url = path.resolve().as_uri()
         self.send("Page.navigate", {"url": url})
         self.wait_for("Page.loadEventFired")
-        images = self.evaluate(
+        self.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        images = self.evaluate(  # with every folded detail open, as a reader who opens them
             """Promise.all(Array.from(document.images, img => img.decode().then(
                    () => true, () => false).then(decoded => ({
                  src: img.currentSrc.slice(0, 40), decoded,

@@ -31,7 +31,7 @@ def test_measure_writes_results_figures_and_report(
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     rerendered = (out / "report.html").read_text()
-    assert "operates in the" in rerendered and len(rerendered) > 0.9 * len(html)
+    assert "Regime of mlp" in rerendered and len(rerendered) > 0.9 * len(html)
 
 
 def test_unknown_model_gets_suggestions(capsys: pytest.CaptureFixture[str]) -> None:

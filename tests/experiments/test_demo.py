@@ -8,6 +8,7 @@ from pathlib import Path
 
 from criticality.experiments import demo, demo_parts, get_experiment
 from criticality.experiments.phase import PhaseConfig
+from criticality.reporting.scorecard import read_scorecard
 
 
 def test_tiny_demo_runs_every_part_and_resumes(tiny_demo: Path, tmp_path: Path) -> None:
@@ -22,6 +23,9 @@ def test_tiny_demo_runs_every_part_and_resumes(tiny_demo: Path, tmp_path: Path) 
         for section in get_experiment(name).sections(data, tmp_path / name):
             assert section.title in html
     assert "Phase diagram of random MLPs" in html and "resnet18" in html
+    rows, ids = read_scorecard(html)  # the scorecard: every paper claim, links that resolve
+    assert {"M1", "M2", "M3", "M4", "M5"} <= {r["label"] for r in rows}
+    assert all(r["section"] in ids for r in rows if r["section"])
     tanh = parts["phase"]["phase"]["tanh"]
     assert len(tanh["measured"]["lyapunov"]) == len(PhaseConfig.tiny().sigma_w)
     # ordered at the smallest σ_w, chaotic at the largest

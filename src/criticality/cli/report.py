@@ -13,6 +13,7 @@ HELP = "re-render the figures and report.html of a finished run without recomput
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder of a run (holds results.json)")
+    parser.add_argument("--open", action="store_true", help="open the report in the browser")
     parser.add_argument(
         "--format",
         choices=("csv", "parquet"),
@@ -25,7 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from criticality.experiments import render
 
-    print(f"report: {render(args.out)}")
+    path = render(args.out)
+    print(f"report: {path}")
     write_tables(args.out, args.format)
     write_tensorboard(args, args.out)
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(path.resolve().as_uri()):
+            print(f"no browser found: open {path} yourself")
     return 0

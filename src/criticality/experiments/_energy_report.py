@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.html import Details, FigureRow
 from criticality.stats import mean_ci
 from criticality.training.energy import LABELS
 
@@ -182,22 +183,24 @@ def energy_sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         ]  # fmt: skip
         sentences = [compute_sentence(g, m) for m in g["methods"] if m != g["baseline"]]
         source = next(iter(g["methods"].values()))["energy_source"]
+        how = (
+            "FLOPs are counted per step (matrix products and convolutions of the forward and "
+            "backward passes, the method's loss terms and callbacks; elementwise operations not "
+            "counted) over the first steps and extrapolated. Times are measured run after run, "
+            "so on a shared machine their ratios carry its load changes "
+            "(benchmarks/homeostatic_cost.py interleaves the methods for a fair ratio). Energy: "
+            f"{source}. Labels: " + ", ".join(f"{k} {v}" for k, v in LABELS.items()) + "."
+        )
         out.append(
             Section(
                 f"Compute and energy: {g['dataset']}, {g['model']}, {g['init']} initialisation",
                 [
-                    f"Target accuracy {g['target']}. FLOPs are counted per step (matrix products "
-                    "and convolutions of the forward and backward passes, the method's loss "
-                    "terms and callbacks; elementwise operations not counted) over the first "
-                    "steps and extrapolated. Times are measured run after run, so on a shared "
-                    "machine their ratios carry its load changes (benchmarks/homeostatic_cost.py "
-                    f"interleaves the methods for a fair ratio). Energy: {source}. Labels: "
-                    + ", ".join(f"{k} {v}" for k, v in LABELS.items())
-                    + ".",
-                    *sentences,
                     Table(rows, caption="mean [95 % CI] over seeds; ratios paired by seed"),
-                    figure,
+                    FigureRow([figure]),
+                    Details("How compute, time and energy are counted", [how]),
                 ],
+                lead=f"Target accuracy {g['target']}. " + " ".join(sentences),
+                folded=g["init"] != "default",  # the initialisation study: one line each
             )
         )
     return out

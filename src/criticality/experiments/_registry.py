@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from criticality.reporting import Section, atomic_write, load_results, render_html
+from criticality.reporting.scorecard import ScoreRow
 
 #: ``run(cfg, out_dir) -> path of report.html``.
 Runner = Callable[[Any, str | Path], Path]
 #: ``sections(data, out_dir) -> report sections``, from ``results.json``'s ``data`` alone.
 Renderer = Callable[[dict[str, Any], Path], list[Section]]
+#: ``scorecard(data) -> rows`` on top of the report (:mod:`criticality.reporting.scorecard`).
+Scorer = Callable[[dict[str, Any]], list[ScoreRow]]
 
 PRESETS = ("tiny", "demo", "full")
 F = TypeVar("F", bound=Callable[..., Path])
@@ -37,6 +40,8 @@ class ExperimentSpec:
         sections: renders the report from ``results.json`` alone.
         summary: one line for ``criticality experiment list``.
         demo_rank: position in ``make demo`` (``None``: not part of the demo).
+        scorecard: ``scorecard(data) -> rows``: the questions the run answers, on top of its
+            report and of the demo's (rows with ``claim="M1"`` … test the paper's claims).
     """
 
     name: str
@@ -46,6 +51,7 @@ class ExperimentSpec:
     sections: Renderer
     summary: str
     demo_rank: float | None = None
+    scorecard: Scorer | None = None
 
     def preset(self, name: str) -> Any:
         """The config of preset ``"tiny"``, ``"demo"`` or ``"full"`` (the defaults)."""
@@ -67,6 +73,7 @@ def register_experiment(
     sections: Renderer,
     summary: str,
     demo_rank: float | None = None,
+    scorecard: Scorer | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated ``run(cfg, out_dir)`` under ``name``; adding an experiment is this
     one decorator in one new file under ``experiments/``."""
@@ -77,7 +84,9 @@ def register_experiment(
     def wrap(run: F) -> F:
         if name in _REGISTRY:
             raise ValueError(f"experiment {name!r} is registered twice")
-        _REGISTRY[name] = ExperimentSpec(name, title, config, run, sections, summary, demo_rank)
+        _REGISTRY[name] = ExperimentSpec(
+            name, title, config, run, sections, summary, demo_rank, scorecard
+        )
         return run
 
     return wrap
@@ -120,9 +129,20 @@ def render(out_dir: str | Path) -> Path:
     results = load_results(out)
     spec = get_experiment(results["kind"])
     sections = spec.sections(results["data"], out)
+    rows = spec.scorecard(results["data"]) if spec.scorecard else []
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     footer = (
         f"Seed {results['seed']}, device {results['device']}, {versions}; "
         f"created {results['created']}. Re-render with `criticality report {out}`."
     )
-    return atomic_write(out / "report.html", render_html(spec.title, sections, footer=footer))
+    page = render_html(
+        spec.title, sections, footer=footer, scorecard=rows, intro=_INTRO if rows else ""
+    )
+    return atomic_write(out / "report.html", page)
+
+
+_INTRO = (
+    "What this run found: each row is a claim or a check, the measured figure with its 95 % "
+    "interval, and the verdict by the rule beside it; each label links to the section with the "
+    "details (long tables folded)."
+)

@@ -17,6 +17,16 @@ from typing import Any
 import numpy as np
 
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.html import Details, FigureRow, Footnote, Item
+from criticality.reporting.numbers import fmt, fmt_ci
+from criticality.reporting.scorecard import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    NOT_TESTABLE,
+    SUPPORTED,
+    ScoreRow,
+    interval_verdict,
+)
 from criticality.stats import mann_whitney, mixed_effects, spearman, wilcoxon
 
 TITLE = "criticality zoo scan: distance to criticality against accuracy and year"
@@ -130,62 +140,181 @@ def _row(result: Any) -> dict[str, Any]:
 # ---- report sections --------------------------------------------------------------------------
 
 
+def notes(text: str) -> Footnote | str:
+    """A statistics note (solver warnings, small-sample caveats) as a numbered footnote."""
+    return Footnote(text) if text else ""
+
+
+def spearman_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spearman rows for display: ρ with its bootstrap CI, p, n, the note as a footnote."""
+    return [
+        {
+            "x": r["x"],
+            "y": r["y"],
+            "ρ [95 % CI]": fmt_ci(r["rho"], r["ci_low"], r["ci_high"], "corr"),
+            "p": r["p_value"],
+            "n": r["n"],
+            "note": notes(r.get("note", "")),
+        }
+        for r in rows
+    ]
+
+
+def mixed_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mixed-model rows for display; a solver that did not converge says so in the table."""
+    return [
+        {
+            "model": r["model"],
+            "slope [95 % CI]": fmt_ci(r["slope"], r["ci_low"], r["ci_high"], "diff"),
+            "p": r["p_value"],
+            "n": r["n"],
+            "families": r["n_groups"],
+            "converged": "yes" if r["converged"] else "no: do not read the slope",
+            "note": notes(r.get("note", "")),
+        }
+        for r in rows
+    ]
+
+
+def groups_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mann–Whitney rows for display."""
+    return [
+        {
+            "comparison": r["comparison"],
+            "median (first)": r["median_a"],
+            "median (second)": r["median_b"],
+            "n": f"{r['n_a']} vs {r['n_b']}",
+            "effect": r["effect"],
+            "p": r["p_value"],
+            "note": notes(r.get("note", "")),
+        }
+        for r in rows
+    ]
+
+
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The scan report: what ran, what failed, the statistics and the figures."""
     rows = data["rows"]
     recs = records(rows)
     figures = out_dir / "figures"
     ok = sum(r["status"] == "ok" for r in rows)
-    head = Section("What was scanned", [
-        f"{len(rows)} model × weights rows under measurement settings {data['settings']} "
-        f"(store key {data['config_hash']}): {ok} measured, {len(rows) - ok} failed or skipped. "
-        "Distance to criticality is |λ_1|, the top Lyapunov exponent across depth (nats per "
-        "stage); 0 is critical.",
-        Table([{k: r[k] for k in ("model", "weights", "status", "reason", "seconds")}
-               for r in rows], caption="Every model, with its time and any failure reason"),
-    ])  # fmt: skip
+    table = Table(
+        [{k: r[k] for k in ("model", "weights", "status", "reason", "seconds")} for r in rows]
+    )
+    head = Section(
+        SCANNED,
+        [
+            f"Measurement settings: {settings_text(data['settings'])} (store key "
+            f"{data['config_hash']}). Distance "
+            "to criticality is |λ_1|, the top Lyapunov exponent across depth (nats per stage); 0 "
+            "is critical.",
+            Details(
+                f"Every model, with its time and any failure reason ({len(rows)} rows)", [table]
+            ),
+        ],
+        lead=f"{len(rows)} model × weights rows: {ok} measured, {len(rows) - ok} failed or "
+        "skipped.",
+    )
     out = [head]
     for weights in dict.fromkeys(r["weights"] for r in recs):
         subset = [r for r in recs if r["weights"] == weights]
-        what = (
-            "random initialisation: the accuracy column is that of the architecture's "
-            "pretrained weights, so this asks whether an untrained architecture's "
-            "criticality predicts how well it trains"
-            if weights == "random"
-            else "pretrained weights: criticality of the trained networks themselves"
-        )
-        out += analysis_sections(subset, figures, tag=f"{weights}_", what=what)
+        out += analysis_sections(subset, figures, tag=f"{weights}_", what=_what(weights))
     pair = paired(recs)
     if pair is not None:
         out.append(paired_section(pair))
     return out
 
 
+SCANNED = "What was scanned"
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """Measurement settings in words, e.g. ``"measures lyapunov; n probes 2; k 2"``."""
+
+    def value(v: Any) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return "; ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in settings.items())
+
+
+def _what(weights: str) -> str:
+    if weights == "random":
+        return (
+            "random initialisation: the accuracy column is that of the architecture's "
+            "pretrained weights, so this asks whether an untrained architecture's "
+            "criticality predicts how well it trains"
+        )
+    return "pretrained weights: criticality of the trained networks themselves"
+
+
+def stats_title(what: str) -> str:
+    """The section title of :func:`analysis_sections` for the description ``what``."""
+    return f"Statistics: {what.split(':')[0]}"
+
+
 def analysis_sections(
     recs: Sequence[dict[str, Any]], figures: Path, *, tag: str, what: str, seed: int = 0
 ) -> list[Section]:
-    """Statistics, scatter plots and extreme profiles of one set of records."""
+    """Statistics, scatter plots and extreme profiles of one set of records.
+
+    The finding (n, ρ with its CI and p) leads; the figures follow; the raw tables (Spearman
+    for every measure, publication year, mixed model, Mann–Whitney) and the extreme profiles
+    are folded.
+    """
+    title = stats_title(what)
     if not recs:
-        return [Section(f"Statistics ({what.split(':')[0]})", ["No model was measured."])]
+        return [Section(title, ["No model was measured."])]
     stats = analyse(recs, seed=seed)
-    title = what.split(":")[0]
-    items: list[str | Table | Figure] = [
-        f"Models: {what}. {stats['n']} models, {stats['n_with_accuracy']} with a known accuracy.",
-        reading(stats),
-        Table(stats["spearman"], caption="Spearman: accuracy against each measure (bootstrap CI)"),
+    lead = (
+        f"Models: {what}. {stats['n']} models, {stats['n_with_accuracy']} with a known "
+        f"accuracy. " + reading(stats)
+    )
+    items: list[Item] = []
+    raw: list[Item] = [
+        Table(
+            spearman_table(stats["spearman"]),
+            caption="Spearman: accuracy against each measure (bootstrap CI)",
+        ),
     ]
     if DISTANCE in recs[0]["metrics"]:
+        row = FigureRow([])
         if stats["n_with_accuracy"]:
-            items.append(_scatter(recs, "accuracy", figures / f"{tag}accuracy.png"))
+            row.figures.append(_scatter(recs, "accuracy", figures / f"{tag}accuracy.png"))
         if stats.get("year"):
-            items += [Table(stats["year"], caption="Spearman: publication year against distance"),
-                      _scatter(recs, "year", figures / f"{tag}year.png")]  # fmt: skip
+            raw.append(
+                Table(
+                    spearman_table(stats["year"]),
+                    caption="Spearman: publication year against distance",
+                )
+            )
+            row.figures.append(_scatter(recs, "year", figures / f"{tag}year.png"))
+        if row.figures:
+            items.append(row)
         if stats.get("mixed"):
-            items.append(Table(stats["mixed"], caption="Linear mixed-effects model (REML)"))
+            raw.append(
+                Table(mixed_table(stats["mixed"]), caption="Linear mixed-effects model (REML)")
+            )
         caption = "Mann–Whitney U between groups (effect: rank-biserial, > 0: first larger)"
-        items.append(Table(stats["groups"], caption=caption))
-        items.append(_extremes(recs, figures / f"{tag}extremes.png"))
-    return [Section(f"Statistics: {title}", items)]
+        raw.append(Table(groups_table(stats["groups"]), caption=caption))
+        raw.append(_extremes(recs, figures / f"{tag}extremes.png"))
+    items.append(Details("Statistics tables and the most and least critical profiles", raw))
+    degenerate = degenerate_models(recs)
+    if degenerate:
+        items.insert(0, Footnote(
+            f"{', '.join(degenerate)}: one stage annihilates perturbations (a zero-initialised "
+            "classifier head: ln g at the floating-point floor), so |λ_1| measures that stage, "
+            "not the body. Measure the body alone with `measure(criticality.stages(model)[:-1], "
+            "x)`."))  # fmt: skip
+    return [Section(title, items, lead=lead)]
+
+
+def degenerate_models(recs: Sequence[dict[str, Any]]) -> list[str]:
+    """Models of ``recs`` with a stage whose ``ln g`` is at the floating-point floor."""
+    from criticality.consensus import consensus
+    from criticality.report import CriticalityReport
+
+    reports = [(r["model"], CriticalityReport.from_dict(r["report"])) for r in recs]
+    return [m for m, rep in reports if "lyapunov" in rep.results and consensus(rep).degenerate]
 
 
 def reading(stats: dict[str, Any]) -> str:
@@ -195,53 +324,160 @@ def reading(stats: dict[str, Any]) -> str:
         return "Too few models with an accuracy for a rank correlation."
     sign = "closer to criticality" if main["rho"] < 0 else "further from criticality"
     inside = main["ci_low"] <= 0 <= main["ci_high"]
-    text = (f"Across {main['n']} models, more accurate ones tend to sit {sign} (Spearman ρ = "
-            f"{main['rho']:+.2f}, 95 % CI [{main['ci_low']:+.2f}, {main['ci_high']:+.2f}], "
-            f"p = {main['p_value']:.2g}). ")  # fmt: skip
+    text = (
+        f"More accurate ones tend to sit {sign} (Spearman ρ = "
+        f"{fmt_ci(main['rho'], main['ci_low'], main['ci_high'], 'corr')}, "
+        f"p = {fmt(main['p_value'], 'p')}). "
+    )
     if inside:
-        text += "The bootstrap interval contains 0: the evidence for a relation is weak. "
+        text += "The interval contains 0: the evidence for a relation is weak. "
     elif main["p_value"] < 0.05:
         text += "The interval excludes 0 and p < 0.05. "
     else:
         text += "The interval excludes 0 but p ≥ 0.05: a tentative relation. "
-    return text + ("A rank correlation across architectures is not a causal effect: families "
-                   "differ in many ways at once (size, training recipe, normalisation), which "
-                   "the mixed-effects model only partly absorbs.")  # fmt: skip
+    return text + (
+        "A rank correlation across architectures is not a causal effect: families "
+        "differ in many ways at once (size, training recipe, normalisation)."
+    )
+
+
+def paired_title(after: str = "pretrained") -> str:
+    """The section title of :func:`paired_section`."""
+    return f"{after.capitalize()} against random initialisation"
 
 
 def paired_section(pair: dict[str, Any], *, after: str = "pretrained") -> Section:
     """The Wilcoxon test of ``after`` (pretrained, trained) against random initialisation."""
     test = pair["test"]
     closer = "closer to" if test["median_diff"] < 0 else "further from"
-    text = (f"Wilcoxon signed-rank test of {pair['metric']} for the same architectures "
-            f"{after} and at random initialisation ({test['n']} pairs): median difference "
-            f"({after} − random) {test['median_diff']:+.3f}, so {after} networks sit {closer} "
-            f"criticality in the median pair; p = {test['p_value']:.3g}. "
-            f"{test['note']}")  # fmt: skip
-    rows = [{"model": r["model"], after: r["pretrained"], "random init": r["random init"]}
-            for r in pair["pairs"]]  # fmt: skip
-    return Section(f"{after.capitalize()} against random initialisation", [
-        text, Table(rows), Table([test], caption="Wilcoxon signed-rank")])  # fmt: skip
+    lead = (
+        f"Wilcoxon signed-rank test of {pair['metric']} for the same architectures "
+        f"{after} and at random initialisation ({test['n']} pairs): median difference "
+        f"({after} − random) {fmt(test['median_diff'], 'diff')}, so {after} networks sit "
+        f"{closer} criticality in the median pair; p = {fmt(test['p_value'], 'p')}."
+    )
+    rows = [
+        {"model": r["model"], after: r["pretrained"], "random init": r["random init"]}
+        for r in pair["pairs"]
+    ]
+    items: list[Item] = [
+        Details(
+            f"The {len(rows)} pairs",
+            [Table(rows, kinds={after: "exponent", "random init": "exponent"})],
+        )
+    ]
+    if test["note"]:
+        items.insert(0, Footnote(test["note"]))
+    return Section(paired_title(after), items, lead=lead)
+
+
+def wilcoxon_verdict(test: dict[str, Any]) -> str:
+    """Rule for "closer to criticality after training": *supported* when the median difference
+    of |λ_1| (after − before) is negative with p < 0.05, *not supported* when it is positive
+    with p < 0.05, *inconclusive* otherwise."""
+    p, d = test["p_value"], test["median_diff"]
+    if not (p < 0.05):
+        return INCONCLUSIVE
+    return SUPPORTED if d < 0 else NOT_SUPPORTED
+
+
+def spearman_verdict(row: dict[str, Any]) -> str:
+    """Rule for "more accurate (or newer) networks sit closer to criticality", ρ of the
+    accuracy (or year) against |λ_1|: :func:`~criticality.reporting.scorecard.interval_verdict`
+    of its 95 % bootstrap interval in the negative direction."""
+    if math.isnan(row["rho"]):
+        return NOT_TESTABLE
+    return interval_verdict(row["ci_low"], row["ci_high"], direction=-1)
+
+
+def rho_text(row: dict[str, Any]) -> str:
+    """E.g. ``"ρ = −0.42 [−0.93, +0.40], n = 11"``."""
+    if math.isnan(row["rho"]):
+        return f"too few models for a rank correlation (n = {row['n']})"
+    return f"ρ = {fmt_ci(row['rho'], row['ci_low'], row['ci_high'], 'corr')}, n = {row['n']}"
+
+
+def scan_scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M1 on the scanned models (pretrained when there are, else at random initialisation, with
+    that caveat), the publication-year trend, and pretrained against random initialisation."""
+    recs = records(data["rows"])
+    rows: list[ScoreRow] = []
+    pretrained = [r for r in recs if r["weights"] != "random"]
+    subset, weights = (pretrained, "pretrained") if pretrained else (recs, "random")
+    if not subset:
+        return rows
+    stats = analyse(subset)
+    title = stats_title(_what(weights))
+    main = next((s for s in stats["spearman"] if s["x"] == DISTANCE), None)
+    caveat = "" if weights != "random" else "; at random init, not the paper's trained nets"
+    if main is not None:
+        rows.append(
+            ScoreRow(
+                "More accurate networks sit closer to criticality",
+                rho_text(main),
+                spearman_verdict(main),
+                "rule: the 95 % CI of ρ(accuracy, |λ_1|) lies below 0" + caveat,
+                title,
+                claim="M1",
+            )
+        )
+    if stats.get("year"):
+        year = stats["year"][0]
+        rows.append(
+            ScoreRow(
+                "Newer architectures sit closer to criticality",
+                rho_text(year),
+                spearman_verdict(year),
+                "rule: the 95 % CI of ρ(year, |λ_1|) lies below 0" + caveat,
+                title,
+                claim="M1",
+            )
+        )
+    pair = paired(recs)
+    if pair is not None:
+        t = pair["test"]
+        rows.append(
+            ScoreRow(
+                "Pretrained networks sit closer to criticality than at random init",
+                f"median Δ|λ_1| = {fmt(t['median_diff'], 'diff')}, p = "
+                f"{fmt(t['p_value'], 'p')}, n = {t['n']}",
+                wilcoxon_verdict(t),
+                "rule: Wilcoxon p < 0.05 and median |λ_1| pretrained − random < 0",
+                paired_title(),
+            )
+        )
+    return rows
 
 
 def _scatter(recs: Sequence[dict[str, Any]], x_key: str, path: Path) -> Figure:
-    from criticality.reporting.plots import axes, save
+    """|λ_1| against ``x_key``; each point labelled with its family (colour and marker too)."""
+    from criticality.reporting.plots import MARKERS, PALETTE, axes, save
 
-    fig, ax = axes(None, (8.0, 5.0))
+    fig, ax = axes(None, (6.0, 4.4))
     families = sorted({r["family"] for r in recs})
-    colours = {f: f"C{i % 10}" for i, f in enumerate(families)}
-    markers = {f: "os^Dv"[(i // 10) % 5] for i, f in enumerate(families)}
-    for fam in families:
+    for i, fam in enumerate(families):
         pts = [r for r in recs if r["family"] == fam and r[x_key] is not None]
-        if pts:
-            ax.scatter([r[x_key] for r in pts], [r["metrics"][DISTANCE] for r in pts],
-                       c=colours[fam], marker=markers[fam], label=fam, s=22)  # fmt: skip
-        for r in pts:
-            ax.annotate(r["model"], (r[x_key], r["metrics"][DISTANCE]), fontsize=5, alpha=0.7)
-    ax.set_xlabel("top-1 accuracy (%)" if x_key == "accuracy" else x_key)
+        if not pts:
+            continue
+        xs, ys = [r[x_key] for r in pts], [r["metrics"][DISTANCE] for r in pts]
+        ax.scatter(
+            xs,
+            ys,
+            color=PALETTE[i % len(PALETTE)],
+            marker=MARKERS[i % len(MARKERS)],
+            s=30,
+            edgecolors="k",
+            linewidths=0.3,
+        )
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(fam, (x, y), xytext=(3, 2), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("top-1 accuracy (%)" if x_key == "accuracy" else "publication year")
+    if x_key == "year":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{DISTANCE} (0 = critical)")
-    ax.legend(fontsize=6, ncol=2, loc="best")
-    return Figure(save(fig, path), f"{DISTANCE} against {x_key}, coloured by family")
+    return Figure(save(fig, path), f"{DISTANCE} against {x_key}, each point labelled by family")
 
 
 def _extremes(recs: Sequence[dict[str, Any]], path: Path) -> Figure:

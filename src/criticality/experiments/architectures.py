@@ -17,6 +17,8 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting.html import Footnote, Item
+from criticality.reporting.scorecard import ScoreRow
 
 TITLE = "torchvision architectures at random initialisation"
 
@@ -85,59 +87,113 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     return report.to_dict()
 
 
-def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    """The side-by-side section and each model's own sections, from ``results.json`` alone."""
+SECTION = "torchvision architectures at random initialisation"
+
+
+def _reports(data: dict[str, Any]) -> list[Any]:
     from criticality.report import CriticalityReport
-    from criticality.reporting.sections import report_sections
+
+    return [CriticalityReport.from_dict(r) for r in data["architectures"].values()]
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """The side-by-side section with each model folded under its regime, from ``results.json``."""
+    from criticality.reporting.sections import report_details
 
     figures = Path(out_dir) / "figures"
-    reports = [CriticalityReport.from_dict(r) for r in data["architectures"].values()]
+    reports = _reports(data)
     if not reports:
         return []
-    out = [_arch_section(reports, figures)]
-    for i, rep in enumerate(reports):
-        out += report_sections(rep, figures, tag=f"arch{i}_")
-    return out
+    section = _arch_section(reports, figures)
+    section.items += [report_details(r, figures, tag=f"arch{i}_") for i, r in enumerate(reports)]
+    return [section]
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """Do the measures agree on each architecture's regime?"""
+    from criticality.consensus import consensus
+    from criticality.reporting.sections import agreement_row
+
+    reports = [r for r in _reports(data) if len(r.results) > 1]
+    return [agreement_row([consensus(r) for r in reports], SECTION)] if reports else []
 
 
 def _arch_section(reports: list[Any], figures: Path) -> Section:
+    from criticality.consensus import consensus
     from criticality.reporting.plots import axes, plot_stage_profile, save
+    from criticality.reporting.sections import PROFILE_FLOOR
 
-    fig, ax = axes(None, (8.0, 4.0))
+    fig, ax = axes(None, (8.0, 3.6))
     for rep in reports:
-        plot_stage_profile(rep.lyapunov, ax=ax, label=rep.model, relative=True, floor=-6.0)
-    ax.legend(fontsize=8)
-    rows = [_side_by_side(r) for r in reports]
-    items: list[str | Table | Figure] = [
-        "Random-initialisation profiles on Gaussian probe inputs (every architecture at the "
-        "demo's image size; ViT-B/16 is built for it): how each architecture's "
-        "stages treat perturbations before any training. Stem and head change the state's "
-        "dimension, which the Euclidean norm counts as gain or loss; the median per-stage "
-        "log-gain is robust to them. A zero-initialised classifier (torchvision's ViT) "
-        "annihilates every perturbation: its head stage has ln g = -inf, reported at the "
-        "floating-point floor, and that one stage dominates λ_1.",
+        plot_stage_profile(rep.lyapunov, ax=ax, label=rep.model, relative=True, floor=PROFILE_FLOOR)
+    ax.legend()
+    conses = [consensus(r) for r in reports]
+    disagree = [c for c in conses if not c.agree]
+    lead = (
+        f"Each architecture at random initialisation on Gaussian probes: "
+        f"{sum(c.call == 'ordered' for c in conses)} of {len(conses)} called ordered by every "
+        f"measure that makes a call, {len(disagree)} with measures that disagree."
+    )
+    items: list[Item] = [
         Table(
-            rows,
-            caption="Each measure's headline value, side by side (critical values: λ_1 = "
-            "0, FTLE = 0, branching σ = 1, susceptibility peak gain = 1, avalanche τ_S = 1.5; "
-            "dynamic range Δ: larger is closer to critical)",
+            [_side_by_side(r, c) for r, c in zip(reports, conses, strict=True)],
+            caption="Each measure's headline value (critical: λ_1 = 0, FTLE = 0, σ = 1, "
+            "g* = 1, τ_S = 1.5; Δ: larger is closer to critical) and the regime the measures call",
         ),
+        *_explanations(conses),
+    ]
+    items += [
         Figure(
             save(fig, figures / "architectures.png"),
-            "Per-stage local exponents against relative depth; ▼: below -6, drawn at -6",
+            f"Per-stage local exponents against relative depth; ▼: below {PROFILE_FLOOR:g}, "
+            f"drawn at {PROFILE_FLOOR:g}",
+        ),
+        Footnote(
+            "Stem and head change the state's dimension, which the Euclidean norm counts as "
+            "gain or loss; the median per-stage log-gain is robust to them."
         ),
     ]
-    items += [r.interpretation() for r in reports]
-    return Section("torchvision architectures at random initialisation", items)
+    return Section(SECTION, items, lead=lead)
 
 
-def _side_by_side(report: Any) -> dict[str, Any]:
-    """One table row: every measure's headline value for one model."""
+def _explanations(conses: list[Any]) -> list[Item]:
+    """For each model whose measures disagree or that has a degenerate stage: its consensus
+    and why; a reason already given for another model is referred to, not repeated."""
+    seen: set[str] = set()
+    out: list[Item] = []
+    for c in conses:
+        if c.agree and not c.degenerate:
+            continue
+        reasons = []
+        for text in c.explanations:
+            head, _, why = text.partition(": ")
+            if text in seen or (why and why in seen):
+                reasons.append(f"{head} (the reason above).")
+            else:
+                reasons.append(text)
+                seen.update({text, why})
+        out.append(c.line() + " " + " ".join(reasons))
+    return out
+
+
+def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
+    """One table row: every measure's headline value for one model, and the consensus."""
+    from criticality.reporting.numbers import fmt
+
+    calls = {c.measure: c for c in cons.calls}
     row: dict[str, Any] = {"model": report.model, "stages": len(report.stage_names)}
-    row.update({name: r.headline().mean for name, r in report.results.items()})
+    for name, result in report.results.items():
+        call = calls.get(name)
+        row[name] = call.short if call and call.short else result.headline().mean
+    if cons.body_lambda is not None:
+        lam = fmt(report.lambda_max, "exponent")
+        row["lyapunov"] = (
+            f"{lam} (without {cons.degenerate[0]}: {fmt(cons.body_lambda, 'exponent')})"
+        )
     if "lyapunov" in report.results:
-        row["median ln g_l"] = float(np.median(report.lyapunov.stage_profile()[1]))
-        row["verdict"] = report.lyapunov.describe()
+        gains = report.lyapunov.stage_profile()[1]
+        row["median ln g_l"] = float(np.median(gains))
+    row["measures call"] = cons.summary()
     return row
 
 
@@ -148,6 +204,7 @@ def _side_by_side(report: Any) -> dict[str, Any]:
     sections=sections,
     summary="torchvision architectures at random init: every measure side by side",
     demo_rank=20,
+    scorecard=scorecard,
 )
 def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the measurements; write ``results.json`` and ``report.html``."""

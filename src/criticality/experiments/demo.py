@@ -19,10 +19,12 @@ from criticality.experiments._registry import (
     PRESETS,
     demo_parts,
     get_experiment,
+    list_experiments,
     register_experiment,
     render,
 )
 from criticality.reporting import Section, load_results, write_results
+from criticality.reporting.scorecard import ScoreRow, gather
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,23 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     return out
 
 
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """Every part's rows: each of the paper's claims M1–M5 in order (not testable here, with
+    the reason, where no part tests it), then our own checks."""
+    rows = []
+    for name, part in data["parts"].items():
+        spec = get_experiment(name)
+        rows += spec.scorecard(part) if spec.scorecard else []
+    return gather(rows, data["parts"], list_experiments())
+
+
 @register_experiment(
     "demo",
     title=TITLE,
     config=DemoConfig,
     sections=sections,
     summary="make demo: every experiment's demo preset (phase, architectures, zoo, training, ...)",
+    scorecard=scorecard,
 )
 def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every part and write ``OUT/report.html``."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.reporting import Section, Table, write_results
+from criticality.reporting.html import Details
+from criticality.reporting.scorecard import ScoreRow
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,15 @@ def measure_model(cfg: MeasureConfig) -> Any:
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k, "norm": cfg.norm}}
     options = {k: v for k, v in options.items() if names == "all" or k in names}
     log.info("measuring %s on %d probe inputs %s", cfg.model, x.shape[0], tuple(x.shape[1:]))
-    return measure(model, x.to(cfg.device, dtype), measures=names, seed=cfg.seed,
-                   name=cfg.model, progress=True, **options)  # fmt: skip
+    return measure(
+        model,
+        x.to(cfg.device, dtype),
+        measures=names,
+        seed=cfg.seed,
+        name=cfg.model,
+        progress=True,
+        **options,
+    )
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -99,8 +108,21 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 
     report = CriticalityReport.from_dict(data["report"])
     meta = [{"key": k, "value": str(v)} for k, v in report.metadata.items()]
-    run = Section("Run", [Table(meta), f"Configuration: {data.get('command', '')}"])
+    command = data.get("command", "")
+    run = Section(
+        "Run",
+        [Details("Run metadata", [Table(meta)])],
+        lead=f"Command: {command}" if command else "",
+    )
     return [*report_sections(report, Path(out_dir) / "figures"), run]
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """The model's regime with λ_1, its extreme stages, and whether the measures agree."""
+    from criticality.report import CriticalityReport
+    from criticality.reporting.sections import measure_scorecard
+
+    return measure_scorecard(CriticalityReport.from_dict(data["report"]))
 
 
 @register_experiment(
@@ -109,11 +131,13 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     config=MeasureConfig,
     sections=sections,
     summary="one model: every measure, per-stage profile, spectrum (criticality measure)",
+    scorecard=scorecard,
 )
 def run(cfg: MeasureConfig, out_dir: str | Path, *, command: str = "") -> Path:
     """Measure and write ``results.json`` and ``report.html``."""
     report = measure_model(cfg)
     data = {"report": report.to_dict(), "command": command}
-    write_results(out_dir, "measure", dataclasses.asdict(cfg), data, seed=cfg.seed,
-                  device=cfg.device)  # fmt: skip
+    write_results(
+        out_dir, "measure", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device
+    )
     return render(out_dir)

@@ -1,8 +1,9 @@
 """The order-to-chaos phase diagram of random MLPs: ``criticality experiment phase``.
 
-Random tanh and ReLU MLPs across the weight scale ``σ_w``: every measure against ``σ_w``, with
-the mean-field ``½ ln χ_1`` and the critical point, and a table of where each measure locates
-it. Each activation's sweep is saved under ``OUT/parts/`` as it finishes; a rerun resumes there.
+Random tanh and ReLU MLPs across the weight scale ``σ_w`` (densest around the critical point,
+several network seeds): every measure against ``σ_w`` with its band over seeds, the mean-field
+``½ ln χ_1`` and the critical point, and a table of where each measure locates it. Each
+activation's sweeps are saved under ``OUT/parts/`` as they finish; a rerun resumes there.
 """
 
 from __future__ import annotations
@@ -17,8 +18,19 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
+from criticality.measures._words import CRITICAL_BAND
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting.html import Item
+from criticality.reporting.numbers import fmt, fmt_bound
+from criticality.reporting.scorecard import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    PAPER_CLAIMS,
+    SUPPORTED,
+    ScoreRow,
+    combine,
+)
 
 TITLE = "The order-to-chaos phase diagram of random MLPs"
 
@@ -29,7 +41,10 @@ class PhaseConfig:
 
     Attributes:
         activations: activations of the random MLPs.
-        sigma_w: weight scales swept.
+        sigma_w: weight scales swept (densest around the critical σ_w ≈ 1.4 of both
+            activations at ``sigma_b = 0.3``).
+        seeds: one sweep (new networks and inputs) per seed; curves show the mean and the 95 %
+            interval over seeds.
         depth: MLP depth (stages).
         width: MLP width.
         sigma_b: bias scale.
@@ -39,11 +54,12 @@ class PhaseConfig:
     """
 
     activations: tuple[str, ...] = ("tanh", "relu")
-    sigma_w: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+    sigma_w: tuple[float, ...] = (0.5, 1.0, 1.2, 1.3, 1.35, 1.4, 1.45, 1.5, 1.6, 1.8, 2.2, 3.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
     depth: int = 24
     width: int = 256
     sigma_b: float = 0.3
-    n_inputs: int = 6
+    n_inputs: int = 4
     measures: tuple[str, ...] = (
         "lyapunov", "ftle", "branching", "dynamic_range", "susceptibility",
     )  # fmt: skip
@@ -52,35 +68,67 @@ class PhaseConfig:
     @classmethod
     def tiny(cls) -> PhaseConfig:
         """Seconds-long version for tests."""
-        return cls(sigma_w=(0.6, 1.4, 2.4), depth=5, width=24, n_inputs=2)
+        return cls(sigma_w=(0.6, 1.4, 2.4), seeds=(0, 1), depth=5, width=24, n_inputs=2)
 
     @classmethod
     def demo(cls) -> PhaseConfig:
-        """The demo's sweep: the defaults (about a minute per activation)."""
+        """The demo's sweep: the defaults (about two minutes per activation)."""
         return cls()
 
 
 def sweeps(
     cfg: PhaseConfig, out: Path, on_point: Callable[[], None] | None = None
 ) -> dict[str, Any]:
-    """Each activation's :func:`~criticality.phase.phase_sweep`, resumed from ``out/parts``."""
+    """Each activation's sweeps (one :func:`~criticality.phase.phase_sweep` per seed), merged
+    by :func:`merge_seeds`, resumed from ``out/parts``."""
     parts = resume_dir(out / "parts", dataclasses.asdict(cfg))
     phase = {}
     for act in cfg.activations:
         path = parts / f"phase_{act}.json"
         if not path.is_file():
-            sweep = phase_sweep(act, cfg.sigma_w, depth=cfg.depth, width=cfg.width,
-                                sigma_b=cfg.sigma_b, n_inputs=cfg.n_inputs,
-                                measures=cfg.measures, seed=cfg.seed,
-                                on_point=on_point)  # fmt: skip
-            atomic_write(path, json.dumps(sweep))
+            # seeds far apart: a sweep's networks (seed + i) never reuse another sweep's draws
+            runs = [
+                phase_sweep(
+                    act,
+                    cfg.sigma_w,
+                    depth=cfg.depth,
+                    width=cfg.width,
+                    sigma_b=cfg.sigma_b,
+                    n_inputs=cfg.n_inputs,
+                    measures=cfg.measures,
+                    seed=cfg.seed + 10_000 * s,
+                    on_point=on_point,
+                )
+                for s in cfg.seeds
+            ]
+            atomic_write(path, json.dumps(merge_seeds(runs)))
         phase[act] = json.loads(path.read_text())
     return phase
+
+
+def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sweep per seed -> the first sweep's settings, ``measured`` and ``scalars`` as the
+    mean over seeds, and every seed's sweep under ``runs`` (for the bands)."""
+    merged = dict(runs[0])
+    merged["measured"] = {
+        m: np.mean([r["measured"][m] for r in runs], axis=0).tolist() for m in runs[0]["measured"]
+    }
+    merged["scalars"] = {
+        m: {f: np.mean([r["scalars"][m][f] for r in runs], axis=0).tolist() for f in fields}
+        for m, fields in runs[0]["scalars"].items()
+    }
+    merged["runs"] = [{k: r[k] for k in ("measured", "scalars", "ci")} for r in runs]
+    return merged
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The phase section, from ``results.json`` alone."""
     return [phase_section(data["phase"], Path(out_dir) / "figures")]
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M5 (the paper's three metrics locate the critical point) and λ_1 against mean field."""
+    return phase_scorecard(data["phase"])
 
 
 @register_experiment(
@@ -90,13 +138,14 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     sections=sections,
     summary="random tanh/ReLU MLPs across σ_w: every measure against mean-field theory",
     demo_rank=10,
+    scorecard=scorecard,
 )
 def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    total = len(cfg.activations) * len(cfg.sigma_w)
+    total = len(cfg.activations) * len(cfg.sigma_w) * len(cfg.seeds)
     with tqdm(total=total, desc="phase diagram", disable=not sys.stderr.isatty()) as bar:
         phase = sweeps(cfg, out, on_point=lambda: bar.update(1))
     write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=cfg.seed)
@@ -118,69 +167,227 @@ PHASE_CURVES: dict[str, tuple[str, Callable[[dict[str, Any]], list[float]], str]
 }
 
 
+SECTION = "Phase diagram of random MLPs"
+#: The paper's three metrics (poster abstract): Δ maximal, σ = 1, λ_1 = 0.
+PAPER_METRICS = ("lyapunov", "branching", "dynamic_range")
+
+
+def _runs(p: dict[str, Any]) -> list[dict[str, Any]]:
+    return p.get("runs") or [p]
+
+
+def curve_band(p: dict[str, Any], m: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds of measure ``m``'s curve and its 95 % Student-t band, each ``(n,)``."""
+    from criticality.stats import mean_ci
+
+    values = np.array([PHASE_CURVES[m][1](r) for r in _runs(p)], dtype=float)  # (seeds, n)
+    cis = [mean_ci(col) for col in values.T]
+    lo = np.array([c.ci_low for c in cis])
+    hi = np.array([c.ci_high for c in cis])
+    mean = values.mean(axis=0)
+    return mean, np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi)
+
+
+def tolerance(sigma_w: list[float], critical: float) -> float:
+    """How far a read-off may sit from the mean-field critical σ_w: 10 % of it, or the grid's
+    spacing around it where that is coarser."""
+    grid = np.asarray(sigma_w)
+    i = int(np.searchsorted(grid, critical))
+    gaps = np.diff(grid[max(i - 1, 0) : i + 1]) if 0 < i < len(grid) else np.array([np.inf])
+    return float(max(0.1 * critical, gaps.max()))
+
+
+def readoffs(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where each measure of one activation's sweep puts the critical point.
+
+    A zero-type curve is read at its first sign change, a peak-type curve at its maximum (a
+    maximum at the grid's edge is a bound: the true peak lies beyond). ``located``: within
+    :func:`tolerance` of the mean-field critical σ_w; ``spread``: read-offs of each seed.
+    """
+    rows = []
+    sw, crit = p["sigma_w"], p["critical"]
+    tol = tolerance(sw, crit)
+    for m in (m for m in PHASE_CURVES if m in p["measured"]):
+        label, curve, rule = PHASE_CURVES[m]
+        find = zero_crossing if rule == "zero" else peak
+        mean, _, _ = curve_band(p, m)
+        found = find(sw, mean.tolist())
+        seeds = [find(sw, curve(r)) for r in _runs(p)]
+        edge = rule == "peak" and found in (sw[0], sw[-1])
+        located = found is not None and not edge and abs(found - crit) <= tol
+        rows.append(
+            {
+                "measure": m,
+                "curve": label,
+                "rule": rule,
+                "found": found,
+                "edge": edge,
+                "seeds": seeds,
+                "located": located,
+                "critical": crit,
+                "tolerance": tol,
+            }
+        )
+    return rows
+
+
+def _found_text(r: dict[str, Any]) -> str:
+    if r["found"] is None:
+        return "never changes sign" if r["rule"] == "zero" else "no finite value"
+    if r["edge"]:
+        above = r["found"] >= r["critical"]
+        return fmt_bound(r["found"], "above" if above else "below", "ratio")
+    seeds = [s for s in r["seeds"] if s is not None]
+    spread = (
+        f" (seeds {fmt(min(seeds), 'ratio')}–{fmt(max(seeds), 'ratio')})" if len(seeds) > 1 else ""
+    )
+    return fmt(r["found"], "ratio") + spread
+
+
 def phase_section(phase: dict[str, Any], figures: Path) -> Section:
-    """Report section: one figure per activation with every measure, and the read-off table."""
-    section = Section("Phase diagram of random MLPs")
+    """Report section: the read-off table, one figure per activation with every measure and its
+    band over seeds, and λ_1 against mean field."""
     rows = []
     for act, p in phase.items():
-        curves = {m: PHASE_CURVES[m] for m in p["measured"] if m in PHASE_CURVES}
-        section.items.append(_phase_figure(act, p, curves, figures))
-        for m, (label, curve, rule) in curves.items():
-            values = curve(p)
-            found = (
-                zero_crossing(p["sigma_w"], values)
-                if rule == "zero"
-                else peak(p["sigma_w"], values)
-            )
+        for r in readoffs(p):
             rows.append(
                 {
                     "activation": act,
-                    "measure": m,
-                    "curve": label,
-                    "read off at": "0 crossing" if rule == "zero" else "peak",
-                    "measured critical σ_w": found,
-                    "mean-field critical σ_w": p["critical"],
+                    "curve": r["curve"],
+                    "read off at": "0 crossing" if r["rule"] == "zero" else "peak",
+                    "measured critical σ_w": _found_text(r),
+                    "mean field": fmt(r["critical"], "ratio"),
+                    "within tolerance": "yes" if r["located"] else "no",
                 }
             )
-    section.items.insert(0, _phase_reading(rows, phase))
-    section.items.append(Table(rows, caption="Where each measure locates the critical point"))
-    return section
+    n_seeds = len(_runs(next(iter(phase.values()))))
+    devs = {act: _deviation(p) for act, p in phase.items() if "lyapunov" in p["measured"]}
+    lead = (
+        "Below the critical weight scale perturbations shrink stage by stage (ordered, λ_1 < 0); "
+        "above it they grow (chaotic, λ_1 > 0). "
+        + (
+            f"Measured λ_1 stays within {', '.join(f'{fmt(d)} ({a})' for a, d in devs.items())} "
+            "nats per stage of mean-field ½ ln χ₁ on average. "
+            if devs
+            else ""
+        )
+        + f"Curves: mean over {n_seeds} network seed{'s' if n_seeds > 1 else ''}, bands: 95 % "
+        "interval over seeds. A read-off counts as the critical point within 10 % of the "
+        "mean-field σ_w (or the grid's spacing there); a peak at the grid's edge is a bound."
+    )
+    items: list[Item] = [Table(rows, caption="Where each measure puts the critical point")]
+    items += [_phase_figure(act, p, figures) for act, p in phase.items()]
+    return Section(SECTION, items, lead=lead)
 
 
-def _phase_figure(act: str, p: dict[str, Any], curves: dict[str, Any], figures: Path) -> Figure:
+def _deviation(p: dict[str, Any]) -> float:
+    mean, _, _ = curve_band(p, "lyapunov")
+    return float(np.mean(np.abs(mean - np.asarray(p["theory"]))))
+
+
+def _phase_figure(act: str, p: dict[str, Any], figures: Path) -> Figure:
     from criticality.reporting.plots import plot_phase_diagram, save, subplots
 
-    peaks = [m for m, c in curves.items() if c[2] == "peak"]
-    fig, axes = subplots(1 + len(peaks), (4.2 * (1 + len(peaks)), 3.8))
-    zero = {c[0]: c[1](p) for c in curves.values() if c[2] == "zero"}
-    plot_phase_diagram(p["sigma_w"], zero, theory=p["theory"], critical=p["critical"],
-                       ax=axes[0], title="log-gain measures")  # fmt: skip
+    curves = [m for m in PHASE_CURVES if m in p["measured"]]
+    peaks = [m for m in curves if PHASE_CURVES[m][2] == "peak"]
+    zeros = [m for m in curves if PHASE_CURVES[m][2] == "zero"]
+    fig, axes = subplots(1 + len(peaks), (4.0 * (1 + len(peaks)), 3.4))
+    bands = {m: curve_band(p, m) for m in curves}
+    plot_phase_diagram(
+        p["sigma_w"],
+        {PHASE_CURVES[m][0]: bands[m][0] for m in zeros},
+        bands={PHASE_CURVES[m][0]: bands[m][1:] for m in zeros},
+        theory=p["theory"],
+        critical=p["critical"],
+        ax=axes[0],
+        title="log-gain measures",
+    )
     for ax, m in zip(axes[1:], peaks, strict=True):
-        label, curve, _ = curves[m]
-        ax.plot(p["sigma_w"], curve(p), marker="o", ms=3)
-        ax.axvline(p["critical"], color="r", ls=":")
-        ax.set_xlabel("σ_w")
-        ax.set_title(label)
+        label = PHASE_CURVES[m][0]
+        plot_phase_diagram(
+            p["sigma_w"],
+            {label: bands[m][0]},
+            bands={label: bands[m][1:]},
+            critical=p["critical"],
+            ax=ax,
+            title=label,
+            ylabel=label,
+        )
+        ax.get_legend().remove()
     fig.suptitle(f"{act} MLP, depth {p['depth']}, width {p['width']}, σ_b = {p['sigma_b']}")
-    caption = f"{act}: every measure against σ_w; black: mean-field ½ ln χ₁; red: critical σ_w"
+    caption = (
+        f"{act}: every measure against σ_w (mean and 95 % band over seeds); black line: "
+        "mean-field ½ ln χ₁; dotted: mean-field critical σ_w"
+    )
     return Figure(save(fig, figures / f"phase_{act}.png"), caption)
 
 
-def _phase_reading(rows: list[dict[str, Any]], phase: dict[str, Any]) -> str:
-    parts = []
-    for r in rows:
-        found = r["measured critical σ_w"]
-        rule = "changes sign" if r["read off at"] == "0 crossing" else "peaks"
-        where = f"{rule} at σ_w ≈ {found:.3f}" if found is not None else f"never {rule}"
-        parts.append(f"{r['activation']}: {r['curve']} ({r['measure']}) {where} "
-                     f"(mean field {r['mean-field critical σ_w']:.3f}).")  # fmt: skip
+def phase_scorecard(phase: dict[str, Any]) -> list[ScoreRow]:
+    """Rows M5 and "λ_1 follows mean field" from the sweeps.
+
+    M5 rule: *supported* when each of the paper's three metrics (λ_1 = 0, σ = 1, Δ maximal)
+    puts the critical point within tolerance of mean field for every activation, and every
+    seed's read-off does too; *inconclusive* when the mean curves do but a seed does not; *not
+    supported* when any mean curve misses it (including a peak at the grid's edge): the claim
+    is that all three agree.
+    λ_1 rule: supported when the mean |λ_1 − ½ ln χ₁| is within the critical band (0.05 nats
+    per stage) for every activation.
+    """
+    rows = []
+    parts, verdicts = [], []
     for act, p in phase.items():
-        if "lyapunov" in p["measured"]:
-            dev = np.mean(np.abs(np.asarray(p["measured"]["lyapunov"]) - np.asarray(p["theory"])))
-            parts.append(f"For {act}, measured λ_1 stays within {dev:.3f} nats per stage of "
-                         "½ ln χ₁ on average.")  # fmt: skip
-    return (
-        "Below the critical weight scale perturbations shrink layer by layer (ordered, λ_1 < 0); "
-        "above it they grow (chaotic, λ_1 > 0). A peak-type measure that keeps rising past the "
-        "critical point, or peaks elsewhere, is reported as measured. " + " ".join(parts)
-    )
+        found = [r for r in readoffs(p) if r["measure"] in PAPER_METRICS]
+        if not found:
+            continue
+        for r in found:
+            seeds_ok = all(
+                s is not None and abs(s - r["critical"]) <= r["tolerance"] for s in r["seeds"]
+            )
+            verdicts.append(
+                NOT_SUPPORTED if not r["located"] else SUPPORTED if seeds_ok else INCONCLUSIVE
+            )
+        texts = ", ".join(f"{r['curve']} {_short(r)}" for r in found)
+        parts.append(f"{act}: {texts} (mean field {fmt(p['critical'], 'ratio')})")
+    if parts:
+        missed = [
+            f"{act} {r['curve']}"
+            for act, p in phase.items()
+            for r in readoffs(p)
+            if r["measure"] in PAPER_METRICS and not r["located"]
+        ]
+        why = "rule: critical σ_w of each mean curve within 10 % of mean field" + (
+            f"; missed: {', '.join(missed)}" if missed else ""
+        )
+        rows.append(
+            ScoreRow(
+                PAPER_CLAIMS["M5"].statement,
+                "; ".join(parts),
+                NOT_SUPPORTED if NOT_SUPPORTED in verdicts else combine(verdicts),
+                why,
+                SECTION,
+                claim="M5",
+            )
+        )
+    devs = {act: _deviation(p) for act, p in phase.items() if "lyapunov" in p["measured"]}
+    if devs:
+        ok = all(d <= CRITICAL_BAND for d in devs.values())
+        rows.append(
+            ScoreRow(
+                "Measured λ_1 follows mean-field theory (½ ln χ₁) across σ_w",
+                "mean |λ_1 − ½ ln χ₁| = " + ", ".join(f"{fmt(d)} ({a})" for a, d in devs.items()),
+                SUPPORTED if ok else NOT_SUPPORTED,
+                f"rule: within {CRITICAL_BAND} nats per stage for every activation",
+                SECTION,
+            )
+        )
+    return rows
+
+
+def _short(r: dict[str, Any]) -> str:
+    if r["found"] is None:
+        return "none"
+    if r["edge"]:
+        return (
+            ("≥ " if r["found"] >= r["critical"] else "≤ ") + fmt(r["found"], "ratio") + " (edge)"
+        )
+    return fmt(r["found"], "ratio")

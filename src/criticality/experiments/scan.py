@@ -35,6 +35,7 @@ from typing import Any
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._scan_report import TITLE as TITLE
+from criticality.experiments._scan_report import scan_scorecard
 from criticality.experiments._scan_report import sections as sections
 from criticality.store import ResultStore, Row
 
@@ -170,6 +171,7 @@ def _match(name: str, pattern: str) -> bool:
     sections=sections,
     summary="a zoo of models (torchvision, timm) against accuracy and year (claim 1; "
     "criticality scan)",
+    scorecard=scan_scorecard,
 )
 def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the scan and write ``OUT/scan.sqlite``, ``results.json``, ``report.html``.

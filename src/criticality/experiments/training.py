@@ -45,6 +45,7 @@ from criticality.experiments._energy_report import energy_summary, run_energy
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._training_report import METRICS as METRICS
 from criticality.experiments._training_report import effect_sentences as effect_sentences
+from criticality.experiments._training_report import scorecard
 from criticality.experiments._training_report import sections as sections
 from criticality.reporting import atomic_write, resume_dir, write_results
 from criticality.stats import mean_ci, paired_comparison
@@ -261,6 +262,7 @@ def run_specs(cfg: TrainingConfig) -> list[RunSpec]:
     sections=sections,
     summary="training toward criticality against plain, Jacobian and weight decay (claim 2)",
     demo_rank=40,
+    scorecard=scorecard,
 )
 def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the experiment; write ``config.json``, ``results.json``, figures, report.

@@ -27,9 +27,23 @@ from typing import Any
 
 from criticality.experiments._minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._scan_report import analysis_sections, paired, paired_section, records
+from criticality.experiments._scan_report import (
+    analyse,
+    analysis_sections,
+    paired,
+    paired_section,
+    records,
+    rho_text,
+    settings_text,
+    spearman_verdict,
+    stats_title,
+    wilcoxon_verdict,
+)
 from criticality.experiments.scan import ScanConfig, scan
 from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting.html import Details
+from criticality.reporting.numbers import fmt
+from criticality.reporting.scorecard import ScoreRow, combine
 from criticality.zoo import NetSpec
 
 log = logging.getLogger(__name__)
@@ -157,36 +171,151 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
 # ---- rendering --------------------------------------------------------------------------------
 
 
+OVERVIEW = "The zoo analysis offline"
+PART_A = "(a) torchvision architectures at random initialisation"
+PART_B = "(b) EfficientNet-Lite: pretrained against random initialisation"
+
+
+def _c_what(ds: str) -> str:
+    return f"trained mini-zoo ({ds}): {_C_WHAT}"
+
+
+def _c_paired_title(ds: str) -> str:
+    return f"(c) {ds}: trained against initialisation (same networks)"
+
+
 def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
     """Report sections of parts (a)-(c), from the data of :func:`run_parts` alone."""
     figures = Path(out_dir) / "figures"
-    out = [Section("The zoo analysis offline: what each part is", [_READING])]
     a = data["a"]
-    failed = [{"model": r["model"], "reason": r["reason"]} for r in a["rows"]
-              if r["status"] != "ok"] + a["not_measured"]  # fmt: skip
-    out.append(Section("(a) torchvision architectures at random initialisation", [
-        f"{sum(r['status'] == 'ok' for r in a['rows'])} of 80 architectures measured "
-        f"(settings {a['settings']}) in {data['seconds']['a']:.0f} s; every other one is "
-        "listed below with its reason.",
-        Table(failed, caption="Not measured, with the reason"),
-    ]))  # fmt: skip
+    n_ok = sum(r["status"] == "ok" for r in a["rows"])
+    out = [
+        Section(
+            OVERVIEW,
+            [Details("What each part is, and what it does not show", [_READING])],
+            lead=_LEAD,
+        )
+    ]
+    failed = [
+        {"model": r["model"], "reason": r["reason"]} for r in a["rows"] if r["status"] != "ok"
+    ] + a["not_measured"]
+    out.append(
+        Section(
+            PART_A,
+            [
+                Details(
+                    f"Not measured, with the reason ({len(failed)} architectures)", [Table(failed)]
+                ),
+            ],
+            lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
+            f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason.",
+        )
+    )
     out += analysis_sections(records(a["rows"]), figures, tag="zoo_a_", what=_A_WHAT)
     recs_b = records(data["b"]["rows"])
     pair = paired(recs_b)
-    items_b: list[Any] = [_B_WHAT, Table([{k: r[k] for k in ("model", "weights", "status",
-                          "reason", "seconds")} for r in data["b"]["rows"]])]  # fmt: skip
-    out.append(Section("(b) EfficientNet-Lite: pretrained against random initialisation", items_b))
-    if pair is not None:
-        out.append(paired_section(pair))
+    rows_b = [
+        {k: r[k] for k in ("model", "weights", "status", "reason", "seconds")}
+        for r in data["b"]["rows"]
+    ]
+    part_b = Section(PART_B, [Details(f"The {len(rows_b)} runs", [Table(rows_b)])], lead=_B_WHAT)
+    if pair is not None:  # the Wilcoxon test of the pairs belongs to this part
+        test = paired_section(pair)
+        part_b.lead += " " + test.lead
+        part_b.items = test.items + part_b.items
+    out.append(part_b)
     for ds, entries in data["c"].items():
         recs, init = _mini_records(entries)
-        out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=f"{_C_WHAT} ({ds})")
+        out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=_c_what(ds))
         pair_c = paired(recs + init)
         if pair_c is not None:
             sec = paired_section(pair_c, after="trained")
-            sec.title = f"(c) {ds}: trained against initialisation (same networks)"
+            sec.title = _c_paired_title(ds)
             out.append(sec)
     return out
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M1 on the trained mini-zoo and on the untrained architectures against their ImageNet
+    accuracy and publication year, and whether training moves networks toward criticality ((b),
+    (c))."""
+    rows = []
+    acc, verdicts, first = [], [], None
+    for ds, entries in data["c"].items():
+        recs, _ = _mini_records(entries)
+        main = _distance_row(analyse(recs)["spearman"]) if recs else None
+        if main is not None:
+            acc.append(f"(c) {ds}: {rho_text(main)}")
+            verdicts.append(spearman_verdict(main))
+            first = first or stats_title(_c_what(ds))
+    recs_a = records(data["a"]["rows"])
+    main_a = _distance_row(analyse(recs_a)["spearman"]) if recs_a else None
+    if main_a is not None:
+        acc.append(f"(a) untrained: {rho_text(main_a)}")
+        verdicts.append(spearman_verdict(main_a))
+        first = first or stats_title(_A_WHAT)
+    if acc:
+        rows.append(
+            ScoreRow(
+                "More accurate networks sit closer to criticality",
+                "; ".join(acc),
+                combine(verdicts),
+                "rule: CI of ρ(accuracy, |λ_1|) below 0 in every part; not the paper's 80 "
+                "pretrained models (offline)",
+                first,
+                claim="M1",
+            )
+        )
+    year = analyse(recs_a).get("year") if recs_a else None
+    if year:
+        rows.append(
+            ScoreRow(
+                "Newer architectures sit closer to criticality",
+                rho_text(year[0]) + " (random init)",
+                spearman_verdict(year[0]),
+                "rule: CI of ρ(year, |λ_1|) below 0; untrained architectures",
+                stats_title(_A_WHAT),
+                claim="M1",
+            )
+        )
+    trained, verdicts, link = [], [], None
+    for ds, entries in data["c"].items():
+        recs, init = _mini_records(entries)
+        pair = paired(recs + init)
+        if pair is not None:
+            t = pair["test"]
+            trained.append(
+                f"(c) {ds}: median {fmt(t['median_diff'], 'diff')}, "
+                f"p = {fmt(t['p_value'], 'p')}, n = {t['n']}"
+            )
+            verdicts.append(wilcoxon_verdict(t))
+            link = link or _c_paired_title(ds)
+    pair_b = paired(records(data["b"]["rows"]))
+    if pair_b is not None:
+        t = pair_b["test"]
+        trained.append(
+            f"(b) Lite: median {fmt(t['median_diff'], 'diff')}, p = "
+            f"{fmt(t['p_value'], 'p')}, n = {t['n']}"
+        )
+        verdicts.append(wilcoxon_verdict(t))
+        link = link or PART_B
+    if trained:
+        rows.append(
+            ScoreRow(
+                "Training moves networks closer to criticality",
+                "; ".join(trained),
+                combine(verdicts),
+                "rule: Wilcoxon p < 0.05 and median |λ_1| after − before < 0, in every part",
+                link,
+            )
+        )
+    return rows
+
+
+def _distance_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from criticality.experiments._scan_report import DISTANCE
+
+    return next((r for r in rows if r["x"] == DISTANCE), None)
 
 
 Records = list[dict[str, Any]]
@@ -224,9 +353,12 @@ _B_WHAT = (
     "not the p value. No accuracy is known offline for these weights, so they take no part in "
     "the accuracy statistics."
 )
-_C_WHAT = (
-    "trained mini-zoo: small networks trained here for a few hundred steps; accuracy is their "
-    "test accuracy"
+_C_WHAT = "small networks trained here for a few hundred steps; accuracy is their test accuracy"
+_LEAD = (
+    "The paper's 80 ImageNet-pretrained models are not reachable offline; three substitutes: "
+    "(a) the same architectures untrained, (b) the three pretrained networks available offline "
+    "(EfficientNet-Lite) against their random-init twins, (c) a mini-zoo of small networks "
+    "trained here. None is the paper's experiment."
 )
 _READING = (
     "The paper's first claim is about 80 ImageNet-pretrained torchvision models. Their weights "
@@ -251,6 +383,7 @@ _READING = (
     summary="80 architectures at random init, EfficientNet-Lite pretrained vs random, "
     "a trained mini-zoo",
     demo_rank=30,
+    scorecard=scorecard,
 )
 def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
     """Run (or resume) parts (a)-(c); write ``results.json`` and ``report.html``."""

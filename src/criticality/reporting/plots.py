@@ -10,14 +10,33 @@ import numpy as np
 
 from criticality.measures import LyapunovResult
 
+#: Okabe & Ito's colour-blind-safe palette (blue, orange, green, vermillion, purple, sky blue,
+#: yellow), the colour cycle of every figure; markers and labels carry the same information.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
+MARKERS = "osD^vP*X"
+
+#: Font sizes that stay readable with a report viewed at 50 % zoom.
+_RC: dict[str, Any] = {
+    "font.size": 12,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "legend.fontsize": 10,
+    "xtick.labelsize": 10.5,
+    "ytick.labelsize": 10.5,
+}
+
 
 def _pyplot() -> Any:
-    """pyplot on the non-interactive Agg backend (files only; works without a display)."""
+    """pyplot on the non-interactive Agg backend (files only; works without a display), with
+    the colour-blind-safe palette and readable font sizes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
+    rc: Any = plt.rcParams  # typed with literal keys; ours are plain strings
+    rc.update(_RC, **{"axes.prop_cycle": cycler(color=list(PALETTE))})
     return plt
 
 
@@ -99,26 +118,44 @@ def plot_spectrum(result: LyapunovResult, *, ax: Any = None, label: str = "") ->
 
 def plot_phase_diagram(
     sigma_w: Sequence[float],
-    curves: dict[str, Sequence[float]],
+    curves: Mapping[str, Sequence[float] | np.ndarray],
     *,
+    bands: Mapping[str, tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]
+    | None = None,
     theory: Sequence[float] | None = None,
     critical: float | None = None,
     ax: Any = None,
     title: str = "",
+    ylabel: str = "nats per stage",
 ) -> tuple[Any, Any]:
-    """Measures against the weight scale ``σ_w``, with the mean-field curve and critical point."""
+    """Measures against the weight scale ``σ_w``, with the mean-field curve and critical point.
+
+    Args:
+        sigma_w: the swept weight scales, shape ``(n,)``.
+        curves: label -> values, shape ``(n,)`` (e.g. the mean over seeds).
+        bands: label -> ``(low, high)``, each shape ``(n,)``: drawn as a shaded band (e.g. the
+            95 % interval over seeds).
+        theory: the mean-field ``½ ln χ_1``, shape ``(n,)``.
+        critical: the mean-field critical ``σ_w`` (a vertical line).
+        ax: axes to draw into (a new figure if ``None``).
+        title: axes title.
+        ylabel: y-axis label.
+    """
     fig, ax = axes(ax, (6.0, 4.0))
-    for label, values in curves.items():
-        ax.plot(sigma_w, values, marker="o", ms=3, label=label)
+    for i, (label, values) in enumerate(curves.items()):
+        (line,) = ax.plot(sigma_w, values, marker=MARKERS[i % len(MARKERS)], ms=4, label=label)
+        if bands and label in bands:
+            lo, hi = bands[label]
+            ax.fill_between(sigma_w, lo, hi, alpha=0.25, color=line.get_color(), lw=0)
     if theory is not None:
         ax.plot(sigma_w, theory, color="k", lw=1.2, label="mean field ½ ln χ₁")
     if critical is not None:
-        ax.axvline(critical, color="r", ls=":", label=f"critical σ_w = {critical:.3f}")
+        ax.axvline(critical, color="k", ls=":", label=f"critical σ_w = {critical:.3f}")
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("σ_w")
-    ax.set_ylabel("nats per stage")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig, ax
 
 
@@ -130,7 +167,8 @@ def plot_trajectories(
     ax: Any = None,
     title: str | None = None,
 ) -> tuple[Any, Any]:
-    """Mean (line) and range over seeds (band) of a measure during training, one line per label.
+    """Mean (line) and 95 % Student-t interval over seeds (band) of a measure during training,
+    one line per label (a single seed: the line alone).
 
     Args:
         trajectories: label -> one trajectory per seed, each a list of records
@@ -140,14 +178,19 @@ def plot_trajectories(
         ax: axes to draw into (default: a new figure).
         title: axes title.
     """
+    from scipy import stats
+
     fig, ax = axes(ax, (5.5, 3.6))
-    for label, runs in trajectories.items():
+    for i, (label, runs) in enumerate(trajectories.items()):
         steps = np.array([r["step"] for r in runs[0]])
         values = np.array([[r[measure] for r in run] for run in runs])  # (seeds, T)
-        line = ax.plot(steps, values.mean(axis=0), label=label)[0]
-        ax.fill_between(
-            steps, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color()
-        )
+        mean = values.mean(axis=0)
+        line = ax.plot(steps, mean, label=label, marker=MARKERS[i % len(MARKERS)], ms=3)[0]
+        n = values.shape[0]
+        if n > 1:
+            half = stats.t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+            ax.fill_between(steps, mean - half, mean + half, alpha=0.2, color=line.get_color(),
+                            lw=0)  # fmt: skip
     ax.axhline(critical_value, color="k", ls="--", lw=0.8)
     ax.set_xlabel("training step")
     ax.set_ylabel("λ₁ (nats per stage)" if measure == "lyapunov" else measure)
@@ -180,7 +223,8 @@ def plot_metric_bars(
         rows = [summary[method][m] for m in metrics]
         mean = np.array([r["mean"] for r in rows])
         err = np.array([[r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]] for r in rows]).T
-        ax.bar(x + i * width, mean, width, yerr=np.nan_to_num(err), label=method, capsize=2)
+        ax.bar(x + i * width, mean, width, yerr=np.nan_to_num(err), label=method, capsize=2,
+               hatch=("", "//", "..", "xx", "\\\\", "++")[i % 6], edgecolor="white")  # fmt: skip
     ax.set_xticks(x + width * (len(methods) - 1) / 2, list(metrics))
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
