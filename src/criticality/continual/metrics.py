@@ -156,7 +156,7 @@ def plasticity_metrics(
         effective_rank=float(np.mean(ranks)),
         rank99=float(np.mean(r99)),
         weight_magnitude=weight_magnitude(model),
-        layer_dead=tuple(float(d.float().mean()) for d in dead),
+        layer_dead=tuple(int(d.sum()) / d.numel() for d in dead),
         layer_effective_rank=tuple(ranks),
         layer_rank99=tuple(r99),
         units=units,

@@ -220,4 +220,5 @@ def member(model: nn.Sequential, s: int) -> nn.Sequential:
             layers.append(norm)
         else:
             layers.append(copy.deepcopy(layer))
-    return nn.Sequential(*layers).to(next(model.parameters()).device)
+    ref = next(model.parameters())
+    return nn.Sequential(*layers).to(device=ref.device, dtype=ref.dtype)
