@@ -57,6 +57,8 @@ class L2Init(nn.Module):
         weight: ``λ``.
     """
 
+    separable = True  # acts on each ensemble member's own parameters
+
     def __init__(self, model: nn.Module, weight: float) -> None:
         super().__init__()
         if weight < 0:

@@ -33,10 +33,20 @@ from typing import Any
 
 import numpy as np
 
+from criticality import stats
 from criticality.stats import mixed_effects, spearman
-from criticality.training.stats import mean_ci, paired_comparison
 
 Run = Mapping[str, Any]
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """:func:`criticality.stats.mean_ci` as a dict (``mean``, ``ci_low``, ``ci_high``, ``n``)."""
+    return stats.mean_ci(values).to_dict()
+
+
+def paired_comparison(treatment: Sequence[float], control: Sequence[float]) -> dict[str, Any]:
+    """:func:`criticality.stats.paired_comparison` as a dict (``mean_diff``, interval, p)."""
+    return stats.paired_comparison(treatment, control).to_dict()
 
 
 def series(run: Run, key: str) -> np.ndarray:

@@ -194,7 +194,7 @@ def is_ensemble(model: nn.Module) -> bool:
     return any(isinstance(m, EnsembleLinear) for m in model.modules())
 
 
-def member(model: nn.Sequential, s: int) -> nn.Sequential:
+def member(model: nn.Module, s: int) -> nn.Module:
     """Member ``s`` of an ensemble as an ordinary network (a detached copy of its weights).
 
     For an ordinary network (not an ensemble) ``s`` must be 0 and the network itself is
@@ -204,6 +204,8 @@ def member(model: nn.Sequential, s: int) -> nn.Sequential:
         if s != 0:
             raise ValueError(f"an ordinary network has only member 0, got {s}")
         return model
+    if not isinstance(model, nn.Sequential):
+        raise TypeError("member() takes an ensemble built by stack() (an nn.Sequential)")
     layers: list[nn.Module] = []
     for layer in model:
         if isinstance(layer, EnsembleLinear):
@@ -222,3 +224,42 @@ def member(model: nn.Sequential, s: int) -> nn.Sequential:
             layers.append(copy.deepcopy(layer))
     ref = next(model.parameters())
     return nn.Sequential(*layers).to(device=ref.device, dtype=ref.dtype)
+
+
+def add_layer_norm(model: nn.Module) -> bool:
+    """Insert ``LayerNorm`` between each hidden ``Linear`` (or ``EnsembleLinear``) and its
+    activation, in place, unless the network has a norm already.
+
+    The new norms start at scale 1 and shift 0, as in :func:`mlp` with ``layer_norm=True``;
+    call this before an optimizer is built for the network.
+
+    Returns:
+        Whether norms were inserted.
+
+    Raises:
+        TypeError: the network is not a flat ``nn.Sequential``.
+    """
+    if not isinstance(model, nn.Sequential) or any(isinstance(m, nn.Sequential) for m in model):
+        raise TypeError("add_layer_norm needs a flat nn.Sequential network (e.g. from mlp())")
+    layers = list(model)
+    if any(isinstance(m, (nn.LayerNorm, EnsembleLayerNorm)) for m in layers):
+        return False
+    out: list[nn.Module] = []
+    for i, layer in enumerate(layers):
+        out.append(layer)
+        later = layers[i + 1 :]
+        if not isinstance(layer, (nn.Linear, EnsembleLinear)) or not any(
+            isinstance(m, (nn.Linear, EnsembleLinear)) for m in later
+        ):
+            continue  # the read-out has no activation to normalise
+        ref = layer.weight
+        if isinstance(layer, EnsembleLinear):
+            norm: nn.Module = EnsembleLayerNorm(layer.n_members, layer.out_features)
+        else:
+            norm = nn.LayerNorm(layer.out_features)
+        out.append(norm.to(device=ref.device, dtype=ref.dtype))
+    for key in list(model._modules):
+        del model._modules[key]
+    for i, m in enumerate(out):
+        model.add_module(str(i), m)
+    return True
