@@ -99,3 +99,30 @@ def test_continual_backprop_in_an_ensemble_fit():
     assert r.logs["continual_backprop"] == [{"task": 0, "replaced": 12}]
     assert not ens[1]._forward_hooks  # hooks only while a task trains
     assert all(torch.isfinite(p).all() for p in member(ens, 2).parameters())
+
+
+def test_ensemble_criticality_is_each_members_regularizer():
+    """Same tangents: the ensemble penalty is the sum of the members' own penalties, and its
+    gradient reaches each member's weights as the member's own gradient would."""
+    from criticality.regularizers import CriticalityRegularizer
+    from criticality.training.methods.continual import EnsembleCriticality, for_ensemble
+
+    nets = [mlp(5, (6, 6), 3, seed=s).double() for s in range(3)]
+    ens = stack(nets).double()
+    x = torch.rand(3, 2, 5, dtype=torch.float64)
+    for mode in ("global", "stagewise"):
+        reg = CriticalityRegularizer(mode=mode, weight=2.0, sub_batch=2, n_directions=2)
+        term = EnsembleCriticality(reg)
+        init = torch.randn(3, 4, 5, dtype=torch.float64)
+        gains = term.log_gains(ens, x, seed=0, init=init)
+        total = reg.weight * torch.stack([reg.penalty(g.mean(0)) for g in gains]).sum()
+        total.backward()
+        for s, net in enumerate(nets):
+            own = reg.log_gains(net, x[s], init=init[s].view(2, 2, 5))  # (2, 2, L)
+            assert torch.allclose(gains[s], own.reshape(4, -1), atol=1e-12)
+            net.zero_grad()
+            (reg.weight * reg.penalty(own.mean(dim=(0, 1)))).backward()
+            assert torch.allclose(ens[0].weight.grad[s], net[0].weight.grad.T, atol=1e-10)
+        ens.zero_grad()
+    parts = for_ensemble(build_method("critical_stagewise", ens))
+    assert isinstance(parts.loss_terms[0], EnsembleCriticality) and separable(parts)

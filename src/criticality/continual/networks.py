@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -263,3 +263,44 @@ def add_layer_norm(model: nn.Module) -> bool:
     for i, m in enumerate(out):
         model.add_module(str(i), m)
     return True
+
+
+class StackedTask:
+    """The batch source of an ensemble: member ``s`` gets the batch of ``tasks[s]`` (each
+    member learns its own stream), stacked to inputs ``(S, B, ...)`` and targets ``(S, B, ...)``.
+
+    Args:
+        tasks: one task (a callable ``step -> (x, y)``) per member.
+    """
+
+    def __init__(self, tasks: Sequence[Callable[[int], tuple[torch.Tensor, torch.Tensor]]]):
+        if not tasks:
+            raise ValueError("StackedTask needs one task per ensemble member")
+        self.tasks = list(tasks)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        batches = [task(step) for task in self.tasks]
+        return torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+
+
+def member_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss of a network or an ensemble: the sum over members of each member's
+    mean loss over its batch, so every member's gradient is its own.
+
+    ``kind``: ``"classification"`` (cross-entropy; outputs ``(S, B, C)`` or ``(B, C)``, labels
+    ``(S, B)`` or ``(B,)``) or ``"regression"`` (squared error, Dohare et al.'s ``mse``).
+    """
+    if kind == "classification":
+
+        def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            flat = nn.functional.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="sum")
+            return flat / out.shape[-2]
+
+        return cross_entropy
+    if kind == "regression":
+
+        def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return ((out - y) ** 2).sum() / (out.shape[-2] * out.shape[-1])
+
+        return squared_error
+    raise ValueError(f"kind must be 'classification' or 'regression', got {kind!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any, Literal, cast
 
 import torch
@@ -59,12 +60,14 @@ def snapshot(net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings) ->
         A JSON-ready dict: the fields of
         :class:`~criticality.continual.metrics.PlasticityMetrics`, and with ``criticality``
         ``lambda_1`` (nats per stage), ``stage_log_gain`` (``L`` values ``ln g_l``), ``sigma``
-        (cascade branching ratio) and ``sigma_inf`` (its infinitesimal form).
+        (cascade branching ratio), ``sigma_inf`` (its infinitesimal form) and
+        ``criticality_seconds`` (the time these took).
     """
     out: dict[str, Any] = plasticity_metrics(
         net, probe, dormant_below=settings.dormant_below, tau=settings.tau
     ).to_dict()
     if settings.criticality:
+        began = time.perf_counter()
         lyap = cast(
             LyapunovResult,
             lyapunov_spectrum(net, probe, k=1, norm=settings.norm, seed=settings.seed),
@@ -77,6 +80,7 @@ def snapshot(net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings) ->
             "stage_log_gain": [float(e.mean) for e in lyap.stage_log_gain],
             "sigma": float(branch.sigma.mean),
             "sigma_inf": float(branch.sigma_inf.mean),
+            "criticality_seconds": time.perf_counter() - began,
         }
     return out
 

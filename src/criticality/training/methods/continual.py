@@ -31,11 +31,14 @@ L2 itself is the ``weight_decay`` row (the continual experiment runs it at Dohar
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
+from torch import nn
 
 from criticality.continual.algorithms import (
     ContinualBackprop,
@@ -47,10 +50,85 @@ from criticality.continual.algorithms import (
 from criticality.continual.networks import add_layer_norm, member, n_members
 from criticality.continual.units import record_activations
 from criticality.measures import LyapunovResult, lyapunov_spectrum
+from criticality.measures._linalg import ready_forward_ad
+from criticality.regularizers import CriticalityRegularizer
+from criticality.regularizers._common import call_seed
+from criticality.stages import stages
 from criticality.training.callbacks import Callback, TrainState
 from criticality.training.methods._registry import MethodContext, MethodParts, register_method
 
 logger = logging.getLogger(__name__)
+
+
+class EnsembleCriticality(nn.Module):
+    """The criticality penalty of every member of an ensemble, summed over members.
+
+    :class:`~criticality.regularizers.CriticalityRegularizer` treats the first dimension as
+    the batch; an ensemble's inputs are ``(S, B, D)``. This term pushes the same random unit
+    tangents through the ensemble's stages (each member's block acts on its own slice) and
+    takes the norm of each ``(member, input)`` row alone, so that member ``s`` gets exactly the
+    penalty the regularizer gives it as a network of its own,
+    ``Σ_s penalty(mean over inputs and directions of ln g_l^(s))``.
+
+    Args:
+        reg: the regularizer whose settings (mode, target, weight, sub-batch, directions, norm,
+            every, seed) are used; its call counter is the one that advances.
+    """
+
+    separable = True
+
+    def __init__(self, reg: CriticalityRegularizer) -> None:
+        super().__init__()
+        if reg.estimator != "jvp":
+            raise ValueError("the ensemble penalty propagates tangents by JVP: use estimator='jvp'")
+        self.reg = reg
+
+    def forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        reg = self.reg
+        n, applied = reg.counter.tick()
+        if not applied:
+            return x.new_zeros(())
+        gains = self.log_gains(model, x, seed=call_seed(reg.seed, n))  # (S, N, L)
+        return reg.weight * torch.stack([reg.penalty(g.mean(dim=0)) for g in gains]).sum()
+
+    def log_gains(
+        self, model: nn.Module, x: torch.Tensor, *, seed: int, init: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``ln g_l`` per member, input and direction: shape ``(S, b·k, L)`` for inputs
+        ``(S, B, D)`` (the first ``b = sub_batch`` of each member, ``k`` directions each)."""
+        reg = self.reg
+        h = x[:, : reg.sub_batch].repeat_interleave(reg.n_directions, dim=1)  # (S, b·k, D)
+        if init is None:
+            gen = torch.Generator(device=h.device).manual_seed(seed)
+            init = torch.randn(h.shape, generator=gen, dtype=h.dtype, device=h.device)
+        v = init / init.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+        stage_list = stages(model)
+        training = model.training
+        model.eval()
+        logs = []
+        try:
+            ready_forward_ad()
+            for stage in stage_list:
+                d_in = h.shape[-1]
+                h, jv = torch.func.jvp(stage, (h,), (v,))[:2]
+                size = jv.norm(dim=-1).clamp_min(torch.finfo(jv.dtype).tiny)  # (S, b·k)
+                log_g = torch.log(size)
+                if reg.norm == "rms":
+                    log_g = log_g - 0.5 * math.log(h.shape[-1] / d_in)
+                logs.append(log_g)
+                v = jv / size.unsqueeze(-1)
+        finally:
+            model.train(training)
+        return torch.stack(logs, dim=-1)
+
+
+def for_ensemble(parts: MethodParts) -> MethodParts:
+    """``parts`` with each criticality regularizer replaced by its per-member ensemble form."""
+    terms = tuple(
+        EnsembleCriticality(t) if isinstance(t, CriticalityRegularizer) else t
+        for t in parts.loss_terms
+    )
+    return dataclasses.replace(parts, loss_terms=terms)
 
 
 def separable(parts: MethodParts) -> bool:
