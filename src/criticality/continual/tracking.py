@@ -53,35 +53,50 @@ class SnapshotSettings:
     seed: int = 0
 
 
+def criticality_snapshot(
+    net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings
+) -> dict[str, Any]:
+    """Criticality of any network :func:`criticality.stages` can split, on ``probe``.
+
+    Returns:
+        ``lambda_1`` (mean over probe inputs) and ``lambda_1_median`` (nats per stage; an input
+        whose perturbation dies completely at some stage, e.g. on dead units, counts with a
+        very negative log-gain in the mean), ``stage_log_gain`` (``L`` means ``ln g_l``),
+        ``sigma`` and ``sigma_inf`` (branching ratio, cascade and infinitesimal) and
+        ``criticality_seconds`` (the time these took).
+    """
+    began = time.perf_counter()
+    lyap = cast(
+        LyapunovResult, lyapunov_spectrum(net, probe, k=1, norm=settings.norm, seed=settings.seed)
+    )
+    branch = cast(
+        BranchingResult, branching_ratio(net, probe, n_dirs=settings.n_dirs, seed=settings.seed)
+    )
+    return {
+        "lambda_1": float(lyap.lambda_max.mean),
+        "lambda_1_median": float(lyap.lambda_max.median),
+        "stage_log_gain": [float(e.mean) for e in lyap.stage_log_gain],
+        "sigma": float(branch.sigma.mean),
+        "sigma_inf": float(branch.sigma_inf.mean),
+        "criticality_seconds": time.perf_counter() - began,
+    }
+
+
 def snapshot(net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings) -> dict[str, Any]:
     """Plasticity metrics and criticality of an ordinary network on ``probe`` (``(P, D)``).
 
     Returns:
         A JSON-ready dict: the fields of
         :class:`~criticality.continual.metrics.PlasticityMetrics`, and with ``criticality``
-        ``lambda_1`` (nats per stage), ``stage_log_gain`` (``L`` values ``ln g_l``), ``sigma``
-        (cascade branching ratio), ``sigma_inf`` (its infinitesimal form) and
-        ``criticality_seconds`` (the time these took).
+        those of :func:`criticality_snapshot`: ``lambda_1`` (nats per stage),
+        ``stage_log_gain`` (``L`` values ``ln g_l``), ``sigma`` (cascade branching ratio),
+        ``sigma_inf`` (its infinitesimal form) and ``criticality_seconds`` (their time).
     """
     out: dict[str, Any] = plasticity_metrics(
         net, probe, dormant_below=settings.dormant_below, tau=settings.tau
     ).to_dict()
     if settings.criticality:
-        began = time.perf_counter()
-        lyap = cast(
-            LyapunovResult,
-            lyapunov_spectrum(net, probe, k=1, norm=settings.norm, seed=settings.seed),
-        )
-        branch = cast(
-            BranchingResult, branching_ratio(net, probe, n_dirs=settings.n_dirs, seed=settings.seed)
-        )
-        out |= {
-            "lambda_1": float(lyap.lambda_max.mean),
-            "stage_log_gain": [float(e.mean) for e in lyap.stage_log_gain],
-            "sigma": float(branch.sigma.mean),
-            "sigma_inf": float(branch.sigma_inf.mean),
-            "criticality_seconds": time.perf_counter() - began,
-        }
+        out |= criticality_snapshot(net, probe, settings)
     return out
 
 

@@ -450,12 +450,19 @@ def _unit_job(job: tuple[ContinualConfig, Unit, str]) -> list[dict[str, Any]]:
     return train_unit(cfg, unit, Path(folder) / unit.key)
 
 
-def _stamp(cfg: ContinualConfig) -> dict[str, Any]:
-    """The config fields that decide the results (not where or how they are computed)."""
-    config = dataclasses.asdict(cfg)
-    for key in ("device", "executor", "address", "checkpoint_every"):
-        config.pop(key)
-    return config
+#: Config fields that do not change a unit's results (where and how it is computed, and which
+#: other units run).
+_NOT_RESULTS = ("methods", "options", "sweep", "baseline", "seeds", "vectorise", "device",
+                "executor", "address", "checkpoint_every")  # fmt: skip
+
+
+def unit_stamp(cfg: ContinualConfig, unit: Unit) -> dict[str, Any]:
+    """What decides a unit's results: the shared settings, its method, options and seeds. A
+    finished unit is reused by any run whose stamp for it is the same (other methods may
+    be added or dropped)."""
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RESULTS}
+    return {**config, "method": unit.arm.method, "options": unit.arm.options,
+            "seeds": list(unit.seeds)}  # fmt: skip
 
 
 @register_experiment(
@@ -472,8 +479,10 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
 
     cfg.validate()
     out = Path(out_dir)
-    folder = resume_dir(out / "units", _stamp(cfg))
+    folder = out / "units"
     units = plan(cfg)
+    for unit in units:  # a unit made with other settings is started afresh
+        resume_dir(folder / unit.key, unit_stamp(cfg, unit))
     jobs = [(cfg, unit, str(folder)) for unit in units]
     runs: list[dict[str, Any]] = []
     began = time.perf_counter()
