@@ -38,6 +38,8 @@ def test_a_convolutional_model_gets_criticality_without_unit_metrics():
     assert "lambda_1" in tracker.records[0] and "dead" not in tracker.records[0]
 
 
+@pytest.mark.filterwarnings("ignore:No loggers specified:UserWarning")
+@pytest.mark.filterwarnings("ignore:no QP solver found:UserWarning")
 def test_inside_an_avalanche_strategy():
     pytest.importorskip("avalanche", reason="avalanche-lib is not installed (optional extra)")
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets

@@ -53,28 +53,27 @@ def series(run: Run, key: str) -> np.ndarray:
     """One value per task of ``run``, shape ``(T,)``; NaN where the task has no such value.
 
     ``key`` is a row key (``"online_accuracy"``) or ``"start.NAME"`` / ``"end.NAME"`` for a
-    snapshot value. ``"…abs_lambda_1"`` gives ``|λ_1|`` and ``"…log_sigma"`` gives ``ln σ``.
+    snapshot value; a last part ``"abs_NAME"`` gives ``|NAME|`` (``"start.abs_lambda_1"`` is the
+    distance to criticality) and ``"log_NAME"`` gives ``ln NAME`` (``"start.log_sigma"``).
     """
+    *path, last = key.split(".")
+    transform = None
+    for prefix in ("abs_", "log_"):
+        if last.startswith(prefix):
+            transform, last = prefix, last.removeprefix(prefix)
     out = []
     for row in run["tasks"]:
         value: Any = row
-        for part in _parts(key):
+        for part in (*path, last):
             value = value.get(part) if isinstance(value, Mapping) else None
         out.append(float(value) if isinstance(value, (int, float)) else math.nan)
     arr = np.asarray(out, dtype=np.float64)
-    if key.endswith("abs_lambda_1"):
+    if transform == "abs_":
         return np.abs(arr)
-    if key.endswith("log_sigma"):
+    if transform == "log_":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(arr)
     return arr
-
-
-def _parts(key: str) -> list[str]:
-    parts = key.split(".")
-    last = parts[-1]
-    parts[-1] = {"abs_lambda_1": "lambda_1", "log_sigma": "sigma"}.get(last, last)
-    return parts
 
 
 def by_method(runs: Sequence[Run]) -> dict[str, list[Run]]:
@@ -269,6 +268,7 @@ def analyse(
     lam, dist = "start.lambda_1", "start.abs_lambda_1"
     keys = (
         perf,
+        "start.lambda_1_median",
         test,
         lam,
         dist,
@@ -298,6 +298,8 @@ def analyse(
         "correlation": {
             "lambda_1": run_correlations(runs, lam, perf),
             "abs_lambda_1": run_correlations(runs, dist, perf),
+            "abs_lambda_1_median": run_correlations(runs, "start.abs_lambda_1_median", perf),
+            "dead": run_correlations(runs, "end.dead", perf),
         },
         "lead_lag": lead_lag(runs, dist, perf, max_lag),
         "tail": tail_comparisons(
