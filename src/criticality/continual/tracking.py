@@ -122,14 +122,18 @@ class OnlineScore:
         """``output`` ``(S, B, C)`` / ``(B, C)`` and ``target`` ``(S, B[, 1])`` / ``(B[, 1])``."""
         if output.ndim == 2:
             output, target = output.unsqueeze(0), target.unsqueeze(0)
-        out, tgt = output.detach().double().cpu(), target.detach().cpu()
+        s, b = output.shape[0], output.shape[1]
         if self.kind == "classification":
-            self.correct += (out.argmax(-1) == tgt).double().sum(-1)
-            logp = torch.log_softmax(out, -1).gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
-            self.error -= logp.sum(-1)
+            hits = (output.argmax(-1) == target).sum(-1)
+            losses = nn.functional.cross_entropy(
+                output.flatten(0, 1), target.flatten(), reduction="none"
+            ).view(s, b)
         else:
-            self.error += ((out - tgt.double()) ** 2).flatten(2).sum(-1).sum(-1)
-        self.count += out.shape[1]
+            hits = torch.zeros(s)
+            losses = ((output - target) ** 2).flatten(2).sum(-1)
+        self.correct += hits.cpu().double()
+        self.error += losses.sum(-1).cpu().double()
+        self.count += b
 
     def result(self) -> list[dict[str, float]]:
         """Per member: ``online_accuracy`` and ``online_error`` (NaN before any update)."""
