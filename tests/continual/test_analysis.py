@@ -53,6 +53,17 @@ def test_lagged_rho_finds_the_lead():
     assert lagged_rho(y, x, -2) == pytest.approx(1.0)
 
 
+def test_lagged_rho_skips_tasks_without_a_measurement():
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.normal(size=40))
+    y = np.concatenate([[0.0], x[:-1]])
+    sparse = x.copy()
+    sparse[1::2] = np.nan  # criticality measured every second task
+    assert np.isfinite(lagged_rho(sparse, y, 0))
+    both = np.isfinite(sparse)
+    assert lagged_rho(sparse, y, 0) == pytest.approx(lagged_rho(x[both], y[both], 0))
+
+
 def test_half_change_task_of_steps():
     y = np.array([1.0] * 10 + [0.0] * 10)
     assert half_change_task(y) == 10.0  # smoothed over 2 tasks, half-way at the step

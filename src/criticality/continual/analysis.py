@@ -141,9 +141,12 @@ def _pooled(
 def lagged_rho(x: np.ndarray, y: np.ndarray, lag: int) -> float:
     """Spearman ``ρ(Δx_t, Δy_{t+lag})`` of the task-to-task changes (``lag > 0``: ``x`` leads).
 
-    Changes, not levels: two series that both trend correlate at every lag.
+    Changes, not levels: two series that both trend correlate at every lag. Tasks where either
+    value is missing (criticality measured every few tasks) are left out first, so a lag
+    counts measured tasks.
     """
-    dx, dy = np.diff(x), np.diff(y)
+    keep = np.isfinite(x) & np.isfinite(y)
+    dx, dy = np.diff(x[keep]), np.diff(y[keep])
     if lag >= 0:
         a, b = dx[: dx.size - lag], dy[lag:]
     else:
