@@ -376,6 +376,12 @@ def verdict(a: Mapping[str, Any]) -> str:
         f"{_ci(rho)} over {rho['n']} seeds (mixed model slope {corr['mixed']['slope']:+.3g}, "
         f"p = {corr['mixed']['p_value']:.3g})."
     )
+    extra = []
+    for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
+        if key in a["correlation"] and b in a["correlation"][key]:
+            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'])}")
+    if extra:
+        text.append("For comparison, " + "; ".join(extra) + ".")
     together = _sign(rho) == expected
     (supported if together else against).append(
         "distance to criticality and performance move together within runs"

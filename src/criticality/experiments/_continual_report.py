@@ -18,7 +18,8 @@ _LABELS = {
     "online_error": "online error (MSE)",
     "test_accuracy": "test accuracy (current task)",
     "test_error": "test error (current task)",
-    "start.lambda_1": "λ_1 at task start",
+    "start.lambda_1": "λ_1 at task start (mean over probes)",
+    "start.lambda_1_median": "λ_1 at task start (median over probes)",
     "start.abs_lambda_1": "|λ_1| at task start",
     "end.lambda_1": "λ_1 at task end",
     "start.sigma": "branching ratio σ at task start",
@@ -41,7 +42,8 @@ def _band(ax: Any, curve: Mapping[str, Any], label: str) -> None:
     ax.fill_between(x[ok], lo[ok], hi[ok], alpha=0.2, color=line.get_color(), lw=0)
 
 
-_CRITICAL = {"start.lambda_1": 0.0, "end.lambda_1": 0.0, "start.sigma": 1.0}
+_CRITICAL = {"start.lambda_1": 0.0, "start.lambda_1_median": 0.0, "end.lambda_1": 0.0,
+             "start.sigma": 1.0}  # fmt: skip
 
 
 def _curves_figure(analysis: Mapping[str, Any], keys: list[str], path: Path, title: str) -> Path:
@@ -181,12 +183,14 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         Figure(
             _curves_figure(
                 a,
-                ["start.lambda_1", "start.sigma"],
+                ["start.lambda_1", "start.lambda_1_median", "start.sigma"],
                 figures / "continual_criticality.png",
                 "criticality against task",
             ),
-            "λ_1 (0 = critical, < 0 ordered, > 0 chaotic) and the branching ratio σ (1 = critical) "
-            "of the network each task meets, on the fixed probe batch.",
+            "λ_1 (0 = critical, < 0 ordered, > 0 chaotic; the mean over probe inputs counts an "
+            "input whose perturbation dies on dead units with a very negative log-gain, the "
+            "median does not) and the branching ratio σ (1 = critical) of the network each task "
+            "meets, on the fixed probe batch.",
         )
     )
     keys = ["end.dead", "end.tau_dormant", "end.effective_rank", "end.weight_magnitude"]
