@@ -221,7 +221,8 @@ def arms(cfg: ContinualConfig) -> list[Arm]:
         for method, option, values in cfg.sweep:
             for value in values if method == name else ():
                 if value != defaults[option]:
-                    out.append(Arm(f"{name}[{option}={value:g}]", name, {**base, option: value}))
+                    shown = f"{value:g}" if isinstance(value, float) else value
+                    out.append(Arm(f"{name}[{option}={shown}]", name, {**base, option: value}))
     return out
 
 
