@@ -87,3 +87,28 @@ def test_stack_rejects_mixed_architectures():
     with pytest.raises(ValueError, match="at least one"):
         stack([])
     assert EnsembleLinear(2, 3, 4)(torch.zeros(2, 5, 3)).shape == (2, 5, 4)
+
+
+def test_member_loss_is_the_sum_of_member_means():
+    from criticality.continual.networks import member_loss
+
+    out = torch.randn(3, 4, 5)
+    y = torch.randint(0, 5, (3, 4))
+    ce = member_loss("classification")(out, y)
+    assert torch.allclose(ce, sum(nn.functional.cross_entropy(out[s], y[s]) for s in range(3)))
+    reg = member_loss("regression")(out[..., :1], y[..., None].float())
+    expected = sum(nn.functional.mse_loss(out[s, :, :1], y[s, :, None].float()) for s in range(3))
+    assert torch.allclose(reg, expected)
+    with pytest.raises(ValueError, match="kind"):
+        member_loss("ranking")
+
+
+def test_add_layer_norm_and_member_refuse_other_networks():
+    from criticality.continual.networks import add_layer_norm
+
+    with pytest.raises(TypeError, match=r"flat nn\.Sequential"):
+        add_layer_norm(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="stack"):
+        member(nn.ModuleList([EnsembleLinear(2, 3, 4)]), 0)
+    with pytest.raises(ValueError, match="only member 0"):
+        member(mlp(2, (3,), 1), 1)
