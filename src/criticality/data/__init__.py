@@ -29,6 +29,10 @@ from criticality.data.probes import load_photos as load_photos
 from criticality.data.probes import make_probes as make_probes
 from criticality.data.probes import model_transform as model_transform
 from criticality.data.probes import probe_images as probe_images
+from criticality.data.streams import STREAMS as STREAMS
+from criticality.data.streams import Task as Task
+from criticality.data.streams import TaskStream as TaskStream
+from criticality.data.streams import make_stream as make_stream
 from criticality.data.text import CharCorpus as CharCorpus
 from criticality.data.text import load_text as load_text
 from criticality.data.weights import load_pretrained as load_pretrained

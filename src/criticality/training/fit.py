@@ -270,6 +270,8 @@ def _new_state(
     else:
         parts = build_method(method or "plain", model, seed=seed, **(method_options or {}))
     settings = {"name": optimizer, "lr": lr, "weight_decay": weight_decay, **optimizer_options}
+    if parts.optimizer.get("name", optimizer) != optimizer:  # the run's options were for its own
+        settings = {k: settings[k] for k in ("name", "lr", "weight_decay")}
     settings.update(parts.optimizer)
     name, lr_, wd = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
     opt = make_optimizer(model.parameters(), name, lr_, wd, **settings)

@@ -5,6 +5,7 @@ accepts ``method=NAME``. Rows live in the files imported below, one import per f
 """
 
 from criticality.training.methods import basic as _basic
+from criticality.training.methods import continual as _continual
 from criticality.training.methods import homeostatic as _homeostatic
 from criticality.training.methods._registry import KINDS as KINDS
 from criticality.training.methods._registry import LossTerm as LossTerm
@@ -17,4 +18,4 @@ from criticality.training.methods._registry import list_methods as list_methods
 from criticality.training.methods._registry import method_options as method_options
 from criticality.training.methods._registry import register_method as register_method
 
-del _basic, _homeostatic
+del _basic, _continual, _homeostatic

@@ -1,0 +1,430 @@
+"""The statistics behind the claim "loss of plasticity is a loss of criticality" (PAPER claim 3).
+
+Input: one record per run (a method trained on a stream with one seed), holding one row per
+task::
+
+    {"method": "plain", "seed": 0, "tasks": [
+        {"task": 0, "online_accuracy": 0.91, "online_error": 0.25, "test_accuracy": 0.9,
+         "start": {"lambda_1": -0.02, "sigma": 0.98, "dead": 0.0, ...},
+         "end": {...}},
+        ...]}
+
+Keys are read with :func:`series`: ``"online_accuracy"`` from the row, ``"start.lambda_1"``
+from the snapshot taken before the task was learned, ``"end.dead"`` after. Everything here is a
+plain function of these records and returns JSON-ready dicts:
+
+* :func:`curves`: mean and 95 % t-interval over seeds of a key against task number;
+* :func:`run_correlations`: within each run, Spearman's ρ of ``λ_1`` (and ``|λ_1|``) with the
+  online performance across tasks, summarised per method over seeds, and a mixed model
+  ``performance ~ x + (1 | seed)`` per method;
+* :func:`lead_lag`: does the drift of ``λ_1`` precede the loss of performance? Cross-correlation
+  of the task-to-task changes at lags ``−K..K``, and the task at which each series has made
+  half of its overall change;
+* :func:`tail_comparisons`: each method against the baseline over the last 10 % of tasks,
+  paired by seed;
+* :func:`verdict`: the reading of all this in words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from criticality import stats
+from criticality.stats import mixed_effects, spearman
+
+Run = Mapping[str, Any]
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """:func:`criticality.stats.mean_ci` as a dict (``mean``, ``ci_low``, ``ci_high``, ``n``)."""
+    return stats.mean_ci(values).to_dict()
+
+
+def paired_comparison(treatment: Sequence[float], control: Sequence[float]) -> dict[str, Any]:
+    """:func:`criticality.stats.paired_comparison` as a dict (``mean_diff``, interval, p)."""
+    return stats.paired_comparison(treatment, control).to_dict()
+
+
+def series(run: Run, key: str) -> np.ndarray:
+    """One value per task of ``run``, shape ``(T,)``; NaN where the task has no such value.
+
+    ``key`` is a row key (``"online_accuracy"``) or ``"start.NAME"`` / ``"end.NAME"`` for a
+    snapshot value; a last part ``"abs_NAME"`` gives ``|NAME|`` (``"start.abs_lambda_1"`` is the
+    distance to criticality) and ``"log_NAME"`` gives ``ln NAME`` (``"start.log_sigma"``).
+    """
+    *path, last = key.split(".")
+    transform = None
+    for prefix in ("abs_", "log_"):
+        if last.startswith(prefix):
+            transform, last = prefix, last.removeprefix(prefix)
+    out = []
+    for row in run["tasks"]:
+        value: Any = row
+        for part in (*path, last):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        out.append(float(value) if isinstance(value, (int, float)) else math.nan)
+    arr = np.asarray(out, dtype=np.float64)
+    if transform == "abs_":
+        return np.abs(arr)
+    if transform == "log_":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(arr)
+    return arr
+
+
+def by_method(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by method, each group sorted by seed, in the order methods first appear."""
+    out: dict[str, list[Run]] = {}
+    for run in runs:
+        out.setdefault(run["method"], []).append(run)
+    return {m: sorted(rs, key=lambda r: r["seed"]) for m, rs in out.items()}
+
+
+def curves(runs: Sequence[Run], key: str) -> dict[str, dict[str, Any]]:
+    """Per method: ``task``, ``mean``, ``ci_low``, ``ci_high`` and ``n`` (seeds) of ``key``.
+
+    The interval is the 95 % Student-t interval over seeds at each task (NaN with one seed).
+    """
+    out = {}
+    for method, group in by_method(runs).items():
+        values = np.stack([series(r, key) for r in group])  # (seeds, T)
+        rows = [mean_ci(col[np.isfinite(col)].tolist()) for col in values.T]
+        out[method] = {
+            "task": list(range(values.shape[1])),
+            **{k: [float(r[k]) for r in rows] for k in ("mean", "ci_low", "ci_high", "n")},
+        }
+    return out
+
+
+def run_correlations(runs: Sequence[Run], x_key: str, y_key: str) -> dict[str, Any]:
+    """Within-run Spearman ``ρ(x, y)`` across tasks, per method: every run's ρ, their mean
+    with a t-interval over runs, and the mixed model ``y ~ x + (1 | seed)``."""
+    out = {}
+    for method, group in by_method(runs).items():
+        per_run = []
+        for run in group:
+            res = spearman(series(run, x_key), series(run, y_key), n_boot=200)
+            per_run.append(
+                {"seed": run["seed"], "rho": res.rho, "p_value": res.p_value, "n": res.n}
+            )
+        rhos = [r["rho"] for r in per_run if math.isfinite(r["rho"])]
+        xs, ys, groups = _pooled(group, x_key, y_key)
+        model = mixed_effects(ys, xs, groups)
+        out[method] = {
+            "runs": per_run,
+            "mean_rho": mean_ci(rhos),
+            "mixed": {
+                k: getattr(model, k)
+                for k in ("slope", "ci_low", "ci_high", "p_value", "n", "n_groups", "note")
+            },
+        }
+    return out
+
+
+def _pooled(
+    group: Sequence[Run], x_key: str, y_key: str
+) -> tuple[list[float], list[float], list[str]]:
+    xs, ys, groups = [], [], []
+    for run in group:
+        x, y = series(run, x_key), series(run, y_key)
+        keep = np.isfinite(x) & np.isfinite(y)
+        xs += x[keep].tolist()
+        ys += y[keep].tolist()
+        groups += [str(run["seed"])] * int(keep.sum())
+    return xs, ys, groups
+
+
+def lagged_rho(x: np.ndarray, y: np.ndarray, lag: int) -> float:
+    """Spearman ``ρ(Δx_t, Δy_{t+lag})`` of the task-to-task changes (``lag > 0``: ``x`` leads).
+
+    Changes, not levels: two series that both trend correlate at every lag. Tasks where either
+    value is missing (criticality measured every few tasks) are left out first, so a lag
+    counts measured tasks.
+    """
+    keep = np.isfinite(x) & np.isfinite(y)
+    dx, dy = np.diff(x[keep]), np.diff(y[keep])
+    if lag >= 0:
+        a, b = dx[: dx.size - lag], dy[lag:]
+    else:
+        a, b = dx[-lag:], dy[: dy.size + lag]
+    return spearman(a, b, n_boot=1).rho if a.size >= 3 else math.nan
+
+
+def half_change_task(y: np.ndarray, fraction: float = 0.1) -> float:
+    """The first task at which ``y`` (a trailing mean over ``fraction`` of the tasks) has made
+    half of its change from the mean of the first to the mean of the last ``fraction`` of tasks;
+    NaN when there is no change or too few finite values.
+
+    A rough timing: a series that lags another by ``k`` tasks comes out less than ``k`` tasks
+    later, since its last tasks have not yet made the whole change.
+    """
+    keep = np.isfinite(y)
+    if keep.sum() < 4:
+        return math.nan
+    idx, v = np.nonzero(keep)[0], y[keep]
+    k = max(1, round(fraction * v.size))
+    start, end = v[:k].mean(), v[-k:].mean()
+    if end == start:
+        return math.nan
+    csum = np.concatenate([[0.0], np.cumsum(v)])
+    lo = np.maximum(np.arange(v.size) + 1 - k, 0)
+    smooth = (csum[1:] - csum[lo]) / (np.arange(v.size) + 1 - lo)  # trailing mean of ≤ k values
+    crossed = (smooth - start) / (end - start) >= 0.5
+    return float(idx[np.argmax(crossed)]) if crossed.any() else math.nan
+
+
+def lead_lag(runs: Sequence[Run], x_key: str, y_key: str, max_lag: int = 5) -> dict[str, Any]:
+    """Per method: the mean over runs of :func:`lagged_rho` at lags ``−max_lag..max_lag`` and
+    the lead ``half_change_task(y) − half_change_task(x)`` (> 0: ``x`` changed first), each
+    with a t-interval over runs."""
+    out = {}
+    lags = list(range(-max_lag, max_lag + 1))
+    for method, group in by_method(runs).items():
+        rho = np.array(
+            [[lagged_rho(series(r, x_key), series(r, y_key), k) for k in lags] for r in group]
+        )
+        leads = [
+            half_change_task(series(r, y_key)) - half_change_task(series(r, x_key)) for r in group
+        ]
+        finite = [v for v in leads if math.isfinite(v)]
+        out[method] = {
+            "lags": lags,
+            "rho": [mean_ci(col[np.isfinite(col)].tolist()) for col in rho.T],
+            "lead": mean_ci(finite),
+            "leads": leads,
+        }
+    return out
+
+
+def tail_mean(run: Run, key: str, fraction: float = 0.1, head: bool = False) -> float:
+    """Mean of ``key`` over the last (or with ``head`` the first) ``fraction`` of tasks."""
+    y = series(run, key)
+    k = max(1, math.ceil(fraction * y.size))
+    part = y[:k] if head else y[-k:]
+    part = part[np.isfinite(part)]
+    return float(part.mean()) if part.size else math.nan
+
+
+def tail_comparisons(
+    runs: Sequence[Run], keys: Sequence[str], baseline: str, fraction: float = 0.1
+) -> dict[str, dict[str, Any]]:
+    """Each method minus ``baseline`` over the last ``fraction`` of tasks, paired by seed:
+    ``{method: {key: paired comparison}}`` (mean difference, t-interval, paired t and Wilcoxon
+    p)."""
+    groups = by_method(runs)
+    if baseline not in groups:
+        return {}
+    base = {r["seed"]: r for r in groups[baseline]}
+    out = {}
+    for method, group in groups.items():
+        if method == baseline:
+            continue
+        pairs = [(r, base[r["seed"]]) for r in group if r["seed"] in base]
+        out[method] = {
+            key: paired_comparison(
+                [tail_mean(a, key, fraction) for a, _ in pairs],
+                [tail_mean(b, key, fraction) for _, b in pairs],
+            )
+            for key in keys
+        }
+    return out
+
+
+def drift(runs: Sequence[Run], key: str, fraction: float = 0.1) -> dict[str, Any]:
+    """Per method: last minus first ``fraction`` of tasks of ``key``, paired within runs."""
+    out = {}
+    for method, group in by_method(runs).items():
+        first = [tail_mean(r, key, fraction, head=True) for r in group]
+        last = [tail_mean(r, key, fraction) for r in group]
+        out[method] = {
+            "first": mean_ci(first),
+            "last": mean_ci(last),
+            "change": paired_comparison(last, first),
+        }
+    return out
+
+
+def performance_key(kind: str) -> tuple[str, bool]:
+    """The online performance of a stream kind and whether higher is better."""
+    return ("online_accuracy", True) if kind == "classification" else ("online_error", False)
+
+
+def analyse(
+    runs: Sequence[Run],
+    *,
+    kind: str,
+    baseline: str = "plain",
+    fraction: float = 0.1,
+    max_lag: int = 5,
+) -> dict[str, Any]:
+    """Everything :func:`verdict` reads, as one JSON-ready dict.
+
+    ``λ_1`` is the value measured at the start of each task (the network the task meets), so
+    that a correlation with the task's online performance reads as a prediction.
+    """
+    perf, higher = performance_key(kind)
+    test = "test_accuracy" if kind == "classification" else "test_error"
+    lam, dist = "start.lambda_1", "start.abs_lambda_1"
+    keys = (
+        perf,
+        "start.lambda_1_median",
+        test,
+        lam,
+        dist,
+        "end.lambda_1",
+        "start.sigma",
+        "end.dead",
+        "end.dormant",
+        "end.tau_dormant",
+        "end.effective_rank",
+        "end.rank99",
+        "end.weight_magnitude",
+    )
+    base_runs = {r["seed"]: r for r in runs if r["method"] == baseline}
+    identical: dict[str, list[float]] = {}
+    for run in runs:
+        if run["method"] != baseline and run["seed"] in base_runs:
+            diff = np.abs(series(run, perf) - series(base_runs[run["seed"]], perf))
+            identical.setdefault(run["method"], []).append(float(np.nanmax(diff)))
+    return {
+        "kind": kind,
+        "performance": perf,
+        "higher_is_better": higher,
+        "baseline": baseline,
+        "fraction": fraction,
+        "curves": {key: curves(runs, key) for key in keys},
+        "drift": {key: drift(runs, key, fraction) for key in (perf, lam, dist)},
+        "correlation": {
+            "lambda_1": run_correlations(runs, lam, perf),
+            "abs_lambda_1": run_correlations(runs, dist, perf),
+            "abs_lambda_1_median": run_correlations(runs, "start.abs_lambda_1_median", perf),
+            "dead": run_correlations(runs, "end.dead", perf),
+        },
+        "lead_lag": lead_lag(runs, dist, perf, max_lag),
+        "tail": tail_comparisons(
+            runs,
+            (perf, test, lam, dist, "end.dead", "end.effective_rank", "end.weight_magnitude"),
+            baseline,
+            fraction,
+        ),
+        "max_difference_from_baseline": {m: max(v) for m, v in identical.items()},
+    }
+
+
+def _ci(stat: Mapping[str, Any], key: str = "mean") -> str:
+    lo, hi = stat["ci_low"], stat["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{stat[key]:+.3f}"
+    return f"{stat[key]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def _sign(stat: Mapping[str, Any]) -> int:
+    """+1 / −1 when the 95 % interval excludes 0 above / below; 0 otherwise."""
+    lo, hi = stat["ci_low"], stat["ci_high"]
+    if math.isfinite(lo) and lo > 0:
+        return 1
+    if math.isfinite(hi) and hi < 0:
+        return -1
+    return 0
+
+
+def verdict(a: Mapping[str, Any]) -> str:
+    """One paragraph that reads :func:`analyse`'s numbers against the paper's claim: (1)
+    plain training loses plasticity, (2) it loses criticality with it, (3) the two move
+    together within runs, (4) the loss of criticality comes first, and (5) methods that keep
+    plasticity keep criticality, in particular the criticality regularizer.
+    """
+    b, perf, higher = a["baseline"], a["performance"], a["higher_is_better"]
+    name = perf.replace("_", " ")
+    pct = round(100 * a["fraction"])
+    if b not in a["drift"][perf]:
+        return f"No run of the baseline {b!r}: nothing to compare against."
+    worse = -1 if higher else 1  # the sign of a loss of performance
+    supported: list[str] = []
+    against: list[str] = []
+    d = a["drift"][perf][b]
+    lost = _sign(d["change"]) == worse
+    text = [
+        f"Under {b}, {name} went from {d['first']['mean']:.3f} (first {pct} % of tasks) to "
+        f"{d['last']['mean']:.3f} (last {pct} %), a change of {_ci(d['change'], 'mean_diff')}: "
+        + ("plasticity was lost." if lost else "no significant loss of plasticity here.")
+    ]
+    (supported if lost else against).append("plain training loses plasticity")
+    dist = a["drift"]["start.abs_lambda_1"][b]
+    lam_last = a["drift"]["start.lambda_1"][b]["last"]["mean"]
+    away = _sign(dist["change"])
+    text.append(
+        f"Its distance to criticality |λ_1| went from {dist['first']['mean']:.3f} to "
+        f"{dist['last']['mean']:.3f} ({_ci(dist['change'], 'mean_diff')}), ending at λ_1 = "
+        f"{lam_last:+.3f} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
+        + {
+            1: "it moved away from criticality.",
+            -1: "it moved toward criticality.",
+            0: "no significant change.",
+        }[away]
+    )
+    (supported if away == 1 else against).append("plain training loses criticality")
+    corr = a["correlation"]["abs_lambda_1"][b]
+    rho = corr["mean_rho"]
+    expected = worse  # farther from criticality, worse performance
+    text.append(
+        f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
+        f"{_ci(rho)} over {rho['n']} seeds (mixed model slope {corr['mixed']['slope']:+.3g}, "
+        f"p = {corr['mixed']['p_value']:.3g})."
+    )
+    extra = []
+    for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
+        if key in a["correlation"] and b in a["correlation"][key]:
+            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'])}")
+    if extra:
+        text.append("For comparison, " + "; ".join(extra) + ".")
+    together = _sign(rho) == expected
+    (supported if together else against).append(
+        "distance to criticality and performance move together within runs"
+    )
+    lead = a["lead_lag"][b]["lead"]
+    order = _sign(lead)
+    text.append(
+        f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
+        "criticality moved first): "
+        + {
+            1: "the drift of λ_1 preceded the loss.",
+            -1: "the drift of λ_1 followed it.",
+            0: "no clear order.",
+        }[order]
+    )
+    (supported if order == 1 else against).append("the loss of criticality comes first")
+    rescue = []
+    consistent = inconsistent = 0
+    for method, comp in a["tail"].items():
+        dp, dd = comp[perf], comp["start.abs_lambda_1"]
+        better = _sign({"ci_low": dp["ci_low"], "ci_high": dp["ci_high"]}) == -worse
+        closer = _sign({"ci_low": dd["ci_low"], "ci_high": dd["ci_high"]}) == -1
+        rescue.append(f"{method} {dp['mean_diff']:+.3f} (|λ_1| {dd['mean_diff']:+.3f})")
+        if better:
+            consistent += closer
+            inconsistent += not closer
+        if method.startswith("critical"):
+            (supported if better else against).append(f"{method} rescues plasticity")
+    if rescue:
+        text.append(
+            f"Over the last {pct} % of tasks, against {b} (paired by seed): "
+            + "; ".join(rescue)
+            + "."
+        )
+        text.append(
+            f"Of the methods with significantly better {name}, {consistent} also kept |λ_1| "
+            f"significantly smaller and {inconsistent} did not."
+        )
+    same = [m for m, v in a["max_difference_from_baseline"].items() if v == 0.0]
+    if same:
+        text.append(f"{', '.join(same)} trained exactly as {b} did: measuring changes nothing.")
+    text.append(
+        "Supported here: " + ("; ".join(supported) or "none of the claim's parts") + ". "
+        "Not supported: " + ("; ".join(against) or "nothing") + "."
+    )
+    return " ".join(text)

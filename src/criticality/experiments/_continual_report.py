@@ -1,0 +1,315 @@
+"""The report of the continual-learning experiment, drawn from ``results.json`` alone."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from criticality.reporting import Figure, Section, Table
+
+TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
+
+_LABELS = {
+    "online_accuracy": "online accuracy",
+    "online_error": "online error (MSE)",
+    "test_accuracy": "test accuracy (current task)",
+    "test_error": "test error (current task)",
+    "start.lambda_1": "λ_1 at task start (mean over probes)",
+    "start.lambda_1_median": "λ_1 at task start (median over probes)",
+    "start.abs_lambda_1": "|λ_1| at task start",
+    "end.lambda_1": "λ_1 at task end",
+    "start.sigma": "branching ratio σ at task start",
+    "end.dead": "dead units",
+    "end.dormant": "dormant units (< 1 % active)",
+    "end.tau_dormant": "τ-dormant units (ReDo, τ = 0.1)",
+    "end.effective_rank": "effective rank (mean over layers)",
+    "end.rank99": "99 % rank (mean over layers)",
+    "end.weight_magnitude": "mean |w|",
+}
+
+
+def _band(ax: Any, curve: Mapping[str, Any], label: str) -> None:
+    x = np.asarray(curve["task"])
+    mean = np.asarray(curve["mean"], dtype=float)
+    keep = np.isfinite(mean)
+    (line,) = ax.plot(x[keep], mean[keep], lw=1.2, label=label)
+    lo, hi = np.asarray(curve["ci_low"], float), np.asarray(curve["ci_high"], float)
+    ok = keep & np.isfinite(lo) & np.isfinite(hi)
+    ax.fill_between(x[ok], lo[ok], hi[ok], alpha=0.2, color=line.get_color(), lw=0)
+
+
+_CRITICAL = {"start.lambda_1": 0.0, "start.lambda_1_median": 0.0, "end.lambda_1": 0.0,
+             "start.sigma": 1.0}  # fmt: skip
+
+
+def _curves_figure(analysis: Mapping[str, Any], keys: list[str], path: Path, title: str) -> Path:
+    from criticality.reporting.plots import save, subplots
+
+    fig, axes = subplots(len(keys), (4.6 * len(keys), 3.6))
+    for ax, key in zip(axes, keys, strict=True):
+        for method, curve in analysis["curves"][key].items():
+            _band(ax, curve, method)
+        if key in _CRITICAL:
+            ax.axhline(_CRITICAL[key], color="k", lw=0.8, ls="--")
+        ax.set_xlabel("task")
+        ax.set_title(_LABELS.get(key, key), fontsize=10)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def _stage_figure(data: Mapping[str, Any], path: Path) -> Path | None:
+    """Per-stage ``ln g_l`` at task start against task, mean over seeds, for a few methods."""
+    from criticality.reporting.plots import save, subplots
+
+    runs = data["runs"]
+    base = data["analysis"]["baseline"]
+    others = ("critical_stagewise", "critical_global", "continual_backprop")
+    present = [m for m in others if any(r["method"] == m for r in runs)]
+    wanted = [base, *present[:2]]
+    fig, axes = subplots(len(wanted), (4.6 * len(wanted), 3.6))
+    drawn = False
+    for ax, method in zip(axes, wanted, strict=True):
+        profiles = []
+        for run in (r for r in runs if r["method"] == method):
+            rows = [
+                (row["task"], (row.get("start") or {}).get("stage_log_gain"))
+                for row in run["tasks"]
+            ]
+            profiles.append({t: g for t, g in rows if g})
+        tasks = sorted(set().union(*profiles)) if profiles else []
+        if not tasks:
+            continue
+        gains = np.array(
+            [
+                [np.mean([p[t][stage] for p in profiles if t in p]) for t in tasks]
+                for stage in range(len(profiles[0][tasks[0]]))
+            ]
+        )
+        for stage, row in enumerate(gains):
+            ax.plot(tasks, row, lw=1.1, label=f"stage {stage}")
+        ax.axhline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{method}: ln g_l at task start", fontsize=10)
+        ax.set_xlabel("task")
+        drawn = True
+    if not drawn:
+        return None
+    axes[0].legend(fontsize=7)
+    return save(fig, path)
+
+
+def _scatter_figure(data: Mapping[str, Any], path: Path) -> Path:
+    """Online performance against λ_1 at task start, every task of every run."""
+    from criticality.reporting.plots import axes as new_axes
+    from criticality.reporting.plots import save
+
+    perf = data["analysis"]["performance"]
+    fig, ax = new_axes(figsize=(6.0, 4.2))
+    for method in dict.fromkeys(r["method"] for r in data["runs"]):
+        xs, ys = [], []
+        for run in (r for r in data["runs"] if r["method"] == method):
+            for row in run["tasks"]:
+                lam = (row.get("start") or {}).get("lambda_1")
+                if lam is not None and math.isfinite(row[perf]):
+                    xs.append(lam)
+                    ys.append(row[perf])
+        ax.scatter(xs, ys, s=6, alpha=0.5, label=method)
+    ax.axvline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("λ_1 at task start (nats per stage)")
+    ax.set_ylabel(_LABELS[perf])
+    ax.legend(fontsize=7, markerscale=2)
+    ax.set_title("every task of every run")
+    return save(fig, path)
+
+
+def _lead_figure(analysis: Mapping[str, Any], path: Path) -> Path:
+    from criticality.reporting.plots import axes as new_axes
+    from criticality.reporting.plots import save
+
+    fig, ax = new_axes(figsize=(6.0, 3.8))
+    for method, res in analysis["lead_lag"].items():
+        mean = [r["mean"] for r in res["rho"]]
+        ax.plot(res["lags"], mean, marker="o", ms=3, label=method)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.axvline(0.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("lag k (tasks; k > 0: |λ_1| changes before performance)")
+    ax.set_ylabel("mean Spearman ρ(Δ|λ_1|_t, Δperf_{t+k})")
+    ax.legend(fontsize=7)
+    return save(fig, path)
+
+
+def _fmt(stat: Mapping[str, Any], key: str = "mean") -> str:
+    lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{stat[key]:+.4g}"
+    return f"{stat[key]:+.4g} [{lo:+.3g}, {hi:+.3g}]"
+
+
+def _setup(data: Mapping[str, Any]) -> str:
+    s = data["stream"]
+    n_runs = len(data["runs"])
+    return (
+        f"Stream {s['name']} ({', '.join(f'{k} {v}' for k, v in s.items() if k != 'name')}); "
+        f"{n_runs} runs ({len(data['arms'])} methods × seeds); total wall time "
+        f"{data['seconds'] / 60:.1f} min. Online performance is the prediction on each example "
+        "before its update, averaged over the task; λ_1, σ and the per-stage ln g_l are measured "
+        "on a fixed probe batch (the same images seen through each task's permutation) at the "
+        "start of each task, the plasticity metrics at its end. Intervals are 95 % Student-t "
+        "intervals over seeds."
+    )
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """The report: the verdict, the curves, the statistics and the cost."""
+    figures = Path(out_dir) / "figures"
+    a = data["analysis"]
+    perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
+    main = Section("Continual learning: loss of plasticity and criticality")
+    main.items += [data["verdict"], _setup(data)]
+    main.items.append(
+        Figure(
+            _curves_figure(
+                a, [perf, test], figures / "continual_performance.png", "performance against task"
+            ),
+            "Online performance (each example predicted before its update) and test performance on "
+            "the current task; mean and 95 % interval over seeds.",
+        )
+    )
+    main.items.append(
+        Figure(
+            _curves_figure(
+                a,
+                ["start.lambda_1", "start.lambda_1_median", "start.sigma"],
+                figures / "continual_criticality.png",
+                "criticality against task",
+            ),
+            "λ_1 (0 = critical, < 0 ordered, > 0 chaotic; the mean over probe inputs counts an "
+            "input whose perturbation dies on dead units with a very negative log-gain, the "
+            "median does not) and the branching ratio σ (1 = critical) of the network each task "
+            "meets, on the fixed probe batch.",
+        )
+    )
+    keys = ["end.dead", "end.tau_dormant", "end.effective_rank", "end.weight_magnitude"]
+    main.items.append(
+        Figure(
+            _curves_figure(a, keys, figures / "continual_plasticity.png", "plasticity metrics"),
+            "Dohare et al.'s plasticity metrics at the end of each task on the probe batch.",
+        )
+    )
+    stage = _stage_figure(data, figures / "continual_stages.png")
+    if stage is not None:
+        main.items.append(Figure(stage, "Per-stage log-gain ln g_l at task start (0 = critical)."))
+    main.items.append(
+        Figure(
+            _scatter_figure(data, figures / "continual_scatter.png"),
+            "Online performance against λ_1 at task start.",
+        )
+    )
+    stats = Section("Statistics")
+    tail = [
+        {
+            "method": m,
+            "measure": _LABELS.get(k, k),
+            "difference": c["mean_diff"],
+            "ci_low": c["ci_low"],
+            "ci_high": c["ci_high"],
+            "p (t)": c["p_t"],
+            "p (Wilcoxon)": c["p_wilcoxon"],
+            "seeds": c["n"],
+        }
+        for m, comp in a["tail"].items()
+        for k, c in comp.items()
+    ]
+    stats.items.append(
+        Table(
+            tail,
+            caption=f"Each method minus {a['baseline']} over the last "
+            f"{round(100 * a['fraction'])} % of tasks, paired by seed",
+        )
+    )
+    corr = [
+        {
+            "method": m,
+            "x": x,
+            "mean ρ over runs": _fmt(c["mean_rho"]),
+            "mixed slope": c["mixed"]["slope"],
+            "p (mixed)": c["mixed"]["p_value"],
+            "note": c["mixed"]["note"],
+        }
+        for x, per in a["correlation"].items()
+        for m, c in per.items()
+    ]
+    stats.items.append(
+        Table(
+            corr,
+            caption=f"Within-run Spearman ρ of x (at task start) with "
+            f"{_LABELS[perf]} across tasks; mixed model perf ~ x + (1 | seed)",
+        )
+    )
+    lead = [
+        {
+            "method": m,
+            "lead of |λ_1| (tasks)": _fmt(r["lead"]),
+            "ρ at lag +1": r["rho"][len(r["lags"]) // 2 + 1]["mean"]
+            if len(r["lags"]) > 1
+            else math.nan,
+        }
+        for m, r in a["lead_lag"].items()
+    ]
+    stats.items.append(
+        Table(
+            lead,
+            caption="Does |λ_1| move first? Half-change lead (positive: "
+            "|λ_1| made half its change before performance did) and the "
+            "lagged correlation of the task-to-task changes",
+        )
+    )
+    stats.items.append(
+        Figure(
+            _lead_figure(a, figures / "continual_leadlag.png"),
+            "Cross-correlation of task-to-task changes at lags −K..K.",
+        )
+    )
+    if data.get("class_incremental"):
+        rows = [
+            {
+                "method": m,
+                "forgetting": _fmt(v["forgetting"]),
+                "backward transfer": _fmt(v["backward_transfer"]),
+            }
+            for m, v in data["class_incremental"].items()
+        ]
+        stats.items.append(
+            Table(
+                rows,
+                caption="Class-incremental: forgetting and backward "
+                "transfer (accuracy matrix over tasks)",
+            )
+        )
+    setup = Section("Methods and cost")
+    setup.items.append(
+        Table(
+            [
+                {
+                    "method": r["label"],
+                    "options": str(r["options"] or "defaults"),
+                    "what": r["summary"],
+                    "source": r["reference"],
+                }
+                for r in data["arms"]
+            ],
+            caption="The methods (rows of the training-method registry) and their settings",
+        )
+    )
+    setup.items.append(
+        Table(
+            data["throughput"],
+            caption="Training speed (all seeds of an "
+            "ensemble unit count) and the share of time spent measuring",
+        )
+    )
+    return [main, stats, setup]

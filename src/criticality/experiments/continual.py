@@ -1,0 +1,362 @@
+"""Is loss of plasticity a loss of criticality? ``criticality experiment continual`` (claim 3).
+
+A network learns a stream of tasks (:mod:`criticality.data.streams`: online permuted MNIST and
+the slowly-changing regression of Dohare et al. 2024, class-incremental and label-permuted MNIST
+of ours) with each training method (the loss-of-plasticity baselines of
+:mod:`criticality.training.methods.continual`, the criticality regularizer, a measure-only
+control). For every task and seed it records the online performance (prediction on each example
+before its update), the test performance on the current task, the plasticity metrics on a fixed
+probe batch (dead, dormant and τ-dormant units, effective and 99 % rank, weight magnitude) and,
+at the start and end of the task, the criticality of the network (``λ_1``, per-stage ``ln g_l``,
+``σ``). :mod:`criticality.continual.analysis` then asks whether ``λ_1`` moves with the online
+performance within runs, whether it moves first, and which methods keep both.
+
+Seeds of a method whose parts act on each member alone train together as one vectorised
+ensemble (:func:`criticality.continual.networks.stack`); the criticality regularizer trains seed
+by seed. Each (method, seeds) unit keeps a checkpoint and its finished tasks under
+``OUT/units/``: a killed run started again continues from the last finished task (or from the
+last checkpoint inside a task) and loses nothing. Units fan out over Ray with
+``--set executor=ray``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from criticality.continual.analysis import analyse, by_method, mean_ci, verdict
+from criticality.continual.metrics import backward_transfer, forgetting
+from criticality.continual.networks import mlp
+from criticality.data.streams import STREAMS
+from criticality.executor import map_jobs
+from criticality.experiments._continual_report import TITLE, sections
+from criticality.experiments._continual_units import TaskTracker as TaskTracker
+from criticality.experiments._continual_units import streams_of, train_unit, unit_job
+from criticality.experiments._registry import register_experiment, render
+from criticality.reporting import resume_dir, write_results
+from criticality.training.methods import build_method, get_method, method_options
+from criticality.training.methods.continual import for_ensemble, separable
+
+log = logging.getLogger(__name__)
+
+METHODS = (
+    "plain",
+    "adam",
+    "weight_decay",
+    "l2_init",
+    "shrink_perturb",
+    "continual_backprop",
+    "redo",
+    "layernorm_wd",
+    "critical_global",
+    "critical_stagewise",
+    "measure_only",
+)
+
+#: The full preset's grid: (method, option, values); each value not the default is one more arm.
+SWEEP: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
+    ("adam", "lr", (1e-4, 3e-5)),
+    ("weight_decay", "weight", (1e-3, 1e-4, 1e-5)),
+    ("l2_init", "weight", (1e-2, 1e-3, 1e-4)),
+    ("shrink_perturb", "noise_std", (1e-4, 1e-5, 1e-6)),
+    ("continual_backprop", "replacement_rate", (1e-4, 1e-5, 1e-6)),
+    ("redo", "tau", (0.025, 0.1)),
+    ("critical_global", "weight", (1.0, 5.0, 20.0)),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContinualConfig:
+    """What the experiment runs. The full preset is Dohare et al.'s small network (3 × 100
+    ReLU) on online permuted MNIST with their batch size 1 and SGD step 0.003, 200 tasks of
+    60,000 examples: GPU-sized (12 million steps per learner).
+
+    Attributes:
+        stream: a stream of :data:`criticality.data.streams.STREAMS`.
+        tasks: tasks in the stream.
+        examples_per_task: examples per task (``None``: the stream's default).
+        batch_size: examples per step.
+        dataset: ``"mnist"`` or ``"fashion_mnist"`` for the image streams.
+        methods: rows of the training-method registry; ``baseline`` must be among them.
+        options: per-method option overrides, ``(method, {option: value})``; the default
+            overrides the ``weight_decay`` row to Dohare et al.'s L2 value 1e-4.
+        sweep: ``(method, option, values)``: further arms of a method, one per value.
+        baseline: the control every method is compared with.
+        seeds: one run per seed (network initialisation, the stream's permutations and order).
+        hidden: units of each hidden layer of the learner.
+        activation: hidden activation.
+        optimizer: the run's optimizer (``"sgd"``: plain SGD with ``momentum``).
+        lr: its step size.
+        momentum: SGD momentum (0 in Dohare et al.).
+        probe_size: probe inputs of the plasticity metrics and the criticality measures.
+        measure_every: measure criticality at the start and end of every this-many-th task
+            (and the last); the plasticity metrics are taken every task.
+        n_test: test examples per task evaluation.
+        vectorise: train the seeds of a separable method as one ensemble.
+        checkpoint_every: steps between checkpoints inside a task.
+        device: ``"cpu"`` or ``"cuda"``.
+        executor: ``"local"`` or ``"ray"`` (one Ray task per unit of work).
+        address: a Ray cluster's address (``None``: a local Ray instance).
+        seed: seed of the measures' random directions.
+    """
+
+    stream: str = "permuted_mnist"
+    tasks: int = 200
+    examples_per_task: int | None = 60_000
+    batch_size: int = 1
+    dataset: str = "mnist"
+    methods: tuple[str, ...] = METHODS
+    options: tuple[tuple[str, dict[str, Any]], ...] = (("weight_decay", {"weight": 1e-4}),)
+    sweep: tuple[tuple[str, str, tuple[Any, ...]], ...] = SWEEP
+    baseline: str = "plain"
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    hidden: tuple[int, ...] = (100, 100, 100)
+    activation: str = "relu"
+    optimizer: str = "sgd"
+    lr: float = 0.003
+    momentum: float = 0.0
+    probe_size: int = 128
+    measure_every: int = 1
+    n_test: int = 2_000
+    vectorise: bool = True
+    checkpoint_every: int = 20_000
+    device: str = "cpu"
+    executor: str = "local"
+    address: str | None = None
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> ContinualConfig:
+        """Seconds-long: scikit-learn's 8×8 digits, permuted, 3 tasks of 25 steps."""
+        return cls(
+            tasks=3,
+            examples_per_task=100,
+            batch_size=4,
+            dataset="digits",
+            methods=("plain", "continual_backprop", "critical_global", "measure_only"),
+            options=(
+                ("continual_backprop", {"replacement_rate": 0.01, "maturity_threshold": 5}),
+                ("measure_only", {"every": 10, "probe_size": 8}),
+            ),
+            sweep=(),
+            seeds=(0, 1),
+            hidden=(16, 16),
+            lr=0.05,
+            probe_size=16,
+            n_test=50,
+            checkpoint_every=10,
+        )
+
+    @classmethod
+    def demo(cls) -> ContinualConfig:
+        """A few minutes on 2 CPU cores: a narrow network (2 × 32), short tasks (1,000
+        examples) and a large step (0.03), which lose plasticity within 3 · 10⁴ steps; plain
+        SGD against continual backprop (replacement rate 1e-3: ten times Dohare et al.'s, for
+        the short run), the global criticality regularizer and the measure-only control."""
+        return cls(
+            tasks=30,
+            examples_per_task=1_000,
+            methods=("plain", "continual_backprop", "critical_global", "measure_only"),
+            options=(
+                ("continual_backprop", {"replacement_rate": 1e-3}),
+                ("measure_only", {"every": 5_000}),
+            ),
+            sweep=(),
+            hidden=(32, 32),
+            lr=0.03,
+            probe_size=64,
+            n_test=1_000,
+            measure_every=2,
+        )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field and what to do."""
+        if self.stream not in STREAMS:
+            raise ValueError(f"unknown stream {self.stream!r}; choose one of {sorted(STREAMS)}")
+        for name in (*self.methods, *(m for m, _ in self.options), *(m for m, _, _ in self.sweep)):
+            get_method(name)  # raises with the known names
+        if self.baseline not in self.methods:
+            raise ValueError(
+                f"include the baseline {self.baseline!r} in methods: it is the control"
+            )
+        for name, opts in self.options:
+            method_options(name, overrides=opts)  # raises naming the method's options
+        for name, option, _ in self.sweep:
+            method_options(name, overrides={option: None})
+        if self.tasks < 1 or not self.seeds or self.measure_every < 1:
+            raise ValueError("tasks, seeds and measure_every must be positive (at least one seed)")
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"executor must be 'local' or 'ray', got {self.executor!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One method with one set of options (a column of the comparison)."""
+
+    label: str
+    method: str
+    options: dict[str, Any]
+
+
+def arms(cfg: ContinualConfig) -> list[Arm]:
+    """Each method at its (overridden) defaults, then the sweep's other values."""
+    overrides = dict(cfg.options)
+    out = []
+    for name in cfg.methods:
+        base = dict(overrides.get(name, {}))
+        out.append(Arm(name, name, base))
+        defaults = method_options(name, overrides=base)
+        for method, option, values in cfg.sweep:
+            for value in values if method == name else ():
+                if value != defaults[option]:
+                    shown = f"{value:g}" if isinstance(value, float) else value
+                    out.append(Arm(f"{name}[{option}={shown}]", name, {**base, option: value}))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """A unit of work: one arm on some seeds, trained together (an ensemble) or alone."""
+
+    arm: Arm
+    seeds: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        return re.sub(
+            r"[^A-Za-z0-9_.=-]", "_", f"{self.arm.label}-s{'_'.join(map(str, self.seeds))}"
+        )
+
+
+def plan(cfg: ContinualConfig) -> list[Unit]:
+    """The units of work: with ``vectorise``, one ensemble of all seeds per arm whose parts act
+    on each member alone (the criticality regularizer in its ensemble form included); else one
+    unit per seed."""
+    units = []
+    for arm in arms(cfg):
+        parts = for_ensemble(build_method(arm.method, mlp(4, (3,), 2), **arm.options))
+        if cfg.vectorise and separable(parts) and len(cfg.seeds) > 1:
+            units.append(Unit(arm, tuple(cfg.seeds)))
+        else:
+            units += [Unit(arm, (s,)) for s in cfg.seeds]
+    return units
+
+
+#: Config fields that do not change a unit's results (where and how it is computed, and which
+#: other units run).
+_NOT_RESULTS = ("methods", "options", "sweep", "baseline", "seeds", "vectorise", "device",
+                "executor", "address", "checkpoint_every")  # fmt: skip
+
+
+def unit_stamp(cfg: ContinualConfig, unit: Unit) -> dict[str, Any]:
+    """What decides a unit's results: the shared settings, its method, options and seeds. A
+    finished unit is reused by any run whose stamp for it is the same (other methods may
+    be added or dropped)."""
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RESULTS}
+    return {**config, "method": unit.arm.method, "options": unit.arm.options,
+            "seeds": list(unit.seeds)}  # fmt: skip
+
+
+@register_experiment(
+    "continual",
+    title=TITLE,
+    config=ContinualConfig,
+    sections=sections,
+    summary="continual learning: loss of plasticity, the baselines, and criticality per task",
+    demo_rank=50,
+)
+def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
+    """Run (or resume) every unit; write ``results.json`` and ``report.html``."""
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    out = Path(out_dir)
+    folder = out / "units"
+    units = plan(cfg)
+    for unit in units:  # a unit made with other settings is started afresh
+        resume_dir(folder / unit.key, unit_stamp(cfg, unit))
+    jobs = [(cfg, unit, str(folder)) for unit in units]
+    runs: list[dict[str, Any]] = []
+    began = time.perf_counter()
+    total = len(units) * cfg.tasks
+    with tqdm(total=total, desc="continual tasks", disable=not sys.stderr.isatty()) as bar:
+        if cfg.executor == "local":
+            for _, unit, _ in jobs:
+                runs += train_unit(cfg, unit, folder / unit.key, on_task=lambda: bar.update(1))
+        else:
+            for _, records in map_jobs(
+                unit_job,
+                jobs,
+                executor="ray",
+                address=cfg.address,
+                gpus=1.0 if cfg.device.startswith("cuda") else 0,
+            ):
+                runs += records
+                bar.update(cfg.tasks)
+    kind = runs[0]["kind"]
+    analysis = analyse(runs, kind=kind, baseline=cfg.baseline)
+    data = {
+        "stream": streams_of(cfg, cfg.seeds[:1])[0].describe(),
+        "arms": [
+            dataclasses.asdict(a)
+            | {"reference": get_method(a.method).reference, "summary": get_method(a.method).summary}
+            for a in arms(cfg)
+        ],
+        "units": [{"key": u.key, "method": u.arm.label, "seeds": list(u.seeds)} for u in units],
+        "runs": runs,
+        "analysis": analysis,
+        "verdict": verdict(analysis),
+        "throughput": throughput(runs),
+        "class_incremental": class_incremental(runs),
+        "seconds": time.perf_counter() - began,
+    }
+    write_results(out, "continual", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
+    return render(out)
+
+
+def throughput(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per method: learner-steps per second of training (all members of a unit count) and the
+    share of the wall time spent measuring (plasticity metrics and criticality)."""
+    out = []
+    for method, group in by_method(runs).items():
+        members = group[0]["members"]
+        rows = [r for run in group[:: max(1, members)] for r in run["tasks"]]
+        steps = sum(r["steps"] for r in rows) * members
+        train = sum(r["seconds"] for r in rows)
+        measure = sum(r["measure_seconds"] for r in rows)
+        out.append(
+            {
+                "method": method,
+                "members per unit": members,
+                "learner-steps/s": steps / train if train > 0 else math.nan,
+                "measuring share": measure / (train + measure) if train + measure else math.nan,
+            }
+        )
+    return out
+
+
+def class_incremental(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per method: forgetting and backward transfer over seeds (class-incremental streams)."""
+    out = {}
+    for method, group in by_method(runs).items():
+        if "accuracy_row" not in group[0]["tasks"][0]:
+            return {}
+        f, b = [], []
+        for run in group:
+            rows = [r["accuracy_row"] for r in run["tasks"]]
+            r = np.full((len(rows), len(rows)), np.nan)
+            for i, row in enumerate(rows):
+                r[i, : len(row)] = row
+            f.append(forgetting(r))
+            b.append(backward_transfer(r))
+        out[method] = {"forgetting": mean_ci(f), "backward_transfer": mean_ci(b)}
+    return out

@@ -1,0 +1,120 @@
+"""The analysis on synthetic runs whose answers are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from criticality.continual.analysis import (
+    analyse,
+    curves,
+    half_change_task,
+    lagged_rho,
+    run_correlations,
+    series,
+    tail_comparisons,
+    verdict,
+)
+
+
+def make_run(method, seed, lam, acc):
+    tasks = [
+        {"task": t, "online_accuracy": float(a), "start": {"lambda_1": float(x), "dead": 0.1}}
+        for t, (x, a) in enumerate(zip(lam, acc, strict=True))
+    ]
+    return {"method": method, "seed": seed, "tasks": tasks}
+
+
+def test_series_reads_rows_snapshots_and_derived_keys():
+    run = make_run("plain", 0, [-0.5, 0.2], [0.9, 0.8])
+    run["tasks"][1]["start"]["sigma"] = math.e
+    assert series(run, "online_accuracy").tolist() == [0.9, 0.8]
+    assert series(run, "start.abs_lambda_1").tolist() == [0.5, 0.2]
+    assert np.isnan(series(run, "start.log_sigma")[0]) and series(run, "start.log_sigma")[1] == 1
+    assert np.isnan(series(run, "end.lambda_1")).all()
+
+
+def test_curves_mean_and_t_interval_over_seeds():
+    runs = [make_run("plain", s, [0.0, 0.0], [0.5 + 0.1 * s, 0.9]) for s in range(3)]
+    c = curves(runs, "online_accuracy")["plain"]
+    assert c["mean"] == pytest.approx([0.6, 0.9])
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} · s / √n
+    assert c["ci_low"][0] == pytest.approx(0.6 - half) and c["n"] == [3, 3]
+
+
+def test_lagged_rho_finds_the_lead():
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(size=60))
+    y = np.concatenate([[0.0, 0.0], x[:-2]])  # y follows x two tasks later
+    assert lagged_rho(x, y, 2) == pytest.approx(1.0)
+    assert abs(lagged_rho(x, y, -2)) < 0.5
+    assert lagged_rho(y, x, -2) == pytest.approx(1.0)
+
+
+def test_lagged_rho_skips_tasks_without_a_measurement():
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.normal(size=40))
+    y = np.concatenate([[0.0], x[:-1]])
+    sparse = x.copy()
+    sparse[1::2] = np.nan  # criticality measured every second task
+    assert np.isfinite(lagged_rho(sparse, y, 0))
+    both = np.isfinite(sparse)
+    assert lagged_rho(sparse, y, 0) == pytest.approx(lagged_rho(x[both], y[both], 0))
+
+
+def test_half_change_task_of_steps():
+    y = np.array([1.0] * 10 + [0.0] * 10)
+    assert half_change_task(y) == 10.0  # smoothed over 2 tasks, half-way at the step
+    assert math.isnan(half_change_task(np.ones(10)))
+
+
+def synthetic(n_seeds=5, n_tasks=100, rescue_lam=0.05):
+    """Plain drifts away from criticality and accuracy follows 10 tasks later; 'critical'
+    holds λ_1 near 0 and keeps its accuracy; 'measure_only' repeats plain exactly."""
+    runs = []
+    rng = np.random.default_rng(1)
+    for s in range(n_seeds):
+        lam = -np.linspace(0, 1, n_tasks) - rng.uniform(0, 0.02, n_tasks)
+        acc = (
+            0.9
+            - 0.3 * np.abs(np.concatenate([[0.0] * 10, lam[:-10]]))
+            + rng.normal(0, 0.005, n_tasks)
+        )
+        runs.append(make_run("plain", s, lam, acc))
+        runs.append(make_run("measure_only", s, lam, acc))
+        runs.append(make_run("critical_global", s, rng.normal(0, rescue_lam, n_tasks),
+                             0.9 + rng.normal(0, 0.005, n_tasks)))  # fmt: skip
+    return runs
+
+
+def test_correlations_and_tail_comparisons_on_the_synthetic_claim():
+    runs = synthetic()
+    corr = run_correlations(runs, "start.abs_lambda_1", "online_accuracy")["plain"]
+    assert corr["mean_rho"]["mean"] < -0.9 and corr["mixed"]["slope"] < 0
+    tail = tail_comparisons(runs, ("online_accuracy", "start.abs_lambda_1"), "plain")
+    assert tail["critical_global"]["online_accuracy"]["mean_diff"] > 0.2
+    assert tail["critical_global"]["start.abs_lambda_1"]["ci_high"] < 0
+    assert tail["measure_only"]["online_accuracy"]["mean_diff"] == 0.0
+
+
+def test_verdict_reads_a_supported_claim():
+    a = analyse(synthetic(), kind="classification")
+    assert a["lead_lag"]["plain"]["lead"]["mean"] > 0
+    text = verdict(a)
+    assert "plasticity was lost" in text and "moved away from criticality" in text
+    assert "preceded the loss" in text and "measure_only trained exactly as plain" in text
+    assert "Not supported: nothing." in text
+
+
+def test_verdict_says_when_the_data_do_not_support_the_claim():
+    runs = []
+    rng = np.random.default_rng(2)
+    for s in range(5):
+        acc = np.linspace(0.9, 0.7, 30)  # plasticity lost ...
+        lam = rng.normal(0, 0.01, 30)  # ... while λ_1 stays at criticality
+        runs.append(make_run("plain", s, lam, acc))
+    text = verdict(analyse(runs, kind="classification"))
+    assert "plasticity was lost" in text and "no significant change" in text
+    assert "Not supported: plain training loses criticality" in text

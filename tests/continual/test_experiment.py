@@ -1,0 +1,125 @@
+"""`criticality experiment continual`: tiny end to end, resume across a kill, the plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from criticality.experiments import continual
+from criticality.experiments.continual import ContinualConfig, arms, plan
+
+
+def small(**changes):
+    base = ContinualConfig.tiny()
+    return dataclasses.replace(base, **changes)
+
+
+def strip_times(runs):
+    """Runs without wall times (the only thing a resumed run may change)."""
+    out = json.loads(json.dumps(runs))
+    for run in out:
+        for row in run["tasks"]:
+            for key in ("seconds", "measure_seconds"):
+                row.pop(key)
+            for snap in (row["start"], row["end"]):
+                if snap:
+                    snap.pop("criticality_seconds", None)
+    return out
+
+
+def test_tiny_end_to_end(tmp_path: Path) -> None:
+    cfg = ContinualConfig.tiny()
+    path = continual.run(cfg, tmp_path)
+    assert path.read_text().startswith("<!DOCTYPE html>")
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    runs = data["runs"]
+    assert {(r["method"], r["seed"]) for r in runs} == {
+        (m, s) for m in cfg.methods for s in cfg.seeds
+    }
+    for run in runs:
+        assert [row["task"] for row in run["tasks"]] == [0, 1, 2]
+        row = run["tasks"][0]
+        assert 0.0 <= row["online_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+        assert len(row["start"]["stage_log_gain"]) == len(cfg.hidden) + 1
+        assert 0.0 <= row["end"]["dead"] <= 1.0 and row["end"]["effective_rank"] > 0
+    # every seed trained as one ensemble, the criticality regularizer in its per-member form
+    assert all(len(u["seeds"]) == 2 for u in data["units"])
+    # measuring changes nothing: the control trains exactly as plain
+    assert data["analysis"]["max_difference_from_baseline"]["measure_only"] == 0.0
+    dense = next(r for r in runs if r["method"] == "measure_only")["dense"]
+    assert dense and all("lambda_1" in d for d in dense)
+    assert "Supported here" in data["verdict"]
+    assert {t["method"] for t in data["throughput"]} == set(cfg.methods)
+
+
+class Killed(Exception):
+    """Stands for the process being killed: nothing in memory survives a rerun."""
+
+
+def test_resume_after_a_kill_mid_task_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    cfg = small(methods=("continual_backprop",), baseline="continual_backprop", tasks=3)
+    ref = continual.run(cfg, tmp_path / "ref").parent
+    reference = json.loads((ref / "results.json").read_text())["data"]["runs"]
+
+    original = continual.TaskTracker.on_step_end
+
+    def crash(self, state):
+        original(self, state)
+        if state.task == 1 and state.task_step == 17:  # after the checkpoint at step 35
+            raise Killed
+
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", crash)
+    with pytest.raises(Killed):
+        continual.run(cfg, tmp_path / "killed")
+    unit = tmp_path / "killed" / "units" / "continual_backprop-s0_1"
+    assert len(json.loads((unit / "runs.json").read_text())[0]["tasks"]) == 1  # task 0 done
+    assert (unit / "checkpoint" / "last.pt").is_file()
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", original)
+    continual.run(cfg, tmp_path / "killed")
+    resumed = json.loads((tmp_path / "killed" / "results.json").read_text())["data"]["runs"]
+    assert strip_times(resumed) == strip_times(reference)
+    assert not (unit / "checkpoint").exists()  # removed once the unit finished
+
+
+def test_arms_and_units_follow_the_config() -> None:
+    cfg = small(
+        methods=("plain", "shrink_perturb", "critical_global"),
+        sweep=(("shrink_perturb", "noise_std", (1e-4, 1e-5)),),
+        seeds=(0, 1, 2),
+    )
+    labels = [a.label for a in arms(cfg)]
+    assert labels == ["plain", "shrink_perturb", "shrink_perturb[noise_std=0.0001]",
+                      "critical_global"]  # fmt: skip
+    assert [len(u.seeds) for u in plan(cfg)] == [3, 3, 3, 3]
+    units = plan(dataclasses.replace(cfg, vectorise=False))
+    assert len(units) == 12 and all(len(u.seeds) == 1 for u in units)
+    jac = plan(dataclasses.replace(cfg, methods=("plain", "jacobian"), sweep=()))
+    assert [len(u.seeds) for u in jac] == [3, 1, 1, 1]  # Jacobian penalty: not per member
+
+
+def test_bad_configs_say_what_to_do() -> None:
+    with pytest.raises(ValueError, match="include the baseline"):
+        small(methods=("continual_backprop",)).validate()
+    with pytest.raises(ValueError, match="unknown stream"):
+        small(stream="rotated").validate()
+    with pytest.raises(ValueError, match="has no option"):
+        small(options=(("redo", {"threshold": 0.1}),)).validate()
+    with pytest.raises(ValueError, match="unknown training method"):
+        small(methods=("plain", "dropout")).validate()
+
+
+@pytest.mark.parametrize("stream", ["split_mnist", "slowly_changing_regression"])
+def test_other_streams_run(stream: str, tmp_path: Path) -> None:
+    cfg = small(stream=stream, methods=("plain", "redo"), options=(("redo", {"interval": 5}),),
+                tasks=3, examples_per_task=24, probe_size=8)  # fmt: skip
+    continual.run(cfg, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    row = data["runs"][0]["tasks"][-1]
+    if stream == "split_mnist":
+        assert len(row["accuracy_row"]) == 3
+        assert set(data["class_incremental"]) == {"plain", "redo"}
+    else:
+        assert data["analysis"]["performance"] == "online_error" and row["online_error"] > 0
