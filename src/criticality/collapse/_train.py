@@ -76,7 +76,7 @@ def train(
         loss_fn=loss_fn,
         regularizer=regularizer,
         seed=seed,
-        checkpoint_dir=checkpoint_dir / "fit" if checkpoint_dir is not None else None,
+        checkpoint_dir=checkpoint_dir,
         checkpoint_every=max(spec.steps // 4, 1) if checkpoint_dir is not None else None,
         progress=False,
     )

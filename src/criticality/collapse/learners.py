@@ -116,6 +116,7 @@ class VAELearner:
             "criticality": {
                 "encoder": chain_record(net.encoder_stages(), probe),
                 "decoder": chain_record(net.decoder_stages(), z),
+                "autoencoder": chain_record(stages(net), probe),
             },
         }
 

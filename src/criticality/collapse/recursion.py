@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -196,7 +197,9 @@ def run_generations(
         real_test: held-out real points for the scores, shape ``(N_test, ...)``.
         recursion: the data mode and sizes.
         out_dir: keep ``gen_XXX/{model.pt, samples.pt, record.json}`` here and resume after the
-            last finished generation (and mid-generation from the learner's checkpoint).
+            last finished generation (and mid-generation from the learner's checkpoints in
+            ``gen_XXX/checkpoint/``, removed when the generation is done). Samples no later
+            generation needs (``replace``, ``mixed``) are removed too.
         progress: a progress bar over generations (default: only on a terminal).
         on_generation: called with each new record (e.g. to write results as they come).
 
@@ -222,7 +225,8 @@ def run_generations(
             if recursion.warm_start and previous is not None:
                 learner.load_state_dict(previous.state_dict())
             pool = training_pool(recursion, g, real_train, samples)
-            learner.fit(pool, seed=recursion.generation_seed(g, "fit"), checkpoint_dir=gdir)
+            ckpt = gdir / "checkpoint" if gdir is not None else None
+            learner.fit(pool, seed=recursion.generation_seed(g, "fit"), checkpoint_dir=ckpt)
             new_samples = learner.sample(
                 recursion.n_samples, seed=recursion.generation_seed(g, "sample")
             )
@@ -231,6 +235,10 @@ def run_generations(
             record = GenerationRecord(g, n_real, n_syn, scores, time.perf_counter() - began)
             _save_generation(gdir, learner, new_samples, record)
             log.info("generation %d: %s", g, _short(scores))
+            if gdir is not None:
+                shutil.rmtree(gdir / "checkpoint", ignore_errors=True)
+                if recursion.mode != "accumulate" and g > 0:  # never needed again
+                    (gdir.parent / f"gen_{g - 1:03d}" / "samples.pt").unlink(missing_ok=True)
         records.append(record)
         if on_generation is not None:
             on_generation(record)
@@ -260,7 +268,9 @@ def _load_generation(
     if gdir is None or not (gdir / "record.json").exists():
         return None
     learner.load_state_dict(torch.load(gdir / "model.pt", weights_only=False))
-    samples = torch.load(gdir / "samples.pt", weights_only=True)
+    # Samples of a generation that a later one has replaced may have been removed.
+    path = gdir / "samples.pt"
+    samples = torch.load(path, weights_only=True) if path.exists() else torch.empty(0)
     record = GenerationRecord(**json.loads((gdir / "record.json").read_text()))
     log.info("generation %d: loaded from %s", record.generation, gdir)
     return record, samples
