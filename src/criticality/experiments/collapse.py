@@ -302,7 +302,8 @@ def regression_study(cfg: CollapseConfig) -> dict[str, Any]:
 def band_of_runs(x: np.ndarray) -> dict[str, list[float]]:
     """Mean and normal 95 % interval over many runs, per generation (``x``: ``(runs, G + 1)``)."""
     mean, se = x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
-    return {"mean": mean.tolist(), "ci_low": (mean - 1.96 * se).tolist(), "ci_high": (mean + 1.96 * se).tolist()}  # fmt: skip
+    low, high = mean - 1.96 * se, mean + 1.96 * se
+    return {"mean": mean.tolist(), "ci_low": low.tolist(), "ci_high": high.tolist()}
 
 
 # ---------------------------------------------------------------------------------------------
