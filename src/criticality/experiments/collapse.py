@@ -415,7 +415,7 @@ def recursion_of(variant: str, cond: str, seed: int, cfg: CollapseConfig) -> Rec
 def _run_unit(
     variant: str, cond: str, seed: int, cfg: CollapseConfig, setup: dict[str, Any], unit: Path
 ) -> list[Any]:
-    stamp = {"variant": variant, "condition": cond, "seed": seed, "config": dataclasses.asdict(cfg)}
+    stamp = {"variant": variant, "condition": cond, "seed": seed, **unit_fields(variant, cfg)}
     path = unit / "unit.json"
     text = json.dumps(stamp, sort_keys=True, default=str)
     if path.is_file() and path.read_text() != text:
@@ -433,6 +433,20 @@ def _run_unit(
         out_dir=unit,
         progress=False,
     )
+
+
+def unit_fields(variant: str, cfg: CollapseConfig) -> dict[str, Any]:
+    """The config fields a unit of ``variant`` depends on (its resume stamp): the recursion's
+    and the training method's, and the variant's own (``gmm_*``, ``vae_*``, ``charlm_*``)."""
+    shared = ("generations", "real_fraction", "warm_start", "critical_weight", "sub_batch", "seed")
+    prefix = variant.split("-")[0] + "_"
+    other = "transformer" if variant == "charlm-gru" else "gru"
+    return {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k in shared
+        or (k.startswith(prefix) and k != "charlm_archs" and not k.startswith(f"charlm_{other}"))
+    }
 
 
 def _flat(record: Any) -> dict[str, Any]:
