@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
-from criticality.training._models import cnn_classifier, mlp_classifier
+from criticality.zoo import cnn_classifier, mlp_classifier
 
 OUT = Path(__file__).parent / "results" / "regularizer_overhead.json"
 

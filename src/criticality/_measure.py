@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -13,9 +12,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from criticality._meta import timestamp, versions
 from criticality.measures import get_measure, list_measures
 from criticality.measures._linalg import as_stages, check_inputs, infer_dtype
 from criticality.report import CriticalityReport
+from criticality.stages import split_after
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def measure(
     dtype: torch.dtype | None = None,
     name: str | None = None,
     progress: bool = False,
+    start_after: str | None = None,
     **options: Mapping[str, Any],
 ) -> CriticalityReport:
     """Measure how close ``model`` operates to criticality on probe ``inputs``.
@@ -43,6 +45,9 @@ def measure(
         dtype: compute dtype (the model is copied, not changed).
         name: the model's name in the report (default: its class name).
         progress: show a progress bar over the measures (only on a terminal).
+        start_after: measure only the stages after the one of this name; ``inputs`` are first
+            pushed through it and the stages before it (e.g. ``"embed"`` for a language model,
+            whose token ids cannot be perturbed). See :func:`criticality.stages.split_after`.
         **options: per-measure options keyed by measure name, e.g. ``lyapunov={"k": 8}``.
 
     Returns:
@@ -71,6 +76,8 @@ def measure(
             f"requested: {', '.join(names)}"
         )
     stage_list = as_stages(model, dtype)
+    if start_after is not None:
+        stage_list, inputs = split_after(stage_list, start_after, inputs)
     x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
     results, seconds = {}, {}
     for n in tqdm(names, desc="measures", disable=not (progress and sys.stderr.isatty())):
@@ -80,13 +87,14 @@ def measure(
         log.info("%s took %.2f s", n, seconds[n])
     model_name = name or (type(model).__name__ if isinstance(model, nn.Module) else "stages")
     stage_names = tuple(getattr(s, "name", str(i)) for i, s in enumerate(stage_list))
-    return CriticalityReport(model_name, stage_names, results, run_metadata(x, seed, seconds))
+    meta = run_metadata(x, seed, seconds)
+    if start_after is not None:
+        meta["start_after"] = start_after
+    return CriticalityReport(model_name, stage_names, results, meta)
 
 
 def run_metadata(x: torch.Tensor, seed: int, seconds: Mapping[str, float]) -> dict[str, Any]:
     """Seed, dtype, device, input shape, versions and timings of a measurement run."""
-    from criticality import __version__
-
     return {
         "seed": seed,
         "dtype": str(x.dtype).removeprefix("torch."),
@@ -94,11 +102,7 @@ def run_metadata(x: torch.Tensor, seed: int, seconds: Mapping[str, float]) -> di
         "n_inputs": int(x.shape[0]),
         "input_shape": list(x.shape[1:]),
         "seconds": dict(seconds),
-        "versions": {
-            "criticality": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": versions(),
         "threads": torch.get_num_threads(),
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "timestamp": timestamp(),
     }

@@ -8,11 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from criticality._meta import SCHEMA_VERSION, atomic_write
 from criticality.measures import LyapunovResult, get_measure
 from criticality.measures._result import Result
 from criticality.measures._words import CRITICAL_BAND, log_gain_in_words, regime
-
-SCHEMA_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +138,7 @@ class CriticalityReport:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
+        atomic_write(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> CriticalityReport:

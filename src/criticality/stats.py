@@ -1,9 +1,12 @@
-"""The zoo statistics (PAPER.md): Spearman with a bootstrap CI, a mixed-effects model,
-Mann–Whitney U between groups, Wilcoxon signed-rank for paired models.
+"""The statistics of every experiment (PAPER.md): Spearman with a bootstrap CI, a mixed-effects
+model, Mann–Whitney U between groups, Wilcoxon signed-rank for paired models, paired comparisons
+of methods across seeds and a mean with its t interval.
 
-Each is a small function on plain arrays returning a frozen dataclass; ``p`` values come from
-scipy / statsmodels. With fewer observations than a test needs, the result holds NaNs and a
-``note`` says why, instead of raising: a scan of three models still gets a report.
+Each is a small function on plain arrays returning a frozen dataclass (``to_dict()`` for JSON);
+``p`` values come from scipy / statsmodels. With fewer observations than a test needs, the result
+holds NaNs and a ``note`` says why, instead of raising: a scan of three models still gets a
+report. Warnings of scipy or statsmodels (small samples, ties, convergence) are recorded in
+``note``, never printed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -245,3 +249,98 @@ def _finite(x: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def _median(x: np.ndarray) -> float:
     return float(np.median(x)) if x.size else _NAN
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedComparison:
+    """Two methods run on the same seeds: differences ``d_i = treatment_i − control_i``.
+
+    Attributes:
+        n: number of pairs.
+        mean_diff: ``d̄``.
+        ci_low: lower end of the Student-t interval ``d̄ ± t_{n−1} s_d / √n``.
+        ci_high: upper end.
+        t: paired t statistic.
+        p_t: two-sided p value of the paired t test.
+        p_wilcoxon: two-sided p value of the Wilcoxon signed-rank test (exact for small ``n``;
+            1 when every ``d_i = 0``).
+        effect_dz: Cohen's ``d_z = d̄ / s_d``.
+        note: warnings of the tests (ties, small samples), else ``""``.
+    """
+
+    n: int
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    t: float
+    p_t: float
+    p_wilcoxon: float
+    effect_dz: float
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def paired_comparison(
+    treatment: Sequence[float] | np.ndarray,
+    control: Sequence[float] | np.ndarray,
+    *,
+    level: float = 0.95,
+) -> PairedComparison:
+    """Compare two methods run on the same seeds (``n`` values each, same seed order).
+
+    Undefined entries are NaN (``n < 2``; ``s_d = 0`` leaves ``t``, ``p_t`` and ``d_z`` NaN and
+    the interval ``[d̄, d̄]``).
+    """
+    a, b = np.asarray(treatment, dtype=float), np.asarray(control, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"need two equal-length 1-D sequences, got shapes {a.shape} and {b.shape}")
+    d = a - b
+    n = int(d.size)
+    mean = float(d.mean()) if n else _NAN
+    if n < 2:
+        return PairedComparison(n, mean, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, "needs ≥ 2 pairs")
+    lo, hi, t, p_t, dz = mean, mean, _NAN, _NAN, _NAN
+    sd = float(d.std(ddof=1))
+    if sd > 0:
+        half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+        lo, hi, t, dz = mean - half, mean + half, mean / (sd / math.sqrt(n)), mean / sd
+        p_t = float(2 * sps.t.sf(abs(t), n - 1))
+    p_w, note = 1.0, ""
+    if not np.all(d == 0):
+        with warnings.catch_warnings(record=True) as caught:  # small n / ties: scipy falls back
+            warnings.simplefilter("always")
+            p_w = float(sps.wilcoxon(d).pvalue)
+        note = "; ".join(dict.fromkeys(str(w.message).split("\n")[0] for w in caught))
+    return PairedComparison(n, mean, lo, hi, t, p_t, p_w, dz, note)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanCI:
+    """A mean with its Student-t interval (NaN interval for fewer than 2 values).
+
+    Attributes:
+        mean: the sample mean.
+        ci_low: lower end of ``mean ± t_{n−1} s / √n``.
+        ci_high: upper end.
+        n: number of values.
+    """
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -> MeanCI:
+    """Mean of ``values`` (shape ``(n,)``) with a Student-t interval at ``level``."""
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean()) if x.size else _NAN
+    if x.size < 2:
+        return MeanCI(mean, _NAN, _NAN, int(x.size))
+    half = float(sps.t.ppf(0.5 + level / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return MeanCI(mean, mean - half, mean + half, int(x.size))

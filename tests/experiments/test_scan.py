@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from criticality.experiments import scan
+from criticality.experiments import render, scan
 from criticality.experiments.scan import Job, ModelTimeout, ScanConfig, run_job, time_limit
-from criticality.reporting import render
 from criticality.store import ResultStore
 
 TINY = dataclasses.replace(ScanConfig.tiny(), threads=1)

@@ -75,19 +75,29 @@ def test_finished_runs_are_not_redone(finished: Path, monkeypatch: pytest.Monkey
     ]
 
 
-def test_report_renders_when_registered(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from criticality import reporting
+def test_report_rerenders_from_results_alone(finished: Path) -> None:
+    from criticality.experiments import get_experiment, render
 
-    monkeypatch.setitem(reporting.RENDERERS, "training", "criticality.experiments.training")
-    html = reporting.render(finished).read_text()
-    assert "critical_global − plain" in html and "data:image/png;base64" in html
+    report = finished / "report.html"
+    report.unlink()
+    for png in (finished / "figures").glob("*.png"):
+        png.unlink()
+    assert render(finished) == report  # the registry finds the renderer from results.json
+    html = report.read_text()
+    data = json.loads((finished / "results.json").read_text())["data"]
+    for section in get_experiment("training").sections(data, finished):
+        assert section.title in html
+    assert "critical_global − plain" in html and html.count("data:image/png;base64") == 6
+    for method in ("plain", "critical_global", "jacobian"):  # the methods table of the set-up
+        assert data["methods"][method]["summary"] in html
 
 
 @pytest.mark.parametrize(
     ("change", "match"),
     [
         ({"methods": ("critical_global",)}, "plain"),
-        ({"methods": ("plain", "dropout")}, "unknown methods"),
+        ({"methods": ("plain", "dropout")}, "unknown training method 'dropout'"),
+        ({"method_options": {"plain": {"weight": 1.0}}}, "has no option weight"),
         ({"models": ("resnet",)}, "mlp"),
         ({"inits": ("lukewarm",)}, "sigma_w"),
     ],

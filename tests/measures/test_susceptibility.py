@@ -24,23 +24,26 @@ def test_peak_of_a_parabola_in_log_gain() -> None:
 
 
 def test_peak_sits_at_one_effective_weight_scale_near_the_edge_of_chaos() -> None:
-    """Scaling the starting σ_w moves g* so that σ_w · g* stays put, near the critical σ_w."""
+    """Scaling the starting σ_w moves g* so that σ_w · g* stays put, near the critical σ_w.
+
+    Averaged over three networks of width 128: single networks scatter by a few percent, and
+    narrower ones peak higher (width 64: 1.04-1.15 σ_w* on six seeds, a finite-size shift).
+    Measured here: 0.952, 0.993, 1.001 (σ_w = 0.8 σ_w*) and 0.953, 0.995, 0.985 (1.25 σ_w*).
+    """
     sc = critical_sigma_w("tanh", SIGMA_B)
-    effective = []
-    for f in (0.8, 1.25):
-        net = mlp(20, 64, sigma_w=f * sc, sigma_b=SIGMA_B, seed=1, dtype=torch.float64)
-        res = susceptibility(
-            net,
-            fixed_point_inputs("tanh", sc, 64, 16, sigma_b=SIGMA_B, seed=1),
-            n_gains=33,
-            n_boot=50,
-        )
-        assert res.chi.shape == (33,) and res.response.shape == (33, 16)
-        assert res.peak_gain.ci_low <= res.peak_gain.mean <= res.peak_gain.ci_high
-        assert res.chi[0] == 0.0  # deep in order no input amplifies the stimulus
-        effective.append(f * res.peak_gain.mean)  # σ_w · g* / σ_w*
-    assert effective[0] == pytest.approx(effective[1], rel=0.03)  # measured: 0.971, 0.977
-    assert np.mean(effective) == pytest.approx(1.0, abs=0.1)
+    effective = np.zeros((3, 2))  # (seed, start) -> σ_w · g* / σ_w*
+    for seed in range(3):
+        x = fixed_point_inputs("tanh", sc, 128, 16, sigma_b=SIGMA_B, seed=1)
+        for j, f in enumerate((0.8, 1.25)):
+            net = mlp(20, 128, sigma_w=f * sc, sigma_b=SIGMA_B, seed=seed, dtype=torch.float64)
+            res = susceptibility(net, x, n_gains=33, n_boot=50)
+            assert res.chi.shape == (33,) and res.response.shape == (33, 16)
+            assert res.peak_gain.ci_low <= res.peak_gain.mean <= res.peak_gain.ci_high
+            assert res.chi[0] == 0.0  # deep in order no input amplifies the stimulus
+            effective[seed, j] = f * res.peak_gain.mean
+    start_low, start_high = effective.mean(axis=0)
+    assert start_low == pytest.approx(start_high, rel=0.03)
+    assert effective.mean() == pytest.approx(1.0, abs=0.1)
 
 
 def test_model_left_as_it_was() -> None:

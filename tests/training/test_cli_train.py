@@ -69,7 +69,29 @@ def test_experiment_with_preset_and_overrides(tmp_path: Path) -> None:
 
 
 def test_experiment_rejects_unknown_fields_and_presets(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="FIELD=VALUE"):
+    with pytest.raises(ValueError, match="training has no field epochs; its fields: baseline"):
         call(experiment, ["training", "--set", "epochs=3", "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        call(experiment, ["training", "--set", "steps", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="unknown experiment 'trainig'; known experiments: "):
+        call(experiment, ["trainig", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):  # argparse lists the presets and exits with status 2
         call(experiment, ["training", "--preset", "huge", "--out", str(tmp_path)])
+
+
+def test_train_method_options_reach_the_method(tmp_path: Path) -> None:
+    argv = ["--dataset", "digits", "--method", "jacobian", "--weight", "0.5", "--option",
+            "sub_batch=4", "--steps", "2", "--monitor-every", "2",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert call(train, argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["data"]["methods"]["jacobian"]["options"] == {"weight": 0.5, "sub_batch": 4}
+    with pytest.raises(ValueError, match="'plain' has no option weight"):
+        call(train, ["--method", "plain", "--weight", "1", "--out", str(tmp_path / "x")])
+
+
+def test_experiment_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert call(experiment, ["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("training", "phase", "demo", "scan", "zoo", "architectures", "measure"):
+        assert f"\n{name} " in f"\n{out}"

@@ -6,20 +6,23 @@ import argparse
 from pathlib import Path
 
 NAME = "demo"
-HELP = "run the demonstration (phase diagram of random MLPs, torchvision architectures)"
+HELP = "run the demonstration: every registered experiment's demo preset, one report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long version (for tests)")
+    parser.add_argument(
+        "--parts", help="comma-separated experiments to include (default: every demo part)"
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
     from criticality.experiments import demo
 
-    cfg = demo.DemoConfig.tiny() if args.tiny else demo.DemoConfig()
-    cfg = demo.DemoConfig(**{**vars(cfg), "seed": args.seed})
+    parts = tuple(p.strip() for p in args.parts.split(",")) if args.parts else ()
+    cfg = demo.DemoConfig(parts=parts, preset="tiny" if args.tiny else "demo", seed=args.seed)
     path = demo.run(cfg, args.out)
     print(f"report: {path}")
     return 0

@@ -1,31 +1,28 @@
-"""``criticality experiment NAME``: run (or resume) one of the experiments into a folder."""
+"""``criticality experiment NAME``: run (or resume) a registered experiment into a folder.
+
+``criticality experiment list`` lists the registry.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 NAME = "experiment"
-HELP = "run or resume an experiment (e.g. `training`) and write its report"
-
-#: Experiment name -> module with ``Config`` (a dataclass with ``tiny()``) and ``run(cfg, out)``.
-EXPERIMENTS = {
-    "training": "criticality.experiments.training",
-}
+HELP = "run or resume a registered experiment (`criticality experiment list`) and its report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment, its preset, field overrides and the output folder."""
-    parser.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
+    parser.add_argument("name", help="a registered experiment, or `list` to list them")
     parser.add_argument(
         "--preset",
-        default="default",
-        help="'default', 'tiny' (seconds, for tests) or another classmethod "
-        "of the config, e.g. 'demo'",
+        default="full",
+        choices=("tiny", "demo", "full"),
+        help="tiny (seconds, for tests), demo (minutes) or full (the defaults; default)",
     )
     parser.add_argument(
         "--set",
@@ -36,33 +33,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. --set seeds=[0,1,2] --set steps=500",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (overrides the config)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    parser.add_argument("--out", type=Path, help="output folder (resumable)")
 
 
-def build_config(
-    name: str, preset: str, overrides: list[str], device: str | None
-) -> tuple[Any, Any]:
-    """The experiment's config (the preset with ``FIELD=VALUE`` overrides) and its module."""
-    module = importlib.import_module(EXPERIMENTS[name])
-    cls = module.Config
-    if preset == "default":
-        cfg = cls()
-    elif callable(getattr(cls, preset, None)) and not preset.startswith("_"):
-        cfg = getattr(cls, preset)()
-    else:
-        raise ValueError(f"unknown preset {preset!r} for {name}; use default, tiny or demo")
-    fields = {f.name for f in dataclasses.fields(cls)}
-    changes: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(
-                f"--set needs FIELD=VALUE with FIELD one of: {', '.join(sorted(fields))}"
-            )
-        changes[key] = _parse(text)
+def build_config(name: str, preset: str, overrides: list[str], device: str | None) -> Any:
+    """The experiment's config: the preset with ``FIELD=VALUE`` overrides."""
+    from criticality.experiments import get_experiment
+
+    spec = get_experiment(name)
+    cfg = spec.preset(preset)
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes = parse_assignments(overrides, "--set")
+    if bad := set(changes) - fields:
+        raise ValueError(
+            f"{name} has no field {', '.join(sorted(bad))}; its fields: {', '.join(sorted(fields))}"
+        )
     if device is not None:
+        if "device" not in fields:
+            raise ValueError(f"{name} runs on the CPU only (its config has no device)")
         changes["device"] = device
-    return dataclasses.replace(cfg, **changes), module
+    return dataclasses.replace(cfg, **changes)
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """``["a=1", "b=[1,2]"]`` -> ``{"a": 1, "b": (1, 2)}`` (JSON values, lists as tuples; a
+    value that is not JSON stays a string)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} needs KEY=VALUE, got {item!r}")
+        out[key] = _parse(text)
+    return out
 
 
 def _parse(text: str) -> Any:
@@ -80,8 +82,16 @@ def _tuples(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the experiment; print where the report is."""
-    cfg, module = build_config(args.name, args.preset, args.set, args.device)
-    path = module.run(cfg, args.out)
-    print(f"wrote {path}")
+    """Run the experiment (or list them); print where the report is."""
+    from criticality.experiments import get_experiment, list_experiments
+
+    if args.name == "list":
+        for name in list_experiments():
+            spec = get_experiment(name)
+            print(f"{name:16s} {spec.summary}")
+        return 0
+    cfg = build_config(args.name, args.preset, args.set, args.device)
+    out = args.out or Path("runs") / args.name
+    path = get_experiment(args.name).run(cfg, out)
+    print(f"report: {path}")
     return 0

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from criticality.reporting import render
+    from criticality.experiments import render
 
     print(f"report: {render(args.out)}")
     return 0

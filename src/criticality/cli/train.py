@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 NAME = "train"
-HELP = "train one network (plain, criticality- or Jacobian-regularized), tracking λ_1"
+HELP = "train one network with a training method (plain, criticality, ...), tracking λ_1"
 
 _DEFAULTS = {"steps": 1000, "batch_size": 128, "lr": 1e-3}
 
@@ -14,11 +14,16 @@ _DEFAULTS = {"steps": 1000, "batch_size": 128, "lr": 1e-3}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Dataset, model, method and budget of the run; where to write it."""
     from criticality.data import DATASETS
-    from criticality.experiments.training import METHODS
+    from criticality.training.methods import list_methods
 
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
-    parser.add_argument("--method", default="critical_global", choices=METHODS)
+    parser.add_argument(
+        "--method",
+        default="critical_global",
+        choices=list_methods(),
+        help="a row of the training-method registry (`criticality list methods`)",
+    )
     parser.add_argument(
         "--init",
         default="default",
@@ -32,7 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weight",
         type=float,
         default=None,
-        help="regularizer weight / weight decay (default: the experiment's)",
+        help="the method's `weight` option: regularizer weight or L2 coefficient "
+        "(default: the registry's)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another option of the method (VALUE is JSON), e.g. --option sub_batch=32",
     )
     parser.add_argument("--n-train", type=int, default=None, help="training subset (default: all)")
     parser.add_argument("--monitor-every", type=int, default=100, help="steps between λ_1 probes")
@@ -50,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from criticality.cli.experiment import parse_assignments
     from criticality.experiments.training import (
         RunSpec,
         TrainingConfig,
@@ -58,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
         write_outputs,
     )
 
-    weights = {}
+    options = parse_assignments(args.option, "--option")
     if args.weight is not None:
-        field = {"jacobian": "jacobian_weight", "weight_decay": "weight_decay"}
-        weights[field.get(args.method, "critical_weight")] = args.weight
+        options["weight"] = args.weight
     cfg = TrainingConfig(
         datasets=(args.dataset,),
         models=(args.model,),
         methods=(args.method,),
+        baseline=args.method,
+        init_study=(),
         seeds=(args.seed,),
         n_train=args.n_train,
         steps=args.steps,
@@ -74,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         monitor_every=args.monitor_every,
         device=args.device,
         seed=args.seed,
-        **weights,
+        method_options={args.method: options} if options else {},
     )
+    cfg.validate()
     spec = RunSpec(args.dataset, args.model, args.init, args.method, args.seed)
     out: Path = args.out
     model, record = train_and_evaluate(spec, cfg, load_data(args.dataset, cfg), out / "checkpoint")

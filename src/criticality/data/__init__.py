@@ -23,8 +23,10 @@ from criticality.data._registry import list_cached as list_cached
 from criticality.data.datasets import DATASETS as DATASETS
 from criticality.data.datasets import load_dataset as load_dataset
 from criticality.data.datasets import load_tensors as load_tensors
+from criticality.data.probes import PROBE_SOURCES as PROBE_SOURCES
 from criticality.data.probes import imagenet_classes as imagenet_classes
 from criticality.data.probes import load_photos as load_photos
+from criticality.data.probes import make_probes as make_probes
 from criticality.data.probes import model_transform as model_transform
 from criticality.data.probes import probe_images as probe_images
 from criticality.data.text import CharCorpus as CharCorpus

@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from criticality._meta import atomic_write
+
 ENV_CACHE = "CRITICALITY_CACHE"
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
@@ -93,22 +95,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _write_manifest(root: Path, data: Mapping[str, Any]) -> None:
-    atomic_write_text(root / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is readable like any file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(root / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def lookup(name: str, root: Path | None = None) -> CachedItem | None:

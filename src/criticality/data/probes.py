@@ -1,4 +1,6 @@
-"""Probe images for ImageNet models: natural photos in each model's own preprocessing.
+"""Probe inputs: random, natural photos in each model's own preprocessing, a file or a folder.
+
+:func:`make_probes` makes the probe inputs of any model by source name.
 
 Sources of photos:
 
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -162,3 +165,57 @@ def probe_images(
     gen = torch.Generator().manual_seed(seed)
     views = photos[:n] + [_augment(photos[i % len(photos)], gen) for i in range(len(photos), n)]
     return torch.stack([transform(view).float() for view in views])  # (n, 3, H, W)
+
+
+PROBE_SOURCES = ("gaussian", "photos", "sklearn")
+
+
+def make_probes(
+    source: str,
+    model: str,
+    input_shape: tuple[int, ...],
+    *,
+    n: int = 8,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Probe inputs of shape ``(n, *input_shape)`` for the model named ``model``.
+
+    Args:
+        source: ``"gaussian"`` (i.i.d. N(0, 1), the scale of normalised images), ``"photos"``
+            or ``"sklearn"`` (bundled natural photos with the model's own preprocessing; image
+            models only), a ``.pt``/``.npy`` file holding a tensor ``(B, ...)``, or a folder
+            of images.
+        model: the model's zoo name (photos get its own preprocessing).
+        input_shape: shape of one input, e.g. ``(3, 224, 224)``.
+        n: number of probe inputs (photos are augmented with seeded crops when ``n`` exceeds
+            their number; a file's first ``n`` rows are used).
+        seed: seed of the random draw or the augmentation.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one probe input, got n={n}")
+    shape = tuple(input_shape)
+    if source == "gaussian":
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn((n, *shape), generator=gen)
+    path = Path(source)
+    if path.suffix in (".pt", ".npy"):
+        return _load_tensor(path)[:n]
+    if source in ("photos", "sklearn") or path.is_dir():
+        if len(shape) != 3:
+            raise ValueError(f"{source!r} probes are images; {model} takes inputs of shape {shape}")
+        return probe_images(model, n=n, seed=seed, source=source)
+    raise ValueError(
+        f"unknown probe source {source!r}: use one of {', '.join(PROBE_SOURCES)}, "
+        "a .pt/.npy file with a tensor of shape (B, ...), or a folder of images"
+    )
+
+
+def _load_tensor(path: Path) -> torch.Tensor:
+    if not path.is_file():
+        raise FileNotFoundError(f"probe file {path} does not exist")
+    if path.suffix == ".npy":
+        return torch.from_numpy(np.load(path)).float()
+    value = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{path} holds a {type(value).__name__}, not a tensor of shape (B, ...)")
+    return value.float()

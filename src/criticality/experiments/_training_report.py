@@ -54,14 +54,19 @@ def _interval(stat: dict[str, float]) -> str:
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The report: per group a reading, tables of means and paired differences, and figures."""
-    from criticality.reporting.plots import save
-    from criticality.training.plots import plot_metric_bars, plot_trajectories
+    from criticality.reporting.plots import plot_metric_bars, plot_trajectories, save
 
     figures = Path(out_dir) / "figures"
     b = data["budget"]
+    methods = [
+        {"method": m, "kind": row["kind"], "what it adds": row["summary"],
+         "options": ", ".join(f"{k}={v}" for k, v in row["options"].items()),
+         "reference": row["reference"]}
+        for m, row in data.get("methods", {}).items()
+    ]  # fmt: skip
     out = [
         Section(
-            "Set-up",
+            "Training toward criticality: set-up",
             [
                 f"Every method trains the same network from the same initialisation on the "
                 f"same batches: {b['steps']} Adam steps of {b['batch_size']} inputs (lr "
@@ -69,7 +74,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                 "method − plain on the same seed, with 95 % Student-t intervals, the paired t "
                 "test and the Wilcoxon signed-rank test; we report them whichever way they come "
                 "out. λ_1 is the largest Lyapunov exponent across depth (per-unit RMS norm) on a "
-                "fixed probe set; 0 is critical."
+                "fixed probe set; 0 is critical.",
+                Table(methods, caption="The training methods (rows of the method registry)"),
             ],
         )
     ]
@@ -99,7 +105,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         ]
         out.append(
             Section(
-                f"{g['dataset']}, {g['model']}, {g['init']} initialisation",
+                f"Training toward criticality: {g['dataset']}, {g['model']}, {g['init']} "
+                "initialisation",
                 [
                     *effect_sentences(g),
                     Table(rows, caption="mean [95 % CI] over seeds"),

@@ -1,109 +1,106 @@
-"""The order-to-chaos phase diagram of random MLPs: measures against the weight scale σ_w."""
+"""The order-to-chaos phase diagram of random MLPs: ``criticality experiment phase``.
+
+Random tanh and ReLU MLPs across the weight scale ``σ_w``: every measure against ``σ_w``, with
+the mean-field ``½ ln χ_1`` and the critical point, and a table of where each measure locates
+it. Each activation's sweep is saved under ``OUT/parts/`` as it finishes; a rerun resumes there.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from criticality.measures import critical_sigma_w, meanfield
-from criticality.measures._registry import run_measure
-from criticality.measures._result import Estimate, Result
-from criticality.reporting.html import Figure, Section, Table
-from criticality.zoo import fixed_point_inputs, mlp
+from criticality.experiments._registry import register_experiment, render
+from criticality.phase import peak, phase_sweep, zero_crossing
+from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+
+TITLE = "The order-to-chaos phase diagram of random MLPs"
 
 
-def phase_sweep(
-    activation: str,
-    sigma_ws: Sequence[float],
-    *,
-    depth: int = 24,
-    width: int = 256,
-    sigma_b: float = 0.05,
-    n_inputs: int = 8,
-    measures: Sequence[str] = ("lyapunov", "ftle"),
-    seed: int = 0,
-    on_point: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Measure random ``depth``×``width`` MLPs at each ``σ_w`` and set them against mean field.
+@dataclasses.dataclass(frozen=True)
+class PhaseConfig:
+    """What the phase diagram sweeps.
 
-    Inputs are post-activations at the mean-field fixed point, ``φ(√q* z)`` with
-    ``z ~ N(0, 1)`` (``q* = 1`` where it is 0 or infinite), so that no transient is measured.
-
-    Returns:
-        A JSON-ready dict: ``sigma_w`` (n,), ``theory`` (½ ln χ_1 per σ_w, n), ``critical``
-        (mean-field critical σ_w), ``measured`` (measure name -> headline means, n), ``ci``
-        (measure name -> [low, high] lists) and ``scalars`` (measure name -> each scalar field
-        of its result -> n values, e.g. the susceptibility's ``chi_at_one``).
+    Attributes:
+        activations: activations of the random MLPs.
+        sigma_w: weight scales swept.
+        depth: MLP depth (stages).
+        width: MLP width.
+        sigma_b: bias scale.
+        n_inputs: probe inputs per point (at the mean-field fixed point).
+        measures: measures drawn (see ``PHASE_CURVES``).
+        seed: seed of networks and inputs.
     """
-    measured: dict[str, list[float]] = {m: [] for m in measures}
-    ci: dict[str, list[list[float]]] = {m: [] for m in measures}
-    scalars: dict[str, dict[str, list[float]]] = {m: {} for m in measures}
-    theory = []
-    for i, sw in enumerate(sigma_ws):
-        mf = meanfield(activation, sw, sigma_b)
-        theory.append(mf.lambda_1)
-        x = fixed_point_inputs(
-            activation, sw, width, n_inputs, sigma_b=sigma_b, seed=seed + 1000 + i
-        )
-        net = mlp(depth, width, activation=activation, sigma_w=sw, sigma_b=sigma_b,
-                  seed=seed + i, dtype=torch.float64)  # fmt: skip
-        for m in measures:
-            result = run_measure(m, net, x, seed=seed)
-            est = result.headline()
-            measured[m].append(est.mean)
-            ci[m].append([est.ci_low, est.ci_high])
-            for field, value in _scalar_fields(result).items():
-                scalars[m].setdefault(field, []).append(value)
-        if on_point is not None:
-            on_point()
-    return {
-        "activation": activation,
-        "depth": depth,
-        "width": width,
-        "sigma_b": sigma_b,
-        "sigma_w": list(map(float, sigma_ws)),
-        "theory": theory,
-        "critical": critical_sigma_w(activation, sigma_b),
-        "measured": measured,
-        "ci": ci,
-        "scalars": scalars,
-    }
+
+    activations: tuple[str, ...] = ("tanh", "relu")
+    sigma_w: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+    depth: int = 24
+    width: int = 256
+    sigma_b: float = 0.3
+    n_inputs: int = 6
+    measures: tuple[str, ...] = (
+        "lyapunov", "ftle", "branching", "dynamic_range", "susceptibility",
+    )  # fmt: skip
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> PhaseConfig:
+        """Seconds-long version for tests."""
+        return cls(sigma_w=(0.6, 1.4, 2.4), depth=5, width=24, n_inputs=2)
+
+    @classmethod
+    def demo(cls) -> PhaseConfig:
+        """The demo's sweep: the defaults (about a minute per activation)."""
+        return cls()
 
 
-def _scalar_fields(result: Result) -> dict[str, float]:
-    """The float fields of a result, and the means of its :class:`Estimate` fields."""
-    out = {}
-    for f in dataclasses.fields(result):  # type: ignore[arg-type]
-        value = getattr(result, f.name)
-        if isinstance(value, Estimate):
-            out[f.name] = value.mean
-        elif isinstance(value, float):
-            out[f.name] = value
-    return out
+def sweeps(
+    cfg: PhaseConfig, out: Path, on_point: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Each activation's :func:`~criticality.phase.phase_sweep`, resumed from ``out/parts``."""
+    parts = resume_dir(out / "parts", dataclasses.asdict(cfg))
+    phase = {}
+    for act in cfg.activations:
+        path = parts / f"phase_{act}.json"
+        if not path.is_file():
+            sweep = phase_sweep(act, cfg.sigma_w, depth=cfg.depth, width=cfg.width,
+                                sigma_b=cfg.sigma_b, n_inputs=cfg.n_inputs,
+                                measures=cfg.measures, seed=cfg.seed,
+                                on_point=on_point)  # fmt: skip
+            atomic_write(path, json.dumps(sweep))
+        phase[act] = json.loads(path.read_text())
+    return phase
 
 
-def zero_crossing(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """First ``x`` where ``y`` changes sign from negative to positive (linear interpolation)."""
-    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    for i in range(len(xs) - 1):
-        if ys[i] < 0 <= ys[i + 1]:
-            return float(xs[i] - ys[i] * (xs[i + 1] - xs[i]) / (ys[i + 1] - ys[i]))
-    return None
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """The phase section, from ``results.json`` alone."""
+    return [phase_section(data["phase"], Path(out_dir) / "figures")]
 
 
-def peak(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """``x`` at the largest finite ``y`` (``None`` if there is none)."""
-    ys = np.asarray(y, dtype=float)
-    if not np.isfinite(ys).any():
-        return None
-    return float(
-        np.asarray(x, dtype=float)[int(np.nanargmax(np.where(np.isfinite(ys), ys, -np.inf)))]
-    )
+@register_experiment(
+    "phase",
+    title=TITLE,
+    config=PhaseConfig,
+    sections=sections,
+    summary="random tanh/ReLU MLPs across σ_w: every measure against mean-field theory",
+    demo_rank=10,
+)
+def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
+    """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    total = len(cfg.activations) * len(cfg.sigma_w)
+    with tqdm(total=total, desc="phase diagram", disable=not sys.stderr.isatty()) as bar:
+        phase = sweeps(cfg, out, on_point=lambda: bar.update(1))
+    write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=cfg.seed)
+    return render(out)
 
 
 #: measure -> (label, its curve from a sweep, how its critical point is read off: "zero" crossing

@@ -13,9 +13,10 @@ the main thread, Windows) the scan runs without a limit and logs so. A worker ki
 operating system (out of memory) is recorded as failed by the Ray executor; the local executor
 runs in-process and cannot survive that, but resumes from the store when restarted.
 
-Executors: ``"local"`` measures one model after another in this process; ``"ray"`` sends every
-model to a Ray cluster (``ray.init(address=...)``, or a local instance) as a task that returns its
-row; the driver alone writes the store.
+Executors (:func:`criticality.executor.map_jobs`): ``"local"`` measures one model after another
+in this process; ``"ray"`` sends every model to a Ray cluster (``ray.init(address=...)``, or a
+local instance) as a task that returns its row; the driver alone writes the store. A failed job
+gets the same row, with the same weights label, from either executor.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from criticality.executor import EXECUTORS, map_jobs
+from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._scan_report import TITLE as TITLE
 from criticality.experiments._scan_report import sections as sections
 from criticality.store import ResultStore, Row
@@ -38,7 +41,6 @@ from criticality.store import ResultStore, Row
 log = logging.getLogger(__name__)
 
 ZOOS = ("torchvision", "timm", "builtin")
-EXECUTORS = ("local", "ray")
 WEIGHTS = ("random", "pretrained")
 
 
@@ -95,6 +97,13 @@ class ScanConfig:
                  "mnasnet0_5")  # fmt: skip
         return cls(patterns=names, n_probes=2, image_size=32, k=2, ftle_iter=3, time_limit=60.0)
 
+    @classmethod
+    def demo(cls) -> ScanConfig:
+        """Eight torchvision families at 32 px (a few minutes)."""
+        names = ("alexnet", "vgg11", "resnet18", "squeezenet1_1", "densenet121",
+                 "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0")  # fmt: skip
+        return cls(patterns=names, image_size=32)
+
     def settings(self) -> dict[str, Any]:
         """The measurement settings that key the store's rows (not where or how they run)."""
         keys = ("measures", "probes", "n_probes", "image_size", "k", "ftle_iter", "seed")
@@ -122,6 +131,13 @@ class Job:
     config: ScanConfig
     key: str
 
+    @property
+    def label(self) -> str:
+        """The weights label of the job's row: ``random``, ``pretrained`` or ``file:NAME``."""
+        if self.weights_file is None:
+            return self.weights
+        return f"file:{Path(self.weights_file).name}"
+
 
 class ModelTimeout(BaseException):
     """Raised inside a measurement when its time limit passes (``BaseException``, so that no
@@ -147,13 +163,21 @@ def _match(name: str, pattern: str) -> bool:
     return fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name.removeprefix("timm/"), pattern)
 
 
+@register_experiment(
+    "scan",
+    title=TITLE,
+    config=ScanConfig,
+    sections=sections,
+    summary="a zoo of models (torchvision, timm) against accuracy and year (claim 1; "
+    "criticality scan)",
+)
 def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the scan and write ``OUT/scan.sqlite``, ``results.json``, ``report.html``.
 
     Returns:
         The path of ``report.html``.
     """
-    from criticality.reporting import render, write_results
+    from criticality.reporting import write_results
 
     data = scan(cfg, Path(out_dir) / "scan.sqlite")
     write_results(out_dir, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
@@ -169,7 +193,7 @@ def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
     with ResultStore(store_path) as store:
         key = store.add_config(cfg.settings())
         done = store.done(key, include_failed=not cfg.retry_failed)
-        jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.weights) not in done]
+        jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.label) not in done]
         log.info("scan: %d models x %d weights, %d to measure", len(names), len(cfg.weights),
                  len(jobs))  # fmt: skip
         bar = tqdm(total=len(jobs), desc="scan", unit="model", disable=not sys.stderr.isatty())
@@ -206,13 +230,16 @@ def _weights_file(folder: str | None, name: str) -> str | None:
 
 def execute(jobs: list[Job], cfg: ScanConfig) -> Iterator[Row]:
     """Rows of ``jobs`` as they finish, from the configured executor."""
-    if not jobs:
-        return iter(())
-    if cfg.executor == "ray":
-        from criticality.experiments._scan_ray import ray_rows
+    gpus = 1 if cfg.device.startswith("cuda") else 0
+    results = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
+                       on_error=failed_row)  # fmt: skip
+    return (row for _, row in results)
 
-        return ray_rows(jobs, cfg.address, cfg.device)
-    return (run_job(job) for job in jobs)
+
+def failed_row(job: Job, err: BaseException) -> Row:
+    """The row of a job whose worker failed outside the measurement (a Ray task that died)."""
+    reason = f"{type(err).__name__}: {_first_line(err)}"
+    return Row(job.model, job.label, job.key, "failed", reason, "{}", 0.0)
 
 
 def run_job(job: Job) -> Row:
@@ -240,15 +267,11 @@ def run_job(job: Job) -> Row:
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
-    return Row(job.model, _label(job), job.key, status, reason, text, seconds)  # type: ignore[arg-type]
+    return Row(job.model, job.label, job.key, status, reason, text, seconds)  # type: ignore[arg-type]
 
 
 class _Skip(Exception):
     """A model the configuration excludes (e.g. more parameters than ``max_params``)."""
-
-
-def _label(job: Job) -> str:
-    return job.weights if job.weights_file is None else f"file:{Path(job.weights_file).name}"
 
 
 def _first_line(err: BaseException) -> str:
@@ -283,7 +306,7 @@ def measure_model(job: Job) -> str:
     import torch
 
     from criticality import measure
-    from criticality._probes import make_probes
+    from criticality.data import make_probes
     from criticality.zoo import create_model, model_info
 
     cfg = job.config
@@ -297,7 +320,7 @@ def measure_model(job: Job) -> str:
     if cfg.max_params is not None and sum(p.numel() for p in model.parameters()) > cfg.max_params:
         raise _Skip(f"more than {cfg.max_params:,} parameters")
     shape = probe_shape(job.model, info.input_shape, cfg.image_size)
-    x = make_probes(cfg.probes, info, n=cfg.n_probes, seed=cfg.seed, input_shape=shape)
+    x = make_probes(cfg.probes, job.model, shape, n=cfg.n_probes, seed=cfg.seed)
     model = model.to(cfg.device)
     names = list(cfg.measures) if cfg.measures != ("all",) else "all"
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}

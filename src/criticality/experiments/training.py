@@ -7,12 +7,16 @@ optimizer, learning rate and data order; only the loss term or weight decay diff
 * ``plain``: cross-entropy only;
 * ``critical_global`` / ``critical_stagewise``: + :class:`CriticalityRegularizer`;
 * ``jacobian``: + :class:`JacobianRegularizer` (Hoffman et al. 2019, pushes toward order);
-* ``weight_decay``: L2 weight decay in the optimizer.
+* ``weight_decay``: L2 weight decay in the optimizer;
+
+or any other row of the training-method registry (:mod:`criticality.training.methods`).
 
 Then: clean accuracy, robustness (Gaussian noise, MNIST-C-style corruptions, FGSM, PGD), the
-final ``λ_1`` and its trajectory over training. Methods are compared with ``plain`` seed by seed
-(paired t interval, paired t test, Wilcoxon signed-rank). An initialisation study trains from
-deliberately ordered and chaotic weight scales: does the regularizer bring both back to λ_1 ≈ 0?
+final ``λ_1`` and its trajectory over training. Every method is compared with the control
+(``baseline``, default ``plain``) seed by seed, and every criticality method with every baseline
+method of the run (paired t interval, paired t test, Wilcoxon signed-rank). An initialisation
+study trains from deliberately ordered and chaotic weight scales: does the regularizer bring both
+back to λ_1 ≈ 0?
 
 Each finished (dataset, model, init, method, seed) run is saved under ``OUT/runs/`` and not
 redone when an interrupted experiment is started again with the same config.
@@ -34,19 +38,19 @@ import torch
 from torch import nn
 
 from criticality.data import load_tensors
+from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._training_report import METRICS as METRICS
 from criticality.experiments._training_report import effect_sentences as effect_sentences
 from criticality.experiments._training_report import sections as sections
-from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
-from criticality.reporting import atomic_write, render, write_results
+from criticality.reporting import atomic_write, resume_dir, write_results
+from criticality.stats import mean_ci, paired_comparison
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
-from criticality.training._models import cnn_classifier, mlp_classifier
-from criticality.training.stats import mean_ci, paired_comparison
+from criticality.training.methods import build_method, get_method
+from criticality.zoo import cnn_classifier, mlp_classifier
 
 log = logging.getLogger(__name__)
 
 TITLE = "criticality experiment training: does training toward criticality help?"
-METHODS = ("plain", "critical_global", "critical_stagewise", "jacobian", "weight_decay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,8 @@ class TrainingConfig:
     Attributes:
         datasets: datasets of :func:`criticality.data.load_tensors`.
         models: ``"mlp"`` and/or ``"cnn"``.
-        methods: subset of :data:`METHODS`; ``"plain"`` must be included (the control).
+        methods: rows of the training-method registry; ``baseline`` must be among them.
+        baseline: the control every method is compared with.
         seeds: one run per seed and method (model init, data order and regularizer tangents).
         inits: initialisations of the main comparison (``"default"``, ``"ordered"``,
             ``"chaotic"``); weight scales ``sigma_w`` below.
@@ -73,14 +78,10 @@ class TrainingConfig:
         mlp_depth: hidden stages of the MLP.
         mlp_width: units per hidden stage.
         cnn_channels: channels of the CNN's two blocks.
-        critical_weight: weight of the criticality penalty. 5 holds λ_1 within about 0.03 of
-            0 on the MNIST MLP in the demo budget (1, 5 and 20 gave +0.086, +0.028 and
-            +0.015 on two seeds; plain Adam drifts to +0.165); chosen by that criterion, not
-            by accuracy.
-        jacobian_weight: ``λ_JR`` of the Jacobian penalty.
-        weight_decay: L2 coefficient of the weight-decay method.
-        sub_batch: inputs per step used by both regularizers.
-        norm: norm of the log-gains, in the regularizer and the measured λ_1 alike.
+        method_options: per method, options that replace its registry defaults, e.g.
+            ``{"critical_global": {"weight": 1.0}}`` (``criticality train`` lists them).
+        sub_batch: inputs per step used by the methods that take it (both regularizers).
+        norm: norm of the log-gains, in the criticality methods and the measured λ_1 alike.
         probe_size: training inputs on which λ_1 is measured.
         monitor_every: steps between λ_1 measurements.
         noise_levels: std of the Gaussian noise.
@@ -94,7 +95,10 @@ class TrainingConfig:
 
     datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
     models: tuple[str, ...] = ("mlp", "cnn")
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = (
+        "plain", "critical_global", "critical_stagewise", "jacobian", "weight_decay",
+    )  # fmt: skip
+    baseline: str = "plain"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     inits: tuple[str, ...] = ("default",)
     init_study: tuple[str, ...] = ("ordered", "chaotic")
@@ -115,9 +119,7 @@ class TrainingConfig:
     mlp_depth: int = 6
     mlp_width: int = 128
     cnn_channels: tuple[int, int] = (16, 32)
-    critical_weight: float = 5.0
-    jacobian_weight: float = 0.01
-    weight_decay: float = 1e-3
+    method_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     sub_batch: int = 16
     norm: str = "rms"
     probe_size: int = 128
@@ -176,13 +178,16 @@ class TrainingConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
-        unknown = set(self.methods) | set(self.init_study_methods)
-        if bad := unknown - set(METHODS):
-            raise ValueError(f"unknown methods {sorted(bad)}; choose from {METHODS}")
-        if "plain" not in self.methods or (
-            self.init_study and "plain" not in self.init_study_methods
+        for name in {*self.methods, *self.init_study_methods, *self.method_options}:
+            get_method(name)  # raises with the known names
+        for name, options in self.method_options.items():
+            build_options(name, self, options)  # raises naming the method's options
+        if self.baseline not in self.methods or (
+            self.init_study and self.baseline not in self.init_study_methods
         ):
-            raise ValueError("include 'plain' in methods and init_study_methods: it is the control")
+            raise ValueError(
+                f"include the control {self.baseline!r} in methods and init_study_methods"
+            )
         if bad := ({*self.models, self.init_study_model} - {"mlp", "cnn"}):
             raise ValueError(f"models must be 'mlp' or 'cnn', got {sorted(bad)}")
         scales = dict(self.sigma_w)
@@ -190,7 +195,13 @@ class TrainingConfig:
             raise ValueError(f"no sigma_w for initialisations {sorted(bad)}; add them to sigma_w")
 
 
-Config = TrainingConfig  # the name `criticality experiment` looks up in every experiment
+def build_options(name: str, cfg: TrainingConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Options of method ``name`` in this experiment: its registry defaults, the shared
+    ``norm`` and ``sub_batch`` where it takes them, then ``overrides``."""
+    from criticality.training.methods import method_options
+
+    shared = {"norm": cfg.norm, "sub_batch": cfg.sub_batch}
+    return method_options(name, shared, overrides)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,18 +239,26 @@ def run_specs(cfg: TrainingConfig) -> list[RunSpec]:
     return list(dict.fromkeys(specs))  # an init in both lists runs once
 
 
+@register_experiment(
+    "training",
+    title=TITLE,
+    config=TrainingConfig,
+    sections=sections,
+    summary="training toward criticality against plain, Jacobian and weight decay (claim 2)",
+    demo_rank=40,
+)
 def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the experiment; write ``config.json``, ``results.json``, figures, report.
 
     Returns:
-        The path of ``report.html`` (or of ``results.json`` when no renderer is registered).
+        The path of ``report.html``.
     """
     from tqdm.auto import tqdm
 
     cfg.validate()
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
-    runs_dir = _fresh_runs_dir(out / "runs", config)
+    runs_dir = resume_dir(out / "runs", config)
     records = []
     specs = run_specs(cfg)
     with tqdm(total=len(specs), desc="training runs", disable=not sys.stderr.isatty()) as bar:
@@ -261,27 +280,23 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
 def write_outputs(
     out: Path, cfg: TrainingConfig, config: dict[str, Any], records: list[dict[str, Any]]
 ) -> Path:
-    """``results.json`` (runs, per-group statistics, budget), figures and, when the renderer
-    is registered, ``report.html``; returns the report's path (else ``results.json``'s)."""
-    from criticality.reporting import RENDERERS
-
-    results = {"runs": records, "groups": aggregate(records), "budget": _budget(cfg)}
+    """``results.json`` (runs, per-group statistics, budget), figures and ``report.html``;
+    returns the report's path."""
+    results = {
+        "runs": records,
+        "groups": aggregate(records, cfg.baseline),
+        "budget": _budget(cfg),
+        "methods": {m: _method_row(m, cfg) for m in dict.fromkeys(r["method"] for r in records)},
+    }
     write_results(out, "training", config, results, seed=cfg.seed, device=cfg.device)
-    if "training" in RENDERERS:
-        return render(out)
-    sections(results, out)  # the figures, without the HTML
-    return out / "results.json"
+    return render(out)
 
 
-def _fresh_runs_dir(runs_dir: Path, config: dict[str, Any]) -> Path:
-    """Keep finished runs only if they were made with the same config."""
-    stamp, text = runs_dir / "config.json", json.dumps(config, sort_keys=True)
-    if stamp.is_file() and stamp.read_text() != text:
-        log.warning("config changed: discarding the finished runs in %s", runs_dir)
-        shutil.rmtree(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(stamp, text)
-    return runs_dir
+def _method_row(name: str, cfg: TrainingConfig) -> dict[str, Any]:
+    spec = get_method(name)
+    options = build_options(name, cfg, cfg.method_options.get(name, {}))
+    return {"summary": spec.summary, "reference": spec.reference, "kind": spec.kind,
+            "options": options}  # fmt: skip
 
 
 def _by_dataset(specs: list[RunSpec]) -> Iterator[tuple[str, list[RunSpec]]]:
@@ -327,19 +342,6 @@ def build_model(
     )
 
 
-def build_regularizer(method: str, cfg: TrainingConfig, seed: int) -> nn.Module | None:
-    """The loss term of ``method`` (``None`` for plain training and weight decay)."""
-    if method.startswith("critical_"):
-        mode: Any = method.removeprefix("critical_")
-        norm: Any = cfg.norm
-        return CriticalityRegularizer(
-            mode=mode, weight=cfg.critical_weight, sub_batch=cfg.sub_batch, norm=norm, seed=seed
-        )
-    if method == "jacobian":
-        return JacobianRegularizer(weight=cfg.jacobian_weight, sub_batch=cfg.sub_batch, seed=seed)
-    return None
-
-
 def train_and_evaluate(
     spec: RunSpec, cfg: TrainingConfig, data: Data, ckpt: Path | None
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -358,14 +360,14 @@ def train_and_evaluate(
         options={"lyapunov": {"norm": cfg.norm}},
         seed=cfg.seed,
     )
+    options = build_options(spec.method, cfg, cfg.method_options.get(spec.method, {}))
     result = fit(
         model,
         (x, y),
         steps=cfg.steps,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
-        weight_decay=cfg.weight_decay if spec.method == "weight_decay" else 0.0,
-        regularizer=build_regularizer(spec.method, cfg, spec.seed),
+        method=build_method(spec.method, model, seed=spec.seed, **options),
         callbacks=[monitor],
         checkpoint_dir=ckpt,
         checkpoint_every=max(1, cfg.steps // 4),
@@ -404,10 +406,10 @@ def train_and_evaluate(
     }
 
 
-def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def aggregate(records: list[dict[str, Any]], baseline: str = "plain") -> list[dict[str, Any]]:
     """Per (dataset, model, init): each method's metrics over seeds, and paired differences
-    (matched by seed) of every method from ``plain`` and of each criticality method from the
-    other regularizers, keyed ``"A − B"``."""
+    (matched by seed) of every method from ``baseline`` and of each criticality method from
+    each baseline method, keyed ``"A − B"``."""
     groups = []
     for key in dict.fromkeys((r["dataset"], r["model"], r["init"]) for r in records):
         rows = [r for r in records if (r["dataset"], r["model"], r["init"]) == key]
@@ -415,12 +417,15 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in rows:
             by_method.setdefault(r["method"], {})[r["seed"]] = r
         summary = {
-            m: {k: mean_ci([r[k] for r in runs.values()]) for k in (*METRICS, "lambda_initial")}
+            m: {
+                k: mean_ci([r[k] for r in runs.values()]).to_dict()
+                for k in (*METRICS, "lambda_initial")
+            }
             for m, runs in by_method.items()
         }
         comparisons = {
             f"{a} − {b}": _paired(by_method[a], by_method[b])
-            for a, b in _contrasts(list(by_method))
+            for a, b in contrasts(list(by_method), baseline)
         }
         groups.append(
             {
@@ -434,17 +439,21 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return groups
 
 
-def _contrasts(methods: list[str]) -> list[tuple[str, str]]:
-    """Pairs ``(A, B)`` compared as ``A − B``: each method vs plain, criticality vs baselines."""
-    pairs = [(m, "plain") for m in methods if m != "plain" and "plain" in methods]
-    baselines = [m for m in ("jacobian", "weight_decay") if m in methods]
-    return pairs + [(m, b) for m in methods if m.startswith("critical_") for b in baselines]
+def contrasts(methods: list[str], baseline: str = "plain") -> list[tuple[str, str]]:
+    """Pairs ``(A, B)`` compared as ``A − B``: each method against ``baseline``, then each
+    criticality method against each baseline method (kinds from the method registry)."""
+    pairs = [(m, baseline) for m in methods if m != baseline and baseline in methods]
+    kind = {m: get_method(m).kind for m in methods}
+    others = [m for m in methods if kind[m] == "baseline"]
+    pairs += [(m, b) for m in methods if kind[m] == "criticality" for b in others]
+    return list(dict.fromkeys(pairs))  # the control may itself be a baseline
 
 
 def _paired(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> dict[str, Any]:
     seeds = sorted(set(a) & set(b))
     return {
-        k: paired_comparison([a[s][k] for s in seeds], [b[s][k] for s in seeds]) for k in METRICS
+        k: paired_comparison([a[s][k] for s in seeds], [b[s][k] for s in seeds]).to_dict()
+        for k in METRICS
     }
 
 

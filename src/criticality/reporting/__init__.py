@@ -1,49 +1,28 @@
 """Run outputs (DESIGN §5): ``config.json``, ``results.json``, ``figures/*.png``, ``report.html``.
 
-Every run writes its results as JSON with :func:`write_results`; :func:`render` turns them into
-figures and a self-contained HTML report without recomputing anything, so
-``criticality report OUT`` can re-render a finished run. Each kind of run names the module that
-renders it in ``RENDERERS`` (one line per kind); that module defines
-``sections(results, out_dir) -> list[Section]`` and ``TITLE``.
+Every run writes its results as JSON with :func:`write_results`; the experiment registry
+(:func:`criticality.experiments.render`) turns them into figures and a self-contained HTML report
+without recomputing anything, so ``criticality report OUT`` can re-render a finished run.
+:func:`resume_dir` is the one rule by which a rerun keeps or discards finished units of work.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import platform
-import tempfile
-import time
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
+from criticality._meta import SCHEMA_VERSION as SCHEMA_VERSION
+from criticality._meta import atomic_write as atomic_write
+from criticality._meta import timestamp, versions
 from criticality.reporting.html import Figure as Figure
 from criticality.reporting.html import Section as Section
 from criticality.reporting.html import Table as Table
-from criticality.reporting.html import render_html
+from criticality.reporting.html import render_html as render_html
 
-SCHEMA_VERSION = 1
-
-RENDERERS: dict[str, str] = {
-    "measure": "criticality.reporting._measure",
-    "demo": "criticality.experiments.demo",
-    "scan": "criticality.experiments.scan",
-    "training": "criticality.experiments.training",
-}
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so no half-written file remains."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+log = logging.getLogger(__name__)
 
 
 def write_results(
@@ -51,10 +30,6 @@ def write_results(
     device: str = "cpu",
 ) -> Path:  # fmt: skip
     """Write ``config.json`` and ``results.json`` (with schema version, seed, versions, device)."""
-    import torch
-
-    from criticality import __version__
-
     out = Path(out_dir)
     atomic_write(out / "config.json", json.dumps(config, indent=1, default=str))
     results = {
@@ -62,12 +37,8 @@ def write_results(
         "kind": kind,
         "seed": seed,
         "device": device,
-        "versions": {
-            "criticality": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": versions(),
+        "created": timestamp(),
         "data": data,
     }
     path = out / "results.json"
@@ -100,20 +71,22 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
     return results
 
 
-def render(out_dir: str | Path) -> Path:
-    """Draw the figures and write ``OUT/report.html`` from ``OUT/results.json``."""
-    out = Path(out_dir)
-    results = load_results(out)
-    kind = results["kind"]
-    if kind not in RENDERERS:
-        raise ValueError(f"no renderer for runs of kind {kind!r}; known: {', '.join(RENDERERS)}")
-    module = importlib.import_module(RENDERERS[kind])
-    sections = module.sections(results["data"], out)
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-    footer = (
-        f"Seed {results['seed']}, device {results['device']}, {versions}; "
-        f"created {results['created']}. Re-render with `criticality report {out}`."
-    )
-    path = out / "report.html"
-    atomic_write(path, render_html(module.TITLE, sections, footer=footer))
-    return path
+def resume_dir(directory: str | Path, config: dict[str, Any]) -> Path:
+    """The folder of a run's finished units of work, kept only if made with the same ``config``.
+
+    Every resumable run (the demo's parts, an experiment's runs, tasks or generations) keeps its
+    finished units in one folder stamped with the configuration that made them. A rerun with the
+    same configuration finds them and skips that work; a rerun with another configuration
+    discards them (with a warning) and starts the folder afresh.
+
+    Returns:
+        ``directory``, existing and stamped with ``config``.
+    """
+    folder = Path(directory)
+    stamp, text = folder / "config.json", json.dumps(config, sort_keys=True, default=str)
+    if stamp.is_file() and stamp.read_text() != text:
+        log.warning("config changed: discarding the finished work in %s", folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(stamp, text)
+    return folder

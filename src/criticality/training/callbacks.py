@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from criticality import measures as _measures  # noqa: F401  (registers the measures)
-from criticality.measures._registry import get_measure, run_measure
+from criticality.measures import get_measure  # importing the package registers every measure
+from criticality.measures._registry import run_measure
 from criticality.stages import stages
 
 logger = logging.getLogger(__name__)
@@ -23,25 +23,41 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class TrainState:
-    """What a callback sees (mutable: it is the loop's live state).
+    """What a callback sees (mutable: it is the loop's live state), and what carries a run from
+    one call of :func:`~criticality.training.fit` (one task) to the next.
 
     Attributes:
         model: the model being trained.
-        optimizer: its optimizer.
-        step: optimizer steps done so far.
-        total_steps: steps the run will have done at its end.
+        optimizer: its optimizer (its ``state`` holds per-parameter moments a method may reset).
+        step: optimizer steps done so far in the whole run (across tasks).
+        total_steps: the value ``step`` will have at the end of this call.
+        task: index of the task (call of ``fit``) being trained, from 0.
+        task_step: steps done so far in this call.
         loss: task loss of the last step.
-        penalty: regularizer penalty of the last step (0 without one).
+        penalty: sum of the method's loss terms at the last step (0 without any).
         device: where the model lives.
+        batch: the last step's ``(x, y)``.
+        output: the model's output on ``batch`` before the last update (detached): predictions
+            made before the example was learned, as online accuracy needs.
+        method: the training method's name (``"custom"`` for parts built by the caller).
+        loss_terms: the method's loss terms (carried to the next task).
+        method_callbacks: the method's callbacks (carried to the next task).
     """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     step: int
     total_steps: int
+    task: int = 0
+    task_step: int = 0
     loss: float = float("nan")
     penalty: float = 0.0
     device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
+    batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    output: torch.Tensor | None = None
+    method: str = "plain"
+    loss_terms: tuple[Any, ...] = ()
+    method_callbacks: tuple[Callback, ...] = ()
 
 
 class Callback:
@@ -50,7 +66,8 @@ class Callback:
     name = "callback"
 
     def on_fit_start(self, state: TrainState) -> None:
-        """Called once before the first step of this call (after a resume, too)."""
+        """Called once before the first step of each call of ``fit`` (each task; after a
+        resume, too)."""
 
     def on_step_end(self, state: TrainState) -> None:
         """Called after each optimizer step; ``state.step`` counts the step just done."""
@@ -72,9 +89,10 @@ class Callback:
 class CriticalityMonitor(Callback):
     """Measure criticality on a fixed probe set every ``every`` steps; record the trajectory.
 
-    Each record is ``{"step": s, NAME: headline mean, NAME + "_ci": [low, high], ...}`` for each
-    measure ``NAME`` (``"lyapunov"``: ``λ_1``; any measure registered in
-    :mod:`criticality.measures`). Steps 0 and the last step are always measured.
+    Each record is ``{"step": s, "task": t, NAME: headline mean, NAME + "_ci": [low, high], ...}``
+    for each measure ``NAME`` (``"lyapunov"``: ``λ_1``; any measure registered in
+    :mod:`criticality.measures`); ``step`` counts steps across tasks. The start and the end of
+    every call of ``fit`` (every task boundary) are always measured.
 
     Args:
         probe: probe inputs, shape ``(P, ...)``; the same ones every time.
@@ -106,10 +124,12 @@ class CriticalityMonitor(Callback):
         self.seed, self.taps = seed, taps
         self.trajectory: list[dict[str, Any]] = []
 
-    def measure(self, model: nn.Module, step: int, device: torch.device) -> dict[str, Any]:
+    def measure(
+        self, model: nn.Module, step: int, device: torch.device, task: int = 0
+    ) -> dict[str, Any]:
         """Measure now and append the record."""
         stage_list = stages(model, self.taps)
-        record: dict[str, Any] = {"step": step}
+        record: dict[str, Any] = {"step": step, "task": task}
         probe = self.probe.to(device)
         for name in self.measures:
             result = run_measure(
@@ -125,16 +145,16 @@ class CriticalityMonitor(Callback):
         return not self.trajectory or self.trajectory[-1]["step"] != step
 
     def on_fit_start(self, state: TrainState) -> None:
-        if not self.trajectory:
-            self.measure(state.model, state.step, state.device)
+        if state.task_step == 0 and self._due(state.step):  # a task's start, not a resume
+            self.measure(state.model, state.step, state.device, state.task)
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.every == 0 and self._due(state.step):
-            self.measure(state.model, state.step, state.device)
+            self.measure(state.model, state.step, state.device, state.task)
 
     def on_fit_end(self, state: TrainState) -> None:
         if self._due(state.step):
-            self.measure(state.model, state.step, state.device)
+            self.measure(state.model, state.step, state.device, state.task)
 
     def records(self) -> list[dict[str, Any]]:
         return list(self.trajectory)

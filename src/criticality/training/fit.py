@@ -1,9 +1,11 @@
-"""A plain PyTorch training loop with a regularizer, callbacks, checkpoints and resume.
+"""A plain PyTorch training loop with training methods, callbacks, checkpoints and resume.
 
-``fit`` trains for a fixed number of optimizer steps. Batches are drawn by step number from a
-permutation seeded per epoch, and checkpoints hold the model, optimizer, regularizer, RNG states
-and the loss history, so a run interrupted and resumed from its last checkpoint continues exactly
-as if it had not stopped (bit for bit on the CPU).
+``fit`` trains for a fixed number of optimizer steps on in-memory data, a dataset, a stream of
+batches or a callable ``step -> batch``. A run may span several calls (tasks of a continual
+stream): ``fit(..., state=previous.state)`` carries the optimizer, the method's state and the
+global step on. Checkpoints hold the model, optimizer, the method's loss terms and callbacks, RNG
+states, the task and the step, so a run interrupted and resumed from its last checkpoint continues
+exactly as if it had not stopped (bit for bit on the CPU), within a task or across tasks.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import torch
 from torch import nn
 
 from criticality.training import _checkpoint
-from criticality.training._data import Batches, TrainData, as_tensors
+from criticality.training._data import TrainData, batch_source
 from criticality.training.callbacks import Callback, TrainState
+from criticality.training.methods import MethodParts, build_method
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +38,15 @@ class FitResult:
     """What a training run did.
 
     Attributes:
-        steps: optimizer steps done in total (before and after any resume).
-        loss: task loss of every step, shape ``(steps,)``.
-        penalty: regularizer penalty of every step, shape ``(steps,)`` (zeros without one).
-        resumed_from: the step the run resumed from (0 for a fresh run).
+        steps: optimizer steps of the whole run so far (all tasks, before and after a resume).
+        loss: task loss of every step of this call, shape ``(n,)`` for ``n`` steps.
+        penalty: the method's loss terms at every step of this call, shape ``(n,)``.
+        resumed_from: the step within this call the run resumed from (0 when it did not).
         seconds: wall time of this call.
         logs: records of each callback by its ``name`` (e.g. the criticality trajectory).
+        task: the task this call trained.
+        first_step: the run's step count when this call began.
+        state: the live state, to pass as ``fit(..., state=...)`` for the next task.
     """
 
     steps: int
@@ -49,11 +55,23 @@ class FitResult:
     resumed_from: int
     seconds: float
     logs: dict[str, list[dict[str, Any]]]
+    task: int = 0
+    first_step: int = 0
+    state: TrainState | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        """JSON-ready fields (without the live ``state``)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "state"}
         out["loss"], out["penalty"] = self.loss.tolist(), self.penalty.tolist()
         return out
+
+
+#: The named optimizers and their defaults beyond ``lr`` and ``weight_decay``.
+OPTIMIZERS: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[str, Any]]] = {
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
+}
 
 
 def make_optimizer(
@@ -61,24 +79,27 @@ def make_optimizer(
     optimizer: str | OptimizerFactory,
     lr: float,
     weight_decay: float,
+    **options: Any,
 ) -> torch.optim.Optimizer:
-    """``"adam"`` (Adam), ``"adamw"``, ``"sgd"`` (momentum 0.9) or a factory ``params -> opt``."""
+    """``"adam"`` (Adam), ``"adamw"``, ``"sgd"`` (momentum 0.9 unless ``momentum=`` says
+    otherwise) or a factory ``params -> opt``; ``options`` are the optimizer's keywords."""
     if callable(optimizer):
         return optimizer(params)
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'adam', 'adamw', 'sgd' or a factory, got {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)} or a factory, got {optimizer!r}"
+        )
+    cls, defaults = OPTIMIZERS[optimizer]
+    return cls(params, lr=lr, weight_decay=weight_decay, **{**defaults, **options})
 
 
-def total_steps(steps: int | None, epochs: float | None, per_epoch: int) -> int:
+def total_steps(steps: int | None, epochs: float | None, per_epoch: int | None) -> int:
     """Steps of a run given either ``steps`` or ``epochs`` (not both)."""
     if (steps is None) == (epochs is None):
         raise ValueError("pass exactly one of steps= or epochs=")
-    n = steps if steps is not None else round(float(epochs or 0) * per_epoch)
+    if epochs is not None and per_epoch is None:
+        raise ValueError("epochs= needs data of known length; pass steps= for a stream")
+    n = steps if steps is not None else round(float(epochs or 0) * (per_epoch or 0))
     if n < 0:
         raise ValueError(f"the number of steps must be >= 0, got {n}")
     return n
@@ -93,8 +114,11 @@ def fit(
     batch_size: int = 64,
     lr: float = 1e-3,
     optimizer: str | OptimizerFactory = "adam",
+    optimizer_options: dict[str, Any] | None = None,
     weight_decay: float = 0.0,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    method: str | MethodParts | None = None,
+    method_options: dict[str, Any] | None = None,
     regularizer: Regularizer | None = None,
     callbacks: Sequence[Callback] = (),
     checkpoint_dir: str | Path | None = None,
@@ -102,144 +126,257 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    state: TrainState | None = None,
+    task: int | None = None,
 ) -> FitResult:
-    """Train ``model`` for a fixed number of steps; resume from ``checkpoint_dir`` if it holds one.
+    """Train ``model`` for a number of steps; resume from ``checkpoint_dir`` if it holds one.
 
-    Each step: ``loss = loss_fn(model(x), y) + regularizer(model, x)``, backward, optimizer
-    step. The model is in ``train()`` mode while stepping.
+    Each step: ``loss = loss_fn(model(x), y) + Σ loss terms(model, x)``, backward, optimizer
+    step, then the callbacks. The model is in ``train()`` mode while stepping.
 
     Args:
         model: the network; trained in place (moved to ``device``).
-        train_data: ``(X, y)`` tensors, a ``TensorDataset`` or a sized map-style dataset.
-        steps: optimizer steps in total; or ``epochs`` (passes over the data, may be fractional).
+        train_data: tensors ``(X, y)``, a ``TensorDataset``, a sized map-style dataset, an
+            iterable of ``(x, y)`` batches (a ``DataLoader``) or a callable ``step -> (x, y)``
+            (``step`` counts from 0 in each call).
+        steps: optimizer steps of this call; or ``epochs`` (passes over sized data).
         epochs: see ``steps``.
-        batch_size: inputs per step.
+        batch_size: inputs per step for in-memory data and datasets.
         lr: learning rate of the named optimizers.
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a factory ``params -> Optimizer``.
+        optimizer_options: keywords of the named optimizer (``momentum``, ``betas``, ...).
         weight_decay: L2 weight decay of the named optimizers.
         loss_fn: ``(outputs, targets) -> scalar``; default cross-entropy.
-        regularizer: ``(model, x) -> scalar`` added to the loss, e.g. a
-            :class:`~criticality.regularizers.CriticalityRegularizer`; saved in checkpoints when
-            it is an ``nn.Module``.
-        callbacks: :class:`~criticality.training.callbacks.Callback` objects.
+        method: a training method's name (:func:`criticality.training.methods.list_methods`)
+            or its built :class:`~criticality.training.methods.MethodParts`; its optimizer
+            settings replace the ones above. A continued run (``state=``) keeps its method.
+        method_options: options of the named ``method``.
+        regularizer: one more loss term ``(model, x) -> scalar`` (e.g. a
+            :class:`~criticality.regularizers.CriticalityRegularizer`).
+        callbacks: :class:`~criticality.training.callbacks.Callback` objects of this call.
         checkpoint_dir: save ``last.pt`` here every ``checkpoint_every`` steps and at the end,
-            and resume from it when it exists.
+            and resume from it when it exists: mid-way through this task, or from the end of
+            the previous one. If it holds a later task, this task was trained before: the
+            model and state are brought to the checkpoint and nothing is trained (the result
+            has no losses), so a killed script that trains its tasks in order can simply be
+            run again.
         checkpoint_every: steps between checkpoints (default: only at the end).
         seed: seeds the batch order and torch's global generator (dropout) of a fresh run.
         device: ``"cpu"``, ``"cuda"``...; default: where the model's parameters are.
         progress: show a progress bar; default only when stderr is a terminal.
+        state: the ``state`` of the previous call's :class:`FitResult`: continue the same run
+            on new data (the next task) with its optimizer, method and step count.
+        task: index of the task this call trains (default 0, or one more than ``state``'s).
 
     Returns:
         A :class:`FitResult`.
     """
+    if state is not None and (isinstance(method, MethodParts) or method_options
+                              or method not in (None, state.method)):  # fmt: skip
+        raise ValueError(
+            f"a continued run (state=...) keeps its method {state.method!r}: pass no other "
+            "method or method_options"
+        )
+    task = task if task is not None else (state.task + 1 if state is not None else 0)
     dev = torch.device(device) if device is not None else _model_device(model)
     model.to(dev)
-    x, y = as_tensors(train_data)
-    batches = Batches(x.to(dev), y.to(dev), batch_size, seed)  # moved once, not per step
-    n_steps = total_steps(steps, epochs, batches.per_epoch)
-    opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
-    loss_fn = loss_fn or nn.functional.cross_entropy
+    source = batch_source(train_data, batch_size, _task_seed(seed, task), dev)
+    n_steps = total_steps(steps, epochs, source.per_epoch)
+    if state is None:
+        state = _new_state(model, dev, task, method, method_options, seed, optimizer, lr,
+                           weight_decay, optimizer_options or {})  # fmt: skip
+    state.task, state.task_step, state.device = task, 0, dev
+    terms = (*state.loss_terms, *([regularizer] if regularizer is not None else []))
+    hooks = [*state.method_callbacks, *callbacks]
+    _check_names(hooks)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    losses, penalties, start = _start(ckpt_dir, model, opt, regularizer, callbacks, seed)
-    state = TrainState(model, opt, start, n_steps, device=dev)
+    history = _start(ckpt_dir, state, terms, hooks, seed)
+    if history is None:  # the checkpoint is further on: this task was trained before
+        logs = {cb.name: cb.records() for cb in hooks}
+        empty = np.zeros(0)
+        return FitResult(state.step, empty, empty, n_steps, 0.0, logs, task, state.step, state)
+    losses, penalties = history
+    start = state.task_step
+    state.total_steps = state.step - state.task_step + n_steps
+    loss_fn = loss_fn or nn.functional.cross_entropy
     began = time.perf_counter()
-    for cb in callbacks:
+    for cb in hooks:
         cb.on_fit_start(state)
-    with _progress_bar(progress, n_steps, start) as bar:
-        while state.step < n_steps:
-            xb, yb = batches(state.step)
-            state.loss, state.penalty = _step(model, opt, loss_fn, regularizer, xb, yb, state.step)
+    desc = "fit" if task == 0 else f"fit task {task}"
+    with _progress_bar(progress, n_steps, start, desc) as bar:
+        while state.task_step < n_steps:
+            batch = source(state.task_step)
+            _step(state, loss_fn, terms, batch)
             losses.append(state.loss)
             penalties.append(state.penalty)
-            state.step += 1
-            for cb in callbacks:
+            for cb in hooks:
                 cb.on_step_end(state)
             bar.update(1)
             if ckpt_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
-                _save(ckpt_dir, state, regularizer, callbacks, losses, penalties)
-    for cb in callbacks:
+                _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps)
+    for cb in hooks:
         cb.on_fit_end(state)
     if ckpt_dir is not None:
-        _save(ckpt_dir, state, regularizer, callbacks, losses, penalties)
+        _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps)
     return FitResult(
         steps=state.step,
         loss=np.asarray(losses, dtype=np.float64),
         penalty=np.asarray(penalties, dtype=np.float64),
         resumed_from=start,
         seconds=time.perf_counter() - began,
-        logs={cb.name: cb.records() for cb in callbacks},
+        logs={cb.name: cb.records() for cb in hooks},
+        task=task,
+        first_step=state.total_steps - n_steps,
+        state=state,
     )
 
 
-def _step(
+def _task_seed(seed: int, task: int) -> int:
+    """The batch-order seed of a task: ``seed`` itself for task 0, a mixed one after."""
+    if task == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, task]).generate_state(1)[0]) % 2**31
+
+
+def _new_state(
     model: nn.Module,
-    opt: torch.optim.Optimizer,
+    dev: torch.device,
+    task: int,
+    method: str | MethodParts | None,
+    method_options: dict[str, Any] | None,
+    seed: int,
+    optimizer: str | OptimizerFactory,
+    lr: float,
+    weight_decay: float,
+    optimizer_options: dict[str, Any],
+) -> TrainState:
+    """A run's first state: the method built for ``model``, and its optimizer."""
+    if isinstance(method, MethodParts):
+        if method_options:
+            raise ValueError("method_options apply to a method given by name")
+        parts = method
+    else:
+        parts = build_method(method or "plain", model, seed=seed, **(method_options or {}))
+    settings = {"name": optimizer, "lr": lr, "weight_decay": weight_decay, **optimizer_options}
+    settings.update(parts.optimizer)
+    name, lr_, wd = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
+    opt = make_optimizer(model.parameters(), name, lr_, wd, **settings)
+    name = "custom" if isinstance(method, MethodParts) else method or "plain"
+    return TrainState(model, opt, 0, 0, task=task, device=dev, method=name,
+                      loss_terms=parts.loss_terms, method_callbacks=parts.callbacks)  # fmt: skip
+
+
+def _check_names(callbacks: Sequence[Callback]) -> None:
+    names = [cb.name for cb in callbacks]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"callbacks need distinct names (their records and checkpoints are keyed by name), "
+            f"got {names}"
+        )
+
+
+def _step(
+    state: TrainState,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    regularizer: Regularizer | None,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    step: int,
-) -> tuple[float, float]:
-    """One optimizer step; returns the task loss and the penalty."""
+    terms: Sequence[Regularizer],
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """One optimizer step; records the task loss, the penalty, the batch and the output."""
+    model, opt = state.model, state.optimizer
+    x, y = batch
     model.train()
     opt.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
-    penalty = regularizer(model, x) if regularizer is not None else loss.new_zeros(())
+    output = model(x)
+    loss = loss_fn(output, y)
+    penalty = loss.new_zeros(())
+    for term in terms:
+        penalty = penalty + term(model, x)
     total = loss + penalty
     if not torch.isfinite(total):
         raise FloatingPointError(
-            f"the loss became {total.item()} at step {step}; lower the learning rate or the "
-            f"regularizer's weight"
+            f"the loss became {total.item()} at step {state.step}; lower the learning rate or "
+            f"the regularizer's weight"
         )
     total.backward()
     opt.step()
-    return loss.item(), penalty.item()
+    state.loss, state.penalty = loss.item(), penalty.item()
+    state.batch, state.output = batch, output.detach()
+    state.step += 1
+    state.task_step += 1
 
 
 def _start(
     ckpt_dir: Path | None,
-    model: nn.Module,
-    opt: torch.optim.Optimizer,
-    regularizer: Regularizer | None,
+    state: TrainState,
+    terms: Sequence[Regularizer],
     callbacks: Sequence[Callback],
     seed: int,
-) -> tuple[list[float], list[float], int]:
-    """Load the last checkpoint into the run's objects, or seed a fresh run."""
+) -> tuple[list[float], list[float]] | None:
+    """Load the last checkpoint into the run's objects, or seed a fresh run.
+
+    A checkpoint of this task resumes it mid-way; one written at the end of an earlier task
+    brings the run to this task's start. One of a later task means this task is done: the run's
+    objects are brought to the checkpoint and ``None`` is returned (nothing to train).
+    """
     ckpt = _checkpoint.load(ckpt_dir)
     if ckpt is None:
-        torch.manual_seed(seed)
-        return [], [], 0
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    if isinstance(regularizer, nn.Module) and ckpt["regularizer"] is not None:
-        regularizer.load_state_dict(ckpt["regularizer"])
+        if state.step == 0:
+            torch.manual_seed(seed)
+        return [], []
+    ckpt_task = int(ckpt.get("task", 0))
+    if ckpt_task < state.task and not ckpt.get("finished", True):
+        raise ValueError(
+            f"the checkpoint in {ckpt_dir} is in the middle of task {ckpt_task}; this call "
+            f"trains task {state.task}: finish task {ckpt_task} first, or use another "
+            "checkpoint_dir"
+        )
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    saved_terms = ckpt.get("loss_terms", [ckpt.get("regularizer")])
+    for term, saved in zip(terms, saved_terms, strict=False):
+        if isinstance(term, nn.Module) and saved is not None:
+            term.load_state_dict(saved)
     for cb in callbacks:
         cb.load_state_dict(ckpt["callbacks"].get(cb.name, cb.state_dict()))
     _checkpoint.set_rng_state(ckpt["rng"])
-    logger.info("resuming from step %d (%s)", ckpt["step"], ckpt_dir)
-    return list(ckpt["loss"]), list(ckpt["penalty"]), int(ckpt["step"])
+    state.step = int(ckpt["step"])
+    if ckpt_task > state.task:
+        logger.info("task %d is done: %s holds task %d", state.task, ckpt_dir, ckpt_task)
+        state.task, state.task_step = ckpt_task, int(ckpt.get("task_step", 0))
+        return None
+    if ckpt_task < state.task:
+        logger.info("starting task %d from the end of task %d (%s)", state.task, ckpt_task,
+                    ckpt_dir)  # fmt: skip
+        return [], []
+    state.task_step = int(ckpt.get("task_step", ckpt["step"]))
+    logger.info("resuming task %d at step %d (%s)", state.task, state.task_step, ckpt_dir)
+    return list(ckpt["loss"]), list(ckpt["penalty"])
 
 
 def _save(
     ckpt_dir: Path,
     state: TrainState,
-    regularizer: Regularizer | None,
+    terms: Sequence[Regularizer],
     callbacks: Sequence[Callback],
     losses: list[float],
     penalties: list[float],
+    n_steps: int,
 ) -> None:
     payload = {
         "step": state.step,
+        "task": state.task,
+        "task_step": state.task_step,
+        "finished": state.task_step >= n_steps,
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
-        "regularizer": regularizer.state_dict() if isinstance(regularizer, nn.Module) else None,
+        "loss_terms": [t.state_dict() if isinstance(t, nn.Module) else None for t in terms],
         "callbacks": {cb.name: cb.state_dict() for cb in callbacks},
         "rng": _checkpoint.rng_state(),
         "loss": list(losses),
         "penalty": list(penalties),
     }
     path = _checkpoint.save(ckpt_dir, payload)
-    logger.info("checkpoint at step %d: %s", state.step, path)
+    logger.info("checkpoint at step %d (task %d): %s", state.step, state.task, path)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -247,8 +384,8 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _progress_bar(progress: bool | None, total: int, initial: int) -> Any:
+def _progress_bar(progress: bool | None, total: int, initial: int, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, initial=initial, disable=not show, desc="fit", unit="step")
+    return tqdm(total=total, initial=initial, disable=not show, desc=desc, unit="step")

@@ -12,7 +12,7 @@ How a model is split:
   parametric layer; any other module (a block with children of its own) is a stage by itself;
   norms or activations that come first, or right after a block, join the stage that follows.
 * Known model families (all torchvision ImageNet classifiers, the common timm families) have an
-  adapter in :mod:`criticality._adapters` that lists stem, blocks and head.
+  adapter in :mod:`criticality.stages._adapters` that lists stem, blocks and head.
 * Any other model: name the modules on the main path, ``stages(model, taps=["layer1", ...])``.
   Each stage then runs the model from the start with the previous tap's output replaced, which
   costs up to one extra forward pass per stage; use it when no adapter exists, and check the
@@ -119,8 +119,6 @@ def stages(model: nn.Module, taps: Sequence[str] | None = None) -> list[Stage]:
         raise TypeError(f"stages() needs an nn.Module, got {type(model).__name__}")
     if taps is not None:
         return _tap_stages(model, list(taps))
-    from criticality import _adapters  # noqa: F401  (registers the family adapters)
-
     if isinstance(model, nn.Sequential):
         return group(units(model))
     for cls in type(model).__mro__:
@@ -140,6 +138,37 @@ def compose(stage_list: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
     for stage in stage_list:
         x = stage(x)
     return x
+
+
+def split_after(
+    stage_list: Sequence[nn.Module], name: str, inputs: torch.Tensor
+) -> tuple[list[nn.Module], torch.Tensor]:
+    """The stages after the one named ``name``, and ``inputs`` pushed through it and those before.
+
+    Measures need float inputs they can perturb; a language model takes token ids. Measuring it
+    from its embedding output on is ``split_after(stages(lm), "embed", token_ids)``: the first
+    stages run once, without gradients, and the measure starts at the state they produce.
+
+    Args:
+        stage_list: the stages (e.g. from :func:`stages`).
+        name: the name of the last stage to run before measuring.
+        inputs: the model's inputs, shape ``(B, ...)``.
+
+    Returns:
+        ``(rest, h)``: the remaining stages and their input ``h`` (shape ``(B, ...)``).
+
+    Raises:
+        ValueError: no stage has that name, or it is the last one.
+    """
+    names = [getattr(s, "name", str(i)) for i, s in enumerate(stage_list)]
+    if name not in names:
+        raise ValueError(f"no stage named {name!r}; the stages are: {', '.join(names)}")
+    cut = names.index(name) + 1
+    if cut == len(names):
+        raise ValueError(f"{name!r} is the last stage: nothing would be left to measure")
+    with torch.no_grad():
+        h = compose(stage_list[:cut], inputs)
+    return list(stage_list[cut:]), h
 
 
 def verify_stages(

@@ -12,8 +12,8 @@
     Fashion-MNIST by the package itself; test accuracy against criticality with the same
     statistics (the paper's analysis in miniature, on real data and really trained networks).
 
-Use from the demo: ``data = demo_part(tiny, out_dir)`` then ``demo_sections(data, out_dir)``.
-Finished pieces are kept (``OUT/zoo.sqlite`` and ``OUT/zoo_parts/``), so a rerun resumes.
+``criticality experiment zoo``; finished pieces are kept (``OUT/zoo.sqlite`` and
+``OUT/zoo_parts/``), so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from criticality.experiments._minizoo import MINI_ZOO, NetSpec, train_and_measure
+from criticality.experiments._minizoo import MINI_ZOO, train_and_measure
+from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._scan_report import analysis_sections, paired, paired_section, records
 from criticality.experiments.scan import ScanConfig, scan
-from criticality.reporting import Section, Table, atomic_write
+from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
+from criticality.zoo import NetSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ LITE = ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2
 
 
 @dataclasses.dataclass(frozen=True)
-class ZooDemoConfig:
+class ZooConfig:
     """What the zoo parts of the demo run.
 
     Attributes:
@@ -79,7 +81,12 @@ class ZooDemoConfig:
     seed: int = 0
 
     @classmethod
-    def tiny(cls) -> ZooDemoConfig:
+    def demo(cls) -> ZooConfig:
+        """The demo's bounded version: the defaults (about four minutes)."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> ZooConfig:
         """Seconds-long version for tests."""
         return cls(architectures=("resnet18", "squeezenet1_1", "alexnet"), max_params=20_000_000,
                    lite=("tf_efficientnet_lite0",), lite_n_probes=2, datasets=("mnist",),
@@ -87,12 +94,7 @@ class ZooDemoConfig:
                    n_test=500, n_probes_mini=4)  # fmt: skip
 
 
-def demo_part(tiny: bool, out_dir: str | Path) -> dict[str, Any]:
-    """Run (or resume) parts (a)-(c); the data for :func:`demo_sections` (JSON-ready)."""
-    return run_parts(ZooDemoConfig.tiny() if tiny else ZooDemoConfig(), out_dir)
-
-
-def run_parts(cfg: ZooDemoConfig, out_dir: str | Path) -> dict[str, Any]:
+def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
     """Parts (a), (b) and (c) of ``cfg``, resumable under ``out_dir``."""
     out = Path(out_dir)
     seconds = {}
@@ -117,14 +119,16 @@ def run_parts(cfg: ZooDemoConfig, out_dir: str | Path) -> dict[str, Any]:
     part_b = scan(lite, out / "zoo.sqlite")
     seconds["b"] = time.perf_counter() - start
     start = time.perf_counter()
-    part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts") for ds in cfg.datasets}
+    keys = ("datasets", "specs", "train_steps", "n_test", "n_probes_mini", "seed")
+    parts = resume_dir(out / "zoo_parts", {k: getattr(cfg, k) for k in keys})
+    part_c = {ds: _mini_zoo(cfg, ds, parts) for ds in cfg.datasets}
     seconds["c"] = time.perf_counter() - start
     log.info("zoo demo parts took %s s", {k: round(v, 1) for k, v in seconds.items()})
     config = dataclasses.asdict(cfg)
     return {"config": config, "a": part_a, "b": part_b, "c": part_c, "seconds": seconds}
 
 
-def _mini_zoo(cfg: ZooDemoConfig, dataset: str, parts: Path) -> list[dict[str, Any]]:
+def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]:
     import torch
 
     from criticality.data import load_tensors
@@ -134,7 +138,7 @@ def _mini_zoo(cfg: ZooDemoConfig, dataset: str, parts: Path) -> list[dict[str, A
     data = (x_train, y_train, x_test[: cfg.n_test], y_test[: cfg.n_test])
     entries = []
     for spec in cfg.specs:
-        path = parts / f"{dataset}_{spec.name}_{cfg.train_steps}_{cfg.seed}.json"
+        path = parts / f"{dataset}_{spec.name}.json"
         if path.is_file():
             entries.append(json.loads(path.read_text()))
             continue
@@ -153,8 +157,8 @@ def _mini_zoo(cfg: ZooDemoConfig, dataset: str, parts: Path) -> list[dict[str, A
 # ---- rendering --------------------------------------------------------------------------------
 
 
-def demo_sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
-    """Report sections of parts (a)-(c), from :func:`demo_part`'s data only."""
+def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
+    """Report sections of parts (a)-(c), from the data of :func:`run_parts` alone."""
     figures = Path(out_dir) / "figures"
     out = [Section("The zoo analysis offline: what each part is", [_READING])]
     a = data["a"]
@@ -237,3 +241,20 @@ _READING = (
     "`criticality scan --zoo torchvision --pretrained` on a machine with the weights for the "
     "paper's test."
 )
+
+
+@register_experiment(
+    "zoo",
+    title="The zoo analysis offline",
+    config=ZooConfig,
+    sections=sections,
+    summary="80 architectures at random init, EfficientNet-Lite pretrained vs random, "
+    "a trained mini-zoo",
+    demo_rank=30,
+)
+def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
+    """Run (or resume) parts (a)-(c); write ``results.json`` and ``report.html``."""
+    out = Path(out_dir)
+    data = run_parts(cfg, out)
+    write_results(out, "zoo", data["config"], data, seed=cfg.seed)
+    return render(out)

@@ -1,15 +1,12 @@
-"""Report sections for a ``criticality measure`` run: summary, per-stage table, figures."""
+"""Report sections shared by every run that measures a model: summary, per-stage table, figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from criticality.report import CriticalityReport
 from criticality.reporting.html import Figure, Section, Table
 from criticality.reporting.plots import plot_spectrum, plot_stage_profile, save
-
-TITLE = "Criticality report"
 
 
 def report_sections(report: CriticalityReport, figures: Path, tag: str = "") -> list[Section]:
@@ -31,10 +28,3 @@ def report_sections(report: CriticalityReport, figures: Path, tag: str = "") -> 
             caption = "Top-k Lyapunov exponents (bars: spread over inputs)"
             stages.items.append(Figure(save(fig, figures / f"{tag}spectrum.png"), caption))
     return [summary, stages]
-
-
-def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    report = CriticalityReport.from_dict(data["report"])
-    meta = [{"key": k, "value": str(v)} for k, v in report.metadata.items()]
-    run = Section("Run", [Table(meta), f"Configuration: {data.get('command', '')}"])
-    return [*report_sections(report, out_dir / "figures"), run]

@@ -1,21 +1,16 @@
-"""The zoo parts of the demo in their tiny configuration: (a)-(c) run, resume and render."""
+"""The offline zoo analysis in its tiny configuration: (a)-(c) run, resume and render."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-import torch
-
-from criticality.experiments import zoo_demo
-from criticality.experiments._minizoo import MINI_ZOO, build
+from criticality.experiments import zoo
 from criticality.reporting.html import render_html
-from criticality.stages import stages
 
 
-def test_tiny_zoo_demo_runs_resumes_and_renders(tmp_path: Path) -> None:
-    data = zoo_demo.demo_part(True, tmp_path)
+def test_tiny_zoo_runs_resumes_and_renders(tmp_path: Path) -> None:
+    data = zoo.run_parts(zoo.ZooConfig.tiny(), tmp_path)
     json.dumps(data)  # JSON-ready for results.json
     a = data["a"]
     assert {r["model"] for r in a["rows"]} == {"resnet18", "squeezenet1_1", "alexnet"}
@@ -27,26 +22,14 @@ def test_tiny_zoo_demo_runs_resumes_and_renders(tmp_path: Path) -> None:
     assert len(mini) == 4 and all(0 <= e["accuracy"] <= 100 for e in mini)
     assert max(e["accuracy"] for e in mini) > 50  # 20 steps already learn something
 
-    parts = sorted((tmp_path / "zoo_parts").glob("*.json"))
+    parts = sorted((tmp_path / "zoo_parts").glob("mnist_*.json"))
     marked = json.loads(parts[0].read_text())
     marked["accuracy"] = 12.5
     parts[0].write_text(json.dumps(marked))
-    again = zoo_demo.demo_part(True, tmp_path)  # finished pieces are reused
+    again = zoo.run_parts(zoo.ZooConfig.tiny(), tmp_path)  # finished pieces are reused
     assert 12.5 in [e["accuracy"] for e in again["c"]["mnist"]]
 
-    html = render_html("zoo", zoo_demo.demo_sections(again, tmp_path))
+    html = render_html("zoo", zoo.sections(again, tmp_path))
     for words in ("(a) torchvision", "(b) EfficientNet-Lite", "trained mini-zoo", "Wilcoxon",
                   "not in the bounded demo"):  # fmt: skip
         assert words in html
-
-
-@pytest.mark.parametrize("spec", MINI_ZOO, ids=lambda s: s.name)
-def test_mini_zoo_nets_split_into_their_blocks(spec: zoo_demo.NetSpec) -> None:
-    model = build(spec, seed=0).eval()
-    x = torch.rand(2, 1, 28, 28)
-    chain = stages(model)
-    h = x
-    for stage in chain:
-        h = stage(h)
-    torch.testing.assert_close(h, model(x))
-    assert len(chain) >= spec.depth

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from criticality.stages import Fn, Stage, Unit, blocks, group, register_adapter, units
+from criticality.stages._core import Fn, Stage, Unit, blocks, group, register_adapter, units
 
 _TV = "torchvision.models."
 

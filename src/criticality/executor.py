@@ -1,0 +1,113 @@
+"""Map a function over jobs, here or on a Ray cluster: the one fan-out of every experiment.
+
+``executor="local"`` runs the jobs one after another in this process; ``executor="ray"`` sends
+each as a Ray task (``ray.init(address=...)``, or a local instance started and shut down here)
+and yields results as they finish. Ray is imported only then; ``import criticality`` never
+imports it. Either way, a job whose function raises, or whose Ray task dies (its worker killed,
+e.g. out of memory), is handed to ``on_error``, so that both executors report a failed job the
+same way.
+
+Example:
+    >>> list(map_jobs(lambda n: n * n, [1, 2, 3]))
+    [(1, 1), (2, 4), (3, 9)]
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+J = TypeVar("J")
+R = TypeVar("R")
+EXECUTORS = ("local", "ray")
+
+
+def map_jobs(
+    fn: Callable[[J], R],
+    jobs: Sequence[J],
+    *,
+    executor: str = "local",
+    address: str | None = None,
+    gpus: float = 0,
+    on_error: Callable[[J, BaseException], R] | None = None,
+) -> Iterator[tuple[J, R]]:
+    """Yield ``(job, fn(job))`` for every job, as each finishes.
+
+    Args:
+        fn: the work of one job; must be picklable for Ray (a module-level function).
+        jobs: the jobs (picklable for Ray).
+        executor: ``"local"`` (in order, in this process) or ``"ray"`` (as they finish).
+        address: a running Ray cluster's address (``"auto"``, ``"ray://host:10001"``);
+            ``None`` starts a local instance, shut down again at the end.
+        gpus: GPUs each Ray task asks for.
+        on_error: ``(job, error) -> result`` for a job that failed; ``None`` re-raises.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if not jobs:
+        return iter(())
+    if executor == "ray":
+        return _ray(fn, jobs, address, gpus, on_error)
+    return _local(fn, jobs, on_error)
+
+
+def _local(
+    fn: Callable[[J], R], jobs: Sequence[J], on_error: Callable[[J, BaseException], R] | None
+) -> Iterator[tuple[J, R]]:
+    for job in jobs:
+        try:
+            result = fn(job)
+        except Exception as err:  # the job's failure is its result; the others go on
+            if on_error is None:
+                raise
+            result = on_error(job, err)
+        yield job, result
+
+
+def _ray(
+    fn: Callable[[J], R],
+    jobs: Sequence[J],
+    address: str | None,
+    gpus: float,
+    on_error: Callable[[J, BaseException], R] | None,
+) -> Iterator[tuple[J, R]]:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "the ray executor needs Ray: pip install 'criticality[ray]' (or use --executor local)"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Ray's own start-up notices
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)  # fmt: skip
+    task = ray.remote(num_gpus=gpus, max_retries=0)(fn)
+    pending = {task.remote(job): job for job in jobs}
+    try:
+        while pending:
+            finished, _ = ray.wait(list(pending), num_returns=1)
+            for ref in finished:
+                job = pending.pop(ref)
+                yield job, _get(ray, ref, job, on_error)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+
+
+def _get(ray: Any, ref: Any, job: J, on_error: Callable[[J, BaseException], R] | None) -> R:
+    try:
+        result: R = ray.get(ref)
+        return result
+    except Exception as err:  # the function raised, the worker died or Ray lost the task
+        if on_error is None:
+            raise
+        log.warning("ray task failed: %s", err)
+        return on_error(job, err)

@@ -1,0 +1,128 @@
+"""The experiment registry: each ``experiments/<name>.py`` registers itself with one decorator.
+
+The command line (``criticality experiment NAME``, ``criticality experiment list``),
+``criticality report OUT`` and the demo read this registry; nothing lists experiments by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from criticality.reporting import Section, atomic_write, load_results, render_html
+
+#: ``run(cfg, out_dir) -> path of report.html``.
+Runner = Callable[[Any, str | Path], Path]
+#: ``sections(data, out_dir) -> report sections``, from ``results.json``'s ``data`` alone.
+Renderer = Callable[[dict[str, Any], Path], list[Section]]
+
+PRESETS = ("tiny", "demo", "full")
+F = TypeVar("F", bound=Callable[..., Path])
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentSpec:
+    """What the registry knows about one experiment.
+
+    Attributes:
+        name: registry key and the ``kind`` of its ``results.json``, e.g. ``"training"``.
+        title: the report's title.
+        config: the config dataclass; ``tiny()`` and ``demo()`` are presets, ``config()`` is
+            the full one.
+        run: ``run(cfg, out_dir) -> report path``; resumable.
+        sections: renders the report from ``results.json`` alone.
+        summary: one line for ``criticality experiment list``.
+        demo_rank: position in ``make demo`` (``None``: not part of the demo).
+    """
+
+    name: str
+    title: str
+    config: type
+    run: Runner
+    sections: Renderer
+    summary: str
+    demo_rank: float | None = None
+
+    def preset(self, name: str) -> Any:
+        """The config of preset ``"tiny"``, ``"demo"`` or ``"full"`` (the defaults)."""
+        if name == "full":
+            return self.config()
+        if name in PRESETS:
+            return getattr(self.config, name)()
+        raise ValueError(f"unknown preset {name!r} for {self.name}; use one of {PRESETS}")
+
+
+_REGISTRY: dict[str, ExperimentSpec] = {}
+
+
+def register_experiment(
+    name: str,
+    *,
+    title: str,
+    config: type,
+    sections: Renderer,
+    summary: str,
+    demo_rank: float | None = None,
+) -> Callable[[F], F]:
+    """Register the decorated ``run(cfg, out_dir)`` under ``name``; adding an experiment is this
+    one decorator in one new file under ``experiments/``."""
+    for preset in ("tiny", "demo"):
+        if not callable(getattr(config, preset, None)):
+            raise TypeError(f"experiment {name!r}: its config needs a classmethod {preset}()")
+
+    def wrap(run: F) -> F:
+        if name in _REGISTRY:
+            raise ValueError(f"experiment {name!r} is registered twice")
+        _REGISTRY[name] = ExperimentSpec(name, title, config, run, sections, summary, demo_rank)
+        return run
+
+    return wrap
+
+
+def _discover() -> None:
+    """Import every public module of :mod:`criticality.experiments` (each registers itself)."""
+    package = importlib.import_module("criticality.experiments")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"criticality.experiments.{info.name}")
+
+
+def get_experiment(name: str) -> ExperimentSpec:
+    """The experiment registered under ``name``; a ``ValueError`` lists the known ones."""
+    _discover()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown experiment {name!r}; known experiments: {known}") from None
+
+
+def list_experiments() -> list[str]:
+    """Names of all registered experiments, sorted."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def demo_parts() -> list[str]:
+    """The experiments of ``make demo``, in the order of their ``demo_rank``."""
+    _discover()
+    ranked = [s for s in _REGISTRY.values() if s.demo_rank is not None]
+    return [s.name for s in sorted(ranked, key=lambda s: (s.demo_rank, s.name))]
+
+
+def render(out_dir: str | Path) -> Path:
+    """Draw the figures and write ``OUT/report.html`` from ``OUT/results.json`` alone."""
+    out = Path(out_dir)
+    results = load_results(out)
+    spec = get_experiment(results["kind"])
+    sections = spec.sections(results["data"], out)
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    footer = (
+        f"Seed {results['seed']}, device {results['device']}, {versions}; "
+        f"created {results['created']}. Re-render with `criticality report {out}`."
+    )
+    return atomic_write(out / "report.html", render_html(spec.title, sections, footer=footer))

@@ -1,0 +1,119 @@
+"""One model's criticality report: ``criticality measure`` (also ``criticality experiment
+measure``).
+
+The model is built (optionally with pretrained or local weights), probed and measured with the
+chosen measures; the report has the summary, the per-stage table and the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from criticality.experiments._registry import register_experiment, render
+from criticality.reporting import Section, Table, write_results
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureConfig:
+    """What to measure.
+
+    Attributes:
+        model: a zoo name (``criticality list models``).
+        pretrained: load pretrained weights.
+        weights: a local state-dict file to load instead.
+        inputs: probe source (``gaussian``, ``photos``, ``sklearn``, a ``.pt``/``.npy`` file,
+            an image folder).
+        n_probes: number of probe inputs.
+        image_size: override of the model's input size in px (image models).
+        measures: measure names, or ``("all",)``.
+        k: Lyapunov exponents.
+        norm: tangent norm of the Lyapunov spectrum (``"l2"`` or ``"rms"``).
+        dtype: ``"float32"`` or ``"float64"``.
+        device: ``"cpu"`` or ``"cuda"``.
+        seed: seed of probes and measures.
+    """
+
+    model: str = "resnet18"
+    pretrained: bool = False
+    weights: str | None = None
+    inputs: str = "gaussian"
+    n_probes: int = 8
+    image_size: int | None = None
+    measures: tuple[str, ...] = ("lyapunov", "ftle")
+    k: int = 4
+    norm: str = "l2"
+    dtype: str = "float32"
+    device: str = "cpu"
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> MeasureConfig:
+        """A random MLP, seconds."""
+        return cls(model="mlp", n_probes=2, k=2)
+
+    @classmethod
+    def demo(cls) -> MeasureConfig:
+        """ResNet-18 at random initialisation on Gaussian probes."""
+        return cls()
+
+
+def measure_model(cfg: MeasureConfig) -> Any:
+    """Build, probe and measure ``cfg.model``; the :class:`~criticality.CriticalityReport`."""
+    import torch
+
+    from criticality import measure
+    from criticality.data import make_probes
+    from criticality.zoo import create_model, model_info
+
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {cfg.dtype!r}")
+    info = model_info(cfg.model)
+    shape = info.input_shape
+    if cfg.image_size is not None:
+        if len(shape) != 3:
+            raise ValueError(f"--image-size applies to image models; {cfg.model} takes {shape}")
+        shape = (shape[0], cfg.image_size, cfg.image_size)
+    dtype = getattr(torch, cfg.dtype)
+    model = create_model(cfg.model, pretrained=cfg.pretrained, weights=cfg.weights)
+    model = model.to(device=cfg.device, dtype=dtype)
+    x = make_probes(cfg.inputs, cfg.model, shape, n=cfg.n_probes, seed=cfg.seed)
+    names: Any = "all" if tuple(cfg.measures) == ("all",) else list(cfg.measures)
+    options: dict[str, Any] = {"lyapunov": {"k": cfg.k, "norm": cfg.norm}}
+    options = {k: v for k, v in options.items() if names == "all" or k in names}
+    log.info("measuring %s on %d probe inputs %s", cfg.model, x.shape[0], tuple(x.shape[1:]))
+    return measure(model, x.to(cfg.device, dtype), measures=names, seed=cfg.seed,
+                   name=cfg.model, progress=True, **options)  # fmt: skip
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """Summary, per-stage table, figures and the run's metadata, from ``results.json``."""
+    from criticality.report import CriticalityReport
+    from criticality.reporting.sections import report_sections
+
+    report = CriticalityReport.from_dict(data["report"])
+    meta = [{"key": k, "value": str(v)} for k, v in report.metadata.items()]
+    run = Section("Run", [Table(meta), f"Configuration: {data.get('command', '')}"])
+    return [*report_sections(report, Path(out_dir) / "figures"), run]
+
+
+@register_experiment(
+    "measure",
+    title="Criticality report",
+    config=MeasureConfig,
+    sections=sections,
+    summary="one model: every measure, per-stage profile, spectrum (criticality measure)",
+)
+def run(cfg: MeasureConfig, out_dir: str | Path, *, command: str = "") -> Path:
+    """Measure and write ``results.json`` and ``report.html``."""
+    report = measure_model(cfg)
+    data = {"report": report.to_dict(), "command": command}
+    write_results(out_dir, "measure", dataclasses.asdict(cfg), data, seed=cfg.seed,
+                  device=cfg.device)  # fmt: skip
+    return render(out_dir)
