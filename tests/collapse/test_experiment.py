@@ -35,7 +35,8 @@ def _strip(obj: Any) -> Any:
 
 
 def test_tiny_runs_every_model(tmp_path: Path) -> None:
-    data = _data(run(CollapseConfig.tiny(), tmp_path).parent)
+    assert run(CollapseConfig.tiny(), tmp_path) == tmp_path / "report.html"
+    data = _data(tmp_path)
     assert set(data) >= {"gaussian", "regression", "gmm", "vae", "charlm"}
     g = data["gaussian"]["mle/replace"]
     assert len(g["variance"]["mean"]) == CollapseConfig.tiny().stat_generations + 1
@@ -76,11 +77,18 @@ def test_resume_after_a_kill_gives_the_same_results(tmp_path: Path) -> None:
     assert resumed == whole
 
 
-def test_a_changed_config_does_not_reuse_units(tmp_path: Path) -> None:
-    cfg = dataclasses.replace(_KILL_CFG, generations=1, seeds=(0,))
+def test_a_changed_config_redoes_only_the_units_it_changes(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(_KILL_CFG, models=("gmm", "vae"), generations=1, seeds=(0,))
     run(cfg, tmp_path)
-    with pytest.raises(ValueError, match="different config"):
-        run(dataclasses.replace(cfg, vae_steps=11), tmp_path)
+    first = _data(tmp_path)
+    gmm_record = tmp_path / "units" / "gmm" / "replace-plain" / "seed0" / "gen_001" / "record.json"
+    stamp = gmm_record.stat().st_mtime_ns
+    changed = dataclasses.replace(cfg, vae_steps=30)  # a VAE field: the mixture is kept
+    run(changed, tmp_path)
+    assert gmm_record.stat().st_mtime_ns == stamp
+    vae_first = first["vae"]["vae"]["runs"]["replace/plain"][0][0]["neg_elbo"]
+    assert _data(tmp_path)["vae"]["vae"]["runs"]["replace/plain"][0][0]["neg_elbo"] != vae_first
+    assert _strip(_data(run(changed, tmp_path / "fresh").parent)) == _strip(_data(tmp_path))
 
 
 def test_bad_config_names_the_field() -> None:

@@ -1,4 +1,5 @@
-"""How one generation's network is trained: :func:`criticality.training.fit` with a method."""
+"""How one generation's network is trained: :func:`criticality.training.fit` with any method of
+the training-method registry (:mod:`criticality.training.methods`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from criticality.regularizers import CriticalityRegularizer
 from criticality.training import fit
+from criticality.training.methods import build_method
+
+#: ``(model, x) -> (stages, h)``: the chain a loss term acts on and its input.
+StagesOf = Callable[[nn.Module, torch.Tensor], tuple[list[nn.Module], torch.Tensor]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,9 +25,11 @@ class TrainSpec:
     Attributes:
         steps: optimizer steps per generation.
         batch_size: examples per step.
-        lr: Adam's learning rate.
-        method: a training method (``"plain"``, ``"critical_global"``, ``"critical_stagewise"``).
-        method_options: options of the method.
+        lr: Adam's learning rate (a method may set its own optimizer).
+        method: a registered training method (``criticality.training.methods.list_methods()``).
+        method_options: options of that method (each must be one of its options).
+        shared: settings offered to every method; a method takes those it declares
+            (e.g. ``sub_batch``).
     """
 
     steps: int = 1000
@@ -31,9 +37,7 @@ class TrainSpec:
     lr: float = 1e-3
     method: str = "plain"
     method_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-_CRITICAL = {"weight": 5.0, "sub_batch": 16, "norm": "rms"}
+    shared: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def train(
@@ -45,27 +49,28 @@ def train(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     seed: int,
     checkpoint_dir: Path | None,
-    stages_of: Callable[[nn.Module, torch.Tensor], tuple[list[nn.Module], torch.Tensor]]
-    | None = None,
+    stages_of: StagesOf | None = None,
 ) -> None:
-    """Train ``model`` on ``(inputs, targets)`` with ``spec``'s method.
+    """Train ``model`` on ``(inputs, targets)`` with ``spec``'s method, resumable.
 
-    ``stages_of(model, x) -> (stages, h)`` gives the chain a criticality loss term acts on
-    and its input (e.g. the stages after a language model's embedding and the embedded batch);
-    default: the model's stages and ``x``.
+    Args:
+        model: the network, trained in place.
+        inputs: training inputs ``(M, ...)``.
+        targets: training targets ``(M, ...)``.
+        spec: steps, batch size, learning rate and method.
+        loss_fn: ``(model output, targets) -> scalar``.
+        seed: seeds the batch order and the method's randomness.
+        checkpoint_dir: resume from / checkpoint into this folder (four times per generation).
+        stages_of: for models whose inputs are no space to perturb (token ids): the chain each
+            of the method's loss terms acts on, and its input (e.g. the stages after a language
+            model's embedding and the embedded batch, gradients flowing into the embedding).
     """
-    if spec.method == "plain":
-        regularizer = None
-    elif spec.method in ("critical_global", "critical_stagewise"):
-        options = {**_CRITICAL, **dict(spec.method_options)}
-        reg = CriticalityRegularizer(
-            mode="global" if spec.method == "critical_global" else "stagewise", seed=seed, **options
-        )
-        regularizer = _OnStages(reg, stages_of)
-    else:
-        raise ValueError(
-            f"unknown training method {spec.method!r}; known: plain, critical_global, "
-            "critical_stagewise"
+    parts = build_method(
+        spec.method, model, seed=seed, shared=spec.shared, **dict(spec.method_options)
+    )
+    if stages_of is not None:
+        parts = dataclasses.replace(
+            parts, loss_terms=tuple(_OnStages(t, stages_of) for t in parts.loss_terms)
         )
     fit(
         model,
@@ -74,7 +79,7 @@ def train(
         batch_size=spec.batch_size,
         lr=spec.lr,
         loss_fn=loss_fn,
-        regularizer=regularizer,
+        method=parts,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=max(spec.steps // 4, 1) if checkpoint_dir is not None else None,
@@ -85,16 +90,13 @@ def train(
 class _OnStages(nn.Module):
     """A loss term applied to the chain ``stages_of(model, x)`` instead of ``(model, x)``."""
 
-    def __init__(
-        self,
-        term: nn.Module,
-        stages_of: Callable[[nn.Module, torch.Tensor], tuple[list[nn.Module], torch.Tensor]] | None,
-    ) -> None:
+    def __init__(self, term: Callable[..., torch.Tensor], stages_of: StagesOf) -> None:
         super().__init__()
-        self.term, self.stages_of = term, stages_of
+        self.stages_of = stages_of
+        # Registered as a child when it is a module, so that its state (e.g. the regularizer's
+        # call count) is saved in checkpoints with this wrapper's.
+        self.term = term
 
     def forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.stages_of is None:
-            return self.term(model, x)
         chain, h = self.stages_of(model, x)
         return self.term(chain, h)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from criticality.training.stats import mean_ci, paired_comparison
+from criticality.stats import mean_ci, paired_comparison
 
 
 def _curves(x: Any) -> np.ndarray:
@@ -38,8 +38,8 @@ def _curves(x: Any) -> np.ndarray:
 def band(curves: Any, *, level: float = 0.95) -> dict[str, list[float]]:
     """``mean``, ``ci_low``, ``ci_high`` per generation (``G + 1`` entries each) over seeds."""
     a = _curves(curves)
-    cis = [mean_ci(a[:, g].tolist(), level=level) for g in range(a.shape[1])]
-    return {k: [c[k] for c in cis] for k in ("mean", "ci_low", "ci_high")}
+    cis = [mean_ci(a[:, g], level=level) for g in range(a.shape[1])]
+    return {k: [getattr(c, k) for c in cis] for k in ("mean", "ci_low", "ci_high")}
 
 
 def contrast(
@@ -49,7 +49,7 @@ def contrast(
     t, c = _curves(treatment), _curves(control)
     if t.shape != c.shape:
         raise ValueError(f"treatment {t.shape} and control {c.shape} must match (same seeds)")
-    return paired_comparison(t[:, generation].tolist(), c[:, generation].tolist(), level=level)
+    return paired_comparison(t[:, generation], c[:, generation], level=level).to_dict()
 
 
 def halfway_generation(curve: Any, *, fraction: float = 0.5) -> float:

@@ -29,7 +29,7 @@ from criticality.collapse.intime import GRUStackStep, lyapunov_in_time
 from criticality.collapse.judge import Judge
 from criticality.collapse.textstats import TextReference, ppl_histogram, text_stats
 from criticality.collapse.vae import VAE
-from criticality.stages import stages
+from criticality.stages import split_after, stages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,7 +225,7 @@ class CharLMLearner:
             **text_stats(samples, texts, self.reference_text),
         }
         probe = real_test[: spec.n_probe, :-1]
-        chain, h = after_embedding(self.net, probe)
+        chain, h = split_after(stages(self.net), "embed", probe)
         crit = {"depth": chain_record(chain, h)}
         if isinstance(self.net, CharGRU):
             emb = self.net.embed(probe)  # (B, T, E)

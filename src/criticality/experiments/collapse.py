@@ -24,7 +24,7 @@ seed) run is resumable per generation under ``OUT/units/``.
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -55,11 +55,14 @@ from criticality.collapse.analysis import band, contrast, halfway_generation, le
 from criticality.collapse.charlm import text_windows
 from criticality.collapse.gmm import sample_true_mixture
 from criticality.collapse.textstats import text_reference, text_stats
-from criticality.reporting import atomic_write
+from criticality.executor import map_jobs
+from criticality.experiments._collapse_report import TITLE, sections
+from criticality.experiments._registry import register_experiment, render
+from criticality.reporting import resume_dir, write_results
+from criticality.training.methods import get_method
 
 log = logging.getLogger(__name__)
 
-TITLE = "criticality experiment collapse: model collapse and the loss of critical dynamics"
 MODELS = ("gaussian", "regression", "gmm", "vae", "charlm")
 CONTROL = "replace/plain"
 
@@ -106,6 +109,8 @@ class CollapseConfig:
         charlm_gru_width: GRU hidden width (2 layers, embedding 32).
         charlm_transformer_width: transformer width (4 blocks, 4 heads).
         charlm_n_eval: real test windows scored per generation.
+        executor: ``"local"`` (units one after another) or ``"ray"`` (one task per unit).
+        address: the Ray cluster's address (``None``: a local Ray instance).
         seed: seed of the data subsets.
     """
 
@@ -144,6 +149,8 @@ class CollapseConfig:
     charlm_gru_width: int = 128
     charlm_transformer_width: int = 64
     charlm_n_eval: int = 256
+    executor: str = "local"
+    address: str | None = None
     seed: int = 0
 
     @classmethod
@@ -218,6 +225,8 @@ class CollapseConfig:
             raise ValueError(f"unknown charlm_archs {sorted(bad)}; use gru, transformer")
         if not self.seeds:
             raise ValueError("seeds is empty: give at least one seed (3 or more for CIs)")
+        for method in self.methods:
+            get_method(method)  # a ValueError lists the registered methods
 
     def conditions(self, model: str) -> list[str]:
         """``"mode/method"`` conditions of ``model``; the control first."""
@@ -230,15 +239,17 @@ class CollapseConfig:
         return [CONTROL, *(f"replace/{m}" for m in methods), *(f"{m}/plain" for m in modes)]
 
 
-Config = CollapseConfig  # the name `criticality experiment` looks up in every experiment
-
-
+@register_experiment(
+    "collapse",
+    title=TITLE,
+    config=CollapseConfig,
+    sections=sections,
+    summary="recursive training on generated data: quality, tails and λ_1 per generation; "
+    "replace / mixed / accumulate and criticality training as remedies",
+    demo_rank=60,
+)
 def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
-    """Run (or resume) every model's generations; write the results (and report when rendered).
-
-    Returns:
-        The path of ``results.json``; the caller renders the report from it.
-    """
+    """Run (or resume) every model's generations; write ``results.json`` and ``report.html``."""
     cfg.validate()
     out = Path(out_dir)
     data: dict[str, Any] = {"config": dataclasses.asdict(cfg)}
@@ -249,9 +260,8 @@ def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
     for model in ("gmm", "vae", "charlm"):
         if model in cfg.models:
             data[model] = recursion_study(model, cfg, out / "units")
-    from criticality.reporting import write_results
-
-    return write_results(out, "collapse", dataclasses.asdict(cfg), data, seed=cfg.seed)
+    write_results(out, "collapse", dataclasses.asdict(cfg), data, seed=cfg.seed)
+    return render(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,20 +327,60 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, A
     variants = [f"charlm-{a}" for a in cfg.charlm_archs] if model == "charlm" else [model]
     out: dict[str, Any] = {}
     for variant in variants:
-        setup = _setup(variant, cfg)
-        runs: dict[str, list[list[dict[str, Any]]]] = {}
-        jobs = [(c, s) for c in cfg.conditions(model) for s in cfg.seeds]
-        for cond, seed in tqdm(jobs, desc=variant, disable=not sys.stderr.isatty()):
-            unit = units / variant / cond.replace("/", "-") / f"seed{seed}"
-            records = _run_unit(variant, cond, seed, cfg, setup, unit)
-            runs.setdefault(cond, []).append([_flat(r) for r in records])
-        out[variant] = {"runs": runs, "reference": setup.get("reference_scores", {})}
-        out[variant]["analysis"] = analyse(variant, runs)
+        jobs = [
+            Unit(variant, cond, seed, units, cfg)
+            for cond in cfg.conditions(model)
+            for seed in cfg.seeds
+        ]
+        done: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        bar = tqdm(total=len(jobs), desc=variant, disable=not sys.stderr.isatty())
+        for job, rows in map_jobs(run_unit, jobs, executor=cfg.executor, address=cfg.address):
+            done[job.condition, job.seed] = rows
+            bar.update(1)
+        bar.close()
+        runs = {c: [done[c, s] for s in cfg.seeds] for c in cfg.conditions(model)}
+        reference = _setup(variant, cfg).get("reference_scores", {})
+        out[variant] = {"runs": runs, "reference": reference, "analysis": analyse(variant, runs)}
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit of work: a variant (``gmm``, ``vae``, ``charlm-gru``, ...), a condition
+    (``"mode/method"``) and a seed, resumable per generation under ``units``."""
+
+    variant: str
+    condition: str
+    seed: int
+    units: Path
+    cfg: CollapseConfig
+
+    @property
+    def folder(self) -> Path:
+        return self.units / self.variant / self.condition.replace("/", "-") / f"seed{self.seed}"
+
+
+def run_unit(unit: Unit) -> list[dict[str, Any]]:
+    """Run (or resume) one unit's generations; one flat row of numbers per generation."""
+    cfg, variant = unit.cfg, unit.variant
+    stamp = {"variant": variant, "condition": unit.condition, "seed": unit.seed,
+             **unit_fields(variant, cfg)}  # fmt: skip
+    folder = resume_dir(unit.folder, stamp)
+    torch.manual_seed(unit.seed)
+    records = run_generations(
+        make_learner(variant, unit.condition, cfg, _setup(variant, cfg)),
+        _setup(variant, cfg)["train"],
+        _setup(variant, cfg)["test"],
+        recursion_of(variant, unit.condition, unit.seed, cfg),
+        out_dir=folder,
+        progress=False,
+    )
+    return [_flat(r) for r in records]
+
+
+@functools.lru_cache(maxsize=2)
 def _setup(variant: str, cfg: CollapseConfig) -> dict[str, Any]:
-    """Real train/test data (and the judge, the text reference) of one model."""
+    """Real train/test data (and the judge, the text reference) of one model (cached)."""
     if variant == "gmm":
         return {
             "train": sample_true_mixture(5 * cfg.gmm_n, seed=cfg.seed),
@@ -409,29 +459,6 @@ def recursion_of(variant: str, cond: str, seed: int, cfg: CollapseConfig) -> Rec
         n_real=n,
         warm_start=cfg.warm_start,
         seed=seed,
-    )
-
-
-def _run_unit(
-    variant: str, cond: str, seed: int, cfg: CollapseConfig, setup: dict[str, Any], unit: Path
-) -> list[Any]:
-    stamp = {"variant": variant, "condition": cond, "seed": seed, **unit_fields(variant, cfg)}
-    path = unit / "unit.json"
-    text = json.dumps(stamp, sort_keys=True, default=str)
-    if path.is_file() and path.read_text() != text:
-        raise ValueError(
-            f"{unit} holds generations of a different config; use a fresh --out folder or "
-            f"delete {unit}"
-        )
-    atomic_write(path, text)
-    torch.manual_seed(seed)
-    return run_generations(
-        make_learner(variant, cond, cfg, setup),
-        setup["train"],
-        setup["test"],
-        recursion_of(variant, cond, seed, cfg),
-        out_dir=unit,
-        progress=False,
     )
 
 
