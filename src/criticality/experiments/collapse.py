@@ -118,7 +118,7 @@ class CollapseConfig:
     modes: tuple[str, ...] = ("replace", "mixed", "accumulate")
     methods: tuple[str, ...] = ("plain", "critical_global", "critical_stagewise")
     seeds: tuple[int, ...] = (0, 1, 2)
-    generations: int = 8
+    generations: int = 5
     real_fraction: float = 0.1
     warm_start: bool = False
     critical_weight: float = 5.0
@@ -138,12 +138,12 @@ class CollapseConfig:
     vae_steps: int = 800
     vae_batch: int = 128
     vae_lr: float = 1e-3
-    vae_n_eval: int = 2000
+    vae_n_eval: int = 1000
     charlm_archs: tuple[str, ...] = ("gru", "transformer")
     charlm_chars: int = 1_000_000
     charlm_window: int = 64
-    charlm_n: int = 4096
-    charlm_steps: int = 500
+    charlm_n: int = 2048
+    charlm_steps: int = 300
     charlm_batch: int = 32
     charlm_lr: float = 3e-3
     charlm_gru_width: int = 128
