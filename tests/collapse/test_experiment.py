@@ -43,7 +43,7 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     vae = data["vae"]["vae"]
     assert set(vae["runs"]) == {"replace/plain", "replace/critical_global", "mixed/plain"}
     rows = vae["runs"]["replace/plain"]
-    assert len(rows) == 2 and len(rows[0]) == 3  # seeds, generations + 1
+    assert len(rows) == 2 and len(rows[0]) == 2  # seeds, generations + 1
     assert {"neg_elbo", "entropy", "lambda_1/encoder", "sigma/decoder"} <= set(rows[0][0])
     analysis = vae["analysis"]["conditions"]["replace/critical_global"]
     assert analysis["contrast_final"]["neg_elbo"]["n"] == 2

@@ -204,6 +204,9 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
     if contrasts:
         items.append(Table(contrasts, caption="paired by seed against replace/plain"))
     items.append(Table(_lead_rows(analysis), caption=_LEAD_CAPTION))
+    profile = _profile_figure(variant, block, figures)
+    if profile is not None:
+        items.append(profile)
     hist = _histogram_figure(variant, block, figures)
     if hist is not None:
         items.append(hist)
@@ -304,6 +307,37 @@ def _reading(variant: str, block: dict[str, Any]) -> str:
             f"(paired t p = {c['p_t']:.2g}); at generation 0 (the cost): {c0['mean_diff']:+.4g}."
         )
     return " ".join(parts)
+
+
+def _profile_figure(variant: str, block: dict[str, Any], figures: Path) -> Figure | None:
+    """Per-stage ``ln g_l`` at generation 0 and at the last generation, for every condition
+    (mean over seeds), one panel per network part."""
+    from criticality.reporting.plots import save, subplots
+
+    runs = block["runs"]
+    parts = sorted({k.split("/")[1] for rows in runs.values() for k in rows[0][0]
+                    if k.startswith("stage_log_gain/")})  # fmt: skip
+    if not parts:
+        return None
+    fig, axes = subplots(len(parts), (4.5 * len(parts), 3.6))
+    for ax, part in zip(axes, parts, strict=True):
+        key = f"stage_log_gain/{part}"
+        for i, (cond, rows) in enumerate(runs.items()):
+            names = rows[0][0][f"stage_names/{part}"]
+            first = np.mean([seed_rows[0][key] for seed_rows in rows], axis=0)
+            last = np.mean([seed_rows[-1][key] for seed_rows in rows], axis=0)
+            x = np.arange(len(names))
+            ax.plot(x, first, ":", marker=".", color=f"C{i}")
+            ax.plot(x, last, "-", marker="o", ms=3, color=f"C{i}", label=cond)
+            ax.set_xticks(x, names, rotation=60, fontsize=6)
+        ax.axhline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{part}: ln g_l per stage", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return Figure(
+        save(fig, figures / f"{variant}_stages.png"),
+        "per-stage local exponents ln g_l (0 = critical): dotted generation 0, solid the last "
+        "generation; mean over seeds",
+    )
 
 
 def _histogram_figure(variant: str, block: dict[str, Any], figures: Path) -> Figure | None:

@@ -160,7 +160,7 @@ class CollapseConfig:
             modes=("replace", "mixed"),
             methods=("plain", "critical_global"),
             seeds=(0, 1),
-            generations=2,
+            generations=1,
             gaussian_n=10,
             gaussian_runs=200,
             stat_generations=10,
