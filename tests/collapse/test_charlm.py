@@ -81,3 +81,18 @@ def test_text_windows() -> None:
     assert text_windows(ids, 4, stride=3).shape == (3, 4)
     with pytest.raises(ValueError, match="at least"):
         text_windows(ids, 11)
+
+
+def test_transformer_incremental_decoding_equals_the_full_forward() -> None:
+    model = _models()[1].eval()
+    w = torch.randint(0, V, (3, 32))
+    full = model(w)
+    caches: list[object] = [None] * len(model.blocks)
+    steps = []
+    with torch.no_grad():
+        for t in range(32):
+            logits, caches = model.step(w[:, t], t, caches)
+            steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, dim=1), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="beyond the context"):
+        model.step(w[:, 0], 32, caches)

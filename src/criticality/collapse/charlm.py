@@ -14,6 +14,7 @@ for the GRU, :mod:`.intime` also measures the dynamics across time steps.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,20 @@ class _Block(nn.Module):
         h = h + self.proj(att.transpose(1, 2).reshape(b, t, d))
         return h + self.mlp(self.norm2(h))
 
+    def step(
+        self, h: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One new position ``h`` ``(B, D)`` attending to the cached keys and values
+        ``(B, heads, t, D/heads)`` of the earlier positions; returns the output and the cache."""
+        b, d = h.shape
+        q, k, v = (a.reshape(b, self.heads, 1, d // self.heads)
+                   for a in self.qkv(self.norm1(h)).split(d, dim=1))  # fmt: skip
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        att = F.scaled_dot_product_attention(q, k, v)  # every cached position is in the past
+        h = h + self.proj(att.reshape(b, d))
+        return h + self.mlp(self.norm2(h)), (k, v)
+
 
 class _Embed(nn.Module):
     """Token plus learned position embedding: ids ``(B, T)`` -> ``(B, T, D)``."""
@@ -129,6 +144,21 @@ class CharTransformer(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.head(h)
+
+    def step(
+        self, token: torch.Tensor, position: int, caches: list[Any]
+    ) -> tuple[torch.Tensor, list[Any]]:
+        """Logits ``(B, V)`` of the token ids ``(B,)`` at ``position`` given the key-value
+        caches of the earlier positions (``[None] * layers`` at position 0): incremental
+        decoding, equal to ``forward`` on the whole prefix."""
+        if position >= self.context:
+            raise ValueError(f"position {position} is beyond the context {self.context}")
+        h = self.embed.tok(token) + self.embed.pos.weight[position]
+        new = []
+        for block, cache in zip(self.blocks, caches, strict=True):
+            h, c = block.step(h, cache)
+            new.append(c)
+        return self.head(h), new
 
 
 class _GRULayer(nn.Module):
@@ -205,8 +235,9 @@ def generate(
     """Sample ``n`` sequences of ``length`` tokens by ancestral sampling at ``temperature``.
 
     Each sequence starts from token ``start`` (newline) and its first ``burn_in`` sampled tokens
-    are dropped, so that windows start anywhere in a line, as real windows do. The transformer
-    conditions on its last ``context`` tokens.
+    are dropped, so that windows start anywhere in a line, as real windows do. The GRU carries
+    its state; the transformer decodes incrementally with a key-value cache while the sequence
+    fits its context, then conditions on its last ``context`` tokens.
 
     Returns:
         int64 token ids, shape ``(n, length)``.
@@ -217,11 +248,15 @@ def generate(
     model.eval()
     device = next(model.parameters()).device
     seq = torch.full((n, 1), start, dtype=torch.int64, device=device)
-    state: list[torch.Tensor] | None = None
+    state: Any = None
+    caches: list[Any] = [None] * len(getattr(model, "blocks", []))
     try:
         for _ in range(burn_in + length):
             if isinstance(model, CharGRU):
                 logits, state = model.run(seq[:, -1:], state)
+            elif isinstance(model, CharTransformer) and seq.shape[1] <= model.context:
+                step_logits, caches = model.step(seq[:, -1], seq.shape[1] - 1, caches)
+                logits = step_logits[:, None]
             else:
                 logits = model(seq[:, -getattr(model, "context", seq.shape[1]) :])
             probs = torch.softmax(logits[:, -1].double() / temperature, dim=-1).cpu()
