@@ -156,6 +156,7 @@ class CharTransformer(nn.Module):
         h = self.embed.tok(token) + self.embed.pos.weight[position]
         new = []
         for block, cache in zip(self.blocks, caches, strict=True):
+            assert isinstance(block, _Block)
             h, c = block.step(h, cache)
             new.append(c)
         return self.head(h), new
