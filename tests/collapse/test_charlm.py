@@ -96,3 +96,14 @@ def test_transformer_incremental_decoding_equals_the_full_forward() -> None:
     torch.testing.assert_close(torch.stack(steps, dim=1), full, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="beyond the context"):
         model.step(w[:, 0], 32, caches)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_measure_starts_after_the_embedding(index: int) -> None:
+    from criticality import measure
+
+    model = _models()[index]
+    w = torch.randint(0, V, (2, 12), generator=torch.Generator().manual_seed(5))
+    rep = measure(model, w, measures="lyapunov", start_after="embed")
+    names = [s.name for s in stages(model)][1:]
+    assert list(rep.stage_names) == names and math.isfinite(rep.lambda_max)
