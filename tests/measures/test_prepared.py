@@ -27,7 +27,8 @@ BF16 = torch.bfloat16
 #: docs/performance.md): ≤ 1e-3 nats per stage on orthogonal chains, ≤ 2e-3 on tanh MLPs.
 # bfloat16 rounds each stage's output to a relative 2**-8 (its unit roundoff), so the log-growth of
 # one stage can be off by at most about 2**-8 nats; on the chains the errors are far smaller.
-# Measured on the tanh MLPs below over seeds 0-5: 1e-4 to 3.2e-4 (sigma_w 0.8), 3.9e-4 to 3.2e-3 (2.0).
+# Measured on the tanh MLPs below over seeds 0-5: 1e-4 to 3.2e-4 (sigma_w 0.8),
+# 3.9e-4 to 3.2e-3 (sigma_w 2.0).
 BF16_TOL = {"chain": 1e-3, "mlp": 2**-8}
 
 

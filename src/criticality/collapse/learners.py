@@ -1,0 +1,245 @@
+"""The neural generative models behind the recursion's learner protocol: VAE and char-LM.
+
+Each learner owns one generation's network, trains it with a training method
+(:class:`TrainSpec`), draws samples, and evaluates: quality on held-out real data, diversity
+and tails of its samples, and the criticality of its networks (:mod:`.dynamics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from criticality.collapse._train import TrainSpec, train
+from criticality.collapse.charlm import (
+    CharGRU,
+    CharTransformer,
+    generate,
+    perplexity,
+    sequence_loss,
+    window_nll,
+)
+from criticality.collapse.dynamics import chain_record, lyapunov_record
+from criticality.collapse.intime import GRUStackStep, lyapunov_in_time
+from criticality.collapse.judge import Judge
+from criticality.collapse.textstats import TextReference, ppl_histogram, text_stats
+from criticality.collapse.vae import VAE
+from criticality.stages import split_after, stages
+
+
+@dataclasses.dataclass(frozen=True)
+class VAESpec:
+    """The VAE of every generation.
+
+    Attributes:
+        latent: latent dimension.
+        hidden: encoder hidden widths (the decoder mirrors them).
+        activation: ``"tanh"``, ``"relu"``, ``"elu"``.
+        n_eval: real test images scored per generation.
+        iwae_k: importance samples of the bound.
+        n_probe: probe images (and prior latents) for the criticality measures.
+    """
+
+    latent: int = 16
+    hidden: tuple[int, ...] = (256, 256, 256)
+    activation: str = "tanh"
+    n_eval: int = 2000
+    iwae_k: int = 64
+    n_probe: int = 64
+
+
+class VAELearner:
+    """One generation's VAE.
+
+    Args:
+        spec: architecture and evaluation sizes.
+        train_spec: training of the generation.
+        in_shape: image shape, e.g. ``(1, 28, 28)``.
+        init_seed: seed of the initial weights.
+        judge: the fixed classifier of sample diversity.
+    """
+
+    def __init__(
+        self,
+        spec: VAESpec,
+        train_spec: TrainSpec,
+        *,
+        in_shape: tuple[int, ...],
+        init_seed: int,
+        judge: Judge,
+    ) -> None:
+        torch.manual_seed(init_seed)
+        self.net = VAE(in_shape, latent=spec.latent, hidden=spec.hidden, activation=spec.activation)
+        self.spec, self.train_spec, self.judge = spec, train_spec, judge
+
+    def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None = None) -> None:
+        dummy = torch.zeros(len(data))
+        train(
+            self.net,
+            data.float(),
+            dummy,
+            self.train_spec,
+            loss_fn=lambda out, _: out.mean(),
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+        )
+
+    def sample(self, n: int, *, seed: int) -> torch.Tensor:
+        return self.net.sample(n, generator=torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def evaluate(
+        self, real_test: torch.Tensor, samples: torch.Tensor, reference: Any
+    ) -> dict[str, Any]:
+        net, spec = self.net.eval(), self.spec
+        x = real_test[: spec.n_eval].float()
+        gen = torch.Generator().manual_seed(0)
+        elbo = torch.cat([net.elbo(b, generator=gen) for b in x.split(500)])
+        iw = torch.cat([net.iwae(b, k=spec.iwae_k, generator=gen) for b in x.split(500)])
+        div = self.judge.diversity(samples)
+        probe = real_test[: spec.n_probe].float()
+        z = torch.randn((spec.n_probe, spec.latent), generator=torch.Generator().manual_seed(1))
+        return {
+            "neg_elbo": float(-elbo.mean()),
+            "neg_iwae": float(-iw.mean()),
+            "entropy": div.entropy,
+            "min_coverage": div.min_coverage,
+            "confidence": div.confidence,
+            "tail_mass": div.tail_mass,
+            "histogram": list(div.histogram),
+            "sample_mean_pixel": float(samples.mean()),
+            "criticality": {
+                "encoder": chain_record(net.encoder_stages(), probe),
+                "decoder": chain_record(net.decoder_stages(), z),
+                "autoencoder": chain_record(stages(net), probe),
+            },
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state)
+
+
+@dataclasses.dataclass(frozen=True)
+class CharLMSpec:
+    """The language model of every generation.
+
+    Attributes:
+        arch: ``"gru"`` or ``"transformer"``.
+        width: GRU hidden width, or transformer model width.
+        layers: GRU layers or transformer blocks.
+        embed: GRU embedding width (the transformer embeds at ``width``).
+        heads: transformer heads.
+        window: characters per training window ``T`` (windows hold ``T + 1`` ids).
+        n_eval: real test windows scored per generation.
+        n_probe: probe windows for the criticality measures.
+        burn_in: time steps before the in-time exponents are averaged (GRU).
+    """
+
+    arch: str = "gru"
+    width: int = 128
+    layers: int = 2
+    embed: int = 32
+    heads: int = 4
+    window: int = 64
+    n_eval: int = 256
+    n_probe: int = 16
+    burn_in: int = 16
+
+    def build(self) -> nn.Module:
+        if self.arch == "gru":
+            return CharGRU(embed=self.embed, hidden=self.width, layers=self.layers)
+        if self.arch == "transformer":
+            return CharTransformer(
+                width=self.width, heads=self.heads, layers=self.layers, context=self.window
+            )
+        raise ValueError(f"arch must be 'gru' or 'transformer', got {self.arch!r}")
+
+
+def after_embedding(model: nn.Module, tokens: torch.Tensor) -> tuple[list[nn.Module], torch.Tensor]:
+    """The stages after a language model's embedding and the embedded tokens ``(B, T, D)``."""
+    chain: list[nn.Module] = list(stages(model))
+    return chain[1:], chain[0](tokens)
+
+
+class CharLMLearner:
+    """One generation's character-level language model.
+
+    Args:
+        spec: architecture and evaluation sizes.
+        train_spec: training of the generation.
+        init_seed: seed of the initial weights.
+        reference_text: statistics of the real text (:func:`.textstats.text_reference`).
+        decode: token ids ``(T,)`` -> string.
+    """
+
+    def __init__(
+        self,
+        spec: CharLMSpec,
+        train_spec: TrainSpec,
+        *,
+        init_seed: int,
+        reference_text: TextReference,
+        decode: Any,
+    ) -> None:
+        torch.manual_seed(init_seed)
+        self.net = spec.build()
+        self.spec, self.train_spec = spec, train_spec
+        self.reference_text, self.decode = reference_text, decode
+
+    def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None = None) -> None:
+        train(
+            self.net,
+            data[:, :-1],
+            data[:, 1:],
+            self.train_spec,
+            loss_fn=sequence_loss,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            stages_of=after_embedding,
+        )
+
+    def sample(self, n: int, *, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        return generate(self.net, n, self.spec.window + 1, generator=gen)
+
+    @torch.no_grad()
+    def evaluate(
+        self, real_test: torch.Tensor, samples: torch.Tensor, reference: Any
+    ) -> dict[str, Any]:
+        spec = self.spec
+        ref_net = (reference or self).net
+        texts = [self.decode(w) for w in samples]
+        nll_ref = window_nll(ref_net, samples)
+        out: dict[str, Any] = {
+            "test_ppl": perplexity(self.net, real_test[: spec.n_eval]),
+            "sample_ppl_gen0": float(nll_ref.mean().exp()),
+            "sample_ppl_hist": ppl_histogram(nll_ref),
+            **text_stats(samples, texts, self.reference_text),
+        }
+        probe = real_test[: spec.n_probe, :-1]
+        chain, h = split_after(stages(self.net), "embed", probe)
+        crit = {"depth": chain_record(chain, h)}
+        if isinstance(self.net, CharGRU):
+            emb = self.net.embed(probe)  # (B, T, E)
+            h0 = torch.zeros(len(probe), self.net.hidden * self.net.layers)
+            res = lyapunov_in_time(
+                GRUStackStep(self.net.rnn), emb, h0, burn_in=spec.burn_in, seed=0
+            )
+            rec = lyapunov_record(res)
+            crit["time"] = {k: rec[k] for k in ("lambda_1", "lambda_1_ci")}
+        out["criticality"] = crit
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state)

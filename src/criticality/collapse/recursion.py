@@ -1,0 +1,280 @@
+"""The recursion of model collapse: generation ``n + 1`` learns from samples of generation ``n``.
+
+Generation 0 is fitted to real data. After each fit the generation draws ``n_samples`` samples;
+the next generation's training pool is built from them by the data mode (DESIGN §8):
+
+* ``"replace"``: only the newest samples, ``n_samples`` points;
+* ``"accumulate"``: the real data and every earlier generation's samples,
+  ``n_real + g · n_samples`` points at generation ``g`` (Gerstgrasser et al. 2024);
+* ``"mixed"``: ``round(f · n_samples)`` fresh real points drawn anew each generation plus
+  ``n_samples − round(f · n_samples)`` of the newest samples (Shumailov et al. 2024 keep 10 %).
+
+Each generation starts from a fresh initialisation (seeded by ``(seed, g)``) or from the
+previous generation's weights (``warm_start``). :func:`run_generations` drives any learner that
+fits, samples and scores itself; with ``out_dir`` every finished generation is saved (model
+state, samples, record) and a rerun resumes after the last finished one, so that a killed run
+ends with the same records as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+DataMode = Literal["replace", "accumulate", "mixed"]
+DATA_MODES: tuple[DataMode, ...] = ("replace", "accumulate", "mixed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recursion:
+    """How generations follow each other.
+
+    Attributes:
+        generations: generations after generation 0 (so ``generations + 1`` fits in all).
+        n_samples: samples each generation draws for the next.
+        mode: ``"replace"``, ``"accumulate"`` or ``"mixed"``.
+        real_fraction: share of fresh real data in each ``"mixed"`` pool, in ``[0, 1]``.
+        n_real: real points generation 0 trains on (drawn once, seeded); ``None``: all given.
+        warm_start: start each generation from the previous one's weights instead of a fresh
+            initialisation.
+        seed: seed of the real subset, the initialisations, the training and the sampling.
+    """
+
+    generations: int
+    n_samples: int
+    mode: DataMode = "replace"
+    real_fraction: float = 0.1
+    n_real: int | None = None
+    warm_start: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in DATA_MODES:
+            raise ValueError(f"mode must be one of {DATA_MODES}, got {self.mode!r}")
+        if self.generations < 0 or self.n_samples < 1:
+            raise ValueError(
+                f"need generations >= 0 and n_samples >= 1, got {self.generations} and "
+                f"{self.n_samples}"
+            )
+        if not 0.0 <= self.real_fraction <= 1.0:
+            raise ValueError(f"real_fraction must lie in [0, 1], got {self.real_fraction}")
+        if self.n_real is not None and self.n_real < 1:
+            raise ValueError(f"n_real must be a positive number of points or None: {self.n_real}")
+
+    def pool_size(self, generation: int, n_real: int) -> tuple[int, int]:
+        """``(real, synthetic)`` points in generation ``generation``'s training pool."""
+        if generation == 0:
+            return n_real, 0
+        if self.mode == "replace":
+            return 0, self.n_samples
+        if self.mode == "accumulate":
+            return n_real, generation * self.n_samples
+        fresh = round(self.real_fraction * self.n_samples)
+        return fresh, self.n_samples - fresh
+
+    def generation_seed(self, generation: int, purpose: str) -> int:
+        """A seed for one generation and one purpose (``"init"``, ``"fit"``, ``"sample"``, ...)."""
+        tag = int.from_bytes(purpose.encode()[:8].ljust(8, b"\0"), "little")
+        return int(np.random.SeedSequence([self.seed, generation, tag]).generate_state(1)[0])
+
+
+def training_pool(
+    recursion: Recursion,
+    generation: int,
+    real: torch.Tensor,
+    samples: Sequence[torch.Tensor],
+) -> torch.Tensor:
+    """The points generation ``generation`` trains on.
+
+    Args:
+        recursion: the options.
+        generation: ``g >= 0``.
+        real: all real training points, shape ``(N_real_all, ...)``.
+        samples: samples drawn by generations ``0 .. g − 1`` in order, each ``(n_samples, ...)``
+            (only the last is needed for ``"replace"`` and ``"mixed"``).
+
+    Returns:
+        The pool, shape ``(M, ...)`` with ``M`` as in :meth:`Recursion.pool_size`; real points
+        first.
+    """
+    base = _real_subset(recursion, real)
+    if generation == 0:
+        return base
+    if len(samples) < generation and recursion.mode == "accumulate":
+        raise ValueError(f"accumulate needs the samples of all {generation} earlier generations")
+    if not samples:
+        raise ValueError("generation > 0 needs the previous generation's samples")
+    if recursion.mode == "replace":
+        return samples[-1][: recursion.n_samples]
+    if recursion.mode == "accumulate":
+        return torch.cat([base, *samples[:generation]])
+    n_fresh, n_syn = recursion.pool_size(generation, len(base))
+    gen = torch.Generator().manual_seed(recursion.generation_seed(generation, "real"))
+    fresh = real[torch.randperm(len(real), generator=gen)[:n_fresh]]
+    return torch.cat([fresh, samples[-1][:n_syn]])
+
+
+def _real_subset(recursion: Recursion, real: torch.Tensor) -> torch.Tensor:
+    n = len(real) if recursion.n_real is None else recursion.n_real
+    if n > len(real):
+        raise ValueError(f"n_real={n} exceeds the {len(real)} real points given")
+    gen = torch.Generator().manual_seed(recursion.generation_seed(0, "real"))
+    return real[torch.randperm(len(real), generator=gen)[:n]]
+
+
+class Learner(Protocol):
+    """A generative model the recursion can drive (one object per generation)."""
+
+    def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None) -> None:
+        """Train on ``data`` (shape ``(M, ...)``); resume from ``checkpoint_dir`` if given."""
+
+    def sample(self, n: int, *, seed: int) -> torch.Tensor:
+        """Draw ``n`` samples shaped like the real data."""
+
+    def evaluate(
+        self, real_test: torch.Tensor, samples: torch.Tensor, reference: Learner | None
+    ) -> dict[str, Any]:
+        """Scores on held-out real data and on the samples (JSON-ready), and criticality.
+
+        ``reference`` is generation 0's learner (``None`` while evaluating generation 0).
+        """
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationRecord:
+    """What one generation was trained on and how it scored.
+
+    Attributes:
+        generation: ``g``.
+        n_real: real points in its pool.
+        n_synthetic: synthetic points in its pool.
+        scores: the learner's :meth:`Learner.evaluate` output.
+        seconds: wall time of the generation (fit, sample, evaluate).
+    """
+
+    generation: int
+    n_real: int
+    n_synthetic: int
+    scores: dict[str, Any]
+    seconds: float
+
+
+MakeLearner = Callable[[int, int], Learner]
+"""``make(generation, init_seed) -> learner`` with freshly initialised weights."""
+
+
+def run_generations(
+    make: MakeLearner,
+    real_train: torch.Tensor,
+    real_test: torch.Tensor,
+    recursion: Recursion,
+    *,
+    out_dir: str | Path | None = None,
+    progress: bool | None = None,
+    on_generation: Callable[[GenerationRecord], None] | None = None,
+) -> list[GenerationRecord]:
+    """Train ``recursion.generations + 1`` generations, each on its predecessor's samples.
+
+    Args:
+        make: builds a freshly initialised learner for a generation.
+        real_train: real training points, shape ``(N, ...)``.
+        real_test: held-out real points for the scores, shape ``(N_test, ...)``.
+        recursion: the data mode and sizes.
+        out_dir: keep ``gen_XXX/{model.pt, samples.pt, record.json}`` here and resume after the
+            last finished generation (and mid-generation from the learner's checkpoints in
+            ``gen_XXX/checkpoint/``, removed when the generation is done). Samples no later
+            generation needs (``replace``, ``mixed``) are removed too.
+        progress: a progress bar over generations (default: only on a terminal).
+        on_generation: called with each new record (e.g. to write results as they come).
+
+    Returns:
+        One :class:`GenerationRecord` per generation.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(out_dir) if out_dir is not None else None
+    records: list[GenerationRecord] = []
+    samples: list[torch.Tensor] = []
+    reference: Learner | None = None
+    previous: Learner | None = None
+    show = sys.stderr.isatty() if progress is None else progress
+    for g in tqdm(range(recursion.generations + 1), desc="generations", disable=not show):
+        gdir = root / f"gen_{g:03d}" if root is not None else None
+        learner = make(g, recursion.generation_seed(g, "init"))
+        done = _load_generation(gdir, learner)
+        if done is not None:
+            record, new_samples = done
+        else:
+            began = time.perf_counter()
+            if recursion.warm_start and previous is not None:
+                learner.load_state_dict(previous.state_dict())
+            pool = training_pool(recursion, g, real_train, samples)
+            ckpt = gdir / "checkpoint" if gdir is not None else None
+            learner.fit(pool, seed=recursion.generation_seed(g, "fit"), checkpoint_dir=ckpt)
+            new_samples = learner.sample(
+                recursion.n_samples, seed=recursion.generation_seed(g, "sample")
+            )
+            scores = learner.evaluate(real_test, new_samples, reference)
+            n_real, n_syn = recursion.pool_size(g, len(_real_subset(recursion, real_train)))
+            record = GenerationRecord(g, n_real, n_syn, scores, time.perf_counter() - began)
+            _save_generation(gdir, learner, new_samples, record)
+            log.info("generation %d: %s", g, _short(scores))
+            if gdir is not None:
+                shutil.rmtree(gdir / "checkpoint", ignore_errors=True)
+                if recursion.mode != "accumulate" and g > 0:  # never needed again
+                    (gdir.parent / f"gen_{g - 1:03d}" / "samples.pt").unlink(missing_ok=True)
+        records.append(record)
+        if on_generation is not None:
+            on_generation(record)
+        samples = [*samples, new_samples] if recursion.mode == "accumulate" else [new_samples]
+        previous = learner
+        if g == 0:
+            reference = learner
+    return records
+
+
+def _save_generation(
+    gdir: Path | None, learner: Learner, samples: torch.Tensor, record: GenerationRecord
+) -> None:
+    if gdir is None:
+        return
+    gdir.mkdir(parents=True, exist_ok=True)
+    torch.save(learner.state_dict(), gdir / "model.pt")
+    torch.save(samples, gdir / "samples.pt")
+    tmp = gdir / "record.json.tmp"
+    tmp.write_text(json.dumps(dataclasses.asdict(record)))
+    tmp.replace(gdir / "record.json")  # written last: its presence marks the generation done
+
+
+def _load_generation(
+    gdir: Path | None, learner: Learner
+) -> tuple[GenerationRecord, torch.Tensor] | None:
+    if gdir is None or not (gdir / "record.json").exists():
+        return None
+    learner.load_state_dict(torch.load(gdir / "model.pt", weights_only=False))
+    # Samples of a generation that a later one has replaced may have been removed.
+    path = gdir / "samples.pt"
+    samples = torch.load(path, weights_only=True) if path.exists() else torch.empty(0)
+    record = GenerationRecord(**json.loads((gdir / "record.json").read_text()))
+    log.info("generation %d: loaded from %s", record.generation, gdir)
+    return record, samples
+
+
+def _short(scores: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in scores.items() if isinstance(v, (int, float)))

@@ -1,0 +1,371 @@
+"""The report of the collapse experiment, drawn from ``results.json`` only (no recomputing)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from criticality.reporting import Figure, Section, Table
+
+TITLE = "criticality experiment collapse: model collapse and the loss of critical dynamics"
+
+LABELS = {
+    "test_loglik": "held-out real log-likelihood (nats/point, higher is better)",
+    "neg_elbo": "negative ELBO on real test images (nats, lower is better)",
+    "neg_iwae": "negative IWAE bound, K = 64 (nats)",
+    "test_ppl": "perplexity on held-out real text (lower is better)",
+    "entropy": "class-histogram entropy of samples (nats; ln 10 = 2.303 uniform)",
+    "tail_mass": "tail mass",
+    "min_coverage": "min per-class coverage",
+    "confidence": "judge confidence",
+    "rare_component_mass": "mass in the rarest real component (real: 0.02)",
+    "sample_std": "sample spread",
+    "sample_ppl_gen0": "perplexity of samples under generation 0",
+    "distinct_6": "distinct 6-grams",
+    "rare_char_mass": "rare-character mass",
+    "rare_word_mass": "rare-word mass",
+    "nonword_rate": "non-word rate",
+    "seconds": "seconds per generation",
+}
+TAILS = {
+    "gmm": "rare_component_mass",
+    "vae": "tail_mass",
+    "charlm-gru": "rare_word_mass",
+    "charlm-transformer": "rare_word_mass",
+}
+
+
+def _label(key: str) -> str:
+    if key.startswith("lambda_1/"):
+        return f"λ_1 of the {key.split('/')[1]} (nats per {'step' if 'time' in key else 'stage'})"
+    if key.startswith("sigma/"):
+        return f"σ of the {key.split('/')[1]}"
+    return LABELS.get(key, key)
+
+
+def _fmt(b: dict[str, list[float]], g: int) -> str:
+    m, lo, hi = b["mean"][g], b["ci_low"][g], b["ci_high"][g]
+    if not math.isfinite(lo):
+        return f"{m:.4g}"
+    return f"{m:.4g} [{lo:.4g}, {hi:.4g}]"
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """Exact cases first, then each recursion (mixture, VAE, language models)."""
+    figures = Path(out_dir) / "figures"
+    out: list[Section] = [_overview(data)]
+    if "gaussian" in data:
+        out.append(_gaussian(data["gaussian"], figures))
+    if "regression" in data:
+        out.append(_regression(data["regression"], figures))
+    for model in ("gmm", "vae", "charlm"):
+        for variant, block in data.get(model, {}).items():
+            out.append(_variant(variant, block, figures))
+    return out
+
+
+def _overview(data: dict[str, Any]) -> Section:
+    cfg = data["config"]
+    return Section(
+        "What was run",
+        [
+            "Generation 0 of each model is trained on real data; generation n + 1 on samples of "
+            "generation n (Shumailov et al., Nature 2024). Data modes: replace (only the newest "
+            "samples), mixed (a fraction of fresh real data each generation), accumulate (real "
+            "data plus every earlier generation's samples; Gerstgrasser et al. 2024). Quality is "
+            "always scored on held-out real data. Criticality (λ_1 across depth, σ; across time "
+            "for the GRU) is measured on fixed probes at every generation.",
+            f"Models {', '.join(cfg['models'])}; seeds {cfg['seeds']}; {cfg['generations']} "
+            f"generations after generation 0 for the networks and the mixture, "
+            f"{cfg['stat_generations']} for the Gaussian and regression cases; mixed keeps "
+            f"{cfg['real_fraction']:.0%} real data; each generation starts from "
+            f"{'the previous weights' if cfg['warm_start'] else 'a fresh initialisation'}. "
+            "Intervals are 95 % Student-t intervals over seeds (normal intervals over runs for "
+            "the exact cases); contrasts are paired by seed against replace/plain.",
+        ],
+    )
+
+
+def _gaussian(g: dict[str, Any], figures: Path) -> Section:
+    from criticality.reporting.plots import save, subplots
+
+    fig, axes = subplots(3, (15.0, 4.0))
+    for key, style in (("mle", "-"), ("unbiased", "--")):
+        for mode, color in (("replace", "C0"), ("accumulate", "C1")):
+            row = g[f"{key}/{mode}"]
+            x = np.arange(len(row["variance"]["mean"]))
+            lab = f"{key}, {mode}"
+            axes[0].plot(x, row["variance"]["mean"], style, color=color, label=f"{lab} (sim)")
+            axes[0].plot(x, row["expected_variance"], ":", color="k", lw=0.8)
+            axes[1].plot(x, row["mean_error"]["mean"], style, color=color, label=lab)
+            axes[1].plot(x, row["expected_mean_error"], ":", color="k", lw=0.8)
+            axes[2].plot(x, row["tail_mass"]["mean"], style, color=color, label=lab)
+    axes[1].axhline(g["bound"], color="r", lw=1, label="π²/6 · d/N (accumulate bound)")
+    axes[2].axhline(0.05, color="grey", lw=0.8)
+    for ax, title in zip(
+        axes,
+        ("mean variance E v_g", "mean error E‖μ_g‖²", "mass beyond real 5 % tails"),
+        strict=True,
+    ):
+        ax.set_xlabel("generation")
+        ax.set_title(title)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+    path = save(fig, figures / "gaussian.png")
+    last = len(g["mle/replace"]["variance"]["mean"]) - 1
+    rows = []
+    for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+        r = g[key]
+        rows.append(
+            {
+                "estimator/mode": key,
+                "E v_G (closed form)": r["expected_variance"][last],
+                "v_G simulated": _fmt(r["variance"], last),
+                "E‖μ_G‖² (closed form)": r["expected_mean_error"][last],
+                "‖μ_G‖² simulated": _fmt(r["mean_error"], last),
+                "tail mass at G": _fmt(r["tail_mass"], last),
+            }
+        )
+    return Section(
+        "Gaussian: the exact case",
+        [
+            f"N = {g['n']} points per generation, d = {g['dim']}. Under replace the variance "
+            "decays geometrically for the MLE and its logarithm drifts down for both estimators "
+            "(the unbiased estimator keeps E v = 1 while v → 0 almost surely); the mean is a "
+            "random walk. Accumulating keeps the mean error below π²/6 · d/N. Dotted lines: "
+            "closed forms.",
+            Table(rows, caption=f"generation G = {last}"),
+            Figure(path, "Gaussian refitted to its own samples: simulation vs closed forms"),
+        ],
+    )
+
+
+def _regression(r: dict[str, Any], figures: Path) -> Section:
+    from criticality.reporting.plots import axes, save
+
+    fig, ax = axes(None, (6.5, 4.0))
+    for mode, color in (("replace", "C0"), ("accumulate", "C1")):
+        x = np.arange(len(r[mode]["expected"]))
+        ax.plot(x, r[mode]["test_error"]["mean"], color=color, label=f"{mode} (simulated)")
+        ax.plot(x, r[mode]["expected"], ":", color="k", lw=0.8)
+    ax.axhline(r["bound"], color="r", lw=1, label="π²/6 × generation-0 error")
+    ax.set_yscale("log")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("test error ‖ŵ − w*‖²")
+    ax.legend(fontsize=8)
+    path = save(fig, figures / "regression.png")
+    last = len(r["replace"]["expected"]) - 1
+    return Section(
+        "Linear regression (Gerstgrasser et al.)",
+        [
+            f"T = {r['n']} rows, d = {r['dim']}, noise σ = 1, fixed design. Replace: the test "
+            f"error grows linearly, {r['replace']['test_error']['mean'][last]:.3g} at generation "
+            f"{last} (closed form {r['replace']['expected'][last]:.3g}). Accumulate: "
+            f"{r['accumulate']['test_error']['mean'][last]:.3g} (closed form "
+            f"{r['accumulate']['expected'][last]:.3g}), under the bound {r['bound']:.3g}.",
+            Figure(path, "regression test error per generation; dotted: closed forms"),
+        ],
+    )
+
+
+def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
+    from criticality.reporting.plots import save, subplots
+
+    analysis = block["analysis"]
+    conds = list(analysis["conditions"])
+    quality = analysis["quality"]
+    lam_keys = [k for k in analysis["metrics"] if k.startswith("lambda_1/")]
+    panels = [quality, TAILS[variant], *lam_keys]
+    fig, axes = subplots(len(panels), (4.2 * len(panels), 3.8))
+    for ax, key in zip(axes, panels, strict=True):
+        for i, cond in enumerate(conds):
+            b = analysis["conditions"][cond]["bands"][key]
+            x = np.arange(len(b["mean"]))
+            ax.plot(x, b["mean"], marker="o", ms=3, color=f"C{i}", label=cond)
+            lo, hi = np.asarray(b["ci_low"]), np.asarray(b["ci_high"])
+            if np.isfinite(lo).all():
+                ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+        if key.startswith("lambda_1/"):
+            ax.axhline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_xlabel("generation")
+        ax.set_title(_label(key), fontsize=8)
+    axes[0].legend(fontsize=7)
+    items: list[Any] = [
+        _reading(variant, block),
+        Figure(save(fig, figures / f"{variant}.png"), f"{variant}: per generation, 95 % CIs"),
+        Table(_final_rows(analysis), caption="last generation, mean [95 % CI] over seeds"),
+    ]
+    contrasts = _contrast_rows(analysis)
+    if contrasts:
+        items.append(Table(contrasts, caption="paired by seed against replace/plain"))
+    items.append(Table(_lead_rows(analysis), caption=_LEAD_CAPTION))
+    profile = _profile_figure(variant, block, figures)
+    if profile is not None:
+        items.append(profile)
+    hist = _histogram_figure(variant, block, figures)
+    if hist is not None:
+        items.append(hist)
+    return Section(f"{variant}: recursion", items)
+
+
+_LEAD_CAPTION = (
+    "who moves first: the halfway generation is where a curve (mean over seeds) first covers "
+    "half of its largest excursion from generation 0; best lag: the lag of the largest |r| "
+    "between Δλ_1(g) and Δquality(g + lag) pooled over seeds (> 0: λ_1 moves first); ρ: "
+    "Spearman of quality against λ_1 over all (seed, generation) points"
+)
+
+
+def _final_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for cond, entry in analysis["conditions"].items():
+        bands = entry["bands"]
+        last = len(bands[analysis["quality"]]["mean"]) - 1
+        row: dict[str, Any] = {"condition": cond}
+        for key in analysis["metrics"]:
+            row[key] = _fmt(bands[key], last)
+        rows.append(row)
+    return rows
+
+
+def _contrast_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = [analysis["quality"], *[k for k in analysis["metrics"] if k.startswith("lambda_1/")]]
+    rows = []
+    for cond, entry in analysis["conditions"].items():
+        for when in ("contrast_first", "contrast_final"):
+            for key in keys:
+                c = entry[when].get(key)
+                if c is None:
+                    continue
+                rows.append(
+                    {
+                        "condition − control": cond,
+                        "generation": "0" if when == "contrast_first" else "last",
+                        "metric": key,
+                        "mean diff": c["mean_diff"],
+                        "ci low": c["ci_low"],
+                        "ci high": c["ci_high"],
+                        "p (t)": c["p_t"],
+                        "n": c["n"],
+                    }
+                )
+    return rows
+
+
+def _lead_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for cond, entry in analysis["conditions"].items():
+        for key, ll in entry["lead_lag"].items():
+            tr = entry["tracking"][key]
+            rows.append(
+                {
+                    "condition": cond,
+                    "λ_1 of": key.split("/")[1],
+                    "halfway: quality": entry["halfway"]["quality"],
+                    "halfway: λ_1": entry["halfway"][key],
+                    "best lag": ll["best_lag"],
+                    "r at lag 0": ll["r"][ll["lags"].index(0)],
+                    "ρ(quality, λ_1)": tr["rho_quality_vs_lambda"],
+                    "p": tr["p_quality_vs_lambda"],
+                }
+            )
+    return rows
+
+
+def _reading(variant: str, block: dict[str, Any]) -> str:
+    """A paragraph in words of the control's drift and each condition's difference."""
+    analysis = block["analysis"]
+    q = analysis["quality"]
+    conds = analysis["conditions"]
+    ctrl = conds.get("replace/plain")
+    if ctrl is None:
+        return "The control replace/plain was not run."
+    b = ctrl["bands"][q]
+    last = len(b["mean"]) - 1
+    parts = [
+        f"Under replace/plain the {_label(q)} went from {b['mean'][0]:.4g} at generation 0 to "
+        f"{b['mean'][last]:.4g} at generation {last}."
+    ]
+    for key in (k for k in analysis["metrics"] if k.startswith("lambda_1/")):
+        lb = ctrl["bands"][key]
+        parts.append(
+            f"λ_1 of the {key.split('/')[1]}: {lb['mean'][0]:+.3f} → {lb['mean'][last]:+.3f}."
+        )
+    for cond, entry in conds.items():
+        c = entry["contrast_final"].get(q)
+        if c is None:
+            continue
+        ci = f"[{c['ci_low']:+.3g}, {c['ci_high']:+.3g}]"
+        c0 = entry["contrast_first"][q]
+        parts.append(
+            f"{cond} − control at the last generation: {c['mean_diff']:+.4g} {ci} "
+            f"(paired t p = {c['p_t']:.2g}); at generation 0 (the cost): {c0['mean_diff']:+.4g}."
+        )
+    return " ".join(parts)
+
+
+def _profile_figure(variant: str, block: dict[str, Any], figures: Path) -> Figure | None:
+    """Per-stage ``ln g_l`` at generation 0 and at the last generation, for every condition
+    (mean over seeds), one panel per network part."""
+    from criticality.reporting.plots import save, subplots
+
+    runs = block["runs"]
+    parts = sorted({k.split("/")[1] for rows in runs.values() for k in rows[0][0]
+                    if k.startswith("stage_log_gain/")})  # fmt: skip
+    if not parts:
+        return None
+    fig, axes = subplots(len(parts), (4.5 * len(parts), 3.6))
+    for ax, part in zip(axes, parts, strict=True):
+        key = f"stage_log_gain/{part}"
+        for i, (cond, rows) in enumerate(runs.items()):
+            names = rows[0][0][f"stage_names/{part}"]
+            first = np.mean([seed_rows[0][key] for seed_rows in rows], axis=0)
+            last = np.mean([seed_rows[-1][key] for seed_rows in rows], axis=0)
+            x = np.arange(len(names))
+            ax.plot(x, first, ":", marker=".", color=f"C{i}")
+            ax.plot(x, last, "-", marker="o", ms=3, color=f"C{i}", label=cond)
+            ax.set_xticks(x, names, rotation=60, fontsize=6)
+        ax.axhline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{part}: ln g_l per stage", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return Figure(
+        save(fig, figures / f"{variant}_stages.png"),
+        "per-stage local exponents ln g_l (0 = critical): dotted generation 0, solid the last "
+        "generation; mean over seeds",
+    )
+
+
+def _histogram_figure(variant: str, block: dict[str, Any], figures: Path) -> Figure | None:
+    """Char-LMs: per-window perplexity of samples under generation 0 (control, first seed)."""
+    from criticality.reporting.plots import axes, save
+
+    rows = block["runs"].get("replace/plain", [[]])[0]
+    if not rows or "sample_ppl_hist" not in rows[0]:
+        return None
+    fig, ax = axes(None, (6.5, 4.0))
+    cmap_n = max(len(rows) - 1, 1)
+    for g, row in enumerate(rows):
+        h = row["sample_ppl_hist"]
+        edges = np.exp(np.asarray(h["edges"]))
+        centres = np.sqrt(edges[1:] * edges[:-1])
+        ax.plot(centres, h["density"], color=_viridis(g / cmap_n), label=f"gen {g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("perplexity of a generated window under generation 0")
+    ax.set_ylabel("density (per unit ln perplexity)")
+    ax.legend(fontsize=7, ncol=2)
+    return Figure(
+        save(fig, figures / f"{variant}_ppl_hist.png"),
+        "Shumailov et al.'s signature: the distribution of generated text under the first "
+        "model, generation by generation (replace/plain, first seed)",
+    )
+
+
+def _viridis(t: float) -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps["viridis"](t)

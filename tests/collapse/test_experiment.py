@@ -1,0 +1,98 @@
+"""The collapse experiment: its tiny config runs, analyses, and resumes after a kill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from criticality.experiments.collapse import CollapseConfig, run
+
+_KILL_CFG = dataclasses.replace(
+    CollapseConfig.tiny(), models=("vae",), modes=("replace",), methods=("plain",), generations=4
+)
+
+
+def _data(out: Path) -> dict[str, Any]:
+    return json.loads((out / "results.json").read_text())["data"]
+
+
+def _strip(obj: Any) -> Any:
+    """The results without wall times (which differ between runs)."""
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if "seconds" not in k}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def test_tiny_runs_every_model(tmp_path: Path) -> None:
+    assert run(CollapseConfig.tiny(), tmp_path) == tmp_path / "report.html"
+    data = _data(tmp_path)
+    assert set(data) >= {"gaussian", "regression", "gmm", "vae", "charlm"}
+    g = data["gaussian"]["mle/replace"]
+    assert len(g["variance"]["mean"]) == CollapseConfig.tiny().stat_generations + 1
+    vae = data["vae"]["vae"]
+    assert set(vae["runs"]) == {"replace/plain", "replace/critical_global", "mixed/plain"}
+    rows = vae["runs"]["replace/plain"]
+    assert len(rows) == 2 and len(rows[0]) == 2  # seeds, generations + 1
+    assert {"neg_elbo", "entropy", "lambda_1/encoder", "sigma/decoder"} <= set(rows[0][0])
+    analysis = vae["analysis"]["conditions"]["replace/critical_global"]
+    assert analysis["contrast_final"]["neg_elbo"]["n"] == 2
+    gru = data["charlm"]["charlm-gru"]["runs"]["replace/plain"][0][1]
+    assert {"test_ppl", "lambda_1/depth", "lambda_1/time", "rare_word_mass"} <= set(gru)
+
+
+def test_resume_after_a_kill_gives_the_same_results(tmp_path: Path) -> None:
+    whole = _strip(_data(run(_KILL_CFG, tmp_path / "whole").parent))
+    out = tmp_path / "killed"
+    code = (
+        "import dataclasses, torch; torch.set_num_threads(1)\n"
+        "from criticality.experiments.collapse import CollapseConfig, run\n"
+        f"cfg = dataclasses.replace(CollapseConfig.tiny(), models=('vae',), modes=('replace',), "
+        f"methods=('plain',), generations=4)\n"
+        f"run(cfg, {str(out)!r})\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    unit = out / "units" / "vae" / "replace-plain" / "seed0"
+    deadline = time.monotonic() + 120
+    while not (unit / "gen_001" / "record.json").exists() and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("the run ended before it could be killed")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.json").exists()
+    assert not (unit / "gen_004" / "record.json").exists()
+    resumed = _strip(_data(run(_KILL_CFG, out).parent))
+    assert resumed == whole
+
+
+def test_a_changed_config_redoes_only_the_units_it_changes(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(_KILL_CFG, models=("gmm", "vae"), generations=1, seeds=(0,))
+    run(cfg, tmp_path)
+    first = _data(tmp_path)
+    gmm_record = tmp_path / "units" / "gmm" / "replace-plain" / "seed0" / "gen_001" / "record.json"
+    stamp = gmm_record.stat().st_mtime_ns
+    changed = dataclasses.replace(cfg, vae_steps=30)  # a VAE field: the mixture is kept
+    run(changed, tmp_path)
+    assert gmm_record.stat().st_mtime_ns == stamp
+    vae_first = first["vae"]["vae"]["runs"]["replace/plain"][0][0]["neg_elbo"]
+    assert _data(tmp_path)["vae"]["vae"]["runs"]["replace/plain"][0][0]["neg_elbo"] != vae_first
+    assert _strip(_data(run(changed, tmp_path / "fresh").parent)) == _strip(_data(tmp_path))
+
+
+def test_bad_config_names_the_field() -> None:
+    with pytest.raises(ValueError, match="unknown models"):
+        dataclasses.replace(CollapseConfig.tiny(), models=("diffusion",)).validate()
+    with pytest.raises(ValueError, match="modes"):
+        dataclasses.replace(CollapseConfig.tiny(), modes=("keep",)).validate()

@@ -1,0 +1,105 @@
+"""The recursion's data modes (pool sizes and contents) and resume after an interruption."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from criticality.collapse import GMMLearner, Recursion, run_generations, training_pool
+from criticality.collapse.gmm import sample_true_mixture
+
+REAL = torch.arange(1000, dtype=torch.float64)[:, None]  # real points are >= 0
+
+
+def _samples(g: int, n: int) -> torch.Tensor:
+    return torch.full((n, 1), -float(g + 1))  # generation g's samples are -(g+1)
+
+
+@pytest.mark.parametrize("mode", ["replace", "accumulate", "mixed"])
+def test_pool_sizes_and_contents(mode: str) -> None:
+    rec = Recursion(generations=5, n_samples=200, mode=mode, real_fraction=0.1, n_real=300)
+    samples = [_samples(g, 200) for g in range(5)]
+    for g in range(6):
+        pool = training_pool(rec, g, REAL, samples[:g])
+        n_real, n_syn = rec.pool_size(g, 300)
+        assert len(pool) == n_real + n_syn
+        assert int((pool >= 0).sum()) == n_real
+        expected = {
+            "replace": (300, 0) if g == 0 else (0, 200),
+            "accumulate": (300, 200 * g),
+            "mixed": (300, 0) if g == 0 else (20, 180),
+        }[mode]
+        assert (n_real, n_syn) == expected
+        if g > 0 and mode != "accumulate":  # only the newest generation's samples
+            assert set(pool[pool < 0].tolist()) == {-float(g)}
+        if g > 0 and mode == "accumulate":  # every earlier generation, 200 each
+            for k in range(g):
+                assert int((pool == -(k + 1)).sum()) == 200
+
+
+def test_real_subset_is_fixed_and_mixed_real_is_fresh() -> None:
+    acc = Recursion(generations=3, n_samples=50, mode="accumulate", n_real=100, seed=7)
+    samples = [_samples(g, 50) for g in range(3)]
+    base = training_pool(acc, 0, REAL, [])
+    for g in (1, 2, 3):  # accumulate keeps the same real points
+        pool = training_pool(acc, g, REAL, samples[:g])
+        assert torch.equal(pool[:100], base)
+    mixed = Recursion(generations=3, n_samples=500, mode="mixed", real_fraction=0.2, seed=7)
+    fresh = [set(training_pool(mixed, g, REAL, samples[:g])[:100, 0].tolist()) for g in (1, 2)]
+    assert fresh[0] != fresh[1]  # drawn anew each generation
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        Recursion(generations=2, n_samples=10, mode="keep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="real_fraction"):
+        Recursion(generations=2, n_samples=10, mode="mixed", real_fraction=1.5)
+    rec = Recursion(generations=2, n_samples=10, n_real=5000)
+    with pytest.raises(ValueError, match="exceeds"):
+        training_pool(rec, 0, REAL, [])
+
+
+class _Killed(Exception):
+    pass
+
+
+def _run(out: Path | None, kill_after: int | None = None, warm: bool = False) -> list[Any]:
+    real, test = sample_true_mixture(600, seed=0), sample_true_mixture(400, seed=1)
+    rec = Recursion(generations=4, n_samples=300, mode="accumulate", warm_start=warm, seed=3)
+
+    def stop(r: Any) -> None:
+        if kill_after is not None and r.generation == kill_after:
+            raise _Killed
+
+    return run_generations(
+        lambda g, s: GMMLearner(4, init_seed=s), real, test, rec, out_dir=out, on_generation=stop
+    )
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_resume_after_an_interruption_gives_the_same_records(tmp_path: Path, warm: bool) -> None:
+    whole = _run(None, warm=warm)
+    with pytest.raises(_Killed):
+        _run(tmp_path, kill_after=1, warm=warm)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen_000", "gen_001"]
+    resumed = _run(tmp_path, warm=warm)
+    assert [r.scores for r in resumed] == [r.scores for r in whole]
+    assert [r.n_synthetic for r in resumed] == [0, 300, 600, 900, 1200]
+
+
+def test_warm_start_loads_the_previous_generation() -> None:
+    seen: list[Mapping[str, Any] | None] = []
+
+    class Spy(GMMLearner):
+        def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None = None) -> None:
+            seen.append(getattr(self.model, "means_init", None))
+            super().fit(data, seed=seed)
+
+    real, test = sample_true_mixture(400, seed=0), sample_true_mixture(100, seed=1)
+    rec = Recursion(generations=2, n_samples=200, warm_start=True)
+    out = run_generations(lambda g, s: Spy(3, init_seed=s), real, test, rec)
+    assert seen[0] is None and seen[1] is not None and len(out) == 3

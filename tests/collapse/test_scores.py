@@ -1,0 +1,83 @@
+"""Diversity, text and mixture scores on cases whose values are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from criticality.collapse import GMMLearner
+from criticality.collapse.gmm import TRUE_WEIGHTS, sample_true_mixture, true_component
+from criticality.collapse.judge import diversity
+from criticality.collapse.textstats import (
+    distinct_ngrams,
+    ppl_histogram,
+    text_reference,
+    text_stats,
+)
+
+
+def test_diversity_of_uniform_and_collapsed_class_histograms() -> None:
+    share = torch.full((10,), 0.1)
+    uniform = torch.eye(10).repeat(20, 1) * 0.9 + 0.01  # 200 samples, 20 per class, conf 0.91
+    d = diversity(uniform, share, k=3)
+    assert d.entropy == pytest.approx(math.log(10))
+    assert d.tail_mass == pytest.approx(0.3) and d.min_coverage == pytest.approx(1.0)
+    assert d.confidence == pytest.approx(0.91)
+    one = torch.zeros(50, 10)
+    one[:, 4] = 1.0
+    d = diversity(one, share)
+    assert d.entropy == 0.0 and d.tail_mass == 0.0 and d.min_coverage == 0.0
+    assert d.histogram[4] == 1.0 and d.coverage[4] == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="real_share"):
+        diversity(one, torch.ones(3))
+
+
+def test_text_statistics() -> None:
+    w = torch.tensor([[1, 2, 1, 2, 1, 2]])
+    assert distinct_ngrams(w, 2) == pytest.approx(2 / 5)  # (1,2), (2,1)
+    assert distinct_ngrams(w, 1) == pytest.approx(2 / 6)
+
+    def enc(t: str) -> torch.Tensor:
+        return torch.tensor([ord(c) - 31 for c in t])  # the vocabulary's ids of printable ASCII
+
+    chars = "ab " * 100 + "Z"  # Z: 1 in 301 characters, rare below 1 %
+    ref = text_reference(enc(chars), chars, rare_char=0.01)
+    assert ref.rare_chars == (ord("Z") - 31,)
+    gen = "aZ b"
+    assert text_stats(enc(gen)[None], [gen], ref)["rare_char_mass"] == pytest.approx(1 / 4)
+    real = "the lord said unto moses the lord the lord"
+    ref = text_reference(enc(real), real, rare_word=1)
+    gen = "Moses said the blah"
+    stats = text_stats(enc(gen)[None], [gen], ref)
+    # Words (lower-cased): moses, said (seen once: rare), the (3×), blah (unseen).
+    assert stats["rare_word_mass"] == pytest.approx(2 / 4)
+    assert stats["nonword_rate"] == pytest.approx(1 / 4)
+    assert stats["distinct_words"] == pytest.approx(1.0)
+
+
+def test_perplexity_histogram_is_a_density() -> None:
+    h = ppl_histogram(torch.tensor([0.5, 1.0, 1.5, 2.0]).double())
+    widths = np.diff(h["edges"])
+    assert float((np.array(h["density"]) * widths).sum()) == pytest.approx(1.0)
+    assert h["quantiles"][2] == pytest.approx(1.25)
+
+
+def test_mixture_sampler_and_gmm_learner() -> None:
+    x = sample_true_mixture(20_000, seed=0).numpy()
+    share = np.bincount(true_component(x), minlength=len(TRUE_WEIGHTS)) / len(x)
+    np.testing.assert_allclose(share, TRUE_WEIGHTS, atol=0.01)
+    learner = GMMLearner(6, init_seed=0)
+    learner.fit(torch.from_numpy(x[:4000]), seed=0)
+    test = sample_true_mixture(2000, seed=1)
+    scores = learner.evaluate(test, learner.sample(4000, seed=1), None)
+    assert scores["rare_component_mass"] == pytest.approx(TRUE_WEIGHTS[-1], abs=0.01)
+    assert scores["tail_mass"] == pytest.approx(0.05, abs=0.02)
+    copy = GMMLearner(6, init_seed=5)
+    copy.load_state_dict(learner.state_dict())
+    assert copy.evaluate(test, learner.sample(10, seed=2), None)["test_loglik"] == pytest.approx(
+        scores["test_loglik"]
+    )
+    torch.testing.assert_close(copy.sample(30, seed=3), learner.sample(30, seed=3))
