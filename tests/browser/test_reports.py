@@ -79,3 +79,30 @@ def test_the_checks_catch_what_they_look_for(chromium, tmp_path: Path) -> None: 
     assert "boom" in page.console_errors
     assert page.external == ["https://example.invalid/figure.png"]
     assert [img["decoded"] for img in page.images] == [False, False]
+
+
+#: The demo's scorecard as the reader meets it: each row, where it sits, whether its link lands.
+SCORECARD = """(() => {
+  const rows = [...document.querySelectorAll('table.scorecard tr.claim')];
+  return rows.map(r => {
+    const a = r.querySelector('a[href^="#"]');
+    const id = a ? decodeURIComponent(a.getAttribute('href').slice(1)) : null;
+    return {claim: r.dataset.claim, verdict: r.dataset.verdict, link: id,
+            lands: id !== null && document.getElementById(id) !== null,
+            bottom: r.getBoundingClientRect().bottom + window.scrollY};
+  });
+})()"""
+
+
+def test_the_demo_opens_with_every_claim_and_its_verdict(chromium, tiny_demo: Path) -> None:  # type: ignore[no-untyped-def]
+    """At 1280 px the demo's first screen holds one scorecard row per paper claim (M1–M5), each
+    with a verdict; every row that links to a section lands on an element of the page."""
+    chromium.load(tiny_demo / "report.html", width=1280, height=900)
+    rows = chromium.evaluate(SCORECARD)
+    claims = {r["claim"] for r in rows}
+    assert {"M1", "M2", "M3", "M4", "M5"} <= claims, claims
+    assert all(r["verdict"] for r in rows), rows
+    paper_rows = [r for r in rows if r["claim"] in {"M1", "M2", "M3", "M4", "M5"}]
+    assert max(r["bottom"] for r in paper_rows) <= 900, paper_rows
+    linked = [r for r in rows if r["link"] is not None]
+    assert linked and all(r["lands"] for r in linked), [r for r in linked if not r["lands"]]
