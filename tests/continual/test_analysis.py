@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from criticality import stats
-
 from criticality.continual.analysis import (
     analyse,
     curves,
@@ -136,7 +135,9 @@ def test_mixed_model_on_a_badly_scaled_predictor_is_the_rescaled_fit():
     assert got.slope == pytest.approx(ref.slope / 1e-4, rel=1e-5)
     assert got.ci_low == pytest.approx(ref.ci_low / 1e-4, rel=1e-5)
     assert got.p_value == pytest.approx(ref.p_value, abs=1e-12)
-    assert got.intercept + got.slope * x[5] == pytest.approx(ref.intercept + ref.slope * t[5], abs=1e-3)
+    assert got.intercept + got.slope * x[5] == pytest.approx(
+        ref.intercept + ref.slope * t[5], abs=1e-3
+    )
     assert got.residual_var == pytest.approx(ref.residual_var, rel=1e-4)
 
 
@@ -161,3 +162,11 @@ def test_a_failing_mixed_model_falls_back_to_the_within_seed_slope(monkeypatch):
     assert got.n == 8 and got.n_groups == 2
     nothing = mixed_model([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], ["a", "a", "b"])
     assert math.isnan(nothing.slope) and "Singular matrix" in nothing.note
+
+
+def test_verdict_says_when_the_order_cannot_be_measured():
+    a = analyse(synthetic(n_tasks=100), kind="classification")
+    a["lead_lag"]["plain"]["lead"] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    text = verdict(a)
+    assert "could not be measured" in text and "nan" not in text.split("Supported here")[0]
+    assert "Not supported: the loss of criticality comes first" in text

@@ -162,8 +162,9 @@ def _within_seed_slope(
     nan = math.nan
     dof = x.size - 1 - len(labels)
     if dof < 1 or np.ptp(x) == 0:
+        why = f"the mixed model failed: {err}"
         return stats.MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(x.size),
-                                        len(labels), False, f"the mixed model failed: {err}")  # fmt: skip
+                                        len(labels), False, why)  # fmt: skip
     design = np.column_stack([x] + [(groups == g).astype(float) for g in labels])
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ coef
@@ -431,7 +432,9 @@ def verdict(a: Mapping[str, Any]) -> str:
     )
     extra = []
     for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
-        if key in a["correlation"] and b in a["correlation"][key]:
+        if b in a["correlation"].get(key, {}) and math.isfinite(
+            a["correlation"][key][b]["mean_rho"]["mean"]
+        ):
             extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'])}")
     if extra:
         text.append("For comparison, " + "; ".join(extra) + ".")
@@ -441,15 +444,18 @@ def verdict(a: Mapping[str, Any]) -> str:
     )
     lead = a["lead_lag"][b]["lead"]
     order = _sign(lead)
-    text.append(
-        f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
-        "criticality moved first): "
-        + {
-            1: "the drift of λ_1 preceded the loss.",
-            -1: "the drift of λ_1 followed it.",
-            0: "no clear order.",
-        }[order]
-    )
+    if math.isfinite(lead["mean"]):
+        text.append(
+            f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
+            "criticality moved first): "
+            + {
+                1: "the drift of λ_1 preceded the loss.",
+                -1: "the drift of λ_1 followed it.",
+                0: "no clear order.",
+            }[order]
+        )
+    else:
+        text.append("Which moved first could not be measured (too few measured tasks).")
     (supported if order == 1 else against).append("the loss of criticality comes first")
     rescue = []
     consistent = inconsistent = 0

@@ -149,6 +149,18 @@ def _fmt(stat: Mapping[str, Any], key: str = "mean") -> str:
     return f"{stat[key]:+.4g} [{lo:+.3g}, {hi:+.3g}]"
 
 
+CLAIM = (
+    "The claim tested (Vock & Meisel 2025, claim 3): the loss of plasticity in continual learning "
+    "is a loss of critical dynamics, and keeping a network near criticality prevents it. Their "
+    "protocol is not public; this experiment uses the set-ups of Dohare et al. (Nature 2024) and "
+    "reads the run against each part of the claim: does plain training lose plasticity, does it "
+    "move away from criticality (|λ_1| grows), do the two move together within runs, does "
+    "criticality move first, and do the methods that keep plasticity (the criticality "
+    "regularizer among them) keep λ_1 near 0? Where the data do not support a part, the "
+    "paragraph below says so."
+)
+
+
 def _setup(data: Mapping[str, Any]) -> str:
     s = data["stream"]
     n_runs = len(data["runs"])
@@ -169,7 +181,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
     main = Section("Continual learning: loss of plasticity and criticality")
-    main.items += [data["verdict"], _setup(data)]
+    main.items += [CLAIM, data["verdict"], _setup(data)]
     main.items.append(
         Figure(
             _curves_figure(
