@@ -161,17 +161,22 @@ CLAIM = (
 )
 
 
+def _compute_minutes(data: Mapping[str, Any]) -> float:
+    return float(sum(row.get("compute (min)", math.nan) for row in data["throughput"]))
+
+
 def _setup(data: Mapping[str, Any]) -> str:
     s = data["stream"]
     n_runs = len(data["runs"])
     return (
         f"Stream {s['name']} ({', '.join(f'{k} {v}' for k, v in s.items() if k != 'name')}); "
-        f"{n_runs} runs ({len(data['arms'])} methods × seeds); total wall time "
-        f"{data['seconds'] / 60:.1f} min. Online performance is the prediction on each example "
-        "before its update, averaged over the task; λ_1, σ and the per-stage ln g_l are measured "
-        "on a fixed probe batch (the same images seen through each task's permutation) at the "
-        "start of each task, the plasticity metrics at its end. Intervals are 95 % Student-t "
-        "intervals over seeds."
+        f"{n_runs} runs ({len(data['arms'])} methods × seeds); this invocation took "
+        f"{data['seconds'] / 60:.1f} min, the units' recorded training and measuring time is "
+        f"{_compute_minutes(data):.1f} min (every session of a resumed run). Online "
+        "performance is the prediction on each example before its update, averaged over the "
+        "task; λ_1, σ and the per-stage ln g_l are measured on a fixed probe batch (the same "
+        "images seen through each task's permutation) at the start of each task, the plasticity "
+        "metrics at its end. Intervals are 95 % Student-t intervals over seeds."
     )
 
 

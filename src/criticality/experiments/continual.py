@@ -327,8 +327,9 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
 
 
 def throughput(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per method: learner-steps per second of training (all members of a unit count) and the
-    share of the wall time spent measuring (plasticity metrics and criticality)."""
+    """Per method: learner-steps per second of training (all members of a unit count), the
+    share of the wall time spent measuring (plasticity metrics and criticality) and the recorded
+    training and measuring time in minutes (every session of a resumed unit)."""
     out = []
     for method, group in by_method(runs).items():
         members = group[0]["members"]
@@ -342,6 +343,7 @@ def throughput(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "members per unit": members,
                 "learner-steps/s": steps / train if train > 0 else math.nan,
                 "measuring share": measure / (train + measure) if train + measure else math.nan,
+                "compute (min)": (train + measure) / 60,
             }
         )
     return out
