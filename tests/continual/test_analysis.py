@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from criticality import stats
 from criticality.continual.analysis import (
     analyse,
     curves,
     half_change_task,
     lagged_rho,
+    mixed_model,
     run_correlations,
     series,
     tail_comparisons,
@@ -118,3 +120,53 @@ def test_verdict_says_when_the_data_do_not_support_the_claim():
     text = verdict(analyse(runs, kind="classification"))
     assert "plasticity was lost" in text and "no significant change" in text
     assert "Not supported: plain training loses criticality" in text
+
+
+def test_mixed_model_on_a_badly_scaled_predictor_is_the_rescaled_fit():
+    # x = 1e6 + 1e-4 t: statsmodels' REML on the raw design fails (singular matrix); the fit
+    # on standardised values, mapped back, is the fit on t with the slope divided by 1e-4
+    rng = np.random.default_rng(0)
+    t = np.tile(np.arange(10.0), 3)
+    groups = np.repeat(["a", "b", "c"], 10).tolist()
+    y = 2.0 * t + np.repeat([0.0, 1.0, -1.0], 10) + 0.1 * rng.standard_normal(30)
+    x = 1e6 + 1e-4 * t
+    got = mixed_model(y, x, groups)
+    ref = stats.mixed_effects(y, t, groups)
+    assert got.slope == pytest.approx(ref.slope / 1e-4, rel=1e-5)
+    assert got.ci_low == pytest.approx(ref.ci_low / 1e-4, rel=1e-5)
+    assert got.p_value == pytest.approx(ref.p_value, abs=1e-12)
+    assert got.intercept + got.slope * x[5] == pytest.approx(
+        ref.intercept + ref.slope * t[5], abs=1e-3
+    )
+    assert got.residual_var == pytest.approx(ref.residual_var, rel=1e-4)
+
+
+def test_a_failing_mixed_model_falls_back_to_the_within_seed_slope(monkeypatch):
+    import criticality.continual.analysis as analysis
+
+    def singular(*_args, **_kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(analysis, "mixed_effects", singular)
+    # two seeds, y = 3 x + (0 | 10) + noise of known residuals: the shared slope is 3 exactly
+    # when the residuals are orthogonal to x within each seed
+    x = np.array([0.0, 1.0, 2.0, 3.0] * 2)
+    e = np.array([1.0, -1.0, -1.0, 1.0] * 2) * 0.1
+    y = 3 * x + np.repeat([0.0, 10.0], 4) + e
+    got = mixed_model(y, x, ["a"] * 4 + ["b"] * 4)
+    assert got.slope == pytest.approx(3.0, abs=1e-12)
+    # residual variance 8 · 0.01 / (8 − 3) and se² = s² / Σ (x − x̄_seed)² = s² / 10
+    assert got.residual_var == pytest.approx(0.08 / 5)
+    assert got.slope_se == pytest.approx(math.sqrt(0.08 / 5 / 10))
+    assert "within-seed OLS" in got.note and "Singular matrix" in got.note
+    assert got.n == 8 and got.n_groups == 2
+    nothing = mixed_model([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], ["a", "a", "b"])
+    assert math.isnan(nothing.slope) and "Singular matrix" in nothing.note
+
+
+def test_verdict_says_when_the_order_cannot_be_measured():
+    a = analyse(synthetic(n_tasks=100), kind="classification")
+    a["lead_lag"]["plain"]["lead"] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    text = verdict(a)
+    assert "could not be measured" in text and "nan" not in text.split("Supported here")[0]
+    assert "Not supported: the loss of criticality comes first" in text

@@ -53,6 +53,12 @@ def test_tiny_end_to_end(tmp_path: Path) -> None:
     assert dense and all("lambda_1" in d for d in dense)
     assert "Supported here" in data["verdict"]
     assert {t["method"] for t in data["throughput"]} == set(cfg.methods)
+    # the recorded compute counts each ensemble unit once (its members share the time)
+    for row in data["throughput"]:
+        unit_runs = [r for r in runs if r["method"] == row["method"]][:1]
+        spent = sum(t["seconds"] + t["measure_seconds"] for r in unit_runs for t in r["tasks"])
+        assert row["compute (min)"] == pytest.approx(spent / 60)
+    assert "recorded training and measuring time" in path.read_text()
 
 
 class Killed(Exception):

@@ -27,6 +27,7 @@ plain function of these records and returns JSON-ready dicts:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -113,7 +114,7 @@ def run_correlations(runs: Sequence[Run], x_key: str, y_key: str) -> dict[str, A
             )
         rhos = [r["rho"] for r in per_run if math.isfinite(r["rho"])]
         xs, ys, groups = _pooled(group, x_key, y_key)
-        model = mixed_effects(ys, xs, groups)
+        model = mixed_model(ys, xs, groups)
         out[method] = {
             "runs": per_run,
             "mean_rho": mean_ci(rhos),
@@ -123,6 +124,59 @@ def run_correlations(runs: Sequence[Run], x_key: str, y_key: str) -> dict[str, A
             },
         }
     return out
+
+
+def mixed_model(
+    y: Sequence[float], x: Sequence[float], groups: Sequence[str]
+) -> stats.MixedEffectsResult:
+    """:func:`criticality.stats.mixed_effects` of ``y ~ x + (1 | group)`` fitted on standardised
+    ``x`` and ``y`` (``λ_1`` averaged over inputs can reach −87 nats when a perturbation dies, so
+    the raw design can be numerically singular), its slope and intercept returned in the original
+    units. A fit that still fails gives NaN with the reason in ``note``."""
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    mx, sx = (float(xs[keep].mean()), float(xs[keep].std())) if keep.any() else (0.0, 0.0)
+    my, sy = (float(ys[keep].mean()), float(ys[keep].std())) if keep.any() else (0.0, 0.0)
+    sx, sy = sx if sx > 0 else 1.0, sy if sy > 0 else 1.0
+    try:
+        z = mixed_effects((ys - my) / sy, (xs - mx) / sx, groups)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        return _within_seed_slope(xs[keep], ys[keep], np.asarray(groups, object)[keep], err)
+    b = sy / sx
+    slope = z.slope * b
+    return dataclasses.replace(
+        z, slope=slope, slope_se=z.slope_se * b, ci_low=z.ci_low * b, ci_high=z.ci_high * b,
+        intercept=my + sy * z.intercept - slope * mx, group_var=z.group_var * sy**2,
+        residual_var=z.residual_var * sy**2,
+    )  # fmt: skip
+
+
+def _within_seed_slope(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, err: Exception
+) -> stats.MixedEffectsResult:
+    """The fallback when REML fails: ordinary least squares of ``y ~ x + seed`` (one intercept
+    per seed, the slope shared), with a Student-t interval; the note says so."""
+    import scipy.stats as sps
+
+    labels = sorted(set(groups.tolist()))
+    nan = math.nan
+    dof = x.size - 1 - len(labels)
+    if dof < 1 or np.ptp(x) == 0:
+        why = f"the mixed model failed: {err}"
+        return stats.MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(x.size),
+                                        len(labels), False, why)  # fmt: skip
+    design = np.column_stack([x] + [(groups == g).astype(float) for g in labels])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    scale = float(resid @ resid) / dof
+    se = math.sqrt(scale * float(np.linalg.pinv(design.T @ design)[0, 0]))
+    half = float(sps.t.ppf(0.975, dof)) * se
+    p = float(2 * sps.t.sf(abs(coef[0] / se), dof)) if se > 0 else nan
+    return stats.MixedEffectsResult(
+        float(coef[0]), se, p, float(coef[0] - half), float(coef[0] + half),
+        float(np.mean(coef[1:])), float(np.var(coef[1:])), scale, int(x.size), len(labels), False,
+        f"the mixed model failed ({err}); the slope is the within-seed OLS fit y ~ x + seed",
+    )  # fmt: skip
 
 
 def _pooled(
@@ -378,7 +432,9 @@ def verdict(a: Mapping[str, Any]) -> str:
     )
     extra = []
     for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
-        if key in a["correlation"] and b in a["correlation"][key]:
+        if b in a["correlation"].get(key, {}) and math.isfinite(
+            a["correlation"][key][b]["mean_rho"]["mean"]
+        ):
             extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'])}")
     if extra:
         text.append("For comparison, " + "; ".join(extra) + ".")
@@ -388,15 +444,18 @@ def verdict(a: Mapping[str, Any]) -> str:
     )
     lead = a["lead_lag"][b]["lead"]
     order = _sign(lead)
-    text.append(
-        f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
-        "criticality moved first): "
-        + {
-            1: "the drift of λ_1 preceded the loss.",
-            -1: "the drift of λ_1 followed it.",
-            0: "no clear order.",
-        }[order]
-    )
+    if math.isfinite(lead["mean"]):
+        text.append(
+            f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
+            "criticality moved first): "
+            + {
+                1: "the drift of λ_1 preceded the loss.",
+                -1: "the drift of λ_1 followed it.",
+                0: "no clear order.",
+            }[order]
+        )
+    else:
+        text.append("Which moved first could not be measured (too few measured tasks).")
     (supported if order == 1 else against).append("the loss of criticality comes first")
     rescue = []
     consistent = inconsistent = 0

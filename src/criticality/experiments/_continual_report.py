@@ -149,17 +149,34 @@ def _fmt(stat: Mapping[str, Any], key: str = "mean") -> str:
     return f"{stat[key]:+.4g} [{lo:+.3g}, {hi:+.3g}]"
 
 
+CLAIM = (
+    "The claim tested (Vock & Meisel 2025, claim 3): the loss of plasticity in continual learning "
+    "is a loss of critical dynamics, and keeping a network near criticality prevents it. Their "
+    "protocol is not public; this experiment uses the set-ups of Dohare et al. (Nature 2024) and "
+    "reads the run against each part of the claim: does plain training lose plasticity, does it "
+    "move away from criticality (|λ_1| grows), do the two move together within runs, does "
+    "criticality move first, and do the methods that keep plasticity (the criticality "
+    "regularizer among them) keep λ_1 near 0? Where the data do not support a part, the "
+    "paragraph below says so."
+)
+
+
+def _compute_minutes(data: Mapping[str, Any]) -> float:
+    return float(sum(row.get("compute (min)", math.nan) for row in data["throughput"]))
+
+
 def _setup(data: Mapping[str, Any]) -> str:
     s = data["stream"]
     n_runs = len(data["runs"])
     return (
         f"Stream {s['name']} ({', '.join(f'{k} {v}' for k, v in s.items() if k != 'name')}); "
-        f"{n_runs} runs ({len(data['arms'])} methods × seeds); total wall time "
-        f"{data['seconds'] / 60:.1f} min. Online performance is the prediction on each example "
-        "before its update, averaged over the task; λ_1, σ and the per-stage ln g_l are measured "
-        "on a fixed probe batch (the same images seen through each task's permutation) at the "
-        "start of each task, the plasticity metrics at its end. Intervals are 95 % Student-t "
-        "intervals over seeds."
+        f"{n_runs} runs ({len(data['arms'])} methods × seeds); this invocation took "
+        f"{data['seconds'] / 60:.1f} min, the units' recorded training and measuring time is "
+        f"{_compute_minutes(data):.1f} min (every session of a resumed run). Online "
+        "performance is the prediction on each example before its update, averaged over the "
+        "task; λ_1, σ and the per-stage ln g_l are measured on a fixed probe batch (the same "
+        "images seen through each task's permutation) at the start of each task, the plasticity "
+        "metrics at its end. Intervals are 95 % Student-t intervals over seeds."
     )
 
 
@@ -169,7 +186,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
     main = Section("Continual learning: loss of plasticity and criticality")
-    main.items += [data["verdict"], _setup(data)]
+    main.items += [CLAIM, data["verdict"], _setup(data)]
     main.items.append(
         Figure(
             _curves_figure(
