@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.numbers import fmt_ci
+from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
 
@@ -330,3 +332,82 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         )
     )
     return [main, stats, setup]
+
+
+#: An accuracy difference smaller than this (half a percentage point) counts as no effect.
+ACCURACY_MARGIN = 0.005
+
+
+def _criticality_methods(methods: list[str]) -> list[str]:
+    from criticality.training.methods import get_method
+
+    found = []
+    for m in methods:
+        try:
+            if get_method(m).kind == "criticality":
+                found.append(m)
+        except KeyError:
+            continue
+    return found
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M3 in two rows: (a) within the baseline's runs, performance falls as |λ_1| at task start
+    grows; (b) every criticality method ends the stream better than the baseline.
+
+    Rules: (a) the 95 % interval of the mean within-run Spearman ρ of |λ_1| against
+    performance (over seeds) lies on the claimed side of 0 (negative for accuracy, positive for
+    an error); (b) each criticality method minus the baseline over the last tasks, paired by
+    seed, by :func:`~criticality.reporting.scorecard.interval_verdict` (margin ±0.5 percentage
+    points for accuracy), combined over methods.
+    """
+    a = data["analysis"]
+    base, perf, better = a["baseline"], a["performance"], a["higher_is_better"]
+    name = _LABELS.get(perf, perf)
+    section = "Continual learning: loss of plasticity and criticality"
+    rows: list[ScoreRow] = []
+    corr = a["correlation"].get("abs_lambda_1", {}).get(base)
+    if corr is not None and math.isfinite(corr["mean_rho"]["mean"]):
+        r, side = corr["mean_rho"], "below" if better else "above"
+        rows.append(
+            ScoreRow(
+                "Loss of plasticity goes with a loss of criticality (continual learning)",
+                f"ρ(|λ_1|, {name}) = {fmt_ci(r['mean'], r['ci_low'], r['ci_high'], 'corr')}"
+                f" within {base} runs, n = {r['n']} seeds",
+                interval_verdict(r["ci_low"], r["ci_high"], direction=-1 if better else 1),
+                f"rule: mean within-run Spearman ρ over seeds, its CI {side} 0; a correlation,"
+                " not an order in time (see the lead-lag table)",
+                section,
+                claim="M3",
+            )
+        )
+    figures, verdicts = [], []
+    for m in _criticality_methods(list(a["tail"])):
+        c = a["tail"][m].get(perf)
+        if c is None or c["n"] < 2 or not math.isfinite(c["ci_low"]):
+            continue
+        scale, unit, kind = (100, " pp", "points") if better else (1, "", "diff")
+        diff = fmt_ci(scale * c["mean_diff"], scale * c["ci_low"], scale * c["ci_high"], kind)
+        figures.append(f"{m}: {diff}{unit}")
+        verdicts.append(
+            interval_verdict(
+                c["ci_low"],
+                c["ci_high"],
+                direction=1 if better else -1,
+                margin=ACCURACY_MARGIN if better else 0.0,
+            )
+        )
+    if figures:
+        rows.append(
+            ScoreRow(
+                "Keeping criticality prevents the loss of plasticity",
+                f"{name}, method − {base}, last {round(100 * a['fraction'])} % of tasks: "
+                + "; ".join(figures),
+                combine(verdicts),
+                "rule: CI of method − baseline (paired by seed) on the better side of 0; the other"
+                " side or within ±0.5 pp: not supported; every criticality method must agree",
+                section,
+                claim="M3",
+            )
+        )
+    return rows

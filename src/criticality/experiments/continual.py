@@ -38,7 +38,7 @@ from criticality.continual.metrics import backward_transfer, forgetting
 from criticality.continual.networks import mlp
 from criticality.data.streams import STREAMS
 from criticality.executor import map_jobs
-from criticality.experiments._continual_report import TITLE, sections
+from criticality.experiments._continual_report import TITLE, scorecard, sections
 from criticality.experiments._continual_units import TaskTracker as TaskTracker
 from criticality.experiments._continual_units import streams_of, train_unit, unit_job
 from criticality.experiments._registry import register_experiment, render
@@ -276,6 +276,7 @@ def unit_stamp(cfg: ContinualConfig, unit: Unit) -> dict[str, Any]:
     sections=sections,
     summary="continual learning: loss of plasticity, the baselines, and criticality per task",
     demo_rank=50,
+    scorecard=scorecard,
 )
 def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every unit; write ``results.json`` and ``report.html``."""
