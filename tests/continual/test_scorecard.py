@@ -1,4 +1,4 @@
-"""The continual experiment's scorecard rows (claim M3) on constructed analyses with known verdicts."""
+"""The continual experiment's scorecard rows (claim M3) on analyses with known verdicts."""
 
 from __future__ import annotations
 
