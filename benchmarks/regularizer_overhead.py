@@ -42,6 +42,7 @@ from criticality.regularizers._common import call_seed
 from criticality.zoo import cnn_classifier, mlp_classifier
 
 DEFAULT = "critical (defaults: jvp, sub_batch 16, 1 direction)"
+FLOOR = "floor (extra forward+backward of 32 rows)"
 OUT = Path(__file__).parent / "results" / "regularizer_overhead.json"
 
 
@@ -171,6 +172,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument(
+        "--minimal",
+        action="store_true",
+        help="with --quick: only the targets' comparisons (no other variants, no sub-batch sweep)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -190,8 +196,11 @@ def main() -> None:
         "critical every 4": CriticalityRegularizer(every=4),
         "critical stagewise": CriticalityRegularizer(mode="stagewise"),
         "jacobian (defaults: sub_batch 16, 1 projection)": JacobianRegularizer(),
-        "floor (extra forward+backward of 32 rows)": Floor(),
+        FLOOR: Floor(),
     }
+    if args.minimal:
+        keep = (DEFAULT, "plain", "critical previous implementation", FLOOR)
+        variants = {k: v for k, v in variants.items() if k in keep}
     t_default = time_steps(
         {k: step_fn(cnn, r, x, y) for k, r in variants.items()}, rounds, per, dev
     )
@@ -199,9 +208,11 @@ def main() -> None:
         "plain": None,
         **{f"sub_batch {s}": CriticalityRegularizer(sub_batch=s) for s in (4, 8, 16, 32, 64, 128)},
     }
+    if args.minimal:
+        sub_batches = {"plain": None}
     t_sub = time_steps({k: step_fn(cnn, r, x, y) for k, r in sub_batches.items()}, rounds, per, dev)
     depth, variance = {}, {}
-    n_seeds = 8 if args.quick else 32
+    n_seeds = 4 if args.minimal else 8 if args.quick else 32
     variance["mnist cnn"] = variance_row(cnn, x, n_seeds)
     for d in (2, 4, 8, 16):
         mlp = mlp_classifier((1, 28, 28), 10, depth=d, width=256).to(dev)
@@ -213,6 +224,7 @@ def main() -> None:
         "machine": machine(dev),
         "rounds": rounds,
         "steps_per_round": per,
+        "mode": "minimal" if args.minimal else "quick" if args.quick else "full",
         "mnist_cnn": {"plain_ms": round(1e3 * t_default["plain"], 3), "ratio": ratios(t_default)},
         "mnist_cnn_sub_batch": ratios(t_sub),
         "mlp_depth_width_256": depth,

@@ -96,11 +96,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--max-width", type=int, default=None, help="leave out wider networks")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result: dict[str, Any] = {"machine": machine(args.device), "sweeps": {}}
     for sweep, (values, shape) in SWEEPS.items():
         sizes = QUICK[sweep] if args.quick else values
+        if sweep == "width" and args.max_width:
+            sizes = [v for v in sizes if v <= args.max_width]
         rows = []
         for v in sizes:
             rows.append({"size": v, **costs(*shape(v), args.rounds, args.device)})
