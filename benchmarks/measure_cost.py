@@ -39,7 +39,7 @@ from _bench import machine, ratio_to, seconds, sync
 from criticality import create_model
 from criticality.measures import ftle, list_measures, lyapunov_spectrum, run_measure
 from criticality.measures.prepared import as_stages, eval_mode
-from criticality.measures.tangents import orthonormalise
+from criticality.measures.tangents import jvp, orthonormalise
 from criticality.zoo import mlp
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,8 +47,21 @@ MODELS = {  # name -> (builder, probe shape)
     "mlp": (lambda: mlp(depth=20, width=512, out_dim=10), (512,)),
     "resnet18": (lambda: create_model("resnet18"), (3, 224, 224)),
     "resnet50": (lambda: create_model("resnet50"), (3, 224, 224)),
-    "vit_b_16": (lambda: create_model("vit_b_16"), (3, 224, 224)),
+    "vit_b_16": (lambda: _vit_with_random_head(), (3, 224, 224)),
 }
+
+
+def _vit_with_random_head() -> torch.nn.Module:
+    """ViT-B/16 with its read-out drawn like any ``nn.Linear``: torchvision initialises the head
+    to zero, which makes the input-output Jacobian zero (λ_1 = -inf, an FTLE of log 0 that
+    "converges" in one step), so a cost measured on it would not be that of real work."""
+    model = create_model("vit_b_16")
+    head = model.heads.head
+    torch.manual_seed(0)
+    head.reset_parameters()
+    return model
+
+
 TARGETS = {"lyapunov_k1": {"mlp": 4.0, "*": 2.5}, "lyapunov_k8": {"*": 8.0}}
 FTLE_TOL = 1e-3
 
@@ -66,6 +79,26 @@ def naive_spectrum(model: torch.nn.Module, x: torch.Tensor, k: int, seed: int = 
             pushed = [torch.func.jvp(stage, (h,), (t[:, i],)) for i in range(k)]
             h = pushed[0][0]
             t, r = orthonormalise(torch.stack([p[1] for p in pushed], dim=1))
+            logs.append(r.log())
+    return torch.stack(logs, dim=1)
+
+
+def batched_spectrum(
+    model: torch.nn.Module, x: torch.Tensor, k: int, seed: int = 0
+) -> torch.Tensor:
+    """Local exponents ``(B, L, k)`` with the ``k`` tangents as extra batch entries: each
+    stage's JVP runs on ``B·k`` copies of the state (the primal recomputed ``k`` times, no
+    ``vmap``), our tangent rules. The alternative to ``vmap`` that the issue suggests."""
+    stage_list = as_stages(model)
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.randn((x.shape[0], k, *x.shape[1:]), generator=gen, dtype=torch.float64)
+    t, _ = orthonormalise(t.to(x.device, x.dtype))
+    logs, h = [], x
+    with eval_mode(stage_list), torch.no_grad():
+        for stage in stage_list:
+            out, jt = jvp(stage, h.repeat_interleave(k, dim=0), t.flatten(0, 1))
+            h = out[::k]
+            t, r = orthonormalise(jt.reshape(h.shape[0], k, *jt.shape[1:]))
             logs.append(r.log())
     return torch.stack(logs, dim=1)
 
@@ -123,6 +156,7 @@ def core_measures(
         core["ftle_power_to_tol"] = keep(
             "power", lambda: ftle(model, x, method="power", n_iter=300, tol=FTLE_TOL)
         )
+        core["batched_k8"] = lambda: batched_spectrum(model, x, 8)
     return core
 
 
@@ -134,16 +168,40 @@ def forward_of(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return forward
 
 
+def ftle_records(last: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Steps, last relative change, convergence and value of the FTLE results in ``last``."""
+    return {
+        k: {
+            "iterations": r.iterations,
+            "rel_change": r.rel_change,
+            "converged": r.converged,
+            "value": r.value.mean,
+        }
+        for k, r in last.items()
+        if k in ("lanczos", "power")
+    }
+
+
+def max_abs_vs_naive(model: torch.nn.Module, x: torch.Tensor, k1: Any) -> float:
+    """Largest difference of λ_1's local exponents from the naive loop's."""
+    naive = naive_spectrum(model, x, 1).cpu().double()
+    return float((torch.from_numpy(k1.local).double() - naive).abs().max())
+
+
 def retime(row: dict[str, Any], keys: list[str], device: str, rounds: int) -> None:
     """Time ``keys`` of an existing row again and replace them (the row records how)."""
     model, x = setup(row["model"], row["n_probes"], device)
-    core = core_measures(row["model"], model, x, {})
+    last: dict[str, Any] = {}
+    core = core_measures(row["model"], model, x, last)
     for key in keys:
         print(f"  {row['model']} {key} (again)", file=sys.stderr, flush=True)
         t = ratio_to(core[key], forward_of(model, x), rounds=rounds, device=device)
         row["timings"][key] = t
         row["forward_equivalents_per_input"][key] = t["ratio"]
-        row.setdefault("retimed", {})[key] = machine(device)
+        row.setdefault("retimed", {})[key] = {**machine(device), "rounds": rounds}
+    row["ftle"].update(ftle_records(last))
+    if "k1" in last:
+        row["agreement"]["k1_vs_naive_max_abs"] = max_abs_vs_naive(model, x, last["k1"])
 
 
 def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) -> dict[str, Any]:
@@ -169,30 +227,13 @@ def cost_row(name: str, n_probes: int, device: str, rounds: int, extra: bool) ->
         "model": name,
         "probe_shape": list(shape),
         "n_probes": n_probes,
+        "rounds": rounds,
         "forward_seconds": fwd,
         "measured": machine(device),
         "forward_equivalents_per_input": {k: v["ratio"] for k, v in costs.items()},
         "timings": costs,
-        "ftle": {
-            k: {
-                "iterations": r.iterations,
-                "rel_change": r.rel_change,
-                "converged": r.converged,
-                "value": r.value.mean,
-            }
-            for k, r in last.items()
-            if k in ("lanczos", "power")
-        },
-        "agreement": {
-            "k1_vs_naive_max_abs": float(
-                (
-                    torch.from_numpy(last["k1"].local).double()
-                    - naive_spectrum(model, x, 1).cpu().double()
-                )
-                .abs()
-                .max()
-            ),
-        },
+        "ftle": ftle_records(last),
+        "agreement": {"k1_vs_naive_max_abs": max_abs_vs_naive(model, x, last["k1"])},
     }
     sync(device)
     row["jacrev_full_forward_equivalents_per_input"] = jacrev_seconds(
@@ -287,9 +328,26 @@ def main() -> None:
     parser.add_argument(
         "--retime", nargs="*", default=None, help="time these keys of --models' recorded rows again"
     )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="no timing: add the rows of these files (runs made side by side) to --out's",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    if args.combine:
+        path = args.out or RESULTS / "measure_cost.json"
+        result = json.loads(path.read_text())
+        for other in args.combine:
+            result["rows"] += json.loads(other.read_text())["rows"]
+        result["targets"] = verdicts(result["rows"])
+        path.write_text(json.dumps(result, indent=1))
+        path.with_suffix(".md").write_text(markdown(result))
+        print(markdown(result))
+        return
     if args.retime:
         path = args.out or RESULTS / "measure_cost.json"
         result = json.loads(path.read_text())

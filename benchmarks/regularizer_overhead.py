@@ -28,20 +28,21 @@ import argparse
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _bench import machine, sync
+from _bench import clock, machine, sync
 from torch import nn
 
 from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
 from criticality.regularizers._common import call_seed
 from criticality.zoo import cnn_classifier, mlp_classifier
 
+DEFAULT = "critical (defaults: jvp, sub_batch 16, 1 direction)"
+FLOOR = "floor (extra forward+backward of 32 rows)"
 OUT = Path(__file__).parent / "results" / "regularizer_overhead.json"
 
 
@@ -96,14 +97,15 @@ def time_steps(
         for _ in range(3):
             step()
     samples: dict[str, list[float]] = {k: [] for k in steps}
+    now = clock(device)  # CPU time of this process on a one-thread CPU run, else wall time
     for _ in range(rounds):
         for name, step in steps.items():
             sync(device)
-            t = time.perf_counter()
+            t = now()
             for _ in range(per_round):
                 step()
             sync(device)
-            samples[name].append((time.perf_counter() - t) / per_round)
+            samples[name].append((now() - t) / per_round)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -154,10 +156,26 @@ def compare(
     return {"plain_ms": round(1e3 * t["plain"], 3), "ratio": ratios(t)}
 
 
+def verdicts(result: dict[str, Any]) -> dict[str, str]:
+    """Each target: ``met`` or ``missed`` with the measured ratio."""
+    measured = {"mnist cnn": (result["mnist_cnn"]["ratio"][DEFAULT], 1.3)}
+    for name, row in result["mlp_depth_width_256"].items():
+        measured[name] = (row["ratio"]["critical"], 1.5)
+    return {
+        name: f"{'met' if r <= limit else 'missed'} ({r:.2f} vs ≤ {limit:g})"
+        for name, (r, limit) in measured.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument(
+        "--minimal",
+        action="store_true",
+        help="with --quick: only the targets' comparisons (no other variants, no sub-batch sweep)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -172,14 +190,17 @@ def main() -> None:
     cnn = cnn_classifier((1, 28, 28), 10).to(dev)
     variants: dict[str, nn.Module | None] = {
         "plain": None,
-        "critical (defaults: jvp, sub_batch 16, 1 direction)": CriticalityRegularizer(),
+        DEFAULT: CriticalityRegularizer(),
         "critical previous implementation": PreviousRegularizer(),
         "critical fd": CriticalityRegularizer(estimator="fd"),
         "critical every 4": CriticalityRegularizer(every=4),
         "critical stagewise": CriticalityRegularizer(mode="stagewise"),
         "jacobian (defaults: sub_batch 16, 1 projection)": JacobianRegularizer(),
-        "floor (extra forward+backward of 32 rows)": Floor(),
+        FLOOR: Floor(),
     }
+    if args.minimal:
+        keep = (DEFAULT, "plain", "critical previous implementation", FLOOR)
+        variants = {k: v for k, v in variants.items() if k in keep}
     t_default = time_steps(
         {k: step_fn(cnn, r, x, y) for k, r in variants.items()}, rounds, per, dev
     )
@@ -187,9 +208,11 @@ def main() -> None:
         "plain": None,
         **{f"sub_batch {s}": CriticalityRegularizer(sub_batch=s) for s in (4, 8, 16, 32, 64, 128)},
     }
+    if args.minimal:
+        sub_batches = {"plain": None}
     t_sub = time_steps({k: step_fn(cnn, r, x, y) for k, r in sub_batches.items()}, rounds, per, dev)
     depth, variance = {}, {}
-    n_seeds = 8 if args.quick else 32
+    n_seeds = 4 if args.minimal else 8 if args.quick else 32
     variance["mnist cnn"] = variance_row(cnn, x, n_seeds)
     for d in (2, 4, 8, 16):
         mlp = mlp_classifier((1, 28, 28), 10, depth=d, width=256).to(dev)
@@ -201,12 +224,14 @@ def main() -> None:
         "machine": machine(dev),
         "rounds": rounds,
         "steps_per_round": per,
+        "mode": "minimal" if args.minimal else "quick" if args.quick else "full",
         "mnist_cnn": {"plain_ms": round(1e3 * t_default["plain"], 3), "ratio": ratios(t_default)},
         "mnist_cnn_sub_batch": ratios(t_sub),
         "mlp_depth_width_256": depth,
         "gradient_variance": variance,
         "targets": "critical (defaults) <= 1.3 on the MNIST CNN, <= 1.5 on MLPs of depth 2-16",
     }
+    result["verdicts"] = verdicts(result)
     name = args.out or (OUT if dev == "cpu" else OUT.with_name(f"regularizer_overhead_{dev}.json"))
     name.parent.mkdir(parents=True, exist_ok=True)
     name.write_text(json.dumps(result, indent=1))

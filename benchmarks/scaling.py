@@ -46,7 +46,9 @@ QUICK = {"depth": [10, 30, 100], "width": [64, 256, 1024], "batch": [1, 4, 16]}
 def costs(depth: int, width: int, batch: int, rounds: int, device: str) -> dict[str, Any]:
     net = mlp(depth=depth, width=width, sigma_w=1.0, seed=0).eval().to(device)
     x = torch.randn(batch, width, generator=torch.Generator().manual_seed(1)).to(device)
-    lyapunov_spectrum(net, x[:1], k=1)  # warm-up
+    lyapunov_spectrum(net, x[:1], k=1)  # warm-ups (forward-AD rules, the FTLE's code paths)
+    lyapunov_spectrum(net, x[:1], k=8)
+    ftle(net, x[:1], n_iter=2, tol=0.0)
     runs: dict[str, Callable[[], Any]] = {
         "forward": lambda: torch.no_grad()(net)(x),
         "lyapunov_k1": lambda: lyapunov_spectrum(net, x, k=1),
@@ -94,11 +96,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--max-width", type=int, default=None, help="leave out wider networks")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result: dict[str, Any] = {"machine": machine(args.device), "sweeps": {}}
     for sweep, (values, shape) in SWEEPS.items():
         sizes = QUICK[sweep] if args.quick else values
+        if sweep == "width" and args.max_width:
+            sizes = [v for v in sizes if v <= args.max_width]
         rows = []
         for v in sizes:
             rows.append({"size": v, **costs(*shape(v), args.rounds, args.device)})
