@@ -155,10 +155,14 @@ def _check_output(out: Any, measure: str, i: int, name: str) -> None:
         )
     if _wrapped(out) or out.device.type == "meta" or not out.is_floating_point():
         return
-    if not bool(torch.isfinite(out).all()):
+    # Outside the measures' torch-function modes (the JVP rules): plain checks, no overhead.
+    with torch._C.DisableTorchFunction():
+        finite = bool(torch.isfinite(out).all())
+        tangent = fwAD.unpack_dual(out).tangent
+        finite_tangent = tangent is None or _wrapped(tangent) or bool(torch.isfinite(tangent).all())
+    if not finite:
         raise NonFiniteError(_nonfinite_message(measure, where, "forward values"))
-    tangent = fwAD.unpack_dual(out).tangent
-    if tangent is not None and not _wrapped(tangent) and not bool(torch.isfinite(tangent).all()):
+    if not finite_tangent:
         raise NonFiniteError(_nonfinite_message(measure, where, "tangents (perturbations)"))
 
 
