@@ -9,6 +9,7 @@ grid is reported as a bound.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from typing import Any
@@ -88,6 +89,23 @@ def test_degenerate_stage_is_named_by_lyapunov_for_any_dtype() -> None:
             model[4].weight.zero_()
         with pytest.raises(DegenerateStageError, match=r"stage 2 \('4'\).*ln g = -inf"):
             _run("lyapunov", model, _x(dtype))
+
+
+def test_a_stage_dead_for_some_inputs_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # ReLU stage 1 cut off for the first input only (its pre-activations all negative): that
+    # input counts with the floor, the others are measured as usual, and a warning says so.
+    lin0, lin1 = nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)
+    with torch.no_grad():
+        nn.init.eye_(lin0.weight)
+        nn.init.eye_(lin1.weight)
+    chain = [lin0, nn.Sequential(lin1, nn.ReLU())]
+    x = torch.tensor([[-1.0, -2.0, -0.5, -1.0], [1.0, 2.0, 0.5, 1.0]])
+    with caplog.at_level(logging.WARNING):
+        res = _run("lyapunov", chain, x)
+    assert "stage 1 ('1') maps every perturbation to exactly zero for 1 of 2" in caplog.text
+    floor = torch.log(torch.tensor(torch.finfo(torch.float32).tiny)).item()  # as before
+    assert res.local[0, 1, 0] == floor
+    assert res.local[1, 1, 0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_tiny_but_nonzero_gain_is_not_degenerate() -> None:

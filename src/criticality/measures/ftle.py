@@ -154,10 +154,10 @@ def ftle(
         s = s / math.sqrt(out_dim / x[0].numel())
     s_np = s.cpu().double().numpy()
     check_finite(run, "ftle", {"s_max": s_np})
-    if (s_np == 0).any():
+    if (s_np == 0).all():
         raise DegenerateStageError(
-            f"ftle: the network maps every perturbation to exactly zero for "
-            f"{int((s_np == 0).sum())} of {len(s_np)} probe inputs (s_max = 0, FTLE = -inf): "
+            f"ftle: the network maps every perturbation to exactly zero for all {len(s_np)} "
+            "probe inputs (s_max = 0, FTLE = -inf): "
             "a stage is degenerate (zero weights, or every unit cut off); lyapunov names it"
         )
     per_input = np.log(np.maximum(s_np, np.finfo(np.float64).tiny)) / len(stage_list)

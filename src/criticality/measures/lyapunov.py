@@ -142,6 +142,10 @@ def lyapunov_spectrum(
         ]
     local = torch.cat([p[0] for p in parts]).cpu().double().numpy()  # (B, L, k)
     check_degenerate(run, "lyapunov", np.exp(local[:, :, 0]))
+    # inputs with a zero gain (warned about above) keep the floor of the QR's dtype
+    floor_dtype = torch.float64 if run.dtype == torch.float64 else torch.float32
+    floor = torch.log(torch.tensor(torch.finfo(floor_dtype).tiny, dtype=floor_dtype)).item()
+    local[:, :, 0] = np.maximum(local[:, :, 0], floor)
     check_finite(run, "lyapunov", {"local exponents": local}, per_stage=local)
     dims = parts[0][1]
     names = run.names

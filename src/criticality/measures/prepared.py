@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -35,6 +36,8 @@ from torch import nn
 from criticality.stages import stages as split_stages
 
 ModelOrStages = nn.Module | Sequence[nn.Module]
+
+_log = logging.getLogger(__name__)
 
 #: Dtypes every measure computes in; lower precisions only where a measure says so.
 FULL_PRECISION = (torch.float32, torch.float64)
@@ -218,7 +221,12 @@ def first_nonfinite_stage(run: Prepared) -> int | None:
 
 
 def check_degenerate(run: Prepared, measure: str, gains: object, quantity: str = "ln g") -> None:
-    """Raise :class:`DegenerateStageError` if a stage's gain is exactly zero for some input.
+    """Report stages whose gain is exactly zero (``ln g = -inf``).
+
+    A stage that maps every perturbation to zero for *every* probe input is degenerate: there
+    is no finite value, and :class:`DegenerateStageError` names it. Where only some inputs see
+    a zero gain (every unit of a ReLU layer cut off for those inputs) a warning is logged naming
+    the stage and the count, and the measure keeps its floor for those inputs.
 
     Args:
         run: the measure's :class:`Prepared` bundle.
@@ -229,13 +237,21 @@ def check_degenerate(run: Prepared, measure: str, gains: object, quantity: str =
     zero = np.asarray(gains, dtype=float) == 0.0  # (B, L)
     if not zero.any():
         return
-    stage = int(np.argmax(zero.any(axis=0)))
+    every = zero.all(axis=0)  # (L,)
+    stage = int(np.argmax(every)) if every.any() else int(np.argmax(zero.any(axis=0)))
+    where = f"stage {stage} ({run.names[stage]!r})"
+    if not every.any():
+        _log.warning(
+            "%s: %s maps every perturbation to exactly zero for %d of %d probe inputs (%s = "
+            "-inf there); those inputs count with the smallest representable gain",
+            measure, where, int(zero[:, stage].sum()), zero.shape[0], quantity,
+        )  # fmt: skip
+        return
     raise DegenerateStageError(
-        f"{measure}: stage {stage} ({run.names[stage]!r}) maps every perturbation to exactly "
-        f"zero for {int(zero[:, stage].sum())} of {zero.shape[0]} probe inputs ({quantity} = "
-        "-inf): the network is degenerate there (zero weights, or every unit cut off), "
-        "perfectly ordered, and has no finite value. Check that stage's weights, or measure "
-        "the stages after it (measure(..., start_after=NAME))"
+        f"{measure}: {where} maps every perturbation to exactly zero for all {zero.shape[0]} "
+        f"probe inputs ({quantity} = -inf): the network is degenerate there (zero weights, or "
+        "every unit cut off), perfectly ordered, and has no finite value. Check that stage's "
+        "weights, or measure the stages after it (measure(..., start_after=NAME))"
     )
 
 
