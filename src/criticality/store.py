@@ -5,7 +5,12 @@ report's JSON) or not (``status="failed"``, the reason). Rows are keyed by the m
 weights label (``"random"``, ``"pretrained"``, a file name) and :func:`config_hash` of the
 measurement settings, so re-running a scan skips what is already there and a changed
 configuration starts fresh rows beside the old ones. Only one process (the scan's driver) writes;
-workers return rows to it.
+workers return rows to it, and :func:`writer_lock` refuses a second writer on the same file.
+
+Every row and configuration is also appended to a journal, ``PATH.rows.jsonl`` (one JSON line
+each). A damaged database (cut short, overwritten, not SQLite) is detected when it is opened,
+moved aside to ``PATH.damaged-TIME`` with a warning, and rebuilt from the rows still readable in
+it and from the journal; a deleted one is restored from the journal.
 
 Example:
     >>> store = ResultStore(":memory:")
@@ -17,9 +22,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "failed"]
 
@@ -91,11 +101,58 @@ class ResultStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
+        self._journal: Path | None = None
+        if self.path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._journal = Path(f"{self.path}.rows.jsonl")
+        lost = self._journal is not None and not Path(self.path).exists()
+        try:
+            self._db = _open(self.path)
+        except sqlite3.DatabaseError as err:
+            if self._journal is None:
+                raise
+            self._db = self._rebuild(err)
+        if lost and self._journal is not None and self._journal.is_file():
+            self._restore_journal()
+
+    def _restore_journal(self) -> None:
+        """A database deleted beside its journal: take the journal's rows back."""
+        assert self._journal is not None
+        configs, rows = _read_journal(self._journal)
+        with self._db:
+            for key, text in configs.items():
+                self._db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (key, text))
+            for row in rows:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                )
+        log.warning("%s was missing: restored %d rows from %s", self.path, len(rows),
+                    self._journal.name)  # fmt: skip
+
+    def _rebuild(self, err: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """Move a damaged database aside and rebuild it from its readable rows and the journal."""
+        aside = Path(f"{self.path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self.path, aside)
+        for suffix in ("-journal", "-wal", "-shm"):  # never replay them into the new file
+            if Path(self.path + suffix).exists():
+                os.replace(self.path + suffix, f"{aside}{suffix}")
+        configs, rows = _salvage(aside)
+        assert self._journal is not None
+        journal = _read_journal(self._journal)
+        db = _open(self.path)
+        with db:
+            for key, text in {**configs, **journal[0]}.items():
+                db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (key, text))
+            for row in [*rows, *journal[1]]:  # the journal's rows are the later ones
+                db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        log.warning(
+            "%s was damaged (%s): moved it to %s and rebuilt %d rows from what was readable "
+            "there and in %s; models whose rows were lost are measured again",
+            self.path, err, aside, len(db.execute("SELECT 1 FROM results").fetchall()),
+            self._journal.name,
+        )  # fmt: skip
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -108,12 +165,10 @@ class ResultStore:
 
     def add_config(self, config: Mapping[str, Any]) -> str:
         """Record ``config`` and return its hash."""
-        key = config_hash(config)
+        key, text = config_hash(config), json.dumps(config, sort_keys=True, default=str)
         with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO configs VALUES (?, ?)",
-                (key, json.dumps(config, sort_keys=True, default=str)),
-            )
+            self._db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (key, text))
+        self._log({"config_hash": key, "config": text})
         return key
 
     def config(self, key: str) -> dict[str, Any]:
@@ -128,12 +183,20 @@ class ResultStore:
     def put(self, row: Row) -> None:
         """Insert or replace ``row`` (committed at once, so an interruption loses nothing)."""
         created = row.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        values = (row.model, row.weights, row.config_hash, row.status, row.reason, row.report,
+                  float(row.seconds), created)  # fmt: skip
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.model, row.weights, row.config_hash, row.status, row.reason, row.report,
-                 float(row.seconds), created),
-            )  # fmt: skip
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values
+            )
+        self._log({"row": list(values)})
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        """Append ``entry`` to the journal (one JSON line per row), from which a damaged
+        database is rebuilt."""
+        if self._journal is not None:
+            with open(self._journal, "a") as f:
+                f.write(json.dumps(entry) + "\n")
 
     def get(self, model: str, weights: str, key: str) -> Row | None:
         """The row of ``model`` with ``weights`` under configuration ``key``, if any."""
@@ -181,3 +244,97 @@ class ResultStore:
             query, args = query + " WHERE config_hash = ?", (key,)
         for found in self._db.execute(query + " ORDER BY model, weights", args):
             yield Row(*found)
+
+
+def _open(path: str) -> sqlite3.Connection:
+    """Connect and check the database; ``sqlite3.DatabaseError`` if it is damaged."""
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(_SCHEMA)
+        (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {verdict}")
+        for table in ("results", "configs"):  # the pages quick_check does not read
+            db.execute(f"SELECT * FROM {table}").fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def _salvage(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """The configs and result rows still readable in a damaged database (none if unreadable)."""
+    configs: dict[str, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return configs, rows
+    try:
+        for key, text in db.execute("SELECT config_hash, config FROM configs"):
+            configs[key] = text
+    except sqlite3.DatabaseError:
+        pass  # keep what came before the damage
+    try:
+        for found in db.execute("SELECT * FROM results"):
+            if len(found) == 8:
+                rows.append(tuple(found))
+    except sqlite3.DatabaseError:
+        pass
+    finally:
+        db.close()
+    return configs, rows
+
+
+def _read_journal(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """Configs and rows of the journal; a cut or garbled line is skipped."""
+    configs: dict[str, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    if not path.is_file():
+        return configs, rows
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("row"), list) and len(entry["row"]) == 8:
+            rows.append(tuple(entry["row"]))
+        elif isinstance(entry.get("config_hash"), str) and isinstance(entry.get("config"), str):
+            configs[entry["config_hash"]] = entry["config"]
+    return configs, rows
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | Path) -> Iterator[None]:
+    """Hold ``PATH.lock`` while writing the store: a second scan on the same folder is refused.
+
+    The lock (``flock``) dies with its process, so a killed scan never leaves a stale lock.
+    Without ``fcntl`` (Windows) no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ValueError(
+                f"another scan is writing {path} (lock {lock} held by {holder}); wait for it "
+                "to finish or pass another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from criticality.cli._checks import add_fresh_argument
+
 NAME = "demo"
 HELP = "run the demonstration: every registered experiment's demo preset, one report"
 
@@ -16,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--parts", help="comma-separated experiments to include (default: every demo part)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    add_fresh_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from criticality.cli._checks import add_fresh_argument
 from criticality.cli._integrations import add_tensorboard_argument, write_tensorboard
 
 NAME = "experiment"
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (overrides the config)")
     parser.add_argument("--out", type=Path, help="output folder (resumable)")
     add_tensorboard_argument(parser)
+    add_fresh_argument(parser)
 
 
 def build_config(name: str, preset: str, overrides: list[str], device: str | None) -> Any:

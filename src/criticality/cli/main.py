@@ -46,16 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from criticality.cli._checks import check_arguments
     from criticality.data import DataUnavailableError
+    from criticality.reporting import fresh_start
 
     try:
-        return int(args._run(args))
+        check_arguments(args)  # before any work: a bad --out or --device fails at once
+        with fresh_start(bool(getattr(args, "fresh", False))):
+            return int(args._run(args))
     except DataUnavailableError as err:
         print(f"criticality {args.command}: error: {err}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"criticality {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a folder we may not write, ...
+        print(f"criticality {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from criticality.cli._checks import add_fresh_argument
+
 NAME = "scan"
 HELP = "measure many zoo models (resumable) and relate criticality to accuracy and year"
 
@@ -32,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--retry-failed", action="store_true", help="measure failed rows again")
     parser.add_argument("--seed", type=int, default=0)
+    add_fresh_argument(parser)
     parser.add_argument("--out", type=Path, help="output folder (default runs/scan-ZOO)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from criticality.cli._checks import add_fresh_argument
 from criticality.cli._integrations import add_tensorboard_argument, write_tensorboard
 
 NAME = "train"
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder; a rerun resumes from its checkpoint"
     )
+    add_fresh_argument(parser)
     add_tensorboard_argument(parser)
 
 
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         train_and_evaluate,
         write_outputs,
     )
+    from criticality.reporting import resume_dir
 
     options = parse_assignments(args.option, "--option")
     if args.weight is not None:
@@ -97,9 +100,13 @@ def run(args: argparse.Namespace) -> int:
     cfg.validate()
     spec = RunSpec(args.dataset, args.model, args.init, args.method, args.seed)
     out: Path = args.out
+    config = {**dataclasses.asdict(cfg), "run": dataclasses.asdict(spec)}
+    # The checkpoint may only resume the same run: every setting but the number of steps (more
+    # steps continue it, fewer are refused by fit) and where it runs must match.
+    stamp = {k: v for k, v in config.items() if k not in ("steps", "device")}
+    resume_dir(out / "checkpoint", stamp, on_change="refuse")
     model, record = train_and_evaluate(spec, cfg, load_data(args.dataset, cfg), out / "checkpoint")
     torch.save(model.state_dict(), out / "model.pt")
-    config = {**dataclasses.asdict(cfg), "run": dataclasses.asdict(spec)}
     report = write_outputs(out, cfg, config, [record])
     print(
         f"{spec.key}: clean accuracy {record['clean']:.4f}, noise {record['noise']:.4f}, "

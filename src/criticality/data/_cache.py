@@ -219,3 +219,25 @@ def install(name: str, staged: Path, source: str, root: Path | None = None) -> C
     item = lookup(name, root)
     assert item is not None
     return item
+
+
+def record(name: str, source: str, root: Path | None = None) -> CachedItem:
+    """Record the files already in ``root / name`` in the manifest (checksums computed now).
+
+    Used to rebuild a lost manifest entry from a folder the caller has verified.
+    """
+    root = cache_dir() if root is None else root
+    folder = root / name
+    with _locked(root):
+        files = checksums(folder)
+        manifest = _read_manifest(root)
+        manifest[name] = {
+            "source": source,
+            "files": files,
+            "size": sum((folder / rel).stat().st_size for rel in files),
+            "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_manifest(root, manifest)
+    item = lookup(name, root)
+    assert item is not None
+    return item

@@ -214,12 +214,30 @@ def fetch(name: str, *, force: bool = False) -> Path:
     item = get_item(name)
     root = _cache.cache_dir()
     cached = _cache.lookup(name, root)
+    if cached is None and not force:
+        cached = _adopt(item, root)
     if cached is not None and not force:
         bad = _cache.verify(cached)
         if not bad:
             return cached.path
         logger.warning("%s: cached %s fail their checksums; fetching again", name, bad)
     return _fetch_fresh(item, root)
+
+
+def _adopt(item: Item, root: Path) -> _cache.CachedItem | None:
+    """Re-record an item whose folder is intact but whose manifest entry is lost (a deleted or
+    damaged ``manifest.json``). Only an item whose every file has a known sha256 qualifies, and
+    its files must pass the checks of a fresh fetch (names, known digests, known facts)."""
+    folder = root / item.name
+    if not folder.is_dir() or set(item.sha256) != set(item.files):
+        return None  # only files with known digests are trusted without a manifest
+    try:
+        _verify_new(item, folder)
+    except (ValueError, OSError) as err:
+        logger.info("%s: the cached folder fails its checks (%s); fetching again", item.name, err)
+        return None
+    logger.warning("%s: manifest entry lost; re-recorded the intact cached files", item.name)
+    return _cache.record(item.name, "recovered from the cache folder (manifest entry lost)", root)
 
 
 def _fetch_fresh(item: Item, root: Path) -> Path:

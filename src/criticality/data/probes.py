@@ -55,8 +55,13 @@ def load_photos(source: str | Path = "photos") -> list[Image.Image]:
             raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
     photos = []
     for p in paths:
-        with Image.open(p) as img:
-            photos.append(img.convert("RGB"))
+        try:
+            with Image.open(p) as img:
+                photos.append(img.convert("RGB"))
+        except OSError as err:  # a cut or damaged image file
+            raise ValueError(
+                f"probe image {p} cannot be read ({err}); replace or remove it"
+            ) from None
     return photos
 
 
@@ -213,9 +218,16 @@ def make_probes(
 def _load_tensor(path: Path) -> torch.Tensor:
     if not path.is_file():
         raise FileNotFoundError(f"probe file {path} does not exist")
-    if path.suffix == ".npy":
-        return torch.from_numpy(np.load(path)).float()
-    value = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".npy":
+            value = torch.from_numpy(np.load(path))  # no pickles: plain arrays only
+        else:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # cut, garbage or foreign files raise many types
+        raise ValueError(
+            f"probe file {path} is damaged or holds no plain tensor ({type(err).__name__}); "
+            "write it again with torch.save(tensor, path) or np.save(path, array)"
+        ) from None  # torch's message would suggest weights_only=False: never for a probe file
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{path} holds a {type(value).__name__}, not a tensor of shape (B, ...)")
     return value.float()

@@ -40,11 +40,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValueError(f"weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # cut, garbage or foreign files raise many types
+        raise ValueError(
+            f"weights file {path} is damaged or holds more than tensors ({type(err).__name__}); "
+            "save the state dict again with torch.save(model.state_dict(), path)"
+        ) from None  # torch's message would suggest weights_only=False: never for a foreign file
     for key in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -128,12 +128,18 @@ def render(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     results = load_results(out)
     spec = get_experiment(results["kind"])
-    sections = spec.sections(results["data"], out)
-    rows = spec.scorecard(results["data"]) if spec.scorecard else []
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    try:
+        sections = spec.sections(results["data"], out)
+        rows = spec.scorecard(results["data"]) if spec.scorecard else []
+    except (KeyError, IndexError, TypeError) as err:  # a file edited or cut by hand
+        raise ValueError(
+            f"{out / 'results.json'} is incomplete: its data lack {type(err).__name__} "
+            f"{err}; re-run the experiment into {out} to write it again"
+        ) from None
+    versions = ", ".join(f"{k} {v}" for k, v in dict(results.get("versions", {})).items())
     footer = (
-        f"Seed {results['seed']}, device {results['device']}, {versions}; "
-        f"created {results['created']}. Re-render with `criticality report {out}`."
+        f"Seed {results['seed']}, device {results.get('device', '?')}, {versions}; "
+        f"created {results.get('created', '?')}. Re-render with `criticality report {out}`."
     )
     page = render_html(
         spec.title, sections, footer=footer, scorecard=rows, intro=_INTRO if rows else ""

@@ -211,7 +211,7 @@ def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg))
+    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
     reports = {}
     for name in tqdm(cfg.architectures, desc="architectures", disable=not sys.stderr.isatty()):
         path = parts / f"arch_{name}.json"

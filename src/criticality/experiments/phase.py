@@ -81,7 +81,7 @@ def sweeps(
 ) -> dict[str, Any]:
     """Each activation's sweeps (one :func:`~criticality.phase.phase_sweep` per seed), merged
     by :func:`merge_seeds`, resumed from ``out/parts``."""
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg))
+    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
     phase = {}
     for act in cfg.activations:
         path = parts / f"phase_{act}.json"

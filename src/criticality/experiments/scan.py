@@ -37,7 +37,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._scan_report import TITLE as TITLE
 from criticality.experiments._scan_report import scan_scorecard
 from criticality.experiments._scan_report import sections as sections
-from criticality.store import ResultStore, Row
+from criticality.store import ResultStore, Row, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +190,15 @@ def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
     """Measure what the store lacks, row by row, and return all rows (see :func:`collect`)."""
     from tqdm.auto import tqdm
 
+    from criticality.reporting import fresh_requested
+
     cfg.check()
     names = resolve_models(cfg)
-    with ResultStore(store_path) as store:
+    with writer_lock(store_path), ResultStore(store_path) as store:
         key = store.add_config(cfg.settings())
         done = store.done(key, include_failed=not cfg.retry_failed)
+        if fresh_requested():  # --fresh: measure every model again, replacing its row
+            done = set()
         jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.label) not in done]
         log.info("scan: %d models x %d weights, %d to measure", len(names), len(cfg.weights),
                  len(jobs))  # fmt: skip

@@ -276,7 +276,8 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
     # where the runs execute does not change their results: not part of the resume stamp
-    runs_dir = resume_dir(out / "runs", {k: v for k, v in config.items() if k not in _WHERE})
+    stamp = {k: v for k, v in config.items() if k not in _WHERE}
+    runs_dir = resume_dir(out / "runs", stamp, on_change="refuse")
     specs = run_specs(cfg)
     todo = [s for s in specs if not (runs_dir / f"{s.key}.json").is_file()]
     jobs = [TrainJob(s, cfg, str(out / "checkpoints" / s.key)) for s in todo]

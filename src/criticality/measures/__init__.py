@@ -42,6 +42,8 @@ from criticality.measures.lyapunov import lyapunov_spectrum as lyapunov_spectrum
 from criticality.measures.meanfield import MeanFieldResult as MeanFieldResult
 from criticality.measures.meanfield import critical_sigma_w as critical_sigma_w
 from criticality.measures.meanfield import meanfield as meanfield
+from criticality.measures.prepared import DegenerateStageError as DegenerateStageError
+from criticality.measures.prepared import NonFiniteError as NonFiniteError
 from criticality.measures.results import Estimate as Estimate
 from criticality.measures.results import Result as Result
 from criticality.measures.susceptibility import SusceptibilityResult as SusceptibilityResult

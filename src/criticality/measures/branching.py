@@ -51,7 +51,7 @@ from criticality.measures._perturb import (
     unit_rms,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.prepared import ModelOrStages, check_degenerate, check_finite, prepared
 from criticality.measures.results import Estimate, Result
 from criticality.measures.tangents import push_tangents
 from criticality.measures.words import log_gain_in_words
@@ -163,6 +163,8 @@ def branching_ratio(
     anc, desc, gain = (
         torch.stack([p[i] for p in parts], 1).double().cpu().numpy() for i in range(3)
     )
+    check_finite(run, "branching", {"stage gains": gain, "quanta": desc}, per_stage=gain)
+    check_degenerate(run, "branching", gain, "ln σ_inf")
     ratio = np.sqrt(desc / np.where(anc > 0, anc, np.nan))  # (B, L)
     ratio = np.nan_to_num(ratio, nan=0.0)
     per_input = np.exp(_safe_log(ratio).mean(axis=1))  # (B,)

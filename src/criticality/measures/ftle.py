@@ -22,8 +22,14 @@ import numpy as np
 import torch
 
 from criticality.measures._krylov import lanczos_smax, power_smax, start_vector
+from criticality.measures._perturb import check_count
 from criticality.measures._registry import register_measure
-from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.prepared import (
+    DegenerateStageError,
+    ModelOrStages,
+    check_finite,
+    prepared,
+)
 from criticality.measures.results import Estimate, Result
 from criticality.measures.tangents import Linearized
 from criticality.measures.words import log_gain_in_words
@@ -130,8 +136,7 @@ def ftle(
     """
     if method not in ("lanczos", "power", "svd"):
         raise ValueError(f"method must be 'lanczos', 'power' or 'svd', got {method!r}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be at least 1, got {n_iter}")
+    check_count("n_iter", n_iter)
     with prepared(
         model_or_stages, inputs, dtype=dtype, measure="ftle", grad=True, dtypes=_DTYPES
     ) as run:
@@ -148,6 +153,13 @@ def ftle(
     if norm == "rms":
         s = s / math.sqrt(out_dim / x[0].numel())
     s_np = s.cpu().double().numpy()
+    check_finite(run, "ftle", {"s_max": s_np})
+    if (s_np == 0).all():
+        raise DegenerateStageError(
+            f"ftle: the network maps every perturbation to exactly zero for all {len(s_np)} "
+            "probe inputs (s_max = 0, FTLE = -inf): "
+            "a stage is degenerate (zero weights, or every unit cut off); lyapunov names it"
+        )
     per_input = np.log(np.maximum(s_np, np.finfo(np.float64).tiny)) / len(stage_list)
     return FTLEResult(
         value=Estimate.from_samples(per_input, seed=seed),

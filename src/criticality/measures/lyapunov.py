@@ -17,8 +17,14 @@ from typing import Literal
 import numpy as np
 import torch
 
+from criticality.measures._perturb import check_count
 from criticality.measures._registry import register_measure
-from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.prepared import (
+    ModelOrStages,
+    check_degenerate,
+    check_finite,
+    prepared,
+)
 from criticality.measures.results import Estimate, Result
 from criticality.measures.tangents import orthonormalise, push_tangents, state_dim
 from criticality.measures.words import log_gain_in_words
@@ -123,8 +129,7 @@ def lyapunov_spectrum(
         >>> [round(float(x), 4) for x in res.exponents]
         [0.6931, 0.6931, 0.6931, 0.6931]
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_count("k", k)
     if norm not in ("l2", "rms"):
         raise ValueError(f"norm must be 'l2' or 'rms', got {norm!r}")
     with prepared(model_or_stages, inputs, dtype=dtype, measure="lyapunov", dtypes=_DTYPES) as run:
@@ -136,6 +141,12 @@ def lyapunov_spectrum(
             for n, (c, i) in enumerate(zip(chunks, inits, strict=True))
         ]
     local = torch.cat([p[0] for p in parts]).cpu().double().numpy()  # (B, L, k)
+    check_degenerate(run, "lyapunov", np.exp(local[:, :, 0]))
+    # inputs with a zero gain (warned about above) keep the floor of the QR's dtype
+    floor_dtype = torch.float64 if run.dtype == torch.float64 else torch.float32
+    floor = torch.log(torch.tensor(torch.finfo(floor_dtype).tiny, dtype=floor_dtype)).item()
+    local[:, :, 0] = np.maximum(local[:, :, 0], floor)
+    check_finite(run, "lyapunov", {"local exponents": local}, per_stage=local)
     dims = parts[0][1]
     names = run.names
     per_input = local.mean(axis=1)  # (B, k)
@@ -195,7 +206,10 @@ def _spectrum_chunk(
         d_out = state_dim(h)
         _check_k(k, d_out, f"stage {i} ({getattr(stage, 'name', i)})")
         tangents, r = orthonormalise(tangents)
-        log_r = torch.log(r.clamp_min(torch.finfo(r.dtype).tiny))  # (B, k)
+        # ln|R_ii| with a floor for the lower directions; the leading one keeps an exact zero
+        # as -inf (a degenerate stage, refused by check_degenerate rather than floored).
+        log_r = torch.log(r)  # (B, k)
+        log_r[:, 1:] = log_r[:, 1:].clamp_min(math.log(torch.finfo(r.dtype).tiny))
         if norm == "rms":
             log_r = log_r - 0.5 * math.log(d_out / d_in)
         logs.append(log_r)

@@ -8,9 +8,14 @@ become what a measure computes on::
         for stage in run.stages:        # in eval() mode until the block ends
             h = stage(h)
 
-Per-stage checks that every measure should get (e.g. a non-finite state) belong here: register
-a forward hook on each of ``run.stages`` inside :func:`prepared`, since every stage call of
-every measure happens inside that context on those modules.
+Per-stage checks that every measure gets live here, as forward hooks on each of ``run.stages``
+while the context is open (every stage call of every measure happens inside it): a stage that
+returns no tensor is refused (:class:`TypeError`), and a stage whose output or forward-mode
+tangent holds NaN or inf stops the measure with a :class:`NonFiniteError` naming that stage, the
+first one where it happens. Values inside ``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``)
+cannot be inspected there; :func:`check_finite` checks a measure's numbers afterwards and finds
+the stage by one plain forward pass, and :func:`check_degenerate` reports a stage that maps every
+perturbation exactly to zero (``ln g = -inf``) instead of a floor value.
 """
 
 from __future__ import annotations
@@ -18,18 +23,39 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from criticality.stages import stages as split_stages
 
 ModelOrStages = nn.Module | Sequence[nn.Module]
 
+_log = logging.getLogger(__name__)
+
 #: Dtypes every measure computes in; lower precisions only where a measure says so.
 FULL_PRECISION = (torch.float32, torch.float64)
+
+try:  # tensors inside torch.func transforms cannot be read (their values are per-sample)
+    from torch._C._functorch import is_functorch_wrapped_tensor as _wrapped
+except ImportError:  # pragma: no cover - older torch
+
+    def _wrapped(tensor: torch.Tensor) -> bool:
+        return False
+
+
+class NonFiniteError(ValueError):
+    """NaN or inf inside the model during a measure (named by the stage where it first shows)."""
+
+
+class DegenerateStageError(ValueError):
+    """A stage maps every perturbation exactly to zero: ``ln g = -inf``, no finite value."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +125,134 @@ def prepared(
         )
     if x.shape[0] < min_inputs:
         raise ValueError(f"{measure} needs at least {min_inputs} probe inputs, got {x.shape[0]}")
-    with eval_mode(stage_list), torch.set_grad_enabled(grad):
+    with eval_mode(stage_list), torch.set_grad_enabled(grad), _watched(stage_list, measure):
         _check_fits(stage_list[0], x[:1])
         yield Prepared(tuple(stage_list), x)
+
+
+@contextlib.contextmanager
+def _watched(stage_list: Sequence[nn.Module], measure: str) -> Iterator[None]:
+    """Forward hooks checking every stage's output (see the module docstring)."""
+    handles = []
+    for i, stage in enumerate(stage_list):
+
+        def hook(module: nn.Module, args: Any, out: Any, i: int = i, stage: Any = stage) -> None:
+            _check_output(out, measure, i, getattr(stage, "name", str(i)))
+
+        handles.append(stage.register_forward_hook(hook))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _check_output(out: Any, measure: str, i: int, name: str) -> None:
+    where = f"stage {i} ({name!r})"
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"{measure}: {where} returns a {type(out).__name__}, not a tensor; measures follow "
+            "one tensor through the stages: wrap the model so that its forward returns the "
+            "tensor to measure (an nn.Module whose forward returns model(x)[0], or the dict's "
+            "entry), or pass the stages up to that tensor"
+        )
+    if _wrapped(out) or out.device.type == "meta" or not out.is_floating_point():
+        return
+    # Outside the measures' torch-function modes (the JVP rules): plain checks, no overhead.
+    with torch._C.DisableTorchFunction():
+        finite = bool(torch.isfinite(out).all())
+        tangent = fwAD.unpack_dual(out).tangent
+        finite_tangent = tangent is None or _wrapped(tangent) or bool(torch.isfinite(tangent).all())
+    if not finite:
+        raise NonFiniteError(_nonfinite_message(measure, where, "forward values"))
+    if not finite_tangent:
+        raise NonFiniteError(_nonfinite_message(measure, where, "tangents (perturbations)"))
+
+
+def _nonfinite_message(measure: str, where: str, what: str) -> str:
+    return (
+        f"{measure}: the {what} first become NaN or inf at {where}; the result would be "
+        "meaningless. Check the model's weights for NaN/inf (torch.isfinite(p).all()), or "
+        "compute in float64 (dtype=torch.float64) if activations overflow"
+    )
+
+
+def check_finite(
+    run: Prepared, measure: str, values: Mapping[str, object], per_stage: object = None
+) -> None:
+    """Raise :class:`NonFiniteError` if any of a measure's ``values`` holds NaN or inf.
+
+    The stage is found by one plain forward pass (the first stage whose output is not finite);
+    failing that, from ``per_stage`` (an array ``(B, L, ...)`` of per-stage numbers: its first
+    stage with a non-finite entry).
+
+    Args:
+        run: the measure's :class:`Prepared` bundle (its context may be closed).
+        measure: the measure's name, for the message.
+        values: the numbers to check, by the name they have in the result.
+        per_stage: per-stage numbers, shape ``(B, L, ...)``, to locate tangents that blew up.
+    """
+    bad = [k for k, v in values.items() if not np.isfinite(np.asarray(v, dtype=float)).all()]
+    if not bad:
+        return
+    stage = first_nonfinite_stage(run)
+    if stage is not None:
+        where, what = f"stage {stage} ({run.names[stage]!r})", "forward values"
+    else:
+        what, where = "tangents (perturbations)", "some stage"
+        if per_stage is not None:
+            finite = np.isfinite(np.asarray(per_stage, dtype=float))
+            rows = finite.reshape(finite.shape[0], finite.shape[1], -1).all(axis=(0, 2))  # (L,)
+            if not rows.all():
+                first = int(np.argmin(rows))
+                where = f"stage {first} ({run.names[first]!r})"
+    raise NonFiniteError(_nonfinite_message(measure, where, what) + f" (in {', '.join(bad)})")
+
+
+def first_nonfinite_stage(run: Prepared) -> int | None:
+    """Index of the first stage whose output holds NaN or inf, by one plain forward pass."""
+    h = run.inputs
+    with eval_mode(run.stages), torch.no_grad():
+        for i, stage in enumerate(run.stages):
+            h = stage(h)
+            if isinstance(h, torch.Tensor) and not bool(torch.isfinite(h).all()):
+                return i
+    return None
+
+
+def check_degenerate(run: Prepared, measure: str, gains: object, quantity: str = "ln g") -> None:
+    """Report stages whose gain is exactly zero (``ln g = -inf``).
+
+    A stage that maps every perturbation to zero for *every* probe input is degenerate: there
+    is no finite value, and :class:`DegenerateStageError` names it. Where only some inputs see
+    a zero gain (every unit of a ReLU layer cut off for those inputs) a warning is logged naming
+    the stage and the count, and the measure keeps its floor for those inputs.
+
+    Args:
+        run: the measure's :class:`Prepared` bundle.
+        measure: the measure's name.
+        gains: per-stage gains of the leading direction, shape ``(B, L)`` (not logs).
+        quantity: how the measure names the log of the gain.
+    """
+    zero = np.asarray(gains, dtype=float) == 0.0  # (B, L)
+    if not zero.any():
+        return
+    every = zero.all(axis=0)  # (L,)
+    stage = int(np.argmax(every)) if every.any() else int(np.argmax(zero.any(axis=0)))
+    where = f"stage {stage} ({run.names[stage]!r})"
+    if not every.any():
+        _log.warning(
+            "%s: %s maps every perturbation to exactly zero for %d of %d probe inputs (%s = "
+            "-inf there); those inputs count with the smallest representable gain",
+            measure, where, int(zero[:, stage].sum()), zero.shape[0], quantity,
+        )  # fmt: skip
+        return
+    raise DegenerateStageError(
+        f"{measure}: {where} maps every perturbation to exactly zero for all {zero.shape[0]} "
+        f"probe inputs ({quantity} = -inf): the network is degenerate there (zero weights, or "
+        "every unit cut off), perfectly ordered, and has no finite value. Check that stage's "
+        "weights, or measure the stages after it (measure(..., start_after=NAME))"
+    )
 
 
 def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) -> list[nn.Module]:
@@ -110,6 +261,7 @@ def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) 
     With ``dtype`` set and different from the parameters' dtype, a converted deep copy is
     returned so that the caller's model is left as it was.
     """
+    _check_not_meta(model_or_stages)
     if isinstance(model_or_stages, nn.Module) and not isinstance(model_or_stages, nn.ModuleList):
         model: nn.Module = model_or_stages
         if dtype is not None and _param_dtype(model) not in (None, dtype):
@@ -146,6 +298,24 @@ def _split(model: nn.Module) -> list[nn.Module]:
         hit = (key, list(split_stages(model)))
         _SPLITS[model] = hit
     return list(hit[1])
+
+
+def _check_not_meta(model_or_stages: object) -> None:
+    if isinstance(model_or_stages, nn.Module):
+        modules: Sequence[object] = [model_or_stages]
+    elif isinstance(model_or_stages, (list, tuple)):
+        modules = model_or_stages
+    else:
+        return
+    for module in modules:
+        if isinstance(module, nn.Module) and any(
+            t.device.type == "meta" for t in (*module.parameters(), *module.buffers())
+        ):
+            raise ValueError(
+                "the model's parameters are on the meta device (shapes without values): "
+                "materialise it first, e.g. model.to_empty(device='cpu') then "
+                "model.load_state_dict(weights)"
+            )
 
 
 def _param_dtype(module: nn.Module) -> torch.dtype | None:

@@ -40,7 +40,7 @@ from criticality.measures._perturb import (
     random_directions,
 )
 from criticality.measures._registry import register_measure
-from criticality.measures.prepared import ModelOrStages, prepared
+from criticality.measures.prepared import ModelOrStages, check_finite, prepared
 from criticality.measures.results import Estimate, Result
 from criticality.stages import compose
 
@@ -63,6 +63,10 @@ class SusceptibilityResult(Result):
         epsilon: relative stimulus size ``ε``.
         n_dirs: stimulus directions per input.
         seed: seed of the directions and of the bootstrap.
+        bound: ``""`` when ``χ`` peaks inside the grid; ``"upper"`` when its largest value is
+            at ``g_min`` (then ``g* <= g_min``: ``peak_gain`` is an upper bound, not a peak),
+            ``"lower"`` when it is at ``g_max`` (``g* >= g_max``, a lower bound); ``"flat"``
+            when ``χ`` is the same at every gain (no peak: ``peak_gain`` means nothing).
     """
 
     peak_gain: Estimate
@@ -74,12 +78,27 @@ class SusceptibilityResult(Result):
     epsilon: float
     n_dirs: int
     seed: int
+    bound: str = ""
 
     def headline(self) -> Estimate:
         return self.peak_gain
 
     def describe(self) -> str:
         g = self.peak_gain.mean
+        if self.bound == "flat":
+            return (
+                "the response fluctuations do not change over the gain grid: there is no peak "
+                "to locate (a network whose response does not depend on the weight scale, e.g. "
+                "ReLU without biases)"
+            )
+        if self.bound:
+            side, edge = ("ordered", "g_max") if self.bound == "lower" else ("chaotic", "g_min")
+            sign = ">=" if self.bound == "lower" else "<="
+            return (
+                f"the response fluctuations rise up to the edge of the gain grid: g* {sign} "
+                f"{g:.2f} (a bound, not a peak); the network is on the {side} side, further "
+                f"than the grid reaches: widen it ({edge}=...) to locate g*"
+            )
         if abs(math.log(g)) <= 0.05:
             where = "the network is quasi-critical"
         elif g > 1:
@@ -147,6 +166,7 @@ def susceptibility(
         x = run.inputs
         rho, n_out = _responses(list(run.stages), x, gains, epsilon, n_dirs, seed)  # (G, B)
     chi = n_out * rho.var(axis=1, ddof=1)
+    check_finite(run, "susceptibility", {"chi": chi})
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))
     boot = np.array([_peak(gains, n_out * rho[:, i].var(axis=1, ddof=1)) for i in idx])
@@ -165,7 +185,17 @@ def susceptibility(
         epsilon=float(epsilon),
         n_dirs=n_dirs,
         seed=seed,
+        bound=_bound(gains, chi),
     )
+
+
+def _bound(gains: np.ndarray, chi: np.ndarray) -> str:
+    """``"upper"``/``"lower"`` when ``χ``'s maximum is at the first/last gain, ``"flat"`` when
+    ``χ`` does not change over the grid (no peak at all), else ``""``."""
+    if float(np.ptp(chi)) <= 1e-9 * max(float(np.abs(chi).max()), 1e-300):
+        return "flat"
+    i = int(np.argmax(chi))
+    return "upper" if i == 0 else "lower" if i == len(gains) - 1 else ""
 
 
 def _gain_grid(g_min: float, g_max: float, n: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from torch import nn
 
 from criticality.measures._perturb import check_count
 from criticality.measures._registry import register_measure
-from criticality.measures.prepared import ModelOrStages, check_inputs
+from criticality.measures.prepared import ModelOrStages, NonFiniteError, check_inputs
 from criticality.measures.results import Estimate, Result
 
 
@@ -126,6 +126,16 @@ def weight_alpha(
         check_inputs(inputs)
     fits, skipped = [], []
     for name, w in _weights(model_or_stages):
+        if w.device.type == "meta":
+            raise ValueError(
+                f"weight_alpha: {name} is on the meta device (no values); materialise the "
+                "model first (model.to_empty(device='cpu'), then load its weights)"
+            )
+        if not bool(torch.isfinite(w).all()):
+            raise NonFiniteError(
+                f"weight_alpha: the weight {name} holds NaN or inf; the spectrum would be "
+                "meaningless: check how the model was trained or loaded"
+            )
         evals = eigenvalues(w)
         if evals.size < min_evals:
             skipped.append(f"{name}: {evals.size} eigenvalues < min_evals={min_evals}")

@@ -8,11 +8,14 @@ without recomputing anything, so ``criticality report OUT`` can re-render a fini
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from criticality._meta import SCHEMA_VERSION as SCHEMA_VERSION
 from criticality._meta import atomic_write as atomic_write
@@ -62,31 +65,126 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
             f"{path} does not exist: pass the output folder of a finished run "
             "(one written by `criticality measure`, `criticality demo`, ...)"
         )
-    results: dict[str, Any] = json.loads(path.read_text())
+    try:
+        results = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is damaged (truncated or not JSON: {err}); re-run the experiment into "
+            "this folder to write it again"
+        ) from None
+    if not isinstance(results, dict) or not isinstance(results.get("data"), dict):
+        raise ValueError(f"{path} holds no run's results (no 'data' object); re-run to write it")
+    for key in ("kind", "seed"):
+        if key not in results:
+            raise ValueError(f"{path} lacks the key {key!r}; re-run to write it again")
     if results.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(
             f"{path} has schema version {results.get('schema_version')}, "
             f"this criticality reads {SCHEMA_VERSION}; re-run to update it"
         )
-    return results
+    out: dict[str, Any] = results
+    return out
 
 
-def resume_dir(directory: str | Path, config: dict[str, Any]) -> Path:
+#: Set by :func:`fresh_start` (the CLI's ``--fresh``): discard finished work instead of resuming.
+_FRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("criticality_fresh", default=False)
+
+
+class ConfigMismatchError(ValueError):
+    """A folder holds finished work made with another configuration than the one requested."""
+
+
+@contextlib.contextmanager
+def fresh_start(enabled: bool = True) -> Iterator[None]:
+    """Within the block, :func:`resume_dir` (and every resumable run) discards finished work
+    instead of resuming it: what ``--fresh`` does on the command line."""
+    token = _FRESH.set(enabled)
+    try:
+        yield
+    finally:
+        _FRESH.reset(token)
+
+
+def fresh_requested() -> bool:
+    """Whether the caller asked to start afresh (:func:`fresh_start`, ``--fresh``)."""
+    return _FRESH.get()
+
+
+def resume_dir(
+    directory: str | Path,
+    config: dict[str, Any],
+    *,
+    fresh: bool | None = None,
+    on_change: Literal["refuse", "redo"] = "redo",
+) -> Path:
     """The folder of a run's finished units of work, kept only if made with the same ``config``.
 
     Every resumable run (the demo's parts, an experiment's runs, tasks or generations) keeps its
     finished units in one folder stamped with the configuration that made them. A rerun with the
-    same configuration finds them and skips that work; a rerun with another configuration
-    discards them (with a warning) and starts the folder afresh.
+    same configuration finds them and skips that work. What a rerun with another configuration
+    does is the caller's choice, and is never silent:
+
+    * ``on_change="refuse"`` (a folder stamped with a whole run's configuration): raise
+      :class:`ConfigMismatchError` naming the settings that differ, so that finished work is
+      neither lost nor mixed with other settings; ``fresh=True`` (``--fresh``,
+      :func:`fresh_start`) discards it, or the user picks another folder.
+    * ``on_change="redo"`` (a folder per unit of work, stamped with what decides that unit
+      alone): discard this unit with a warning naming what changed and compute it again; units
+      whose stamp is unchanged are kept.
+
+    Args:
+        directory: the folder.
+        config: the JSON-serialisable configuration that makes the units.
+        fresh: discard what the folder holds (default: :func:`fresh_requested`).
+        on_change: ``"refuse"`` or ``"redo"``, see above.
 
     Returns:
         ``directory``, existing and stamped with ``config``.
+
+    Raises:
+        ConfigMismatchError: ``on_change="refuse"`` and the folder holds work of another
+            configuration (and not ``fresh``).
     """
+    if on_change not in ("refuse", "redo"):
+        raise ValueError(f"on_change must be 'refuse' or 'redo', got {on_change!r}")
     folder = Path(directory)
     stamp, text = folder / "config.json", json.dumps(config, sort_keys=True, default=str)
-    if stamp.is_file() and stamp.read_text() != text:
-        log.warning("config changed: discarding the finished work in %s", folder)
+    fresh = fresh_requested() if fresh is None else fresh
+    changed = stamp.is_file() and stamp.read_text() != text
+    if fresh and folder.exists():
+        log.warning("starting afresh: discarding the finished work in %s", folder)
+        shutil.rmtree(folder)
+    elif changed and on_change == "refuse":
+        raise ConfigMismatchError(
+            f"{folder} holds finished work made with other settings "
+            f"({config_difference(stamp, config)}); rerun with --fresh to discard it "
+            "(fresh=True in Python), pass another --out, or repeat the original settings "
+            "to resume"
+        )
+    elif changed:
+        log.warning("settings changed (%s): computing %s again", config_difference(stamp, config),
+                    folder)  # fmt: skip
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(stamp, text)
     return folder
+
+
+def config_difference(stamp: Path, config: dict[str, Any], limit: int = 4) -> str:
+    """The settings that differ between the stamp file and ``config``, in words."""
+    try:
+        stored = json.loads(stamp.read_text())
+    except (ValueError, OSError):
+        return f"{stamp} is unreadable"
+    if not isinstance(stored, dict):
+        return f"{stamp} holds no configuration"
+    new = json.loads(json.dumps(config, default=str))
+    keys = sorted(set(stored) | set(new))
+    unset = "<unset>"
+    diffs = [
+        f"{k}: {json.dumps(stored.get(k, unset))} there, {json.dumps(new.get(k, unset))} now"
+        for k in keys
+        if stored.get(k, unset) != new.get(k, unset)
+    ]
+    more = f", and {len(diffs) - limit} more" if len(diffs) > limit else ""
+    return "; ".join(diffs[:limit]) + more

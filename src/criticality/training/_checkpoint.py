@@ -1,11 +1,15 @@
 """Checkpoints of a training run: model, optimizer, regularizer, RNG states, step, history.
 
-Saved atomically (write, then rename) to ``DIR/last.pt`` and read back with
-``torch.load(weights_only=True)``: only tensors and plain Python values are stored.
+Saved atomically (write, then rename) to ``DIR/last.pt``; the one before it is kept as
+``DIR/previous.pt``. Read back with ``torch.load(weights_only=True)``: only tensors and plain
+Python values are stored. A damaged ``last.pt`` (cut short, overwritten, not ours) is moved aside
+to ``last.pt.damaged`` with a warning and the run falls back to ``previous.pt``; if that is
+damaged too, loading stops with an error saying how to start over.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -15,6 +19,15 @@ import numpy as np
 import torch
 
 FILE = "last.pt"
+PREVIOUS = "previous.pt"
+#: Keys every checkpoint written by :func:`criticality.training.fit` has.
+REQUIRED = ("step", "model", "optimizer", "rng", "loss", "penalty", "callbacks")
+
+log = logging.getLogger(__name__)
+
+
+class DamagedCheckpointError(ValueError):
+    """No readable checkpoint is left in a folder that holds some."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -40,16 +53,55 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(directory: Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``directory/last.pt`` atomically."""
+    """Write ``payload`` to ``directory/last.pt`` atomically; the old one becomes
+    ``previous.pt``."""
     directory.mkdir(parents=True, exist_ok=True)
     path, tmp = directory / FILE, directory / f"{FILE}.tmp"
     torch.save(payload, tmp)
+    if path.is_file():
+        os.replace(path, directory / PREVIOUS)  # between the renames, previous.pt is the last
     os.replace(tmp, path)
     return path
 
 
 def load(directory: Path | None) -> dict[str, Any] | None:
-    """The last checkpoint in ``directory``, or ``None`` when there is none."""
-    if directory is None or not (directory / FILE).is_file():
+    """The last readable checkpoint in ``directory``, or ``None`` when there is none.
+
+    Raises:
+        DamagedCheckpointError: checkpoints exist but none can be read.
+    """
+    if directory is None:
         return None
-    return torch.load(directory / FILE, map_location="cpu", weights_only=True)
+    found = [directory / name for name in (FILE, PREVIOUS) if (directory / name).is_file()]
+    problems = []
+    for path in found:
+        try:
+            return _read(path)
+        except DamagedCheckpointError as err:
+            problems.append(str(err))
+            aside = path.with_name(path.name + ".damaged")
+            os.replace(path, aside)
+            log.warning("%s; moved it to %s and fell back to the one before", err, aside.name)
+    if problems:
+        raise DamagedCheckpointError(
+            f"no readable checkpoint in {directory} ({'; '.join(problems)}); start the run "
+            "over: delete that folder, or rerun with --fresh"
+        )
+    return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """One checkpoint file; :class:`DamagedCheckpointError` if it is not a whole one of ours.
+
+    torch's own message is not passed on: for a file we did not write it suggests
+    ``weights_only=False``, which would run whatever code the file holds.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for cut or foreign files
+        raise DamagedCheckpointError(
+            f"{path} is damaged or not a criticality checkpoint ({type(err).__name__})"
+        ) from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
+        raise DamagedCheckpointError(f"{path} is not a criticality training checkpoint")
+    return ckpt

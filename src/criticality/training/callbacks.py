@@ -43,6 +43,8 @@ class TrainState:
         method: the training method's name (``"custom"`` for parts built by the caller).
         loss_terms: the method's loss terms (carried to the next task).
         method_callbacks: the method's callbacks (carried to the next task).
+        settings: the run's settings a checkpoint must match to be resumed (method, options,
+            optimizer, batch size, seed, parameter shapes).
     """
 
     model: nn.Module
@@ -59,6 +61,7 @@ class TrainState:
     method: str = "plain"
     loss_terms: tuple[Any, ...] = ()
     method_callbacks: tuple[Callback, ...] = ()
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Callback:

@@ -190,13 +190,15 @@ def fit(
     if state is None:
         state = _new_state(model, dev, task, method, method_options, seed, optimizer, lr,
                            weight_decay, optimizer_options or {})  # fmt: skip
+        state.settings = _settings(model, state.method, method_options, optimizer, lr,
+                                   weight_decay, optimizer_options, batch_size, seed)  # fmt: skip
     state.task, state.task_step, state.device = task, 0, dev
     terms = (*state.loss_terms, *([regularizer] if regularizer is not None else []))
     hooks = [*state.method_callbacks, *callbacks]
     _check_names(hooks)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     meter = EnergyMeter(dev)
-    history = _start(ckpt_dir, state, terms, hooks, seed, meter)
+    history = _start(ckpt_dir, state, terms, hooks, seed, meter, n_steps)
     if history is None:  # the checkpoint is further on: this task was trained before
         logs = {cb.name: cb.records() for cb in hooks}
         empty = np.zeros(0)
@@ -326,6 +328,7 @@ def _start(
     callbacks: Sequence[Callback],
     seed: int,
     meter: EnergyMeter,
+    n_steps: int,
 ) -> tuple[list[float], list[float]] | None:
     """Load the last checkpoint into the run's objects, or seed a fresh run.
 
@@ -339,13 +342,20 @@ def _start(
             torch.manual_seed(seed)
         return [], []
     ckpt_task = int(ckpt.get("task", 0))
+    _check_resumable(ckpt_dir, ckpt, state, n_steps)
     if ckpt_task < state.task and not ckpt.get("finished", True):
         raise ValueError(
             f"the checkpoint in {ckpt_dir} is in the middle of task {ckpt_task}; this call "
             f"trains task {state.task}: finish task {ckpt_task} first, or use another "
             "checkpoint_dir"
         )
-    state.model.load_state_dict(ckpt["model"])
+    try:
+        state.model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:  # another architecture: missing keys or other shapes
+        raise ValueError(
+            f"the checkpoint in {ckpt_dir} is of another model ({str(err).splitlines()[0]}); "
+            "pass another checkpoint_dir (--out), or start over (--fresh)"
+        ) from None
     state.optimizer.load_state_dict(ckpt["optimizer"])
     saved_terms = ckpt.get("loss_terms", [ckpt.get("regularizer")])
     for term, saved in zip(terms, saved_terms, strict=False):
@@ -368,6 +378,79 @@ def _start(
         meter.load_state_dict(ckpt["energy"])
     logger.info("resuming task %d at step %d (%s)", state.task, state.task_step, ckpt_dir)
     return list(ckpt["loss"]), list(ckpt["penalty"])
+
+
+def _settings(
+    model: nn.Module,
+    method: str,
+    method_options: dict[str, Any] | None,
+    optimizer: str | OptimizerFactory,
+    lr: float,
+    weight_decay: float,
+    optimizer_options: dict[str, Any] | None,
+    batch_size: int,
+    seed: int,
+) -> dict[str, Any]:
+    """What a checkpoint must have been made with to be resumed by this run (JSON-like)."""
+    return {
+        "method": method,
+        "method_options": _plain(method_options or {}),
+        "optimizer": optimizer if isinstance(optimizer, str) else "custom",
+        "lr": float(lr),
+        "weight_decay": float(weight_decay),
+        "optimizer_options": _plain(optimizer_options or {}),
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _plain(options: dict[str, Any]) -> dict[str, str]:
+    """Options as comparable text: plain values by value, other objects (whose ``repr`` may
+    hold a memory address) by their type."""
+    basic = (str, int, float, bool, type(None), list, tuple, dict)
+    return {
+        str(k): repr(v) if isinstance(v, basic) else type(v).__name__
+        for k, v in sorted(options.items())
+    }
+
+
+def _check_resumable(
+    ckpt_dir: Path | None, ckpt: dict[str, Any], state: TrainState, n_steps: int
+) -> None:
+    """Refuse a checkpoint made with other settings, or further on in this task than asked.
+
+    A checkpoint written before settings were recorded is resumed as before. More steps than
+    the checkpoint's task had continue it (and say so).
+    """
+    saved = ckpt.get("settings")
+    if isinstance(saved, dict) and state.settings:
+        diffs = [
+            f"{k}: {saved.get(k)!r} there, {state.settings.get(k)!r} now"
+            for k in sorted(set(saved) | set(state.settings))
+            if saved.get(k) != state.settings.get(k)
+        ]
+        if diffs:
+            raise ValueError(
+                f"the checkpoint in {ckpt_dir} was made with other settings ({'; '.join(diffs)}); "
+                "repeat them to resume, pass another checkpoint_dir (--out), or start over "
+                "(--fresh)"
+            )
+    if int(ckpt.get("task", 0)) != state.task:
+        return
+    done = int(ckpt.get("task_step", ckpt["step"]))
+    if done > n_steps:
+        raise ValueError(
+            f"the checkpoint in {ckpt_dir} has trained {done} steps of task {state.task}, more "
+            f"than the {n_steps} asked for now; ask for at least {done} steps, pass another "
+            "checkpoint_dir (--out), or start over (--fresh)"
+        )
+    planned = ckpt.get("task_steps")
+    if planned is not None and n_steps > int(planned) and done < n_steps:
+        logger.warning(
+            "%s holds %d of the %d steps first asked for; continuing that run to %d steps",
+            ckpt_dir, done, int(planned), n_steps,
+        )  # fmt: skip
 
 
 def _save(
@@ -393,6 +476,8 @@ def _save(
         "loss": list(losses),
         "penalty": list(penalties),
         "energy": meter.state_dict(),
+        "settings": state.settings,
+        "task_steps": n_steps,
     }
     path = _checkpoint.save(ckpt_dir, payload)
     logger.info("checkpoint at step %d (task %d): %s", state.step, state.task, path)
