@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from criticality.reporting import Figure, Section, Table
-from criticality.reporting.numbers import fmt_ci
+from criticality.reporting.numbers import Kind, fmt_ci
 from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
@@ -386,7 +386,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         c = a["tail"][m].get(perf)
         if c is None or c["n"] < 2 or not math.isfinite(c["ci_low"]):
             continue
-        scale, unit, kind = (100, " pp", "points") if better else (1, "", "diff")
+        scale, unit = (100, " pp") if better else (1, "")
+        kind: Kind = "points" if better else "diff"
         diff = fmt_ci(scale * c["mean_diff"], scale * c["ci_low"], scale * c["ci_high"], kind)
         figures.append(f"{m}: {diff}{unit}")
         verdicts.append(
