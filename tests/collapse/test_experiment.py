@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -49,6 +50,10 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     assert analysis["contrast_final"]["neg_elbo"]["n"] == 2
     gru = data["charlm"]["charlm-gru"]["runs"]["replace/plain"][0][1]
     assert {"test_ppl", "lambda_1/depth", "lambda_1/time", "rare_word_mass"} <= set(gru)
+    # The in-time spectrum (finite-time QR exponents over 8 steps: not necessarily ordered).
+    spectrum = gru["exponents/time"]
+    assert len(spectrum) == 4 and all(math.isfinite(e) for e in spectrum)
+    assert spectrum[0] == pytest.approx(gru["lambda_1/time"], abs=1e-9)
     # The verdicts: M4's two halves, the literature's remedies, the exact cases' check.
     rows = scorecard(data)
     assert [r.claim for r in rows] == ["M4", "M4", None, None]
