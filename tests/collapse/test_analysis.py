@@ -73,6 +73,7 @@ def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
     assert t["collapse"]["mean_diff"] == pytest.approx(12.0)  # quality fell by 12 on average
     assert t["distance"]["lambda_1/net"]["mean_diff"] == pytest.approx(1.0 - 0.2 / 3)
     r = t["remedies"]["replace/critical"]
+    assert r["slowing"]["mean_diff"] == pytest.approx(12.0 - 5.5)  # rose by 5.5 instead of 12
     assert r["gain"]["mean_diff"] == pytest.approx(5.0)  # 5 lower loss = better
     assert r["cost"]["mean_diff"] == pytest.approx(-1.5)  # 1.5 worse at generation 0
     assert r["distance"]["lambda_1/net"]["mean_diff"] == pytest.approx(0.1 - 1.0)
@@ -81,9 +82,16 @@ def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
     assert v["loss_of_criticality"] == {"lambda_1/net": "supported"}
     assert v["remedies"]["replace/critical"] == {
         "slows_collapse": "supported",
+        "better_at_end": "supported",
         "costs_at_generation_0": "supported",
         "closer_to_criticality": {"lambda_1/net": "supported"},
     }
+    # A method that starts 20 better and collapses as fast is better at the end but does not
+    # slow the collapse: the difference in differences tells the two apart.
+    shifted = [[{"q": row["q"] - 20, "lambda_1/net": 0.0} for row in seed] for seed in control]
+    level = claim_verdicts(claim_tests({"replace/plain": control, "shift": shifted}, "q",
+                                       higher_is_better=False))["remedies"]["shift"]  # fmt: skip
+    assert level["better_at_end"] == "supported" and level["slows_collapse"] == "inconclusive"
     # Identical runs: every difference is exactly 0, nothing is claimed either way.
     assert v["remedies"]["flat"]["slows_collapse"] == "inconclusive"
     # Higher-is-better flips every orientation: the same numbers are now an improvement.

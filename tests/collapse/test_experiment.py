@@ -59,7 +59,7 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     assert [r.claim for r in rows] == ["M4", "M4", None, None]
     verdicts = {"supported", "inconclusive", "not supported"}
     assert {r.verdict for r in rows[:3]} <= verdicts
-    assert "charlm-gru replace/critical_global: gain" in rows[1].figure
+    assert "charlm-gru replace/critical_global: quality loss saved" in rows[1].figure
     assert "vae mixed/plain" in rows[2].figure and "gmm mixed/plain" in rows[2].figure
     assert rows[3].verdict == "agree", rows[3].figure  # the simulations follow the closed forms
     page = (tmp_path / "report.html").read_text()

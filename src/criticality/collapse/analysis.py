@@ -151,8 +151,11 @@ def claim_tests(
         ``collapse``: paired ``quality`` loss of the control, generation 0 minus the last
         generation (oriented: positive = quality fell); ``distance``: per ``λ_1`` key, the
         control's ``|λ_1|`` at the last generation minus at generation 0 (positive = farther
-        from criticality); ``remedies``: per other condition, ``gain`` (its quality minus the
-        control's at the last generation, oriented: positive = better), ``cost`` (the same at
+        from criticality); ``remedies``: per other condition, ``slowing`` (its change of quality
+        from generation 0 to the last minus the control's, oriented: positive = it lost less,
+        a difference in differences that a better or worse start does not move), ``gain`` (its
+        quality minus the control's at the last generation, oriented: positive = better),
+        ``cost`` (the same at
         generation 0, where no generated data has been used yet) and ``distance`` (its
         ``|λ_1|`` minus the control's at the last generation, positive = farther). Each entry is
         a :class:`criticality.stats.PairedComparison` as a dict.
@@ -179,6 +182,7 @@ def claim_tests(
             raise ValueError(f"{cond!r} has {len(rows)} seeds, the control {len(ctrl)}")
         qc = sign * _key(rows, quality)
         out["remedies"][cond] = {
+            "slowing": _pc(qc[:, -1] - qc[:, 0], q[:, -1] - q[:, 0]),
             "gain": _pc(qc[:, -1], q[:, -1]),
             "cost": _pc(qc[:, 0], q[:, 0]),
             "distance": {
@@ -210,9 +214,11 @@ def claim_verdicts(tests: Mapping[str, Any]) -> dict[str, Any]:
       ``|λ_1|`` grew, *not supported* when it shrank (the network moved toward criticality while
       collapsing), *inconclusive* when the interval contains 0; ``None`` without a collapse or
       without a network;
-    * ``remedies``: per condition, *supported* when its quality at the last generation is
-      better than the control's, *not supported* when worse, else *inconclusive*; the cost at
-      generation 0 and whether it kept ``|λ_1|`` smaller are reported beside it.
+    * ``remedies``: per condition, ``slows_collapse`` *supported* when it lost less quality
+      from generation 0 to the last than the control did, *not supported* when it lost more,
+      else *inconclusive*; beside it ``better_at_end`` (its quality at the last generation
+      against the control's, same rule), the cost at generation 0, and whether it kept
+      ``|λ_1|`` smaller.
     """
     collapsed = _verdict(tests["collapse"]) == SUPPORTED
     loss = {k: _verdict(c) for k, c in tests["distance"].items()} if collapsed else {}
@@ -221,7 +227,8 @@ def claim_verdicts(tests: Mapping[str, Any]) -> dict[str, Any]:
         "loss_of_criticality": loss or None,
         "remedies": {
             cond: {
-                "slows_collapse": _verdict(r["gain"]),
+                "slows_collapse": _verdict(r["slowing"]),
+                "better_at_end": _verdict(r["gain"]),
                 "costs_at_generation_0": _verdict({"ci_low": -r["cost"]["ci_high"],
                                                    "ci_high": -r["cost"]["ci_low"]}),
                 "closer_to_criticality": {k: _verdict({"ci_low": -c["ci_high"],

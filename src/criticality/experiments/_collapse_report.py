@@ -151,7 +151,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 loss_fig.append(f"{variant}: {drop} (no collapse)")
                 loss_v.append(INCONCLUSIVE)
         for cond, r in t["remedies"].items():
-            gain = f"{variant} {cond}: gain {_ci(r['gain'])} (at generation 0 {_ci(r['cost'])})"
+            gain = (
+                f"{variant} {cond}: quality loss saved {_ci(r['slowing'])}; at the end {_ci(r['gain'])}, "
+                f"at generation 0 {_ci(r['cost'])}"
+            )
             verdict = v["remedies"][cond]["slows_collapse"]
             if cond.startswith(MODES):
                 mode_fig.append(gain)
@@ -176,9 +179,9 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             "Training each generation toward criticality slows model collapse",
             "; ".join(crit_fig),
             combine(crit_v),
-            "rule: paired CI of quality (method − replace/plain) at the last generation on the "
-            "better side of 0; on the worse side: not supported; every method and model must "
-            "agree; positive = better",
+            "rule: paired CI of the quality lost from generation 0 to the last, replace/plain's "
+            "minus the method's, above 0; below 0: not supported; every method and model must "
+            "agree; positive = better (the end and generation 0 shown beside it)",
             section, claim="M4",
         ))  # fmt: skip
     if mode_fig:
@@ -253,12 +256,17 @@ def _support_paragraph(data: dict[str, Any], found: dict[str, dict[str, Any]]) -
                     moved.append(f"λ_1 ({_part(k)}) {how} (Δ|λ_1| {_ci(c, 'exponent')})")
                 text += "; " + ", ".join(moved)
             words.append(text + ".")
-        helped = [c for c, r in v["remedies"].items() if r["slows_collapse"] == SUPPORTED]
-        hurt = [c for c, r in v["remedies"].items() if r["slows_collapse"] == NOT_SUPPORTED]
-        if v["remedies"]:
+        rem = v["remedies"]
+        if rem:
+            slow = [c for c, r in rem.items() if r["slows_collapse"] == SUPPORTED]
+            fast = [c for c, r in rem.items() if r["slows_collapse"] == NOT_SUPPORTED]
+            up = [c for c, r in rem.items() if r["better_at_end"] == SUPPORTED]
+            down = [c for c, r in rem.items() if r["better_at_end"] == NOT_SUPPORTED]
             words.append(
-                f"Better than the control at generation {g}: {', '.join(helped) or 'none'}; "
-                f"worse: {', '.join(hurt) or 'none'}; the rest within the noise of "
+                f"Lost less quality than the control by generation {g}: "
+                f"{', '.join(slow) or 'none'}; lost more: {', '.join(fast) or 'none'}. "
+                f"Better than the control at generation {g}: {', '.join(up) or 'none'}; "
+                f"worse: {', '.join(down) or 'none'}. The rest lie within the noise of "
                 f"{t['collapse']['n']} seeds."
             )
     rows = {r.statement: r for r in scorecard(data) if r.claim == "M4"}
