@@ -240,7 +240,8 @@ class CharLMLearner:
             )
             rec = lyapunov_record(res)
             crit["time"] = {k: rec[k] for k in ("lambda_1", "lambda_1_ci")}
-            crit["time"]["exponents"] = [float(e) for e in res.exponents]  # finite-time: ordered as T grows
+            # finite-time exponents: ordered only as the number of steps grows
+            crit["time"]["exponents"] = [float(e) for e in res.exponents]
         out["criticality"] = crit
         return out
 

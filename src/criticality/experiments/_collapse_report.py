@@ -152,8 +152,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 loss_v.append(INCONCLUSIVE)
         for cond, r in t["remedies"].items():
             gain = (
-                f"{variant} {cond}: quality loss saved {_ci(r['slowing'])}; at the end {_ci(r['gain'])}, "
-                f"at generation 0 {_ci(r['cost'])}"
+                f"{variant} {cond}: quality loss saved {_ci(r['slowing'])}; "
+                f"at the end {_ci(r['gain'])}, at generation 0 {_ci(r['cost'])}"
             )
             verdict = v["remedies"][cond]["slows_collapse"]
             if cond.startswith(MODES):
