@@ -47,3 +47,56 @@ def test_lead_lag_finds_a_known_delay() -> None:
     assert out["r"][out["lags"].index(2)] == pytest.approx(-1.0)
     tr = tracking(lam, -lam)
     assert tr["rho_quality_vs_lambda"] == pytest.approx(-1.0)
+
+
+def _rows(q: list[list[float]], lam: list[list[float]]) -> list[list[dict[str, float]]]:
+    """Per-seed, per-generation rows of a quality ``q`` and a ``λ_1`` (seeds × generations)."""
+    return [
+        [{"q": a, "lambda_1/net": b} for a, b in zip(qs, ls, strict=True)]
+        for qs, ls in zip(q, lam, strict=True)
+    ]
+
+
+def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
+    from criticality.collapse.analysis import claim_tests, claim_verdicts
+
+    # Loss (lower is better) rises by 10, 12, 14 under the control while λ_1 goes from about 0
+    # to about −1 (farther from criticality); the critical method ends 4, 5, 6 lower, costs
+    # +1, +1.5, +2 at generation 0 and stays at λ_1 ≈ −0.1; "flat" changes nothing.
+    control = _rows([[100, 105, 110], [101, 107, 113], [99, 106, 113]],
+                    [[0.0, -0.5, -1.0], [0.1, -0.4, -0.9], [-0.1, -0.6, -1.1]])  # fmt: skip
+    critical = _rows([[101, 103, 106], [102.5, 105, 108], [101, 104, 107]],
+                     [[0.0, -0.1, -0.1], [0.1, -0.1, -0.1], [-0.1, -0.1, -0.1]])  # fmt: skip
+    runs = {"replace/plain": control, "replace/critical": critical, "flat": control}
+    t = claim_tests(runs, "q", higher_is_better=False, lambda_keys=["lambda_1/net"])
+    assert t["generations"] == 2
+    assert t["collapse"]["mean_diff"] == pytest.approx(12.0)  # quality fell by 12 on average
+    assert t["distance"]["lambda_1/net"]["mean_diff"] == pytest.approx(1.0 - 0.2 / 3)
+    r = t["remedies"]["replace/critical"]
+    assert r["slowing"]["mean_diff"] == pytest.approx(12.0 - 5.5)  # rose by 5.5 instead of 12
+    assert r["gain"]["mean_diff"] == pytest.approx(5.0)  # 5 lower loss = better
+    assert r["cost"]["mean_diff"] == pytest.approx(-1.5)  # 1.5 worse at generation 0
+    assert r["distance"]["lambda_1/net"]["mean_diff"] == pytest.approx(0.1 - 1.0)
+    v = claim_verdicts(t)
+    assert v["collapsed"] is True
+    assert v["loss_of_criticality"] == {"lambda_1/net": "supported"}
+    assert v["remedies"]["replace/critical"] == {
+        "slows_collapse": "supported",
+        "better_at_end": "supported",
+        "costs_at_generation_0": "supported",
+        "closer_to_criticality": {"lambda_1/net": "supported"},
+    }
+    # A method that starts 20 better and collapses as fast is better at the end but does not
+    # slow the collapse: the difference in differences tells the two apart.
+    shifted = [[{"q": row["q"] - 20, "lambda_1/net": 0.0} for row in seed] for seed in control]
+    level = claim_verdicts(claim_tests({"replace/plain": control, "shift": shifted}, "q",
+                                       higher_is_better=False))["remedies"]["shift"]  # fmt: skip
+    assert level["better_at_end"] == "supported" and level["slows_collapse"] == "inconclusive"
+    # Identical runs: every difference is exactly 0, nothing is claimed either way.
+    assert v["remedies"]["flat"]["slows_collapse"] == "inconclusive"
+    # Higher-is-better flips every orientation: the same numbers are now an improvement.
+    up = claim_verdicts(claim_tests(runs, "q", higher_is_better=True, lambda_keys=["lambda_1/net"]))
+    assert up["collapsed"] is False and up["loss_of_criticality"] is None
+    assert up["remedies"]["replace/critical"]["slows_collapse"] == "not supported"
+    with pytest.raises(ValueError, match="control"):
+        claim_tests({"flat": control}, "q", higher_is_better=True)

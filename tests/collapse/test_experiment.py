@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from criticality.experiments.collapse import CollapseConfig, run
+from criticality.experiments.collapse import CollapseConfig, run, scorecard
 
 _KILL_CFG = dataclasses.replace(
     CollapseConfig.tiny(), models=("vae",), modes=("replace",), methods=("plain",), generations=4
@@ -49,6 +50,23 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     assert analysis["contrast_final"]["neg_elbo"]["n"] == 2
     gru = data["charlm"]["charlm-gru"]["runs"]["replace/plain"][0][1]
     assert {"test_ppl", "lambda_1/depth", "lambda_1/time", "rare_word_mass"} <= set(gru)
+    # The in-time spectrum (finite-time QR exponents over 8 steps: not necessarily ordered).
+    spectrum = gru["exponents/time"]
+    assert len(spectrum) == 4 and all(math.isfinite(e) for e in spectrum)
+    assert spectrum[0] == pytest.approx(gru["lambda_1/time"], abs=1e-9)
+    # The verdicts: M4's two halves, the literature's remedies, the exact cases' check.
+    rows = scorecard(data)
+    assert [r.claim for r in rows] == ["M4", "M4", None, None]
+    verdicts = {"supported", "inconclusive", "not supported"}
+    assert {r.verdict for r in rows[:3]} <= verdicts
+    assert "charlm-gru critical_global" in rows[1].figure
+    assert "vae mixed" in rows[2].figure and "gmm mixed" in rows[2].figure
+    assert rows[3].verdict == "agree", rows[3].figure  # the simulations follow the closed forms
+    page = (tmp_path / "report.html").read_text()
+    assert "What the data support" in page and "In sum, on this run" in page
+    assert rows[1].statement in page  # the scorecard is on top of the report
+    for row in rows:  # every row's link lands on a section of this report
+        assert f'id="{row.section}"' in page or f'id="sec-{row.section}"' in page, row.section
 
 
 def test_resume_after_a_kill_gives_the_same_results(tmp_path: Path) -> None:
@@ -56,7 +74,7 @@ def test_resume_after_a_kill_gives_the_same_results(tmp_path: Path) -> None:
     out = tmp_path / "killed"
     code = (
         "import dataclasses, torch; torch.set_num_threads(1)\n"
-        "from criticality.experiments.collapse import CollapseConfig, run\n"
+        "from criticality.experiments.collapse import CollapseConfig, run, scorecard\n"
         f"cfg = dataclasses.replace(CollapseConfig.tiny(), models=('vae',), modes=('replace',), "
         f"methods=('plain',), generations=4)\n"
         f"run(cfg, {str(out)!r})\n"

@@ -14,12 +14,17 @@ All functions take curves of one quantity over generations, one row per seed: sh
   precedes the change in quality, at a negative lag that it follows, at lag 0 that they move
   together;
 * :func:`tracking`: Spearman's ``ρ`` of quality against ``λ_1`` over all (seed, generation)
-  points, and of each against the generation index.
+  points, and of each against the generation index;
+* :func:`claim_tests`: the claim's two halves as paired tests over seeds (does quality fall
+  under the control, does ``|λ_1|``, the distance from criticality, grow with it; does each
+  remedy keep quality, and at what cost at generation 0), with :func:`claim_verdicts` turning
+  their intervals into verdicts by stated rules.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -106,3 +111,130 @@ def tracking(lam: Any, quality: Any) -> dict[str, float]:
         res = stats.spearmanr(x[ok], y[ok])
         out[f"rho_{name}"], out[f"p_{name}"] = float(res.statistic), float(res.pvalue)
     return out
+
+
+#: Verdict words of :func:`claim_verdicts` (those of :mod:`criticality.reporting.scorecard`).
+SUPPORTED, INCONCLUSIVE, NOT_SUPPORTED = "supported", "inconclusive", "not supported"
+
+
+def _key(rows: Sequence[Sequence[Mapping[str, Any]]], key: str) -> np.ndarray:
+    """``(seeds, G + 1)`` values of ``key`` from per-seed, per-generation rows (NaN if absent)."""
+    return np.array([[float(r.get(key, np.nan)) for r in seed_rows] for seed_rows in rows])
+
+
+def _pc(treatment: np.ndarray, control: np.ndarray) -> dict[str, Any]:
+    ok = np.isfinite(treatment) & np.isfinite(control)
+    return paired_comparison(treatment[ok], control[ok]).to_dict()
+
+
+def claim_tests(
+    runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
+    quality: str,
+    *,
+    higher_is_better: bool,
+    lambda_keys: Sequence[str] = (),
+    control: str = "replace/plain",
+) -> dict[str, Any]:
+    """The claim's two halves as paired tests over seeds, every one oriented so that a positive
+    difference is the direction the claim (or the remedy) predicts.
+
+    Args:
+        runs: ``condition -> seeds -> generations -> {metric: value}`` (the experiment's rows);
+            every condition has the same seeds in the same order.
+        quality: the headline quality metric.
+        higher_is_better: whether a larger ``quality`` is better.
+        lambda_keys: the ``λ_1`` metrics (one per network part); ``|λ_1|`` is the distance from
+            criticality.
+        control: the condition that collapses (``replace`` with plain training).
+
+    Returns:
+        ``collapse``: paired ``quality`` loss of the control, generation 0 minus the last
+        generation (oriented: positive = quality fell); ``distance``: per ``λ_1`` key, the
+        control's ``|λ_1|`` at the last generation minus at generation 0 (positive = farther
+        from criticality); ``remedies``: per other condition, ``slowing`` (its change of quality
+        from generation 0 to the last minus the control's, oriented: positive = it lost less,
+        a difference in differences that a better or worse start does not move), ``gain`` (its
+        quality minus the control's at the last generation, oriented: positive = better),
+        ``cost`` (the same at
+        generation 0, where no generated data has been used yet) and ``distance`` (its
+        ``|λ_1|`` minus the control's at the last generation, positive = farther). Each entry is
+        a :class:`criticality.stats.PairedComparison` as a dict.
+    """
+    if control not in runs:
+        raise ValueError(f"the control {control!r} is not among the conditions {sorted(runs)}")
+    sign = 1.0 if higher_is_better else -1.0
+    ctrl = runs[control]
+    q = sign * _key(ctrl, quality)
+    out: dict[str, Any] = {
+        "quality": quality,
+        "higher_is_better": higher_is_better,
+        "generations": int(q.shape[1] - 1),
+        "collapse": _pc(q[:, 0], q[:, -1]),
+        "distance": {
+            k: _pc(np.abs(_key(ctrl, k))[:, -1], np.abs(_key(ctrl, k))[:, 0]) for k in lambda_keys
+        },
+        "remedies": {},
+    }
+    for cond, rows in runs.items():
+        if cond == control:
+            continue
+        if len(rows) != len(ctrl):
+            raise ValueError(f"{cond!r} has {len(rows)} seeds, the control {len(ctrl)}")
+        qc = sign * _key(rows, quality)
+        out["remedies"][cond] = {
+            "slowing": _pc(qc[:, -1] - qc[:, 0], q[:, -1] - q[:, 0]),
+            "gain": _pc(qc[:, -1], q[:, -1]),
+            "cost": _pc(qc[:, 0], q[:, 0]),
+            "distance": {
+                k: _pc(np.abs(_key(rows, k))[:, -1], np.abs(_key(ctrl, k))[:, -1])
+                for k in lambda_keys
+            },
+        }
+    return out
+
+
+def _verdict(c: Mapping[str, Any]) -> str:
+    """Supported when the interval excludes 0 on the positive side, not supported when it
+    excludes 0 on the negative side, inconclusive otherwise (or with fewer than 2 seeds)."""
+    lo, hi = c["ci_low"], c["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return INCONCLUSIVE
+    if lo > 0:
+        return SUPPORTED
+    if hi < 0:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE
+
+
+def claim_verdicts(tests: Mapping[str, Any]) -> dict[str, Any]:
+    """Verdicts on the claim from :func:`claim_tests`, by these rules (95 % paired intervals):
+
+    * ``collapsed``: the control's quality loss is above 0 (the recursion collapsed at all);
+    * ``loss_of_criticality``: only where it collapsed; per network part, *supported* when
+      ``|λ_1|`` grew, *not supported* when it shrank (the network moved toward criticality while
+      collapsing), *inconclusive* when the interval contains 0; ``None`` without a collapse or
+      without a network;
+    * ``remedies``: per condition, ``slows_collapse`` *supported* when it lost less quality
+      from generation 0 to the last than the control did, *not supported* when it lost more,
+      else *inconclusive*; beside it ``better_at_end`` (its quality at the last generation
+      against the control's, same rule), the cost at generation 0, and whether it kept
+      ``|λ_1|`` smaller.
+    """
+    collapsed = _verdict(tests["collapse"]) == SUPPORTED
+    loss = {k: _verdict(c) for k, c in tests["distance"].items()} if collapsed else {}
+    return {
+        "collapsed": collapsed,
+        "loss_of_criticality": loss or None,
+        "remedies": {
+            cond: {
+                "slows_collapse": _verdict(r["slowing"]),
+                "better_at_end": _verdict(r["gain"]),
+                "costs_at_generation_0": _verdict({"ci_low": -r["cost"]["ci_high"],
+                                                   "ci_high": -r["cost"]["ci_low"]}),
+                "closer_to_criticality": {k: _verdict({"ci_low": -c["ci_high"],
+                                                       "ci_high": -c["ci_low"]})
+                                          for k, c in r["distance"].items()},
+            }
+            for cond, r in tests["remedies"].items()
+        },
+    }  # fmt: skip

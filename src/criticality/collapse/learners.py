@@ -141,6 +141,8 @@ class CharLMSpec:
         n_eval: real test windows scored per generation.
         n_probe: probe windows for the criticality measures.
         burn_in: time steps before the in-time exponents are averaged (GRU).
+        time_exponents: how many of the largest in-time Lyapunov exponents to record (GRU;
+            at most the state size).
     """
 
     arch: str = "gru"
@@ -152,6 +154,7 @@ class CharLMSpec:
     n_eval: int = 256
     n_probe: int = 16
     burn_in: int = 16
+    time_exponents: int = 4
 
     def build(self) -> nn.Module:
         if self.arch == "gru":
@@ -229,12 +232,16 @@ class CharLMLearner:
         crit = {"depth": chain_record(chain, h)}
         if isinstance(self.net, CharGRU):
             emb = self.net.embed(probe)  # (B, T, E)
-            h0 = torch.zeros(len(probe), self.net.hidden * self.net.layers)
+            size = self.net.hidden * self.net.layers
+            h0 = torch.zeros(len(probe), size)
+            k = min(spec.time_exponents, size)
             res = lyapunov_in_time(
-                GRUStackStep(self.net.rnn), emb, h0, burn_in=spec.burn_in, seed=0
+                GRUStackStep(self.net.rnn), emb, h0, k=k, burn_in=spec.burn_in, seed=0
             )
             rec = lyapunov_record(res)
             crit["time"] = {k: rec[k] for k in ("lambda_1", "lambda_1_ci")}
+            # finite-time exponents: ordered only as the number of steps grows
+            crit["time"]["exponents"] = [float(e) for e in res.exponents]
         out["criticality"] = crit
         return out
 

@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
+from criticality.collapse.analysis import claim_tests, claim_verdicts
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.numbers import fmt_ci
+from criticality.reporting.scorecard import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    ScoreRow,
+    combine,
+)
 
 TITLE = "criticality experiment collapse: model collapse and the loss of critical dynamics"
 
@@ -38,6 +47,18 @@ TAILS = {
 }
 
 
+#: Whether a larger value of each headline quality is better.
+HIGHER_IS_BETTER = {"test_loglik": True, "neg_elbo": False, "test_ppl": False}
+#: The literature's remedies (data modes) and the criticality methods, as condition prefixes.
+MODES = ("mixed/", "accumulate/")
+SUPPORT_KEY = "collapse-support"
+MOVED = {
+    SUPPORTED: "moved away from 0",
+    NOT_SUPPORTED: "moved toward 0",
+    INCONCLUSIVE: "did not move significantly",
+}
+
+
 def _label(key: str) -> str:
     if key.startswith("lambda_1/"):
         return f"λ_1 of the {key.split('/')[1]} (nats per {'step' if 'time' in key else 'stage'})"
@@ -64,7 +85,185 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     for model in ("gmm", "vae", "charlm"):
         for variant, block in data.get(model, {}).items():
             out.append(_variant(variant, block, figures))
+    verdicts = _verdicts(data)
+    if verdicts:
+        out.append(
+            Section("What the data support", [_support_paragraph(data, verdicts)], key=SUPPORT_KEY)
+        )
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts: the claim's two halves per model, as paired tests over seeds
+
+
+def _variants(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(v, b) for m in ("gmm", "vae", "charlm") for v, b in data.get(m, {}).items()]
+
+
+def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per variant with the control and ≥ 2 seeds: its claim tests and verdicts."""
+    out = {}
+    for variant, block in _variants(data):
+        runs = block["runs"]
+        quality = block["analysis"]["quality"]
+        if "replace/plain" not in runs or len(runs["replace/plain"]) < 2:
+            continue
+        lam = [k for k in block["analysis"]["metrics"] if k.startswith("lambda_1/")]
+        tests = claim_tests(
+            runs, quality, higher_is_better=HIGHER_IS_BETTER[quality], lambda_keys=lam
+        )
+        out[variant] = {"tests": tests, "verdicts": claim_verdicts(tests)}
+    return out
+
+
+def _ci(c: dict[str, Any], kind: Any = "diff") -> str:
+    return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)
+
+
+def _part(key: str) -> str:
+    """``lambda_1/encoder`` -> ``encoder``, ``lambda_1/time`` -> ``time (GRU state map)``."""
+    part = key.split("/")[1]
+    return {"time": "time (GRU state map)"}.get(part, part)
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M4 in two rows (collapse comes with a loss of criticality; training toward criticality
+    slows collapse) and our check that the literature's remedies work here.
+
+    Rules (95 % paired intervals over seeds, :func:`criticality.collapse.analysis.claim_verdicts`):
+    a model whose control did not collapse makes the first row inconclusive; per network part,
+    ``|λ_1|`` growing under collapse supports it, shrinking contradicts it; a remedy supports
+    its row when its quality at the last generation beats the control's; verdicts combine over
+    models, parts and methods with :func:`criticality.reporting.scorecard.combine`.
+    """
+    found = _verdicts(data)
+    rows: list[ScoreRow] = []
+    loss_fig, loss_v, crit_fig, crit_v, mode_fig, mode_v = [], [], [], [], [], []
+    for variant, entry in found.items():
+        t, v = entry["tests"], entry["verdicts"]
+        if t["distance"]:
+            if v["collapsed"]:
+                grew = list(v["loss_of_criticality"].values())
+                loss_fig.append(f"{variant} {grew.count(SUPPORTED)} of {len(grew)} parts")
+                loss_v.append(combine(grew))
+            else:
+                loss_fig.append(f"{variant} did not collapse")
+                loss_v.append(INCONCLUSIVE)
+        for cond, r in t["remedies"].items():
+            verdict = v["remedies"][cond]["slows_collapse"]
+            if cond.startswith(MODES):
+                mode_fig.append(f"{variant} {cond.split('/')[0]} {_ci(r['slowing'])}")
+                mode_v.append(verdict)
+            else:
+                crit_fig.append(f"{variant} {cond.split('/')[1]} {_ci(r['slowing'])}")
+                crit_v.append(verdict)
+    if loss_fig:
+        rows.append(ScoreRow(
+            "Model collapse comes with a loss of criticality",
+            "|λ_1| grew under collapse: " + "; ".join(loss_fig),
+            combine(loss_v),
+            "paired 95 % CIs over seeds, last generation vs 0; every part must grow",
+            SUPPORT_KEY, claim="M4",
+        ))  # fmt: skip
+    if crit_fig:
+        rows.append(ScoreRow(
+            "Training toward criticality slows model collapse",
+            "quality loss saved: " + "; ".join(crit_fig),
+            combine(crit_v),
+            "CI of the control's loss of quality minus the method's above 0",
+            SUPPORT_KEY, claim="M4",
+        ))  # fmt: skip
+    if mode_fig:
+        rows.append(ScoreRow(
+            "Keeping real data slows model collapse (Shumailov et al.: 10 % real; "
+            "Gerstgrasser et al.: accumulate)",
+            "quality loss saved: " + "; ".join(mode_fig),
+            combine(mode_v),
+            "as above, for the literature's remedies (not the paper's claim)",
+            SUPPORT_KEY,
+        ))  # fmt: skip
+    return rows + _exact_rows(data)
+
+
+def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
+    """Our check that the exact cases follow their closed forms: the largest |z| of the
+    simulated mean against the closed form over generations (standard error from the band)."""
+    zs: list[float] = []
+    if "gaussian" in data:
+        g = data["gaussian"]
+        for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+            for sim, exact in (("variance", "expected_variance"),
+                               ("mean_error", "expected_mean_error")):  # fmt: skip
+                zs += _zs(g[key][sim], g[key][exact])
+    if "regression" in data:
+        r = data["regression"]
+        for mode in ("replace", "accumulate"):
+            zs += _zs(r[mode]["test_error"], r[mode]["expected"])
+    if not zs:
+        return []
+    worst = max(zs)
+    return [ScoreRow(
+        "The Gaussian and regression recursions follow their closed forms",
+        f"largest |z| = {worst:.2f} over {len(zs)} generation-wise checks",
+        "agree" if worst < 4.5 else "disagree",
+        "|simulated mean − closed form| below 4.5 standard errors at every generation",
+        "collapse-gaussian" if "gaussian" in data else "collapse-regression",
+    )]  # fmt: skip
+
+
+def _zs(band: dict[str, list[float]], exact: list[float]) -> list[float]:
+    m, hi = np.asarray(band["mean"]), np.asarray(band["ci_high"])
+    se = (hi - m) / 1.96
+    ok = se > 0
+    return list(np.abs((m[ok] - np.asarray(exact)[ok]) / se[ok]))
+
+
+def _support_paragraph(data: dict[str, Any], found: dict[str, dict[str, Any]]) -> str:
+    """The verdicts in words: per model, did it collapse, did λ_1 move away from 0, which
+    remedy helped; then the claim's two halves."""
+    words = []
+    for variant, entry in found.items():
+        t, v = entry["tests"], entry["verdicts"]
+        g = t["generations"]
+        q = _label(t["quality"]).split(" (")[0]
+        if not v["collapsed"]:
+            words.append(
+                f"{variant}: the {q} did not get significantly worse over {g} generations "
+                f"of replace/plain (loss {_ci(t['collapse'])}), so there is no collapse to "
+                "explain here."
+            )
+        else:
+            text = (
+                f"{variant}: the {q} got worse over {g} generations of replace/plain "
+                f"(loss {_ci(t['collapse'])})"
+            )
+            if t["distance"]:
+                moved = []
+                for k, c in t["distance"].items():
+                    how = MOVED[v["loss_of_criticality"][k]]
+                    moved.append(f"λ_1 ({_part(k)}) {how} (Δ|λ_1| {_ci(c, 'exponent')})")
+                text += "; " + ", ".join(moved)
+            words.append(text + ".")
+        rem = v["remedies"]
+        if rem:
+            slow = [c for c, r in rem.items() if r["slows_collapse"] == SUPPORTED]
+            fast = [c for c, r in rem.items() if r["slows_collapse"] == NOT_SUPPORTED]
+            up = [c for c, r in rem.items() if r["better_at_end"] == SUPPORTED]
+            down = [c for c, r in rem.items() if r["better_at_end"] == NOT_SUPPORTED]
+            words.append(
+                f"Lost less quality than the control by generation {g}: "
+                f"{', '.join(slow) or 'none'}; lost more: {', '.join(fast) or 'none'}. "
+                f"Better than the control at generation {g}: {', '.join(up) or 'none'}; "
+                f"worse: {', '.join(down) or 'none'}. The rest lie within the noise of "
+                f"{t['collapse']['n']} seeds."
+            )
+    rows = {r.statement: r for r in scorecard(data) if r.claim == "M4"}
+    claim = []
+    for r in rows.values():
+        claim.append(f"“{r.statement}”: {r.verdict}.")
+    lead = "In sum, on this run: " + " ".join(claim) if claim else ""
+    return " ".join(words) + (" " + lead if lead else "")
 
 
 def _overview(data: dict[str, Any]) -> Section:
@@ -142,6 +341,7 @@ def _gaussian(g: dict[str, Any], figures: Path) -> Section:
             Table(rows, caption=f"generation G = {last}"),
             Figure(path, "Gaussian refitted to its own samples: simulation vs closed forms"),
         ],
+        key="collapse-gaussian",
     )
 
 
@@ -170,6 +370,7 @@ def _regression(r: dict[str, Any], figures: Path) -> Section:
             f"{r['accumulate']['expected'][last]:.3g}), under the bound {r['bound']:.3g}.",
             Figure(path, "regression test error per generation; dotted: closed forms"),
         ],
+        key="collapse-regression",
     )
 
 

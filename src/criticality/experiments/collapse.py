@@ -56,7 +56,7 @@ from criticality.collapse.charlm import text_windows
 from criticality.collapse.gmm import sample_true_mixture
 from criticality.collapse.textstats import text_reference, text_stats
 from criticality.executor import map_jobs
-from criticality.experiments._collapse_report import TITLE, sections
+from criticality.experiments._collapse_report import TITLE, scorecard, sections
 from criticality.experiments._registry import register_experiment, render
 from criticality.reporting import resume_dir, write_results
 from criticality.training.methods import get_method
@@ -245,6 +245,7 @@ class CollapseConfig:
     title=TITLE,
     config=CollapseConfig,
     sections=sections,
+    scorecard=scorecard,
     summary="recursive training on generated data: quality, tails and λ_1 per generation; "
     "replace / mixed / accumulate and criticality training as remedies",
     demo_rank=60,
