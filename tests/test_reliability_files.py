@@ -159,7 +159,11 @@ def test_resume_dir_redoes_a_changed_unit_and_says_so(tmp_path: Path, caplog) ->
     with caplog.at_level(logging.WARNING):
         resume_dir(folder, {"seed": 0, "steps": 20})
     assert "settings changed (steps: 10 there, 20 now)" in caplog.text
-    assert not (folder / "record.json").exists()
+    assert not (folder / "record.json").exists()  # computed again ...
+    kept = tmp_path / "unit.replaced-1"  # ... and the earlier work set aside, not deleted
+    assert (kept / "record.json").is_file() and str(kept) in caplog.text
+    resume_dir(folder, {"seed": 0, "steps": 30})
+    assert (tmp_path / "unit.replaced-2" / "config.json").is_file()
     with pytest.raises(ValueError, match="on_change"):
         resume_dir(folder, {}, on_change="keep")  # type: ignore[arg-type]
 

@@ -129,8 +129,9 @@ def resume_dir(
       neither lost nor mixed with other settings; ``fresh=True`` (``--fresh``,
       :func:`fresh_start`) discards it, or the user picks another folder.
     * ``on_change="redo"`` (a folder per unit of work, stamped with what decides that unit
-      alone): discard this unit with a warning naming what changed and compute it again; units
-      whose stamp is unchanged are kept.
+      alone): move this unit aside (``NAME.replaced-N`` beside it, so that a mistyped setting
+      never destroys hours of work) with a warning naming what changed, and compute it again;
+      units whose stamp is unchanged are kept.
 
     Args:
         directory: the folder.
@@ -162,12 +163,22 @@ def resume_dir(
             "to resume"
         )
     elif changed:
-        log.warning("settings changed (%s): computing %s again", config_difference(stamp, config),
-                    folder)  # fmt: skip
-        shutil.rmtree(folder)
+        difference = config_difference(stamp, config)
+        kept = _set_aside(folder)
+        log.warning("settings changed (%s): computing %s again; the earlier work is kept in %s",
+                    difference, folder, kept)  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(stamp, text)
     return folder
+
+
+def _set_aside(folder: Path) -> Path:
+    """Rename ``folder`` to the first free ``NAME.replaced-N`` beside it."""
+    n = 1
+    while (target := folder.with_name(f"{folder.name}.replaced-{n}")).exists():
+        n += 1
+    folder.rename(target)
+    return target
 
 
 def config_difference(stamp: Path, config: dict[str, Any], limit: int = 4) -> str:
