@@ -50,7 +50,7 @@ from criticality.continual.algorithms import (
 from criticality.continual.networks import add_layer_norm, member, n_members
 from criticality.continual.units import record_activations
 from criticality.measures import LyapunovResult, lyapunov_spectrum
-from criticality.measures._linalg import ready_forward_ad
+from criticality.measures.tangents import ready_forward_ad
 from criticality.regularizers import CriticalityRegularizer
 from criticality.regularizers._common import call_seed
 from criticality.stages import stages
