@@ -4,7 +4,7 @@ Each measure of a :class:`~criticality.CriticalityReport` gets a *call* by a sta
 (:data:`CALL_RULES`, one function per measure; adding a measure's rule is one entry):
 
 * ``lyapunov`` (λ_1), ``ftle`` and ``branching`` (ln σ): ``critical`` within ±0.05 nats per
-  stage of 0 (:data:`~criticality.measures._words.CRITICAL_BAND`), else the sign decides.
+  stage of 0 (:data:`~criticality.measures.words.CRITICAL_BAND`), else the sign decides.
 * ``susceptibility`` (peak gain g*): ``critical`` within ±0.05 of ln g* = 0; g* > 1 means the
   weights would have to grow to reach the peak (``ordered``), g* < 1 shrink (``chaotic``). A peak
   at the edge of the gain grid is a *bound* (the true peak lies beyond the grid), still a
@@ -45,8 +45,8 @@ from criticality.measures import (
     LyapunovResult,
     SusceptibilityResult,
 )
-from criticality.measures._result import Result
-from criticality.measures._words import CRITICAL_BAND, regime
+from criticality.measures.results import Result
+from criticality.measures.words import CRITICAL_BAND, regime
 from criticality.report import CriticalityReport
 from criticality.reporting.numbers import Kind
 

@@ -245,7 +245,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
 def _reading_rows(data: dict[str, Any]) -> list[ScoreRow]:
     """Without a contrast (one method, e.g. ``criticality train``): each method's final regime
     and accuracy, as readings."""
-    from criticality.measures._words import log_gain_in_words
+    from criticality.measures.words import log_gain_in_words
 
     rows = []
     for g in data["groups"]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
-from criticality.measures._words import CRITICAL_BAND
+from criticality.measures.words import CRITICAL_BAND
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Item

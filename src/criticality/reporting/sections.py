@@ -11,7 +11,7 @@ import numpy as np
 
 from criticality.consensus import DEGENERATE_LOG_GAIN, Consensus, consensus
 from criticality.measures import get_measure
-from criticality.measures._words import log_gain_in_words
+from criticality.measures.words import log_gain_in_words
 from criticality.report import CriticalityReport
 from criticality.reporting.html import Details, Figure, FigureRow, Item, Section, Table
 from criticality.reporting.numbers import fmt, fmt_ci, kind_of
