@@ -81,7 +81,7 @@ class ZooTrainConfig:
     max_params: int | None = 6_000_000
     datasets: tuple[str, ...] = ("fashion_mnist",)
     seeds: tuple[int, ...] = (0, 1)
-    examples: int = 1024
+    examples: int = 512
     batch_size: int = 32
     lr: float = 2e-3
     shift: int = 2
