@@ -28,9 +28,15 @@ from criticality.experiments._scan_report import (
 )
 from criticality.reporting import Section, Table
 from criticality.reporting.html import Details, Item
-from criticality.reporting.numbers import fmt, fmt_ci
+from criticality.reporting.numbers import Kind, fmt, fmt_ci
 from criticality.reporting.scorecard import ScoreRow
-from criticality.stats import detectable_correlation, mann_whitney, mixed_effects, spearman, wilcoxon
+from criticality.stats import (
+    detectable_correlation,
+    mann_whitney,
+    mixed_effects,
+    spearman,
+    wilcoxon,
+)
 
 TITLE = "The trained zoo: real architectures trained here, against distance to criticality"
 PROBES = ("test", "gaussian", "augmented")
@@ -122,8 +128,15 @@ def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> di
         "n_runs": out["n_runs"],
     }
     runs = [p for p in pts if p["dataset"] == dataset and p["step"] == final]
-    out["per_run"] = {"x": DISTANCE, "y": "accuracy (every seed)", **_d(spearman(
-        [p["metrics"][DISTANCE] for p in runs], [p["accuracy"] for p in runs], seed=seed))}
+    out["per_run"] = {
+        "x": DISTANCE,
+        "y": "accuracy (every seed)",
+        **_d(
+            spearman(
+                [p["metrics"][DISTANCE] for p in runs], [p["accuracy"] for p in runs], seed=seed
+            )
+        ),
+    }
     out["probes"] = [
         {"x": f"|λ_1| {p} probes", "y": "accuracy",
          **_d(spearman(_col(nets, f"|λ_1| {p} probes"), acc, seed=seed))}
@@ -250,9 +263,8 @@ def _dataset_sections(stats: dict[str, Any]) -> list[Section]:
               "(effect: rank-biserial, > 0: first larger)"),
     ]  # fmt: skip
     items.append(Details("Every statistic", raw))
-    items.append(Details(f"The {len(stats['nets'])} networks",
-                         [Table(stats["nets"], kinds={DISTANCE: "exponent",
-                                                      "init " + DISTANCE: "exponent"})]))  # fmt: skip
+    kinds: dict[str, Kind] = {DISTANCE: "exponent", "init " + DISTANCE: "exponent"}
+    items.append(Details(f"The {len(stats['nets'])} networks", [Table(stats["nets"], kinds=kinds)]))
     train_rows = []
     for r in stats["training"]:
         w, s = r.get("wilcoxon"), r.get("spearman")
@@ -321,7 +333,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         label = "the full run" if data.get("full") else "this run"
         rows.append(ScoreRow(
             "More accurate networks sit closer to criticality",
-            f"{ds}: {rho_text(h)}; detectable |ρ| ≥ {fmt(stats['power']['detectable_rho'], 'corr')}",
+            f"{ds}: {rho_text(h)}; detectable |ρ| ≥ "
+            f"{fmt(stats['power']['detectable_rho'], 'corr')}",
             spearman_verdict(h),
             "rule: the 95 % CI of ρ(accuracy, |λ_1|) lies below 0; architectures trained here "
             "with one small recipe, not the paper's ImageNet models",

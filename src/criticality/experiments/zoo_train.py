@@ -107,11 +107,11 @@ class ZooTrainConfig:
     @classmethod
     def demo(cls) -> ZooTrainConfig:
         """A bounded part (five cheap networks of five families, two seeds, about two minutes)
-        and the full run's result read from ``results/zoo-train`` when it exists."""
+        and the full run's result read from ``runs/zoo-train`` when it exists."""
         nets = ("densenet_g12_2222", "convnext_c32", "regnet_x_small", "vit_p4_l2_d64",
                 "shufflenet_v2_narrow")  # fmt: skip
         return cls(nets=nets, examples=256, points=(0.0, 1.0), n_test=200, ftle_iter=5,
-                   full_from="results/zoo-train")  # fmt: skip
+                   full_from="runs/zoo-train")  # fmt: skip
 
     @classmethod
     def gpu(cls) -> ZooTrainConfig:
@@ -190,6 +190,7 @@ def point_label(dataset: str, seed: int, step: int) -> str:
     sections=sections,
     summary="a trained zoo of real architectures on Fashion-MNIST: accuracy, year and training "
     "against distance to criticality (claim 1 with power)",
+    demo_rank=35,
     scorecard=scorecard,
 )
 def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
@@ -200,8 +201,9 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     data = train_zoo(cfg, out)
     if cfg.full_from is not None:
         data["full"] = read_full(Path(cfg.full_from))
-    write_results(out, "zoo-train", dataclasses.asdict(cfg), data, seed=cfg.seeds[0],
-                  device=cfg.device)
+    write_results(
+        out, "zoo-train", dataclasses.asdict(cfg), data, seed=cfg.seeds[0], device=cfg.device
+    )
     return render(out)
 
 
@@ -327,7 +329,10 @@ def augment(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Te
     padded = torch.nn.functional.pad(x, (shift, shift, shift, shift))
     dy = torch.randint(0, 2 * shift + 1, (b,), generator=generator)
     dx = torch.randint(0, 2 * shift + 1, (b,), generator=generator)
-    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (b, h, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (b, 1, w)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(b)[:, None, None], rows, cols]  # (b, h, w, C)
+    return crops.permute(0, 3, 1, 2).contiguous()
 
 
 class Batches:

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -98,8 +99,15 @@ def _shufflenet(repeats: list[int], channels: list[int]) -> nn.Module:
 
 
 def _mobilenet_v2(width: float, depth: int | None = None) -> nn.Module:
-    setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
-               [6, 160, 3, 2], [6, 320, 1, 1]]  # fmt: skip  (torchvision's own table)
+    setting = [
+        [1, 16, 1, 1],
+        [6, 24, 2, 2],
+        [6, 32, 3, 2],
+        [6, 64, 4, 2],
+        [6, 96, 3, 1],
+        [6, 160, 3, 2],
+        [6, 320, 1, 1],
+    ]  # fmt: skip  (torchvision's own table)
     if depth is not None:
         setting = [[t, c, min(n, depth), s] for t, c, n, s in setting]
     return _tv("mobilenetv2.MobileNetV2")(width_mult=width, inverted_residual_setting=setting)
@@ -170,6 +178,10 @@ def _maxvit(channels: list[int], layers: list[int]) -> nn.Module:
 
     return maxvit.MaxVit((IMAGE_SIZE, IMAGE_SIZE), channels[0], 2, channels, layers, 8,
                          stochastic_depth_prob=0.0)  # fmt: skip
+
+
+def _googlenet() -> nn.Module:
+    return _tv("googlenet.GoogLeNet")(aux_logits=False, transform_input=False, init_weights=True)
 
 
 def _vgg(cfg: str, bn: bool) -> nn.Module:
@@ -263,9 +275,7 @@ _ARCH: list[tuple[SmallNet, Callable[[], nn.Module]]] = [
      lambda: _maxvit([32, 64], [1, 1])),
     (_S("maxvit_c16", "MaxViT", "maxvit.MaxVit", "narrow", depthwise=True, attention=True),
      lambda: _maxvit([16, 32], [1, 1])),
-    (_S("googlenet", "GoogLeNet", "googlenet.GoogLeNet", "base"),
-     lambda: _tv("googlenet.GoogLeNet")(aux_logits=False, transform_input=False,
-                                        init_weights=True)),  # fmt: skip
+    (_S("googlenet", "GoogLeNet", "googlenet.GoogLeNet", "base"), lambda: _googlenet()),
     (_S("vgg11", "VGG", "vgg.VGG", "base"), lambda: _vgg("A", False)),
     (_S("vgg11_bn", "VGG", "vgg.VGG", "batch norm"), lambda: _vgg("A", True)),
     (_S("alexnet", "AlexNet", "alexnet.AlexNet", "base"), lambda: _tv("alexnet.AlexNet")()),
@@ -280,7 +290,7 @@ def list_small_nets(max_params: int | None = None) -> list[str]:
     return [n for n in SMALL_NETS if max_params is None or _params(n) <= max_params]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _params(name: str) -> int:
     with torch.random.fork_rng():
         return sum(p.numel() for p in small_image_net(name, seed=0).parameters())
@@ -307,28 +317,23 @@ def stem_and_head(model: nn.Module) -> tuple[str, str]:
 def adapt(model: nn.Module) -> nn.Module:
     """Apply the stem-and-head rule (module docstring) to a builder's network, in place."""
     stem_name, head_name = stem_and_head(model)
-    stem = model.get_submodule(stem_name)
+    stem = copy.deepcopy(model.get_submodule(stem_name))
     assert isinstance(stem, nn.Conv2d)
-    new_stem = nn.Conv2d(1, stem.out_channels, stem.kernel_size, stem.stride, stem.padding,
-                         stem.dilation, stem.groups, stem.bias is not None)  # fmt: skip
-    head = model.get_submodule(head_name)
-    assert isinstance(head, (nn.Linear, nn.Conv2d))
+    stem.in_channels = 1
+    stem.weight = nn.Parameter(stem.weight.detach().sum(dim=1, keepdim=True))
+    head = copy.deepcopy(model.get_submodule(head_name))
     if isinstance(head, nn.Linear):
-        new_head: nn.Module = nn.Linear(head.in_features, N_CLASSES, head.bias is not None)
+        head.out_features = N_CLASSES
     else:
-        new_head = nn.Conv2d(head.in_channels, N_CLASSES, head.kernel_size, head.stride,
-                             head.padding, bias=head.bias is not None)  # fmt: skip
-    with torch.no_grad():
-        new_stem.weight.copy_(stem.weight.sum(dim=1, keepdim=True))
-        if stem.bias is not None:
-            new_stem.bias.copy_(stem.bias)  # type: ignore[union-attr]
-        new_head.weight.copy_(head.weight[:N_CLASSES])  # type: ignore[operator]
-        if head.bias is not None:
-            new_head.bias.copy_(head.bias[:N_CLASSES])  # type: ignore[index,union-attr]
-    _set(model, stem_name, new_stem)
-    _set(model, head_name, new_head)
+        assert isinstance(head, nn.Conv2d)
+        head.out_channels = N_CLASSES
+    head.weight = nn.Parameter(head.weight.detach()[:N_CLASSES].clone())
+    if head.bias is not None:
+        head.bias = nn.Parameter(head.bias.detach()[:N_CLASSES].clone())
+    _set(model, stem_name, stem)
+    _set(model, head_name, head)
     if hasattr(model, "num_classes"):
-        model.num_classes = N_CLASSES
+        setattr(model, "num_classes", N_CLASSES)  # noqa: B010
     return model
 
 
