@@ -40,6 +40,8 @@ from criticality.stats import (
 
 TITLE = "The trained zoo: real architectures trained here, against distance to criticality"
 PROBES = ("test", "gaussian", "augmented")
+#: Final accuracy (%) above which a network counts as having left chance (10 classes: 10 %).
+ABOVE_CHANCE = 20.0
 
 Record = dict[str, Any]
 
@@ -127,6 +129,9 @@ def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> di
         "detectable_rho_runs": detectable_correlation(out["n_runs"]),
         "n_runs": out["n_runs"],
     }
+    learned = [r for r in nets if r["accuracy"] >= ABOVE_CHANCE]
+    above = spearman(_col(learned, DISTANCE), _acc(learned), seed=seed)
+    out["above_chance"] = {"x": DISTANCE, "y": f"accuracy (≥ {ABOVE_CHANCE:g} %)", **_d(above)}
     runs = [p for p in pts if p["dataset"] == dataset and p["step"] == final]
     out["per_run"] = {
         "x": DISTANCE,
@@ -226,6 +231,17 @@ def verdict_text(stats: dict[str, Any]) -> str:
     )
     ip = stats["init_predictor"]["spearman"]
     pw = stats["power"]
+    ac = stats["above_chance"]
+    n_chance = h["n"] - ac["n"]
+    chance = ""
+    if n_chance:
+        chance = (
+            f" {n_chance} of the {h['n']} networks end below {ABOVE_CHANCE:g} % (chance is "
+            "10 %): at this budget the ranking is largely which architectures start to learn."
+        )
+        if not math.isnan(ac["rho"]):
+            rho = fmt_ci(ac["rho"], ac["ci_low"], ac["ci_high"], "corr")
+            chance += f" Among the {ac['n']} that do, ρ = {rho}, p = {fmt(ac['p_value'], 'p')}."
     says = {
         "supported": "supports",
         "not supported": "contradicts",
@@ -240,17 +256,20 @@ def verdict_text(stats: dict[str, Any]) -> str:
         f"criticality). Before training, {DISTANCE} at initialisation against final accuracy: "
         f"ρ = {fmt_ci(ip['rho'], ip['ci_low'], ip['ci_high'], 'corr')}, p = "
         f"{fmt(ip['p_value'], 'p')}. Power: with n = {pw['n']} this zoo detects |ρ| ≥ "
-        f"{fmt(pw['detectable_rho'], 'corr')} (two-sided α = 0.05, power 0.8)."
+        f"{fmt(pw['detectable_rho'], 'corr')} (two-sided α = 0.05, power 0.8).{chance}"
     )
 
 
 def _dataset_sections(stats: dict[str, Any]) -> list[Section]:
     ds = stats["dataset"]
     items: list[Item] = []
-    items.append(Table(spearman_table([stats["headline"], stats["per_run"], *stats["probes"]]),
-                       caption="The headline, per run, and with each probe set (the instrument "
-                       "check: the same networks measured on real test images, Gaussian "
-                       "images and augmented test images)"))  # fmt: skip
+    head = [stats["headline"], stats["per_run"], stats["above_chance"], *stats["probes"]]
+    caption = (
+        "The headline, per run, among the networks that left chance, and with each probe set "
+        "(the instrument check: the same networks measured on real test images, Gaussian "
+        "images and augmented test images)"
+    )
+    items.append(Table(spearman_table(head), caption=caption))
     raw: list[Item] = [
         Table(spearman_table(stats["spearman"]), caption="Spearman: accuracy against each measure"),
         Table(mixed_table(stats["mixed"]), caption="Linear mixed-effects model (REML)"),
