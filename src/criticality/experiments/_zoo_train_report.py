@@ -213,6 +213,12 @@ def analyse_all(data: dict[str, Any]) -> dict[str, Any]:
 # ---- rendering --------------------------------------------------------------------------------
 
 
+def _p(value: float) -> str:
+    """``"p = 0.042"``, or ``"p < 0.001"``."""
+    text = fmt(value, "p")
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def verdict_text(stats: dict[str, Any]) -> str:
     """The zoo's answer to claim 1 in words: n, ρ with CI and p, the mixed-model slope, the
     verdict, the initialisation-only predictor and the power."""
@@ -224,7 +230,7 @@ def verdict_text(stats: dict[str, Any]) -> str:
     slope = (
         f"the mixed model with a family intercept gives a slope of "
         f"{fmt_ci(mixed['slope'], mixed['ci_low'], mixed['ci_high'], 'diff')} accuracy points "
-        f"per unit of {DISTANCE} (p = {fmt(mixed['p_value'], 'p')}, {mixed['n_groups']} "
+        f"per unit of {DISTANCE} ({_p(mixed['p_value'])}, {mixed['n_groups']} "
         f"families{'' if mixed['converged'] else '; did not converge'})"
         if mixed is not None and not math.isnan(mixed["slope"])
         else "the mixed model could not be fitted"
@@ -241,7 +247,7 @@ def verdict_text(stats: dict[str, Any]) -> str:
         )
         if not math.isnan(ac["rho"]):
             rho = fmt_ci(ac["rho"], ac["ci_low"], ac["ci_high"], "corr")
-            chance += f" Among the {ac['n']} that do, ρ = {rho}, p = {fmt(ac['p_value'], 'p')}."
+            chance += f" Among the {ac['n']} that do, ρ = {rho}, {_p(ac['p_value'])}."
     says = {
         "supported": "supports",
         "not supported": "contradicts",
@@ -251,11 +257,11 @@ def verdict_text(stats: dict[str, Any]) -> str:
         f"{h['n']} architectures trained on {stats['dataset']} ({stats['examples']:,} examples "
         f"each; accuracy and measures averaged over seeds, {stats['n_runs']} runs): Spearman ρ "
         f"(accuracy, {DISTANCE}) = {fmt_ci(h['rho'], h['ci_low'], h['ci_high'], 'corr')} "
-        f"(95 % bootstrap CI), p = {fmt(h['p_value'], 'p')}; {slope}. Verdict: {verdict}, so "
+        f"(95 % bootstrap CI), {_p(h['p_value'])}; {slope}. Verdict: {verdict}, so "
         f"this trained zoo {says} the paper's first claim (more accurate networks sit closer to "
         f"criticality). Before training, {DISTANCE} at initialisation against final accuracy: "
-        f"ρ = {fmt_ci(ip['rho'], ip['ci_low'], ip['ci_high'], 'corr')}, p = "
-        f"{fmt(ip['p_value'], 'p')}. Power: with n = {pw['n']} this zoo detects |ρ| ≥ "
+        f"ρ = {fmt_ci(ip['rho'], ip['ci_low'], ip['ci_high'], 'corr')}, "
+        f"{_p(ip['p_value'])}. Power: with n = {pw['n']} this zoo detects |ρ| ≥ "
         f"{fmt(pw['detectable_rho'], 'corr')} (two-sided α = 0.05, power 0.8).{chance}"
     )
 
@@ -302,7 +308,7 @@ def _dataset_sections(stats: dict[str, Any]) -> list[Section]:
         moved = (
             f"At the end of training the median network sits {direction} criticality than at "
             f"initialisation (median Δ{DISTANCE} = {fmt(last['median_diff'], 'diff')}, Wilcoxon "
-            f"p = {fmt(last['p_value'], 'p')}, n = {last['n']}: {wilcoxon_verdict(last)})."
+            f"{_p(last['p_value'])}, n = {last['n']}: {wilcoxon_verdict(last)})."
         )
     progress = Section(
         f"{ds}: progress toward criticality along training",
