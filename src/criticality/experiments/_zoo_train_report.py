@@ -266,9 +266,13 @@ def verdict_text(stats: dict[str, Any]) -> str:
     )
 
 
-def _dataset_sections(stats: dict[str, Any]) -> list[Section]:
+def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
+    from criticality.experiments._scan_report import _scatter
+
     ds = stats["dataset"]
-    items: list[Item] = []
+    recs = [{"family": n["family"], "accuracy": n["accuracy"], "metrics": {DISTANCE: n[DISTANCE]}}
+            for n in stats["nets"] if n[DISTANCE] is not None]  # fmt: skip
+    items: list[Item] = [_scatter(recs, "accuracy", figure)] if recs else []
     head = [stats["headline"], stats["per_run"], stats["above_chance"], *stats["probes"]]
     caption = (
         "The headline, per run, among the networks that left chance, and with each probe set "
@@ -341,8 +345,10 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             what.append(Details(f"Failed jobs ({len(failed)})", [Table(failed)]))
         out.append(Section(f"What ran: {label}", what,
                            lead=f"{ok} measured points, {len(failed)} failed jobs."))  # fmt: skip
-        for stats in analyse_all(part).values():
-            for sec in _dataset_sections(stats):
+        tag = label.replace(" ", "_")
+        for ds, stats in analyse_all(part).items():
+            figure = Path(out_dir) / "figures" / f"zoo_train_{tag}_{ds}_accuracy.png"
+            for sec in _dataset_sections(stats, figure):
                 sec.title = f"{sec.title} ({label})"
                 out.append(sec)
     return out
