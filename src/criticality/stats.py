@@ -344,3 +344,23 @@ def mean_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -> Mea
         return MeanCI(mean, _NAN, _NAN, int(x.size))
     half = float(sps.t.ppf(0.5 + level / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return MeanCI(mean, mean - half, mean + half, int(x.size))
+
+
+def detectable_correlation(
+    n: int, *, alpha: float = 0.05, power: float = 0.8, spearman: bool = True
+) -> float:
+    """The smallest ``|ρ|`` that a two-sided test at level ``alpha`` detects with probability
+    ``power`` among ``n`` pairs (NaN for ``n ≤ 3``).
+
+    Fisher's ``z = artanh(ρ̂)`` is about normal with variance ``1/(n − 3)`` for Pearson's ``r``
+    and ``1.06/(n − 3)`` for Spearman's ``ρ`` (Fieller, Hartley & Pearson 1957), so
+    ``ρ_min = tanh((z_{1−α/2} + z_{power}) · sqrt(v/(n − 3)))``. For Pearson, ``n = 29`` gives
+    about 0.5 (Cohen's table: 28 pairs for ``r = 0.5``).
+    """
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"need 0 < alpha < 1 and 0 < power < 1, got {alpha}, {power}")
+    if n <= 3:
+        return _NAN
+    v = 1.06 if spearman else 1.0
+    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    return float(np.tanh(z * math.sqrt(v / (n - 3))))

@@ -77,6 +77,8 @@ class ZooConfig:
         n_probes_mini: test images used as probes in (c).
         threads: torch threads while measuring (1 keeps a shared machine responsive).
         seed: seed of everything.
+        trained_zoo: output folder of a full ``zoo-train`` run (the trained zoo of real
+            architectures); its verdict is shown as part (d) when the folder holds a store.
     """
 
     architectures: tuple[str, ...] = REPRESENTATIVES
@@ -93,6 +95,7 @@ class ZooConfig:
     n_probes_mini: int = 8
     threads: int | None = 1
     seed: int = 0
+    trained_zoo: str | None = "runs/zoo-train"
 
     @classmethod
     def demo(cls) -> ZooConfig:
@@ -105,7 +108,7 @@ class ZooConfig:
         return cls(architectures=("resnet18", "squeezenet1_1", "alexnet"), max_params=20_000_000,
                    lite=("tf_efficientnet_lite0",), lite_n_probes=2, datasets=("mnist",),
                    specs=(MINI_ZOO[0], MINI_ZOO[1], MINI_ZOO[5], MINI_ZOO[7]), train_steps=20,
-                   n_test=500, n_probes_mini=4)  # fmt: skip
+                   n_test=500, n_probes_mini=4, trained_zoo=None)  # fmt: skip
 
 
 def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -232,7 +235,21 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
             sec = paired_section(pair_c, after="trained")
             sec.title = _c_paired_title(ds)
             out.append(sec)
+    if data.get("d"):
+        out += _trained_zoo_sections(data["d"])
     return out
+
+
+PART_D = "(d) The trained zoo: real architectures trained here (claim 1 with power)"
+
+
+def _trained_zoo_sections(full: dict[str, Any]) -> list[Section]:
+    """Part (d): the verdict of the stored full ``zoo-train`` run (details in its report)."""
+    from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+
+    leads = [verdict_text(stats) for stats in analyse_all(full).values()]
+    where = f"Read from {full.get('path', 'the store')}; the zoo-train report has the details."
+    return [Section(PART_D, [where], lead=" ".join(leads) or "No network was measured.")]
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
@@ -389,5 +406,9 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
     """Run (or resume) parts (a)-(c); write ``results.json`` and ``report.html``."""
     out = Path(out_dir)
     data = run_parts(cfg, out)
+    if cfg.trained_zoo is not None:
+        from criticality.experiments.zoo_train import read_full
+
+        data["d"] = read_full(Path(cfg.trained_zoo))
     write_results(out, "zoo", data["config"], data, seed=cfg.seed)
     return render(out)

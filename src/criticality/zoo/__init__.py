@@ -21,4 +21,9 @@ from criticality.zoo._registry import ModelInfo as ModelInfo
 from criticality.zoo._registry import create_model as create_model
 from criticality.zoo._registry import list_models as list_models
 from criticality.zoo._registry import model_info as model_info
+from criticality.zoo._small_images import SMALL_NETS as SMALL_NETS
+from criticality.zoo._small_images import SmallNet as SmallNet
+from criticality.zoo._small_images import list_small_nets as list_small_nets
+from criticality.zoo._small_images import pad_to_32 as pad_to_32
+from criticality.zoo._small_images import small_image_net as small_image_net
 from criticality.zoo.metadata import zoo_metadata as zoo_metadata

@@ -1,0 +1,385 @@
+"""Statistics and report sections of the trained zoo (``zoo-train``), from stored rows only.
+
+A *point* is one stored row: a network × dataset × seed measured at one step of training.
+The statistics work on *networks*: each network's accuracy and measures averaged over its seeds
+at a step, so that ``n`` counts architectures (the unit the paper's claim is about), not runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from criticality.experiments._scan_report import (
+    DISTANCE,
+    analyse,
+    groups_table,
+    metrics,
+    mixed_table,
+    rho_text,
+    spearman_table,
+    spearman_verdict,
+    wilcoxon_verdict,
+)
+from criticality.reporting import Section, Table
+from criticality.reporting.html import Details, Item
+from criticality.reporting.numbers import Kind, fmt, fmt_ci
+from criticality.reporting.scorecard import ScoreRow
+from criticality.stats import (
+    detectable_correlation,
+    mann_whitney,
+    mixed_effects,
+    spearman,
+    wilcoxon,
+)
+
+TITLE = "The trained zoo: real architectures trained here, against distance to criticality"
+PROBES = ("test", "gaussian", "augmented")
+#: Final accuracy (%) above which a network counts as having left chance (10 classes: 10 %).
+ABOVE_CHANCE = 20.0
+
+Record = dict[str, Any]
+
+
+def points(rows: Sequence[dict[str, Any]]) -> list[Record]:
+    """One flat record per ``ok`` row: the training metadata and :func:`metrics` of its report
+    (plus the distance ``|λ_1|`` on each probe set)."""
+    from criticality.report import CriticalityReport
+
+    out = []
+    for row in rows:
+        if row["status"] != "ok" or not row.get("report"):
+            continue
+        rep = CriticalityReport.from_dict(row["report"])
+        z = dict(rep.metadata["zoo_train"])
+        m = metrics(rep)
+        for p in PROBES:
+            m[f"|λ_1| {p} probes"] = abs(float(z["lambda_1"][p]))
+        out.append({**z, "model": z["net"], "metrics": m, "report": row["report"]})
+    return out
+
+
+def by_network(pts: Sequence[Record], dataset: str, step: int) -> list[Record]:
+    """Records of :mod:`._scan_report`'s form, one per network: the mean over seeds at
+    ``step`` of accuracy and of every measure."""
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for p in pts:
+        if p["dataset"] == dataset and p["step"] == step:
+            groups[p["net"]].append(p)
+    out = []
+    for net, ps in sorted(groups.items()):
+        keys = set.intersection(*(set(p["metrics"]) for p in ps))
+        first = min(ps, key=lambda p: p["seed"])
+        out.append({
+            "model": net, "weights": "pretrained" if step else "random",
+            "family": first["family"], "year": first["year"], "kind": first["kind"],
+            "batchnorm": "batch" in first["norm"], "norm": first["norm"], "skip": first["skip"],
+            "attention": first["attention"], "depthwise": first["depthwise"],
+            "params": first["params"], "n_seeds": len(ps),
+            "accuracy": float(np.mean([p["accuracy"] for p in ps])),
+            "metrics": {k: float(np.mean([p["metrics"][k] for p in ps])) for k in sorted(keys)},
+            "report": first["report"],
+        })  # fmt: skip
+    return out
+
+
+def _col(recs: Sequence[Record], key: str) -> np.ndarray:
+    return np.array([r["metrics"].get(key, math.nan) for r in recs], dtype=float)
+
+
+def _acc(recs: Sequence[Record]) -> np.ndarray:
+    return np.array([r["accuracy"] for r in recs], dtype=float)
+
+
+def _d(result: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(result)
+
+
+def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> dict[str, Any]:
+    """Every statistic of one dataset (plain dicts, JSON-ready)."""
+    steps = sorted({p["step"] for p in pts if p["dataset"] == dataset})
+    final, first = steps[-1], steps[0]
+    nets = by_network(pts, dataset, final)
+    init = {r["model"]: r for r in by_network(pts, dataset, first)}
+    out: dict[str, Any] = {"dataset": dataset, "steps": steps, "final_step": final}
+    out["examples"] = max(p["examples"] for p in pts if p["dataset"] == dataset)
+    out["n_runs"] = sum(p["dataset"] == dataset and p["step"] == final for p in pts)
+    out["nets"] = [{"model": r["model"], "family": r["family"], "year": r["year"],
+                    "params": r["params"], "seeds": r["n_seeds"], "accuracy": r["accuracy"],
+                    DISTANCE: r["metrics"].get(DISTANCE),
+                    "init " + DISTANCE: init.get(r["model"], {}).get("metrics", {}).get(DISTANCE)}
+                   for r in nets]  # fmt: skip
+    base = analyse(nets, seed=seed)
+    out["spearman"] = base["spearman"]
+    out["mixed"] = base.get("mixed", [])
+    n = len(nets)
+    acc = _acc(nets)
+    head = spearman(_col(nets, DISTANCE), acc, seed=seed)
+    out["headline"] = {"x": DISTANCE, "y": "accuracy", **_d(head)}
+    out["power"] = {
+        "n": n,
+        "detectable_rho": detectable_correlation(n),
+        "detectable_rho_runs": detectable_correlation(out["n_runs"]),
+        "n_runs": out["n_runs"],
+    }
+    learned = [r for r in nets if r["accuracy"] >= ABOVE_CHANCE]
+    above = spearman(_col(learned, DISTANCE), _acc(learned), seed=seed)
+    out["above_chance"] = {"x": DISTANCE, "y": f"accuracy (≥ {ABOVE_CHANCE:g} %)", **_d(above)}
+    runs = [p for p in pts if p["dataset"] == dataset and p["step"] == final]
+    out["per_run"] = {
+        "x": DISTANCE,
+        "y": "accuracy (every seed)",
+        **_d(
+            spearman(
+                [p["metrics"][DISTANCE] for p in runs], [p["accuracy"] for p in runs], seed=seed
+            )
+        ),
+    }
+    out["probes"] = [
+        {"x": f"|λ_1| {p} probes", "y": "accuracy",
+         **_d(spearman(_col(nets, f"|λ_1| {p} probes"), acc, seed=seed))}
+        for p in PROBES
+    ]  # fmt: skip
+    years = [float(r["year"]) for r in nets]
+    out["year"] = [
+        {"x": "year", "y": "accuracy", **_d(spearman(years, acc, seed=seed))},
+        {"x": "year", "y": DISTANCE, **_d(spearman(years, _col(nets, DISTANCE), seed=seed))},
+    ]
+    with_init = [r for r in nets if r["model"] in init]
+    init_d = np.array([init[r["model"]]["metrics"].get(DISTANCE, math.nan) for r in with_init])
+    pred = spearman(init_d, _acc(with_init), seed=seed)
+    mixed_init = mixed_effects(_acc(with_init), init_d, [r["family"] for r in with_init])
+    out["init_predictor"] = {
+        "spearman": {"x": "init " + DISTANCE, "y": "final accuracy", **_d(pred)},
+        "mixed": {"model": f"final accuracy ~ init {DISTANCE} + (1 | family)", **_d(mixed_init)},
+    }
+    out["traits"] = _traits(nets)
+    out["training"] = _training(pts, dataset, steps, seed)
+    return out
+
+
+_TRAITS: dict[str, tuple[Any, Any]] = {
+    "skip connections vs none": (lambda r: r["skip"] != "none", lambda r: r["skip"] == "none"),
+    "BatchNorm vs none": (lambda r: "batch" in r["norm"], lambda r: "batch" not in r["norm"]),
+    "LayerNorm vs none": (lambda r: "layer" in r["norm"], lambda r: "layer" not in r["norm"]),
+    "attention vs none": (lambda r: r["attention"], lambda r: not r["attention"]),
+    "depthwise/grouped convolutions vs none": (lambda r: r["depthwise"],
+                                                lambda r: not r["depthwise"]),
+}  # fmt: skip
+
+
+def _traits(nets: Sequence[Record]) -> list[dict[str, Any]]:
+    rows = []
+    for label, (in_a, in_b) in _TRAITS.items():
+        a = [r["metrics"][DISTANCE] for r in nets if in_a(r)]
+        b = [r["metrics"][DISTANCE] for r in nets if in_b(r)]
+        rows.append({"comparison": f"{DISTANCE}: {label}", **_d(mann_whitney(a, b))})
+    return rows
+
+
+def _training(pts: Sequence[Record], dataset: str, steps: list[int], seed: int) -> list[Any]:
+    """Per measured step: median distance and accuracy, Wilcoxon of the distance against
+    initialisation (same networks), and Spearman of accuracy against distance."""
+    init = {r["model"]: r for r in by_network(pts, dataset, steps[0])}
+    rows = []
+    for step in steps:
+        nets = [r for r in by_network(pts, dataset, step) if r["model"] in init]
+        d = _col(nets, DISTANCE)
+        d0 = np.array([init[r["model"]]["metrics"][DISTANCE] for r in nets])
+        ex = next(p["examples"] for p in pts if p["dataset"] == dataset and p["step"] == step)
+        row: dict[str, Any] = {"step": step, "examples": ex, "n": len(nets),
+                               "median accuracy": float(np.median(_acc(nets))),
+                               "median " + DISTANCE: float(np.median(d))}  # fmt: skip
+        if step != steps[0]:
+            row["wilcoxon"] = _d(wilcoxon(d, d0))
+            row["spearman"] = _d(spearman(d, _acc(nets), seed=seed))
+        rows.append(row)
+    return rows
+
+
+def analyse_all(data: dict[str, Any]) -> dict[str, Any]:
+    """Statistics per dataset of ``data["rows"]``."""
+    pts = points(data["rows"])
+    return {ds: analyse_dataset(pts, ds) for ds in dict.fromkeys(p["dataset"] for p in pts)}
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+
+def _p(value: float) -> str:
+    """``"p = 0.042"``, or ``"p < 0.001"``."""
+    text = fmt(value, "p")
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def verdict_text(stats: dict[str, Any]) -> str:
+    """The zoo's answer to claim 1 in words: n, ρ with CI and p, the mixed-model slope, the
+    verdict, the initialisation-only predictor and the power."""
+    h = stats["headline"]
+    if math.isnan(h["rho"]):
+        return f"Too few networks for a rank correlation (n = {h['n']})."
+    verdict = spearman_verdict(h)
+    mixed = stats["mixed"][0] if stats["mixed"] else None
+    slope = (
+        f"the mixed model with a family intercept gives a slope of "
+        f"{fmt_ci(mixed['slope'], mixed['ci_low'], mixed['ci_high'], 'diff')} accuracy points "
+        f"per unit of {DISTANCE} ({_p(mixed['p_value'])}, {mixed['n_groups']} "
+        f"families{'' if mixed['converged'] else '; did not converge'})"
+        if mixed is not None and not math.isnan(mixed["slope"])
+        else "the mixed model could not be fitted"
+    )
+    ip = stats["init_predictor"]["spearman"]
+    pw = stats["power"]
+    ac = stats["above_chance"]
+    n_chance = h["n"] - ac["n"]
+    chance = ""
+    if n_chance:
+        chance = (
+            f" {n_chance} of the {h['n']} networks end below {ABOVE_CHANCE:g} % (chance is "
+            "10 %): at this budget the ranking is largely which architectures start to learn."
+        )
+        if not math.isnan(ac["rho"]):
+            rho = fmt_ci(ac["rho"], ac["ci_low"], ac["ci_high"], "corr")
+            chance += f" Among the {ac['n']} that do, ρ = {rho}, {_p(ac['p_value'])}."
+    says = {
+        "supported": "supports",
+        "not supported": "contradicts",
+        "inconclusive": "neither supports nor refutes",
+    }.get(verdict, "cannot test")
+    return (
+        f"{h['n']} architectures trained on {stats['dataset']} ({stats['examples']:,} examples "
+        f"each; accuracy and measures averaged over seeds, {stats['n_runs']} runs): Spearman ρ "
+        f"(accuracy, {DISTANCE}) = {fmt_ci(h['rho'], h['ci_low'], h['ci_high'], 'corr')} "
+        f"(95 % bootstrap CI), {_p(h['p_value'])}; {slope}. Verdict: {verdict}, so "
+        f"this trained zoo {says} the paper's first claim (more accurate networks sit closer to "
+        f"criticality). Before training, {DISTANCE} at initialisation against final accuracy: "
+        f"ρ = {fmt_ci(ip['rho'], ip['ci_low'], ip['ci_high'], 'corr')}, "
+        f"{_p(ip['p_value'])}. Power: with n = {pw['n']} this zoo detects |ρ| ≥ "
+        f"{fmt(pw['detectable_rho'], 'corr')} (two-sided α = 0.05, power 0.8).{chance}"
+    )
+
+
+def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
+    from criticality.experiments._scan_report import _scatter
+
+    ds = stats["dataset"]
+    recs = [{"family": n["family"], "accuracy": n["accuracy"], "metrics": {DISTANCE: n[DISTANCE]}}
+            for n in stats["nets"] if n[DISTANCE] is not None]  # fmt: skip
+    items: list[Item] = [_scatter(recs, "accuracy", figure)] if recs else []
+    head = [stats["headline"], stats["per_run"], stats["above_chance"], *stats["probes"]]
+    caption = (
+        "The headline, per run, among the networks that left chance, and with each probe set "
+        "(the instrument check: the same networks measured on real test images, Gaussian "
+        "images and augmented test images)"
+    )
+    items.append(Table(spearman_table(head), caption=caption))
+    raw: list[Item] = [
+        Table(spearman_table(stats["spearman"]), caption="Spearman: accuracy against each measure"),
+        Table(mixed_table(stats["mixed"]), caption="Linear mixed-effects model (REML)"),
+        Table(spearman_table(stats["year"]), caption="Publication year of the family"),
+        Table(spearman_table([stats["init_predictor"]["spearman"]]),
+              caption="Initialisation only: distance before training against final accuracy"),
+        Table(mixed_table([stats["init_predictor"]["mixed"]]),
+              caption="Initialisation only, mixed model"),
+        Table(groups_table(stats["traits"]), caption="Mann–Whitney U: design traits "
+              "(effect: rank-biserial, > 0: first larger)"),
+    ]  # fmt: skip
+    items.append(Details("Every statistic", raw))
+    kinds: dict[str, Kind] = {DISTANCE: "exponent", "init " + DISTANCE: "exponent"}
+    items.append(Details(f"The {len(stats['nets'])} networks", [Table(stats["nets"], kinds=kinds)]))
+    train_rows = []
+    for r in stats["training"]:
+        w, s = r.get("wilcoxon"), r.get("spearman")
+        train_rows.append({
+            "step": r["step"], "examples": r["examples"], "networks": r["n"],
+            "median accuracy": r["median accuracy"],
+            "median " + DISTANCE: r["median " + DISTANCE],
+            "Δ vs init (median)": w["median_diff"] if w else None,
+            "Wilcoxon p": w["p_value"] if w else None,
+            "ρ (accuracy, distance)": s["rho"] if s else None,
+        })  # fmt: skip
+    last = stats["training"][-1].get("wilcoxon")
+    moved = ""
+    if last is not None and not math.isnan(last["p_value"]):
+        direction = "closer to" if last["median_diff"] < 0 else "further from"
+        moved = (
+            f"At the end of training the median network sits {direction} criticality than at "
+            f"initialisation (median Δ{DISTANCE} = {fmt(last['median_diff'], 'diff')}, Wilcoxon "
+            f"{_p(last['p_value'])}, n = {last['n']}: {wilcoxon_verdict(last)})."
+        )
+    progress = Section(
+        f"{ds}: progress toward criticality along training",
+        [Table(train_rows)],
+        lead=moved or "Only one measured step.",
+    )
+    return [Section(f"{ds}: accuracy against distance to criticality", items,
+                    lead=verdict_text(stats)), progress]  # fmt: skip
+
+
+def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
+    """The report: the bounded run of this configuration, then the stored full run if any."""
+    out: list[Section] = []
+    parts = [("this run", data)]
+    if data.get("full"):
+        parts.insert(0, ("the full run", data["full"]))
+    for label, part in parts:
+        rows = part["rows"]
+        ok = sum(r["status"] == "ok" for r in rows)
+        failed = [{"model": r["model"], "weights": r["weights"], "reason": r["reason"]}
+                  for r in rows if r["status"] != "ok"]  # fmt: skip
+        what: list[Item] = [
+            f"Settings: {part['settings']} (store key {part['config_hash']}"
+            + (f", {part['path']}" if part.get("path") else "")
+            + "). Every network is a torchvision builder's, adapted to 1-channel 32 px inputs "
+            "and 10 classes by its stem convolution and its head only; its body (every stage "
+            "before the head) is measured.",
+        ]
+        if failed:
+            what.append(Details(f"Failed jobs ({len(failed)})", [Table(failed)]))
+        out.append(Section(f"What ran: {label}", what,
+                           lead=f"{ok} measured points, {len(failed)} failed jobs."))  # fmt: skip
+        tag = label.replace(" ", "_")
+        for ds, stats in analyse_all(part).items():
+            figure = Path(out_dir) / "figures" / f"zoo_train_{tag}_{ds}_accuracy.png"
+            for sec in _dataset_sections(stats, figure):
+                sec.title = f"{sec.title} ({label})"
+                out.append(sec)
+    return out
+
+
+def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
+    """M1 on the trained zoo (the full run when stored, else this run), and training against
+    initialisation."""
+    part = data.get("full") or data
+    rows = []
+    for ds, stats in analyse_all(part).items():
+        h = stats["headline"]
+        label = "the full run" if data.get("full") else "this run"
+        rows.append(ScoreRow(
+            "More accurate networks sit closer to criticality",
+            f"{ds}: {rho_text(h)}; detectable |ρ| ≥ "
+            f"{fmt(stats['power']['detectable_rho'], 'corr')}",
+            spearman_verdict(h),
+            "rule: the 95 % CI of ρ(accuracy, |λ_1|) lies below 0; architectures trained here "
+            "with one small recipe, not the paper's ImageNet models",
+            f"{ds}: accuracy against distance to criticality ({label})",
+            claim="M1",
+        ))  # fmt: skip
+        last = stats["training"][-1].get("wilcoxon")
+        if last is not None:
+            rows.append(ScoreRow(
+                "Training moves networks closer to criticality",
+                f"{ds}: median Δ = {fmt(last['median_diff'], 'diff')}, p = "
+                f"{fmt(last['p_value'], 'p')}, n = {last['n']}",
+                wilcoxon_verdict(last),
+                "rule: Wilcoxon p < 0.05 and median |λ_1| after − before < 0",
+                f"{ds}: progress toward criticality along training ({label})",
+            ))  # fmt: skip
+    return rows

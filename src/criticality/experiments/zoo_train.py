@@ -1,0 +1,448 @@
+"""The trained zoo: real architectures trained here, measured along training (claim 1, offline).
+
+Every architecture of :data:`criticality.zoo.SMALL_NETS` (torchvision builders adapted to
+1-channel 32 px images and 10 classes, stem and head only) is trained with **one recipe**
+(:class:`ZooTrainConfig`: the same budget of examples, Adam, cosine schedule, random-shift
+augmentation) on Fashion-MNIST (and MNIST), with several seeds. At a few points along training
+(``points``, fractions of the budget; 0 is the initialisation) the network's body, every stage
+from the adapted stem to the last feature map (the 10-way head is not measured: ViT's builder
+zero-initialises it), is measured with the scan's settings (``λ_1`` and its per-stage profile,
+FTLE, branching ratio ``σ``) on real test images, and ``λ_1`` again on Gaussian and on
+augmented probes (the instrument check); test accuracy is recorded at each point.
+
+Storage and resumption: one job per network × dataset × seed. A job checkpoints its training
+(``criticality.training.fit``) and writes each measured point as a file in its work folder, so a
+killed job resumes at its last checkpoint and re-measures nothing. The driver writes one row per
+point into the scan's store (``OUT/zoo_train.sqlite``, :class:`criticality.store.ResultStore`):
+``model`` is the network, ``weights`` is ``DATASET/seedS/stepN``, the report's ``metadata``
+carries the training metadata (``zoo_train``). Jobs fan out with
+:func:`criticality.executor.map_jobs` (``executor="ray"`` for a cluster; the work folder must then
+be shared).
+
+The statistics (:mod:`criticality.experiments._zoo_train_report`) read the stored rows only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from criticality.executor import EXECUTORS, map_jobs
+from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._zoo_train_report import TITLE, scorecard, sections
+from criticality.store import ResultStore, Row
+from criticality.training.callbacks import Callback
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("fashion_mnist", "mnist")
+STORE = "zoo_train.sqlite"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooTrainConfig:
+    """The trained zoo: which networks, the one training recipe, and the measurement settings.
+
+    Attributes:
+        nets: architectures (names of :data:`criticality.zoo.SMALL_NETS`); ``()``: all with at
+            most ``max_params`` parameters.
+        max_params: the parameter cap when ``nets`` is empty (VGG and AlexNet keep torchvision's
+            4096-wide classifiers, 57-129 M parameters: GPU only).
+        datasets: ``"fashion_mnist"`` and/or ``"mnist"``.
+        seeds: one training run per seed (initialisation, batch order, augmentation).
+        examples: the training budget in examples seen (the same for every network).
+        batch_size: examples per step.
+        lr: Adam's peak learning rate; cosine decay to 0 over the budget, no warm-up.
+        shift: augmentation: random translation by up to ``shift`` px (zero fill).
+        points: fractions of the budget at which the network is measured (0: at
+            initialisation; 1: the end).
+        measures: measures of each point (the scan's names).
+        n_probes: probe images per measurement (the scan's default).
+        k: Lyapunov exponents (the scan's default).
+        ftle_iter: power-iteration steps of the FTLE (the scan's default).
+        n_test: test images for the accuracy at each point.
+        threads: torch threads per job.
+        executor: ``"local"`` or ``"ray"``.
+        address: Ray cluster address.
+        device: ``"cpu"`` or ``"cuda"``.
+        full_from: an output folder of a full run whose stored result the report shows as well
+            (the demo's bounded run cannot train the whole zoo); ``None``: none.
+    """
+
+    nets: tuple[str, ...] = ()
+    max_params: int | None = 6_000_000
+    datasets: tuple[str, ...] = ("fashion_mnist",)
+    seeds: tuple[int, ...] = (0, 1)
+    examples: int = 512
+    batch_size: int = 32
+    lr: float = 2e-3
+    shift: int = 2
+    points: tuple[float, ...] = (0.0, 0.25, 1.0)
+    measures: tuple[str, ...] = ("lyapunov", "ftle", "branching")
+    n_probes: int = 4
+    k: int = 2
+    ftle_iter: int = 10
+    n_test: int = 200
+    threads: int | None = 1
+    executor: str = "local"
+    address: str | None = None
+    device: str = "cpu"
+    full_from: str | None = None
+
+    @classmethod
+    def tiny(cls) -> ZooTrainConfig:
+        """Three small networks, one seed, 64 examples: seconds, for tests."""
+        return cls(nets=("densenet_g12_2222", "convnext_c32", "vit_p4_l2_d64"), seeds=(0,),
+                   examples=64, batch_size=16, points=(0.0, 1.0), n_probes=2, ftle_iter=3,
+                   n_test=64)  # fmt: skip
+
+    @classmethod
+    def demo(cls) -> ZooTrainConfig:
+        """A bounded part (five cheap networks of five families, two seeds, about two minutes)
+        and the full run's result read from ``runs/zoo-train`` when it exists."""
+        nets = ("densenet_g12_2222", "convnext_c32", "regnet_x_small", "vit_p4_l2_d64",
+                "shufflenet_v2_narrow")  # fmt: skip
+        return cls(nets=nets, examples=256, points=(0.0, 1.0), n_test=200, ftle_iter=5,
+                   full_from="runs/zoo-train")  # fmt: skip
+
+    @classmethod
+    def gpu(cls) -> ZooTrainConfig:
+        """The whole zoo on a GPU (:file:`benchmarks/zoo_train_gpu.py`): both datasets, three
+        seeds, one epoch of 60,000 examples."""
+        return cls(max_params=None, datasets=DATASETS, seeds=(0, 1, 2), examples=60_000,
+                   batch_size=128, points=(0.0, 0.1, 1.0), n_probes=8, n_test=10_000,
+                   threads=None, device="cuda")  # fmt: skip
+
+    def steps(self) -> int:
+        """Optimizer steps of the budget."""
+        return max(1, math.ceil(self.examples / self.batch_size))
+
+    def point_steps(self) -> list[int]:
+        """The measured steps (sorted, distinct)."""
+        total = self.steps()
+        return sorted({round(p * total) for p in self.points})
+
+    def settings(self) -> dict[str, Any]:
+        """What keys the store's rows: the recipe and the measurement (not where it runs)."""
+        skip = {"nets", "max_params", "datasets", "seeds", "threads", "executor", "address",
+                "device", "full_from"}  # fmt: skip
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    def net_names(self) -> list[str]:
+        from criticality.zoo import SMALL_NETS, list_small_nets
+
+        if not self.nets:
+            return list_small_nets(self.max_params)
+        unknown = [n for n in self.nets if n not in SMALL_NETS]
+        if unknown:
+            raise ValueError(f"unknown nets {unknown}; known: {', '.join(SMALL_NETS)}")
+        return list(self.nets)
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, saying what to do."""
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {self.executor!r}; choose local or ray")
+        if not self.datasets or set(self.datasets) - set(DATASETS):
+            raise ValueError(f"datasets must be some of {DATASETS}, got {self.datasets}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"need distinct seeds, got {self.seeds}")
+        if self.examples < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("examples, batch_size and lr must be positive")
+        if not self.points or any(not 0.0 <= p <= 1.0 for p in self.points):
+            raise ValueError(f"points are fractions of the budget in [0, 1], got {self.points}")
+        if self.n_probes < 1 or self.k < 1 or self.n_test < 1 or self.shift < 0:
+            raise ValueError("n_probes, k and n_test must be at least 1 and shift at least 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One network × dataset × seed (picklable: everything a worker needs)."""
+
+    net: str
+    dataset: str
+    seed: int
+    config: ZooTrainConfig
+    key: str
+    work: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/seed{self.seed}"
+
+
+def point_label(dataset: str, seed: int, step: int) -> str:
+    """The store's ``weights`` of one measured point."""
+    return f"{dataset}/seed{seed}/step{step}"
+
+
+@register_experiment(
+    "zoo-train",
+    title=TITLE,
+    config=ZooTrainConfig,
+    sections=sections,
+    summary="a trained zoo of real architectures on Fashion-MNIST: accuracy, year and training "
+    "against distance to criticality (claim 1 with power)",
+    demo_rank=35,
+    scorecard=scorecard,
+)
+def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
+    """Train and measure what the store lacks; write ``results.json`` and ``report.html``."""
+    from criticality.reporting import write_results
+
+    out = Path(out_dir)
+    data = train_zoo(cfg, out)
+    if cfg.full_from is not None:
+        data["full"] = read_full(Path(cfg.full_from))
+    write_results(
+        out, "zoo-train", dataclasses.asdict(cfg), data, seed=cfg.seeds[0], device=cfg.device
+    )
+    return render(out)
+
+
+def train_zoo(cfg: ZooTrainConfig, out: Path) -> dict[str, Any]:
+    """Run (or resume) every job; return the stored rows of this configuration."""
+    cfg.check()
+    names = cfg.net_names()
+    with ResultStore(out / STORE) as store:
+        key = store.add_config(cfg.settings())
+        done = store.done(key, include_failed=False)  # failed jobs are tried again
+        final = cfg.point_steps()[-1]
+        jobs = [
+            Job(n, ds, s, cfg, key, str(out / "zoo_train_work" / key / ds / n / f"seed{s}"))
+            for ds in cfg.datasets for s in cfg.seeds for n in names
+            if (n, point_label(ds, s, final)) not in done
+        ]  # fmt: skip
+        log.info("zoo-train: %d nets x %d datasets x %d seeds, %d jobs to run", len(names),
+                 len(cfg.datasets), len(cfg.seeds), len(jobs))  # fmt: skip
+        gpus = 1 if cfg.device.startswith("cuda") else 0
+        for job, rows in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
+                                  gpus=gpus, on_error=failed_rows):  # fmt: skip
+            for row in rows:
+                store.put(row)
+            log.info("%s %s: %s", job.net, job.label, rows[-1].status)
+        return collect(store, key, names, cfg)
+
+
+def collect(store: ResultStore, key: str, names: list[str], cfg: Any) -> dict[str, Any]:
+    """The rows of ``key`` for ``names`` as ``results.json`` data."""
+    wanted = set(names)
+    rows = [
+        {"model": r.model, "weights": r.weights, "status": r.status, "reason": r.reason,
+         "seconds": r.seconds, "report": r.report_dict() or None}
+        for r in store.rows(key) if r.model in wanted
+    ]  # fmt: skip
+    settings = cfg.settings() if hasattr(cfg, "settings") else store.config(key)
+    return {"config_hash": key, "settings": settings, "rows": rows}
+
+
+def read_full(folder: Path) -> dict[str, Any] | None:
+    """The stored rows of a full run in ``folder`` (its largest configuration), or ``None``."""
+    path = folder / STORE
+    if not path.is_file():
+        return None
+    with ResultStore(path) as store:
+        counts: dict[str, int] = {}
+        for row in store.rows():
+            counts[row.config_hash] = counts.get(row.config_hash, 0) + (row.status == "ok")
+        if not counts:
+            return None
+        key = max(counts, key=lambda k: counts[k])
+        names = sorted({r.model for r in store.rows(key)})
+        data = collect(store, key, names, None)
+        data["path"] = str(path)
+        return data
+
+
+def failed_rows(job: Job, err: BaseException) -> list[Row]:
+    """A job that failed: one ``failed`` row with the reason (tried again on the next run)."""
+    text = str(err).strip().splitlines()
+    reason = f"{type(err).__name__}: {text[0][:300] if text else ''}"
+    return [Row(job.net, job.label, job.key, "failed", reason, "{}", 0.0)]
+
+
+# ---- one job ----------------------------------------------------------------------------------
+
+
+class CosineLR(Callback):
+    """Cosine decay of every parameter group's learning rate from ``lr`` to 0 over ``total``
+    global steps (set before each step, so a resumed run follows the same schedule)."""
+
+    name = "cosine_lr"
+
+    def __init__(self, lr: float, total: int) -> None:
+        self.lr, self.total = lr, total
+
+    def rate(self, step: int) -> float:
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.total) / self.total))
+
+    def on_fit_start(self, state: Any) -> None:
+        self._set(state)
+
+    def on_step_end(self, state: Any) -> None:
+        self._set(state)
+
+    def _set(self, state: Any) -> None:
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.rate(state.step)
+
+
+@dataclasses.dataclass
+class Data:
+    """Normalised, 32 px train and test tensors of one dataset."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+_DATA: dict[str, Data] = {}
+
+
+def load_data(name: str) -> Data:
+    """The dataset, normalised by its training mean and std and padded to 32 px (cached)."""
+    if name not in _DATA:
+        from criticality.data import load_tensors
+        from criticality.zoo import pad_to_32
+
+        x, y = load_tensors(name, "train")
+        xt, yt = load_tensors(name, "test")
+        mean, std = float(x.mean()), float(x.std())
+        _DATA[name] = Data(pad_to_32((x - mean) / std), y, pad_to_32((xt - mean) / std), yt)
+    return _DATA[name]
+
+
+def augment(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` (``(B, C, H, W)``) translated by a random integer offset in
+    ``[-shift, shift]`` along each axis, zero fill."""
+    if shift == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (shift, shift, shift, shift))
+    dy = torch.randint(0, 2 * shift + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * shift + 1, (b,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (b, h, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (b, 1, w)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(b)[:, None, None], rows, cols]  # (b, h, w, C)
+    return crops.permute(0, 3, 1, 2).contiguous()
+
+
+class Batches:
+    """``step -> (x, y)`` for global steps ``offset + step``: each batch drawn with replacement
+    and augmented from a generator seeded by the run's seed and the global step, so a resumed
+    run sees the same batches."""
+
+    def __init__(self, data: Data, cfg: ZooTrainConfig, seed: int, offset: int) -> None:
+        self.data, self.cfg, self.seed, self.offset = data, cfg, seed, offset
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + self.offset + step)
+        idx = torch.randint(0, self.data.x_train.shape[0], (self.cfg.batch_size,), generator=g)
+        return augment(self.data.x_train[idx], self.cfg.shift, g), self.data.y_train[idx]
+
+
+def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
+    """The three probe sets (the same for every network and seed): ``test`` images (the
+    headline), ``gaussian`` N(0, 1) images (the scale of normalised images) and ``augmented``
+    (the test probes shifted like the training data)."""
+    x = data.x_test[-cfg.n_probes :]  # the last test images: not among the accuracy's n_test
+    g = torch.Generator().manual_seed(0)
+    return {"test": x, "gaussian": torch.randn(x.shape, generator=g),
+            "augmented": augment(x, max(cfg.shift, 1), g)}  # fmt: skip
+
+
+def run_job(job: Job) -> list[Row]:
+    """Train one network with the recipe, measuring at each point; a row per point."""
+    from criticality.training import fit
+    from criticality.zoo import small_image_net
+
+    cfg = job.config
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        work = Path(job.work)
+        data = load_data(job.dataset)
+        probes = probe_sets(data, cfg)
+        model = small_image_net(job.net, seed=job.seed).to(cfg.device)
+        total = cfg.steps()
+        schedule = CosineLR(cfg.lr, total)
+        state, previous = None, 0
+        for task, step in enumerate(cfg.point_steps()):
+            if step > previous:
+                result = fit(model, Batches(data, cfg, job.seed, previous), steps=step - previous,
+                             batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
+                             callbacks=(schedule,), checkpoint_dir=work / "fit",
+                             checkpoint_every=max(1, (step - previous) // 4), seed=job.seed,
+                             device=cfg.device, progress=False, state=state,
+                             task=task)  # fmt: skip
+                state = result.state
+            previous = step
+            path = work / f"point_{step}.json"
+            if not path.is_file():
+                from criticality.reporting import atomic_write
+
+                report = measure_point(model, job, step, data, probes)
+                atomic_write(path, json.dumps(report))
+        rows = []
+        for step in cfg.point_steps():
+            report = json.loads((work / f"point_{step}.json").read_text())
+            seconds = report["metadata"]["zoo_train"]["seconds"]
+            rows.append(Row(job.net, point_label(job.dataset, job.seed, step), job.key, "ok", "",
+                            json.dumps(report), seconds))  # fmt: skip
+        log.info("%s %s done in %.1f s", job.net, job.label, time.perf_counter() - start)
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+def measure_point(
+    model: torch.nn.Module, job: Job, step: int, data: Data, probes: Mapping[str, torch.Tensor]
+) -> dict[str, Any]:
+    """Measure the body of ``model`` at ``step``: the report dict, with the accuracy, the other
+    probe sets' ``λ_1`` and the training metadata under ``metadata["zoo_train"]``."""
+    from criticality import measure
+    from criticality.stages import stages
+    from criticality.training import accuracy
+    from criticality.zoo import SMALL_NETS
+    from criticality.zoo.metadata import FAMILIES
+
+    cfg = job.config
+    start = time.perf_counter()
+    model.eval()
+    body = stages(model)[:-1]
+    dev = cfg.device
+    options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
+    options = {k: v for k, v in options.items() if k in cfg.measures}
+    report = measure(body, probes["test"].to(dev), measures=list(cfg.measures), seed=0,
+                     name=job.net, **options)  # fmt: skip
+    other = {}
+    for name in ("gaussian", "augmented"):
+        alt = measure(body, probes[name].to(dev), measures=["lyapunov"], seed=0, name=job.net,
+                      lyapunov={"k": cfg.k})  # fmt: skip
+        other[name] = float(alt.lambda_max)
+    n = min(cfg.n_test, data.x_test.shape[0] - cfg.n_probes)
+    acc = 100.0 * accuracy(model, data.x_test[:n], data.y_test[:n])
+    spec = SMALL_NETS[job.net]
+    fam = FAMILIES[spec.family]
+    out = report.to_dict()
+    out["metadata"]["zoo_train"] = {
+        "net": job.net, "family": spec.family, "year": fam.year, "kind": fam.kind,
+        "norm": fam.norm, "skip": fam.skip, "depthwise": spec.depthwise,
+        "attention": spec.attention, "variant": spec.variant, "builder": spec.builder,
+        "params": sum(p.numel() for p in model.parameters()), "dataset": job.dataset,
+        "seed": job.seed, "step": step, "examples": step * cfg.batch_size,
+        "budget_examples": cfg.steps() * cfg.batch_size, "accuracy": acc, "n_test": n,
+        "lambda_1": {"test": float(report.lambda_max), **other},
+        "seconds": time.perf_counter() - start,
+    }  # fmt: skip
+    return out

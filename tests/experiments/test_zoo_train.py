@@ -1,0 +1,127 @@
+"""The trained zoo end to end (tiny): trains, measures, stores, resumes across a kill, renders."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from criticality.experiments import get_experiment, zoo_train
+from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+from criticality.store import ResultStore
+
+NET = "densenet_g12_2222"
+
+
+def _rows(out: Path) -> dict[tuple[str, str], dict]:
+    with ResultStore(out / zoo_train.STORE) as store:
+        return {(r.model, r.weights): json.loads(r.report) for r in store.rows()
+                if r.status == "ok"}  # fmt: skip
+
+
+def test_tiny_zoo_trains_measures_stores_and_renders(tmp_path: Path) -> None:
+    spec = get_experiment("zoo-train")
+    cfg = spec.preset("tiny")
+    report = spec.run(cfg, tmp_path)
+    assert report.is_file()
+    rows = _rows(tmp_path)
+    final = cfg.point_steps()[-1]
+    assert set(rows) == {(n, zoo_train.point_label("fashion_mnist", 0, s))
+                         for n in cfg.nets for s in (0, final)}  # fmt: skip
+    for (net, label), rep in rows.items():
+        z = rep["metadata"]["zoo_train"]
+        assert z["net"] == net and label.endswith(f"step{z['step']}")
+        assert set(rep["results"]) == {"lyapunov", "ftle", "branching"}
+        assert set(z["lambda_1"]) == {"test", "gaussian", "augmented"}
+        assert 0.0 <= z["accuracy"] <= 100.0 and z["examples"] == z["step"] * cfg.batch_size
+        assert z["family"] and z["year"] > 2010
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    stats = analyse_all(data)["fashion_mnist"]
+    assert stats["headline"]["n"] == len(cfg.nets)
+    assert [t["step"] for t in stats["training"]] == [0, final]
+    assert "Power" in verdict_text(stats) and "initialisation" in verdict_text(stats)
+    html = report.read_text()
+    assert "accuracy against distance to criticality" in html
+
+    calls = []
+    original = zoo_train.run_job
+    zoo_train.run_job = lambda job: calls.append(job) or original(job)  # type: ignore[assignment]
+    try:
+        spec.run(cfg, tmp_path)  # everything stored: nothing is trained again
+    finally:
+        zoo_train.run_job = original  # type: ignore[assignment]
+    assert calls == []
+
+
+def test_resume_across_a_kill_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = zoo_train.ZooTrainConfig.tiny()
+    cfg = dataclasses.replace(tiny, nets=(NET,), examples=64, batch_size=8,
+                              points=(0.0, 0.5, 1.0), measures=("lyapunov",))  # fmt: skip
+    zoo_train.train_zoo(cfg, tmp_path / "straight")
+    want = _rows(tmp_path / "straight")
+
+    killed = tmp_path / "killed"
+    original = zoo_train.CosineLR.on_step_end
+
+    def die_at_step_6(self: zoo_train.CosineLR, state: object) -> None:
+        if state.step == 6:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt  # the process is killed mid-way through the last segment
+        original(self, state)
+
+    monkeypatch.setattr(zoo_train.CosineLR, "on_step_end", die_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        zoo_train.train_zoo(cfg, killed)
+    work = next(killed.glob(f"zoo_train_work/*/fashion_mnist/{NET}/seed0"))
+    assert sorted(p.name for p in work.glob("point_*.json")) == ["point_0.json", "point_4.json"]
+    assert _rows(killed) == {}  # the driver stores a job when it finishes
+    monkeypatch.setattr(zoo_train.CosineLR, "on_step_end", original)
+    marked = json.loads((work / "point_4.json").read_text())
+    zoo_train.train_zoo(cfg, killed)
+    got = _rows(killed)
+    assert got.keys() == want.keys()
+    assert got[(NET, "fashion_mnist/seed0/step4")] == marked  # measured once, not again
+    for key in want:
+        a, b = want[key]["metadata"]["zoo_train"], got[key]["metadata"]["zoo_train"]
+        assert (a["accuracy"], a["lambda_1"]) == (b["accuracy"], b["lambda_1"]), key
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    tiny = zoo_train.ZooTrainConfig.tiny()
+    bad = [({"nets": ("resnet9000",)}, "unknown nets"), ({"datasets": ("cifar10",)}, "datasets"),
+           ({"points": (0.0, 1.5)}, "points"), ({"seeds": (0, 0)}, "distinct seeds"),
+           ({"executor": "slurm"}, "executor")]  # fmt: skip
+    for change, match in bad:
+        with pytest.raises(ValueError, match=match):
+            zoo_train.train_zoo(dataclasses.replace(tiny, **change), tmp_path)
+
+
+def test_cosine_schedule_and_augmentation() -> None:
+    import torch
+
+    sched = zoo_train.CosineLR(0.1, 10)
+    assert sched.rate(0) == pytest.approx(0.1) and sched.rate(5) == pytest.approx(0.05)
+    assert sched.rate(10) == pytest.approx(0.0, abs=1e-12)
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, :, 3, 3] = 1.0
+    g = torch.Generator().manual_seed(0)
+    shifted = zoo_train.augment(x, 2, g)
+    assert shifted.shape == x.shape and torch.all(shifted.sum(dim=(1, 2, 3)) == 1.0)
+    where = [tuple(torch.nonzero(s[0])[0].tolist()) for s in shifted]
+    assert all(1 <= r <= 5 and 1 <= c <= 5 for r, c in where)
+
+
+def test_augmentation_is_the_per_image_crop_of_the_padded_batch() -> None:
+    import torch
+
+    x = torch.randn(16, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    got = zoo_train.augment(x, 3, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    dy = torch.randint(0, 7, (16,), generator=g)
+    dx = torch.randint(0, 7, (16,), generator=g)
+    padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
+    want = torch.stack([padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8] for i in range(16)])
+    assert torch.equal(got, want)
