@@ -114,3 +114,15 @@ def test_gather_lists_every_paper_claim_and_says_why_one_is_missing() -> None:
     assert by["M4"].statement == PAPER_CLAIMS["M4"].statement
     with pytest.raises(ValueError, match="unknown claim 'M9'"):
         ScoreRow("x", "1", "supported", "r", claim="M9")
+
+
+def test_side_by_side_pairs_consecutive_figures_only() -> None:
+    from pathlib import Path
+
+    from criticality.reporting.html import Figure, FigureRow, side_by_side, tables
+
+    a, b, c, d = (Figure(Path(f"{n}.png"), n) for n in "abcd")
+    t = Table([{"x": 1}])
+    out = side_by_side(["text", a, b, c, t, d])
+    assert out == ["text", FigureRow([a, b]), c, t, d]
+    assert tables(out) == [t]

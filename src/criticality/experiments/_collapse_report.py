@@ -10,6 +10,7 @@ import numpy as np
 
 from criticality.collapse.analysis import claim_tests, claim_verdicts
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.html import Details, side_by_side
 from criticality.reporting.numbers import fmt_ci
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
@@ -399,18 +400,24 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
     items: list[Any] = [
         _reading(variant, block),
         Figure(save(fig, figures / f"{variant}.png"), f"{variant}: per generation, 95 % CIs"),
-        Table(_final_rows(analysis), caption="last generation, mean [95 % CI] over seeds"),
     ]
-    contrasts = _contrast_rows(analysis)
-    if contrasts:
-        items.append(Table(contrasts, caption="paired by seed against replace/plain"))
-    items.append(Table(_lead_rows(analysis), caption=_LEAD_CAPTION))
     profile = _profile_figure(variant, block, figures)
     if profile is not None:
         items.append(profile)
     hist = _histogram_figure(variant, block, figures)
     if hist is not None:
         items.append(hist)
+    folded: list[Any] = [
+        Table(_final_rows(analysis), caption="last generation, mean [95 % CI] over seeds")
+    ]
+    contrasts = _contrast_rows(analysis)
+    if contrasts:
+        folded.append(Table(contrasts, caption="paired by seed against replace/plain"))
+    folded.append(Table(_lead_rows(analysis), caption=_LEAD_CAPTION))
+    items = [
+        *side_by_side(items),
+        Details("The last generation, paired contrasts, lead-lag", folded),
+    ]
     return Section(f"{variant}: recursion", items)
 
 

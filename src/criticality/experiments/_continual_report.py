@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from criticality.reporting import Figure, Section, Table
+from criticality.reporting.html import Details, side_by_side, tables
 from criticality.reporting.numbers import Kind, fmt_ci
 from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
@@ -331,6 +332,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "ensemble unit count) and the share of time spent measuring",
         )
     )
+    main.items = side_by_side(main.items)
+    stats.items = [
+        Details("The paired comparisons, correlations and lead-lag tables", tables(stats.items)),
+        *(i for i in stats.items if not isinstance(i, Table)),
+    ]
+    setup.items = [Details("The methods, their settings and their cost", tables(setup.items))]
     return [main, stats, setup]
 
 

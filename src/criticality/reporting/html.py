@@ -148,6 +148,23 @@ class Section:
     lead: str = ""
 
 
+def tables(items: Sequence[Item]) -> list[Item]:
+    """The tables among ``items`` (to fold them under one :class:`Details`)."""
+    return [i for i in items if isinstance(i, Table)]
+
+
+def side_by_side(items: Sequence[Item]) -> list[Item]:
+    """``items`` with consecutive figures set in pairs (:class:`FigureRow`), so that a section
+    of several figures reads in about one screen at 1280 px."""
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, Figure) and out and isinstance(out[-1], Figure):
+            out[-1] = FigureRow([out[-1], item])
+        else:
+            out.append(item)
+    return out
+
+
 def slug(text: str) -> str:
     """An anchor-safe name: lowercase letters, digits and hyphens."""
     text = re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-")
