@@ -168,12 +168,12 @@ class _ImageStream(TaskStream):
         self,
         n_tasks: int,
         *,
-        examples_per_task: int | None,
-        batch_size: int,
-        dataset: str,
-        n_test: int | None,
-        seed: int,
-        data: Arrays | None,
+        examples_per_task: int | None = 60_000,
+        batch_size: int = 1,
+        dataset: str = "mnist",
+        n_test: int | None = 2_000,
+        seed: int = 0,
+        data: Arrays | None = None,
     ) -> None:
         super().__init__(n_tasks, seed)
         if batch_size < 1:
@@ -278,27 +278,6 @@ class PermutedMNIST(_ImageStream):
 
     name = "permuted_mnist"
 
-    def __init__(
-        self,
-        n_tasks: int,
-        *,
-        examples_per_task: int | None = 60_000,
-        batch_size: int = 1,
-        dataset: str = "mnist",
-        n_test: int | None = 2_000,
-        seed: int = 0,
-        data: Arrays | None = None,
-    ) -> None:
-        super().__init__(
-            n_tasks,
-            examples_per_task=examples_per_task,
-            batch_size=batch_size,
-            dataset=dataset,
-            n_test=n_test,
-            seed=seed,
-            data=data,
-        )
-
     def permutation(self, t: int) -> torch.Tensor:
         """The pixel permutation ``π_t`` of task ``t``, shape ``(D,)``: input ``x`` becomes
         ``x[:, π_t]``."""
@@ -331,27 +310,6 @@ class LabelPermutedMNIST(_ImageStream):
     """
 
     name = "label_permuted_mnist"
-
-    def __init__(
-        self,
-        n_tasks: int,
-        *,
-        examples_per_task: int | None = 60_000,
-        batch_size: int = 1,
-        dataset: str = "mnist",
-        n_test: int | None = 2_000,
-        seed: int = 0,
-        data: Arrays | None = None,
-    ) -> None:
-        super().__init__(
-            n_tasks,
-            examples_per_task=examples_per_task,
-            batch_size=batch_size,
-            dataset=dataset,
-            n_test=n_test,
-            seed=seed,
-            data=data,
-        )
 
     def labels(self, t: int) -> torch.Tensor:
         """``ρ_t`` as a lookup table, shape ``(C,)``: label ``c`` becomes ``ρ_t[c]``."""
