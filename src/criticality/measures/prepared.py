@@ -251,7 +251,9 @@ def check_degenerate(run: Prepared, measure: str, gains: object, quantity: str =
         f"{measure}: {where} maps every perturbation to exactly zero for all {zero.shape[0]} "
         f"probe inputs ({quantity} = -inf): the network is degenerate there (zero weights, or "
         "every unit cut off), perfectly ordered, and has no finite value. Check that stage's "
-        "weights, or measure the stages after it (measure(..., start_after=NAME))"
+        f"weights, or measure without it: the stages before it (measure(criticality.stages("
+        f"model)[:{stage}], x), e.g. a zero-initialised classifier head) or after it "
+        "(measure(..., start_after=NAME))"
     )
 
 
