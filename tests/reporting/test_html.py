@@ -82,8 +82,8 @@ def test_details_fold_and_footnotes_are_numbered_once() -> None:
 
 def test_folded_sections_show_their_lead() -> None:
     text = page()
-    lead, folded = text.index("one line"), text.index("folded body")
-    assert lead < text.index("<details><summary>details</summary>", lead) < folded
+    summary = '<details class="fold"><summary>one line <span class="more">details</span>'
+    assert text.index(summary) < text.index("folded body")
     assert "<summary>Not measured (59 architectures)</summary>" in text
 
 
@@ -126,3 +126,33 @@ def test_side_by_side_pairs_consecutive_figures_only() -> None:
     out = side_by_side(["text", a, b, c, t, d])
     assert out == ["text", FigureRow([a, b]), c, t, d]
     assert tables(out) == [t]
+
+
+def test_condense_keeps_the_headline_to_its_first_figure_and_folds_the_rest() -> None:
+    from pathlib import Path
+
+    from criticality.reporting.html import Figure, FigureRow, condense
+
+    a, b, c = (Figure(Path(f"{n}.png"), n) for n in "abc")
+    t = Table([{"x": 1}])
+    parts = [
+        Section("Set-up", ["What ran, in words.", Details("settings", ["…"])]),
+        Section("Main", [t, FigureRow([a, b]), c, t], lead="The finding."),
+        Section("Second", [t, c], lead="Its finding."),
+        Section("Empty", ["only a paragraph"]),
+    ]
+    setup, main, second, empty = condense(parts)
+    # the first section with a figure stays open up to that figure; the rest is one fold
+    assert not main.folded and main.lead == "The finding."
+    assert main.items[:2] == [t, FigureRow([a, b])]
+    assert main.items[2] == Details("1 more figure and the tables", [c, t])
+    # the others fold under their lead, or their first paragraph when they have none
+    assert setup.folded and setup.lead == "What ran, in words."
+    assert setup.items == [Details("settings", ["…"])]
+    assert second.folded and second.items == [t, c] and second.lead == "Its finding."
+    assert not empty.folded and empty.lead == "only a paragraph" and empty.items == []
+    # a section marked as the headline wins over the first with a figure
+    marked = condense([parts[1], Section("Verdict", ["words"], headline=True)])
+    assert marked[0].folded and not marked[1].folded
+    # titles and keys are kept, so the page's anchors (and the scorecard's links) do not move
+    assert [s.title for s in condense(parts)] == [s.title for s in parts]

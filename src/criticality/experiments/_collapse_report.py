@@ -89,7 +89,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     verdicts = _verdicts(data)
     if verdicts:
         out.append(
-            Section("What the data support", [_support_paragraph(data, verdicts)], key=SUPPORT_KEY)
+            Section(
+                "What the data support",
+                [_support_paragraph(data, verdicts)],
+                key=SUPPORT_KEY,
+                headline=True,
+            )
         )
     return out
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side, tables
-from criticality.reporting.numbers import Kind, fmt_ci
+from criticality.reporting.numbers import Kind, fmt, fmt_ci
 from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
@@ -188,8 +188,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     figures = Path(out_dir) / "figures"
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
-    main = Section("Continual learning: loss of plasticity and criticality")
-    main.items += [CLAIM, data["verdict"], _setup(data)]
+    main = Section("Continual learning: loss of plasticity and criticality", lead=data["verdict"])
+    main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
     main.items.append(
         Figure(
             _curves_figure(
@@ -229,7 +229,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "Online performance against λ_1 at task start.",
         )
     )
-    stats = Section("Statistics")
+    stats = Section(
+        "Continual learning: statistics",
+        lead=f"Each method against {a['baseline']} over the last {round(100 * a['fraction'])} % "
+        "of tasks (paired by seed), each measure's within-run correlation with "
+        f"{_LABELS[perf]}, and whether |λ_1| moves before performance does.",
+    )
     tail = [
         {
             "method": m,
@@ -310,7 +315,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                 "transfer (accuracy matrix over tasks)",
             )
         )
-    setup = Section("Methods and cost")
+    compute = sum(r["compute (min)"] for r in data["throughput"])
+    setup = Section(
+        "Continual learning: methods and cost",
+        lead=f"{len(data['arms'])} methods, their settings and sources; "
+        f"{fmt(compute, 'plain')} min of recorded compute in all.",
+    )
     setup.items.append(
         Table(
             [

@@ -49,6 +49,23 @@ def effect_sentences(
     return out
 
 
+def _group_lead(group: dict[str, Any]) -> str:
+    """The group's finding in one line: each method against the control (the contrasts whose
+    right-hand side is the control, the first contrast's)."""
+    contrasts = list(group["comparisons"].items())
+    if not contrasts:
+        return ""
+    control = contrasts[0][0].partition(" − ")[2]
+    parts = [
+        f"{name.partition(' − ')[0]}: clean {_cell(comp, 'clean')}, under PGD "
+        f"{_cell(comp, 'pgd')}, final |λ_1| {_cell(comp, 'distance')}"
+        for name, comp in contrasts
+        if name.partition(" − ")[2] == control
+    ]
+    n = contrasts[0][1]["clean"]["n"]
+    return f"Against {control}, paired over {n} seeds: " + "; ".join(parts) + "."
+
+
 def _diff(c: dict[str, Any], kind: Kind = "diff") -> str:
     return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)
 
@@ -167,7 +184,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             FigureRow([f1, f2]),
             folded,
         ]
-        out.append(Section(group_title(g), items))
+        out.append(Section(group_title(g), items, lead=_group_lead(g)))
     from criticality.experiments._energy_report import energy_sections
 
     return out + energy_sections(data, out_dir)

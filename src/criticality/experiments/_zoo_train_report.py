@@ -279,7 +279,8 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
         "(the instrument check: the same networks measured on real test images, Gaussian "
         "images and augmented test images)"
     )
-    items.append(Table(spearman_table(head), caption=caption))
+    items.append(Details("The headline correlation per run and per probe set",
+                         [Table(spearman_table(head), caption=caption)]))  # fmt: skip
     raw: list[Item] = [
         Table(spearman_table(stats["spearman"]), caption="Spearman: accuracy against each measure"),
         Table(mixed_table(stats["mixed"]), caption="Linear mixed-effects model (REML)"),

@@ -24,6 +24,7 @@ from criticality.experiments._registry import (
     render,
 )
 from criticality.reporting import Section, load_results, write_results
+from criticality.reporting.html import condense
 from criticality.reporting.scorecard import ScoreRow, gather
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,12 @@ def part_configs(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    """Every part's sections, in order, from ``results.json`` alone."""
+    """Every part's sections, in order, from ``results.json`` alone; each part shows its
+    headline section and folds the others under their leads (each part's own report, in
+    ``OUT/<part>/report.html``, shows them all open)."""
     out: list[Section] = []
     for name, part in data["parts"].items():
-        out += get_experiment(name).sections(part, Path(out_dir) / name)
+        out += condense(get_experiment(name).sections(part, Path(out_dir) / name))
     return out
 
 

@@ -21,7 +21,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.measures.words import CRITICAL_BAND
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
-from criticality.reporting.html import Item
+from criticality.reporting.html import Details, Item
 from criticality.reporting.numbers import fmt, fmt_bound
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
@@ -275,8 +275,15 @@ def phase_section(phase: dict[str, Any], figures: Path) -> Section:
         "interval over seeds. A read-off counts as the critical point within 10 % of the "
         "mean-field σ_w (or the grid's spacing there); a peak at the grid's edge is a bound."
     )
-    items: list[Item] = [Table(rows, caption="Where each measure puts the critical point")]
-    items += [_phase_figure(act, p, figures) for act, p in phase.items()]
+    located = sum(r["within tolerance"] == "yes" for r in rows)
+    items: list[Item] = [_phase_figure(act, p, figures) for act, p in phase.items()]
+    items.append(
+        Details(
+            f"Where each measure puts the critical point: {located} of {len(rows)} read-offs "
+            "within tolerance of mean field",
+            [Table(rows)],
+        )
+    )
     return Section(SECTION, items, lead=lead)
 
 

@@ -39,10 +39,11 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; vertic
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 td.text { text-align: left; }
 caption { text-align: left; font-size: 0.9em; color: #555; padding-bottom: 0.2em; }
-figure { margin: 0.6em 0; } figure img { max-width: 100%; height: auto; }
+figure { margin: 0.6em 0; } figure img { max-width: 100%; max-height: 440px; height: auto; }
 figcaption { font-size: 0.9em; color: #555; }
 details { margin: 0.5em 0; } details > summary { cursor: pointer; color: #0b4f8a; }
 details[open] > summary { margin-bottom: 0.3em; }
+details.fold > summary { color: inherit; } details.fold > summary > .more { color: #0b4f8a; }
 .note { background: #fff8e0; border-left: 4px solid #e0b000; padding: 0.4em 1em; }
 .footer { color: #555; font-size: 0.85em; }
 sup.fn a { text-decoration: none; }
@@ -138,7 +139,10 @@ class Section:
         items: the body.
         key: anchor name when the title is not a stable one (scorecard rows may name either).
         folded: show only ``lead`` and fold the body into a ``<details>``.
-        lead: one line shown above the folded body (the finding, in words).
+        lead: one line shown above the body, or as the folded body's summary (the finding, in
+            words).
+        headline: the section that stays open when a report of many parts folds each part's
+            others (:func:`condense`).
     """
 
     title: str
@@ -146,6 +150,7 @@ class Section:
     key: str = ""
     folded: bool = False
     lead: str = ""
+    headline: bool = False
 
 
 def tables(items: Sequence[Item]) -> list[Item]:
@@ -163,6 +168,44 @@ def side_by_side(items: Sequence[Item]) -> list[Item]:
         else:
             out.append(item)
     return out
+
+
+def condense(sections: Sequence[Section]) -> list[Section]:
+    """One part of a report of many parts: its headline section (the one marked ``headline``,
+    else the first with a figure) open up to its first figure, with the rest of it folded, and
+    every other section folded under its lead, or under its first paragraph when it has no
+    lead. Headings stay, so links to the sections land."""
+    marked = [s for s in sections if s.headline]
+    figured = [s for s in sections if any(isinstance(i, (Figure, FigureRow)) for i in s.items)]
+    keep = (marked or figured)[0] if marked or figured else None
+    out = []
+    for section in sections:
+        if section is keep:
+            out.append(dataclasses.replace(section, items=_first_figure(section.items)))
+            continue
+        if section.folded:
+            out.append(section)
+            continue
+        items, lead = list(section.items), section.lead
+        if not lead and items and isinstance(items[0], str):
+            lead, items = items[0], items[1:]
+        out.append(dataclasses.replace(section, items=items, lead=lead, folded=bool(items)))
+    return out
+
+
+def _first_figure(items: Sequence[Item]) -> list[Item]:
+    """``items`` up to the first figure, the rest folded under one :class:`Details`."""
+    first = next((n for n, i in enumerate(items) if isinstance(i, (Figure, FigureRow))), None)
+    if first is None:
+        return list(items)
+    rest = list(items[first + 1 :])
+    if not rest or (len(rest) == 1 and isinstance(rest[0], Details)):
+        return list(items)
+    n = sum(len(i.figures) if isinstance(i, FigureRow) else isinstance(i, Figure) for i in rest)
+    more = f"{n} more figure{'s' if n != 1 else ''}" if n else "More"
+    if any(isinstance(i, (Table, Details)) for i in rest):
+        more += " and the tables" if n else ": the tables"
+    return [*items[: first + 1], Details(more, rest)]
 
 
 def slug(text: str) -> str:
@@ -300,8 +343,9 @@ def render_html(
         )
         body = "\n".join(r.item(item) for item in section.items)
         if section.folded:
-            lead = f"<p>{html.escape(section.lead)}</p>" if section.lead else ""
-            body = f"{lead}<details><summary>details</summary>{body}</details>"
+            lead = html.escape(section.lead) + " " if section.lead else ""
+            summary = f'{lead}<span class="more">details</span>'
+            body = f'<details class="fold"><summary>{summary}</summary>{body}</details>'
         elif section.lead:
             body = f"<p>{html.escape(section.lead)}</p>{body}"
         parts.append(body + "</section>")
