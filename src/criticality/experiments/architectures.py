@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,6 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
-
-log = logging.getLogger(__name__)
 
 TITLE = "torchvision architectures at random initialisation"
 
@@ -65,10 +62,8 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     """Build ``name`` at random initialisation, probe and measure it; the report as a dict."""
     import torch
 
-    from criticality import measure
     from criticality.data import make_probes
-    from criticality.measures import DegenerateStageError
-    from criticality.stages import stages
+    from criticality.experiments._bodies import measure_or_body
     from criticality.zoo import create_model, model_info
 
     info = model_info(name)
@@ -88,15 +83,7 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     with torch.random.fork_rng():  # random-init weights depend on the seed only
         torch.manual_seed(cfg.seed)
         model = create_model(name, **build)
-    try:
-        report = measure(model, x, measures=cfg.measures, seed=cfg.seed, name=name, **options)
-    except DegenerateStageError as err:
-        # torchvision starts some classifier heads at zero (ViT): no finite value through them,
-        # so the body is measured and the report's name says so
-        log.warning("%s: %s; measuring the stages before its head", name, err)
-        body = stages(model)[:-1]
-        label = f"{name} (body; its zero-initialised head left out)"
-        report = measure(body, x, measures=cfg.measures, seed=cfg.seed, name=label, **options)
+    report = measure_or_body(model, x, measures=cfg.measures, seed=cfg.seed, name=name, **options)
     return report.to_dict()
 
 

@@ -311,8 +311,8 @@ def measure_model(job: Job) -> str:
     """Build (random init seeded by ``cfg.seed``), probe and measure one model; report JSON."""
     import torch
 
-    from criticality import measure
     from criticality.data import make_probes
+    from criticality.experiments._bodies import measure_or_body
     from criticality.zoo import create_model, model_info
 
     cfg = job.config
@@ -332,8 +332,8 @@ def measure_model(job: Job) -> str:
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
     if names != "all":
         options = {k: v for k, v in options.items() if k in names}
-    report = measure(model, x.to(cfg.device), measures=names, seed=cfg.seed, name=job.model,
-                     **options)  # fmt: skip
+    report = measure_or_body(model, x.to(cfg.device), measures=names, seed=cfg.seed,
+                             name=job.model, **options)  # fmt: skip
     return report.to_json()
 
 
