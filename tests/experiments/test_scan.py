@@ -131,3 +131,23 @@ def test_a_failed_job_has_the_same_label_from_every_executor(tmp_path: Path) -> 
     died = scan.failed_row(job, RuntimeError("worker died"))  # a Ray task that died
     assert local.status == died.status == "failed"
     assert local.weights == died.weights == "file:resnet18.pth"
+
+
+def test_models_whose_ftle_did_not_converge_are_named() -> None:
+    from criticality.experiments._scan_report import ftle_sentence
+
+    def row(model: str, converged: bool | None, status: str = "ok") -> dict[str, Any]:
+        ftle = {} if converged is None else {"converged": converged}
+        report = {"results": {"ftle": ftle}} if status == "ok" else None
+        return {"model": model, "weights": "random", "status": status, "report": report}
+
+    rows = [
+        row("vgg11", False),
+        row("resnet18", True),
+        row("alexnet", None),
+        row("x", None, "failed"),
+    ]
+    text = ftle_sentence(rows)
+    assert text.startswith("The FTLE of 1 model stopped before it converged (vgg11)")
+    assert "lower bound" in text and "resnet18" not in text
+    assert ftle_sentence(rows[1:]) == ""

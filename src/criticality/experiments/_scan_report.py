@@ -54,6 +54,23 @@ def records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def ftle_sentence(rows: Sequence[dict[str, Any]]) -> str:
+    """Which measured models' FTLE stopped before it converged, in one sentence ("" if none):
+    power iteration approaches s_max from below, so their FTLE is a lower bound."""
+    late = [
+        f"{r['model']} ({r['weights']})" if r["weights"] != "random" else r["model"]
+        for r in rows
+        if r["status"] == "ok"
+        and ((r.get("report") or {}).get("results", {}).get("ftle") or {}).get("converged") is False
+    ]
+    if not late:
+        return ""
+    return (
+        f"The FTLE of {len(late)} model{'s' if len(late) > 1 else ''} stopped before it "
+        f"converged ({', '.join(late)}): each is a lower bound; more ftle_iter steps tighten it."
+    )
+
+
 def metrics(report: Any) -> dict[str, float]:
     """The numbers compared with accuracy: ``|λ_1|`` and each measure's distance from critical."""
     from criticality.measures import get_measure
@@ -213,7 +230,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             ),
         ],
         lead=f"{len(rows)} model × weights rows: {ok} measured, {len(rows) - ok} failed or "
-        "skipped.",
+        f"skipped. {ftle_sentence(rows)}".strip(),
     )
     out = [head]
     for weights in dict.fromkeys(r["weights"] for r in recs):

@@ -30,6 +30,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._scan_report import (
     analyse,
     analysis_sections,
+    ftle_sentence,
     paired,
     paired_section,
     records,
@@ -211,7 +212,8 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
                 ),
             ],
             lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
-            f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason.",
+            f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason. "
+            + ftle_sentence(a["rows"]),
         )
     )
     out += analysis_sections(records(a["rows"]), figures, tag="zoo_a_", what=_A_WHAT)
