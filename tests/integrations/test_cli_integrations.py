@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -16,32 +17,14 @@ from criticality.cli.main import main
 WORDS = "in the beginning god created the heaven and the earth and the earth was without form"
 
 
-def save_checkpoint(tf: ModuleType, folder: Path) -> None:
-    """A random-init GPT-2 with a word-level tokenizer, saved as a user's checkpoint would be."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    vocab = {w: i for i, w in enumerate(["[UNK]", *dict.fromkeys(WORDS.split())])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tf.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(folder)
-    config = tf.GPT2Config(
-        n_layer=2,
-        n_embd=16,
-        n_head=2,
-        n_positions=32,
-        vocab_size=len(vocab),
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    torch.manual_seed(0)
-    tf.GPT2LMHeadModel(config).save_pretrained(folder)
-
-
 def test_lm_command_then_tables_and_tensorboard(
-    transformers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    transformers: ModuleType,
+    gpt2_checkpoint: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     ckpt, out = tmp_path / "my-gpt2", tmp_path / "out"
-    save_checkpoint(transformers, ckpt)
+    gpt2_checkpoint(ckpt, WORDS, n_positions=32)
     text = tmp_path / "probe.txt"
     text.write_text(" ".join([WORDS] * 4))
     assert (
@@ -89,9 +72,9 @@ def test_lm_command_then_tables_and_tensorboard(
 
 
 def test_lm_command_with_random_probes(
-    transformers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    gpt2_checkpoint: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save_checkpoint(transformers, tmp_path / "ckpt")
+    gpt2_checkpoint(tmp_path / "ckpt", WORDS, n_positions=32)
     assert (
         main(
             [

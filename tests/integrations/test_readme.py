@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,33 +52,17 @@ def user_module(L: ModuleType) -> Any:
     return Classifier()
 
 
-def checkpoint(tf: ModuleType, folder: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    vocab = {w: i for i, w in enumerate(["[UNK]", *dict.fromkeys(WORDS.split())])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tf.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(folder)
-    config = tf.GPT2Config(
-        n_layer=2,
-        n_embd=16,
-        n_head=2,
-        n_positions=64,
-        vocab_size=len(vocab),
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    tf.GPT2LMHeadModel(config).save_pretrained(folder)
-
-
 def test_readme_integration_examples_run(
-    lightning: ModuleType, transformers: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lightning: ModuleType,
+    gpt2_checkpoint: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("tensorboard")
     found = blocks()
     assert [lang for lang, _ in found].count("python") >= 3 and len(found) >= 5
     monkeypatch.chdir(tmp_path)
-    checkpoint(transformers, tmp_path / "path" / "to" / "checkpoint")
+    gpt2_checkpoint(tmp_path / "path" / "to" / "checkpoint", WORDS)
     (tmp_path / "probe.txt").write_text(" ".join([WORDS] * 40))
     g = torch.Generator().manual_seed(0)
     data = torch.utils.data.TensorDataset(
