@@ -47,8 +47,8 @@ from criticality.measures import (
 )
 from criticality.measures.results import Result
 from criticality.measures.words import CRITICAL_BAND, regime
+from criticality.numbers import Kind
 from criticality.report import CriticalityReport
-from criticality.reporting.numbers import Kind
 
 #: A stage whose ``ln g`` is below this annihilates perturbations (a factor below ``e^-50`` ≈
 #: ``2e-22``: zero within floating-point precision; float32's floor is ln(1.2e-38) ≈ −87).
@@ -180,7 +180,7 @@ def _log_gain_call(measure: str, symbol: str, value: float, text: str, what: str
 
 
 def _lyapunov(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt_ci
+    from criticality.numbers import fmt_ci
 
     assert isinstance(r, LyapunovResult)
     e = r.lambda_max
@@ -194,7 +194,7 @@ def _lyapunov(r: Result) -> MeasureCall:
 
 
 def _ftle(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt_ci
+    from criticality.numbers import fmt_ci
 
     assert isinstance(r, FTLEResult)
     e = r.value
@@ -208,7 +208,7 @@ def _ftle(r: Result) -> MeasureCall:
 
 
 def _branching(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt_ci
+    from criticality.numbers import fmt_ci
 
     assert isinstance(r, BranchingResult)
     e = r.sigma
@@ -219,7 +219,7 @@ def _branching(r: Result) -> MeasureCall:
 
 
 def _susceptibility(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt, fmt_bound, fmt_ci
+    from criticality.numbers import fmt, fmt_bound, fmt_ci
 
     assert isinstance(r, SusceptibilityResult)
     e, gains, chi = r.peak_gain, np.asarray(r.gains), np.asarray(r.chi)
@@ -281,7 +281,7 @@ def _susceptibility(r: Result) -> MeasureCall:
 
 
 def _avalanches(r: Result) -> MeasureCall:
-    from criticality.reporting.numbers import fmt_ci
+    from criticality.numbers import fmt_ci
 
     assert isinstance(r, AvalancheResult)
     fit = r.size_fit
@@ -303,7 +303,7 @@ def _avalanches(r: Result) -> MeasureCall:
 
 def _no_call(measure: str, symbol: str, kind: Kind, why: str) -> Callable[[Result], MeasureCall]:
     def rule(r: Result) -> MeasureCall:
-        from criticality.reporting.numbers import fmt_ci
+        from criticality.numbers import fmt_ci
 
         e = r.headline()
         return MeasureCall(
@@ -390,7 +390,7 @@ def _explain(
 ) -> tuple[str, ...]:
     out = []
     if degenerate:
-        from criticality.reporting.numbers import fmt
+        from criticality.numbers import fmt
 
         text = (
             f"Stage {_join(list(degenerate))} annihilates perturbations (ln g at the "

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from criticality import stats
+from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.stats import mixed_effects, spearman
 
 Run = Mapping[str, Any]
@@ -369,11 +370,11 @@ def analyse(
     }
 
 
-def _ci(stat: Mapping[str, Any], key: str = "mean") -> str:
+def _ci(stat: Mapping[str, Any], key: str = "mean", kind: Kind = "diff") -> str:
     lo, hi = stat["ci_low"], stat["ci_high"]
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{stat[key]:+.3f}"
-    return f"{stat[key]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        return fmt(stat[key], kind)
+    return fmt_ci(stat[key], lo, hi, kind)
 
 
 def _sign(stat: Mapping[str, Any]) -> int:
@@ -403,8 +404,9 @@ def verdict(a: Mapping[str, Any]) -> str:
     d = a["drift"][perf][b]
     lost = _sign(d["change"]) == worse
     text = [
-        f"Under {b}, {name} went from {d['first']['mean']:.3f} (first {pct} % of tasks) to "
-        f"{d['last']['mean']:.3f} (last {pct} %), a change of {_ci(d['change'], 'mean_diff')}: "
+        f"Under {b}, {name} went from {fmt(d['first']['mean'], 'fraction')} (first {pct} % of "
+        f"tasks) to {fmt(d['last']['mean'], 'fraction')} (last {pct} %), a change of "
+        f"{_ci(d['change'], 'mean_diff')}: "
         + ("plasticity was lost." if lost else "no significant loss of plasticity here.")
     ]
     (supported if lost else against).append("plain training loses plasticity")
@@ -412,9 +414,9 @@ def verdict(a: Mapping[str, Any]) -> str:
     lam_last = a["drift"]["start.lambda_1"][b]["last"]["mean"]
     away = _sign(dist["change"])
     text.append(
-        f"Its distance to criticality |λ_1| went from {dist['first']['mean']:.3f} to "
-        f"{dist['last']['mean']:.3f} ({_ci(dist['change'], 'mean_diff')}), ending at λ_1 = "
-        f"{lam_last:+.3f} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
+        f"Its distance to criticality |λ_1| went from {fmt(dist['first']['mean'])} to "
+        f"{fmt(dist['last']['mean'])} ({_ci(dist['change'], 'mean_diff', 'exponent')}), ending "
+        f"at λ_1 = {fmt(lam_last, 'exponent')} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
         + {
             1: "it moved away from criticality.",
             -1: "it moved toward criticality.",
@@ -427,15 +429,15 @@ def verdict(a: Mapping[str, Any]) -> str:
     expected = worse  # farther from criticality, worse performance
     text.append(
         f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
-        f"{_ci(rho)} over {rho['n']} seeds (mixed model slope {corr['mixed']['slope']:+.3g}, "
-        f"p = {corr['mixed']['p_value']:.3g})."
+        f"{_ci(rho, kind='corr')} over {rho['n']} seeds (mixed model slope "
+        f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
     )
     extra = []
     for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
         if b in a["correlation"].get(key, {}) and math.isfinite(
             a["correlation"][key][b]["mean_rho"]["mean"]
         ):
-            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'])}")
+            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'], kind='corr')}")
     if extra:
         text.append("For comparison, " + "; ".join(extra) + ".")
     together = _sign(rho) == expected
@@ -446,7 +448,8 @@ def verdict(a: Mapping[str, Any]) -> str:
     order = _sign(lead)
     if math.isfinite(lead["mean"]):
         text.append(
-            f"|λ_1| made half of its change {_ci(lead)} tasks before {name} did (positive: "
+            f"|λ_1| made half of its change {_ci(lead, kind='points')} tasks before {name} did "
+            "(positive: "
             "criticality moved first): "
             + {
                 1: "the drift of λ_1 preceded the loss.",
@@ -463,7 +466,9 @@ def verdict(a: Mapping[str, Any]) -> str:
         dp, dd = comp[perf], comp["start.abs_lambda_1"]
         better = _sign({"ci_low": dp["ci_low"], "ci_high": dp["ci_high"]}) == -worse
         closer = _sign({"ci_low": dd["ci_low"], "ci_high": dd["ci_high"]}) == -1
-        rescue.append(f"{method} {dp['mean_diff']:+.3f} (|λ_1| {dd['mean_diff']:+.3f})")
+        rescue.append(
+            f"{method} {fmt(dp['mean_diff'], 'diff')} (|λ_1| {fmt(dd['mean_diff'], 'exponent')})"
+        )
         if better:
             consistent += closer
             inconsistent += not closer

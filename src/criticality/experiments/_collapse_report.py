@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from criticality.collapse.analysis import claim_tests, claim_verdicts
+from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side
-from criticality.reporting.numbers import fmt_ci
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
@@ -71,8 +71,8 @@ def _label(key: str) -> str:
 def _fmt(b: dict[str, list[float]], g: int) -> str:
     m, lo, hi = b["mean"][g], b["ci_low"][g], b["ci_high"][g]
     if not math.isfinite(lo):
-        return f"{m:.4g}"
-    return f"{m:.4g} [{lo:.4g}, {hi:.4g}]"
+        return fmt(m)
+    return fmt_ci(m, lo, hi)
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -501,23 +501,23 @@ def _reading(variant: str, block: dict[str, Any]) -> str:
     b = ctrl["bands"][q]
     last = len(b["mean"]) - 1
     parts = [
-        f"Under replace/plain the {_label(q)} went from {b['mean'][0]:.4g} at generation 0 to "
-        f"{b['mean'][last]:.4g} at generation {last}."
+        f"Under replace/plain the {_label(q)} went from {fmt(b['mean'][0])} at generation 0 to "
+        f"{fmt(b['mean'][last])} at generation {last}."
     ]
     for key in (k for k in analysis["metrics"] if k.startswith("lambda_1/")):
         lb = ctrl["bands"][key]
         parts.append(
-            f"λ_1 of the {key.split('/')[1]}: {lb['mean'][0]:+.3f} → {lb['mean'][last]:+.3f}."
+            f"λ_1 of the {key.split('/')[1]}: {fmt(lb['mean'][0], 'exponent')} → "
+            f"{fmt(lb['mean'][last], 'exponent')}."
         )
     for cond, entry in conds.items():
         c = entry["contrast_final"].get(q)
         if c is None:
             continue
-        ci = f"[{c['ci_low']:+.3g}, {c['ci_high']:+.3g}]"
         c0 = entry["contrast_first"][q]
         parts.append(
-            f"{cond} − control at the last generation: {c['mean_diff']:+.4g} {ci} "
-            f"(paired t p = {c['p_t']:.2g}); at generation 0 (the cost): {c0['mean_diff']:+.4g}."
+            f"{cond} − control at the last generation: {_ci(c)} (paired t p = "
+            f"{fmt(c['p_t'], 'p')}); at generation 0 (the cost): {fmt(c0['mean_diff'], 'diff')}."
         )
     return " ".join(parts)
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from criticality.continual.analysis import verdict
+from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side, tables
-from criticality.reporting.numbers import Kind, fmt, fmt_ci
 from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
@@ -145,11 +146,11 @@ def _lead_figure(analysis: Mapping[str, Any], path: Path) -> Path:
     return save(fig, path)
 
 
-def _fmt(stat: Mapping[str, Any], key: str = "mean") -> str:
+def _fmt(stat: Mapping[str, Any], kind: Kind = "diff") -> str:
     lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{stat[key]:+.4g}"
-    return f"{stat[key]:+.4g} [{lo:+.3g}, {hi:+.3g}]"
+        return fmt(stat["mean"], kind)
+    return fmt_ci(stat["mean"], lo, hi, kind)
 
 
 CLAIM = (
@@ -188,7 +189,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     figures = Path(out_dir) / "figures"
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
-    main = Section("Continual learning: loss of plasticity and criticality", lead=data["verdict"])
+    # the verdict is read again from the stored analysis, so a re-render takes today's wording
+    main = Section("Continual learning: loss of plasticity and criticality", lead=verdict(a))
     main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
     main.items.append(
         Figure(
@@ -260,7 +262,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         {
             "method": m,
             "x": x,
-            "mean ρ over runs": _fmt(c["mean_rho"]),
+            "mean ρ over runs": _fmt(c["mean_rho"], "corr"),
             "mixed slope": c["mixed"]["slope"],
             "p (mixed)": c["mixed"]["p_value"],
             "note": c["mixed"]["note"],
@@ -278,7 +280,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     lead = [
         {
             "method": m,
-            "lead of |λ_1| (tasks)": _fmt(r["lead"]),
+            "lead of |λ_1| (tasks)": _fmt(r["lead"], "points"),
             "ρ at lag +1": r["rho"][len(r["lags"]) // 2 + 1]["mean"]
             if len(r["lags"]) > 1
             else math.nan,

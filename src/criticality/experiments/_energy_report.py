@@ -152,6 +152,26 @@ def compute_sentence(group: dict[str, Any], method: str) -> str:
     )
 
 
+def compute_lead(group: dict[str, Any]) -> str:
+    """The group's answer in one line: each method's FLOPs to the target against the
+    baseline's on the same seed (the sentences of :func:`compute_sentence` say the rest)."""
+    base, parts = group["baseline"], []
+    for method, row in group["methods"].items():
+        ratio = row["flops_to_target_ratio"]
+        if method == base:
+            continue
+        if ratio["n"] < 2:
+            parts.append(f"{method} – ({row['reached']} of {row['seeds']} seeds reached it)")
+            continue
+        side = "less" if ratio["ci_high"] < 1 else "more" if ratio["ci_low"] > 1 else "no"
+        parts.append(f"{method} {_fmt(ratio)}× ({side} compute)" if side != "no" else
+                     f"{method} {_fmt(ratio)}× (no detectable difference)")  # fmt: skip
+    return (
+        f"Target accuracy {group['target']}; FLOPs to reach it against {base}'s on the same "
+        "seed: " + "; ".join(parts) + "."
+    )
+
+
 def energy_sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """One section per group: the cost table, the answer in words, accuracy against FLOPs."""
     from criticality.reporting.plots import axes, save
@@ -195,11 +215,12 @@ def energy_sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             Section(
                 f"Compute and energy: {g['dataset']}, {g['model']}, {g['init']} initialisation",
                 [
+                    " ".join(sentences),
                     Table(rows, caption="mean [95 % CI] over seeds; ratios paired by seed"),
                     FigureRow([figure]),
                     Details("How compute, time and energy are counted", [how]),
                 ],
-                lead=f"Target accuracy {g['target']}. " + " ".join(sentences),
+                lead=compute_lead(g),
                 folded=g["init"] != "default",  # the initialisation study: one line each
             )
         )

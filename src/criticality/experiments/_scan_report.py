@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, FigureRow, Footnote, Item
-from criticality.reporting.numbers import fmt, fmt_ci
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
     NOT_SUPPORTED,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, FigureRow, Item
-from criticality.reporting.numbers import Kind, fmt, fmt_ci
 from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
 
 METRICS = ("clean", "noise", "corruption", "fgsm", "pgd", "lambda_final", "distance")
@@ -176,12 +176,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             ],
         )
         items: list[Item] = [
+            FigureRow([f1, f2]),
             Table(
                 _compact_rows(g),
                 caption="Paired differences A − B [95 % CI] over seeds (accuracy in "
                 "percentage points)",
             ),
-            FigureRow([f1, f2]),
             folded,
         ]
         out.append(Section(group_title(g), items, lead=_group_lead(g)))

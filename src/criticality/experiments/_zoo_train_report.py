@@ -26,9 +26,9 @@ from criticality.experiments._scan_report import (
     spearman_verdict,
     wilcoxon_verdict,
 )
+from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Section, Table
 from criticality.reporting.html import Details, Item
-from criticality.reporting.numbers import Kind, fmt, fmt_ci
 from criticality.reporting.scorecard import ScoreRow
 from criticality.stats import (
     detectable_correlation,

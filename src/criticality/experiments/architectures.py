@@ -17,7 +17,7 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
-from criticality.reporting.html import Footnote, Item
+from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
 
 TITLE = "torchvision architectures at random initialisation"
@@ -140,8 +140,10 @@ def _arch_section(reports: list[Any], figures: Path) -> Section:
             caption="Each measure's headline value (critical: λ_1 = 0, FTLE = 0, σ = 1, "
             "g* = 1, τ_S = 1.5; Δ: larger is closer to critical) and the regime the measures call",
         ),
-        *_explanations(conses),
     ]
+    explained = _explanations(conses)
+    if explained:
+        items.append(Details("Why the measures disagree, model by model", explained))
     items += [
         Figure(
             save(fig, figures / "architectures.png"),
@@ -178,7 +180,7 @@ def _explanations(conses: list[Any]) -> list[Item]:
 
 def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
     """One table row: every measure's headline value for one model, and the consensus."""
-    from criticality.reporting.numbers import fmt
+    from criticality.numbers import fmt
 
     calls = {c.measure: c for c in cons.calls}
     row: dict[str, Any] = {"model": report.model, "stages": len(report.stage_names)}

@@ -19,10 +19,10 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.measures.words import CRITICAL_BAND
+from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Details, Item
-from criticality.reporting.numbers import fmt, fmt_bound
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
     NOT_SUPPORTED,

@@ -41,9 +41,9 @@ from criticality.experiments._scan_report import (
     wilcoxon_verdict,
 )
 from criticality.experiments.scan import ScanConfig, scan
+from criticality.numbers import fmt
 from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Details
-from criticality.reporting.numbers import fmt
 from criticality.reporting.scorecard import ScoreRow, combine
 from criticality.zoo import NetSpec
 

@@ -5,7 +5,7 @@ The building blocks (every experiment's ``sections()`` returns them):
 
 * :class:`Section` — a titled part with an anchor (``#sec-<slug>``); ``folded=True`` puts its
   body inside a ``<details>`` under a one-line ``lead``.
-* :class:`Table` — rows of dicts; numbers go through :mod:`criticality.reporting.numbers`
+* :class:`Table` — rows of dicts; numbers go through :mod:`criticality.numbers`
   (``kinds`` names each column's quantity; known column names need none).
 * :class:`Figure` — a PNG embedded as base64; :class:`FigureRow` puts figures side by side.
 * :class:`Details` — items folded under a summary line (long tables, raw statistics).
@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from criticality.reporting.numbers import Kind, fmt, kind_of
+from criticality.numbers import Kind, fmt, kind_of
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 1.2em auto; padding: 0 1em;
        color: #222; line-height: 1.4; }
 h1 { font-size: 1.5em; margin: 0.2em 0 0.4em; border-bottom: 2px solid #444; }
-h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #bbb; }
+h2 { font-size: 1.2em; margin: 1.3em 0 0.5em; border-bottom: 1px solid #bbb; }
 h2 a.self { color: #bbb; text-decoration: none; margin-left: 0.3em; font-size: 0.8em; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; vertical-align: top; }
@@ -87,7 +87,7 @@ class Table:
         rows: the rows; a cell may be a number, text, ``None`` or a :class:`Footnote`.
         columns: the columns shown, in order (default: the first row's keys).
         caption: shown above the table.
-        kinds: column -> number kind (:mod:`criticality.reporting.numbers`); columns not named
+        kinds: column -> number kind (:mod:`criticality.numbers`); columns not named
             here get the kind of their name (``"p"``, ``"rho"``, ...) or ``"plain"``.
     """
 

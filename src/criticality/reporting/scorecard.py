@@ -99,7 +99,7 @@ class ScoreRow:
 
     Attributes:
         statement: the claim or check in one sentence (what a verdict is about).
-        figure: the measured number(s), formatted (:mod:`criticality.reporting.numbers`),
+        figure: the measured number(s), formatted (:mod:`criticality.numbers`),
             with the interval, e.g. ``"ρ = −0.42 [−0.93, +0.40], n = 11"``.
         verdict: ``"supported"``, ``"inconclusive"``, ``"not supported"``,
             ``"not testable here"``, or a plain word for a row that is a reading rather than a

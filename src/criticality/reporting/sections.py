@@ -12,9 +12,9 @@ import numpy as np
 from criticality.consensus import DEGENERATE_LOG_GAIN, Consensus, consensus
 from criticality.measures import get_measure
 from criticality.measures.words import log_gain_in_words
+from criticality.numbers import fmt, fmt_ci, kind_of
 from criticality.report import CriticalityReport
 from criticality.reporting.html import Details, Figure, FigureRow, Item, Section, Table
-from criticality.reporting.numbers import fmt, fmt_ci, kind_of
 from criticality.reporting.scorecard import ScoreRow
 
 #: Stages below this are drawn at it in the profile figures (a degenerate stage would squash

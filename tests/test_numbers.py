@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from criticality.reporting.numbers import fmt, fmt_bound, fmt_ci, kind_of
+from criticality.numbers import fmt, fmt_bound, fmt_ci, kind_of
 
 
 @pytest.mark.parametrize(
