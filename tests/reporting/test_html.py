@@ -146,6 +146,10 @@ def test_condense_keeps_the_headline_to_its_first_figure_and_folds_the_rest() ->
     assert not main.folded and main.lead == "The finding."
     assert main.items[:2] == [t, FigureRow([a, b])]
     assert main.items[2] == Details("1 more figure and the tables", [c, t])
+    # after the first figure a lone fold or a footnote stays as it is
+    note = Footnote("a caveat")
+    assert condense([Section("Only", [t, a, note])])[0].items == [t, a, note]
+    assert condense([Section("Fold", [a, Details("x", [t])])])[0].items == [a, Details("x", [t])]
     # the others fold under their lead, or their first paragraph when they have none
     assert setup.folded and setup.lead == "What ran, in words."
     assert setup.items == [Details("settings", ["…"])]

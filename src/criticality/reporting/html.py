@@ -194,16 +194,18 @@ def condense(sections: Sequence[Section]) -> list[Section]:
 
 
 def _first_figure(items: Sequence[Item]) -> list[Item]:
-    """``items`` up to the first figure, the rest folded under one :class:`Details`."""
+    """``items`` up to the first figure, the figures and tables after it folded under one
+    :class:`Details` (short paragraphs and footnote markers after it alone stay)."""
     first = next((n for n, i in enumerate(items) if isinstance(i, (Figure, FigureRow))), None)
     if first is None:
         return list(items)
     rest = list(items[first + 1 :])
-    if not rest or (len(rest) == 1 and isinstance(rest[0], Details)):
-        return list(items)
     n = sum(len(i.figures) if isinstance(i, FigureRow) else isinstance(i, Figure) for i in rest)
+    tabled = any(isinstance(i, (Table, Details)) for i in rest)
+    if not n and (not tabled or (len(rest) == 1 and isinstance(rest[0], Details))):
+        return list(items)
     more = f"{n} more figure{'s' if n != 1 else ''}" if n else "More"
-    if any(isinstance(i, (Table, Details)) for i in rest):
+    if tabled:
         more += " and the tables" if n else ": the tables"
     return [*items[: first + 1], Details(more, rest)]
 
