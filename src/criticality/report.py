@@ -12,6 +12,7 @@ from criticality._meta import SCHEMA_VERSION, atomic_write
 from criticality.measures import LyapunovResult, get_measure
 from criticality.measures.results import Result
 from criticality.measures.words import CRITICAL_BAND, log_gain_in_words, regime
+from criticality.numbers import fmt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,8 +94,8 @@ class CriticalityReport:
         ci_has_zero = lam.ci_low <= 0.0 <= lam.ci_high
         text = [
             f"{self.model} operates in the {words.split(':')[0]} regime:{words.split(':', 1)[1]} "
-            f"on average (λ_1 = {lam.mean:+.3f} nats per stage, 95 % CI "
-            f"[{lam.ci_low:+.3f}, {lam.ci_high:+.3f}] over {lam.n} inputs"
+            f"on average (λ_1 = {fmt(lam.mean, 'exponent')} nats per stage, 95 % CI "
+            f"[{fmt(lam.ci_low, 'exponent')}, {fmt(lam.ci_high, 'exponent')}] over {lam.n} inputs"
             + ("; the interval contains 0" if ci_has_zero else "")
             + ")."
         ]
@@ -103,7 +104,8 @@ class CriticalityReport:
         if far:
             worst = sorted(far, key=lambda g: -abs(g[0]))[:3]
             listed = ", ".join(
-                f"{n} ({log_gain_in_words(g).split(':')[0]}, ln g = {g:+.2f})" for g, n in worst
+                f"{n} ({log_gain_in_words(g).split(':')[0]}, ln g = {fmt(g, 'exponent')})"
+                for g, n in worst
             )
             text.append(f"The stages furthest from critical are {listed}.")
         else:

@@ -28,6 +28,7 @@ from criticality.measures.prepared import (
 from criticality.measures.results import Estimate, Result
 from criticality.measures.tangents import orthonormalise, push_tangents, state_dim
 from criticality.measures.words import log_gain_in_words
+from criticality.numbers import fmt
 
 Norm = Literal["l2", "rms"]
 
@@ -73,7 +74,7 @@ class LyapunovResult(Result):
         return self.lambda_max
 
     def describe(self) -> str:
-        return f"λ_1 = {self.lambda_max.mean:+.3f} per stage; " + log_gain_in_words(
+        return f"λ_1 = {fmt(self.lambda_max.mean, 'exponent')} per stage; " + log_gain_in_words(
             self.lambda_max.mean
         )
 

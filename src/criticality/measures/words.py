@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from criticality.numbers import fmt
+
 #: |ln gain| per stage below which a network counts as critical (±5 % per stage).
 CRITICAL_BAND = 0.05
 
@@ -25,6 +27,6 @@ def log_gain_in_words(log_gain: float, unit: str = "stage") -> str:
         return f"{name}: perturbations {verb}"
     change = math.expm1(log_gain) * 100.0
     if name == "critical":
-        return f"critical: perturbations change by {change:+.1f} % per {unit}"
+        return f"critical: perturbations change by {fmt(change, 'points')} % per {unit}"
     verb = "shrink" if change < 0 else "grow"
     return f"{name}: perturbations {verb} by {abs(change):.0f} % per {unit}"
