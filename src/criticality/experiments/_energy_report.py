@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, FigureRow
 from criticality.stats import mean_ci
@@ -121,14 +122,13 @@ def _mean_trace(traces: list[list[dict[str, Any]]]) -> list[dict[str, float]]:
     ]  # fmt: skip
 
 
-def _fmt(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+def _fmt(stat: dict[str, Any], scale: float = 1.0) -> str:
     if stat["n"] == 0 or stat["mean"] != stat["mean"]:
         return "–"
     mean = stat["mean"] / scale
     if stat["n"] < 2:
-        return f"{mean:.{digits}g}"
-    low, high = stat["ci_low"] / scale, stat["ci_high"] / scale
-    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+        return fmt(mean)
+    return fmt_ci(mean, stat["ci_low"] / scale, stat["ci_high"] / scale)
 
 
 def compute_sentence(group: dict[str, Any], method: str) -> str:
@@ -161,7 +161,7 @@ def compute_lead(group: dict[str, Any]) -> str:
         if method == base:
             continue
         if ratio["n"] < 2:
-            parts.append(f"{method} – ({row['reached']} of {row['seeds']} seeds reached it)")
+            parts.append(f"{method}: too few seeds reached it ({row['reached']} of {row['seeds']})")
             continue
         side = "less" if ratio["ci_high"] < 1 else "more" if ratio["ci_low"] > 1 else "no"
         parts.append(f"{method} {_fmt(ratio)}× ({side} compute)" if side != "no" else
