@@ -160,3 +160,12 @@ def test_condense_keeps_the_headline_to_its_first_figure_and_folds_the_rest() ->
     assert marked[0].folded and not marked[1].folded
     # titles and keys are kept, so the page's anchors (and the scorecard's links) do not move
     assert [s.title for s in condense(parts)] == [s.title for s in parts]
+
+
+def test_the_label_column_fits_the_longest_label() -> None:
+    def width(label: str) -> str:
+        text = page([ScoreRow("s", "1", "ordered", "r", "Zoo", label=label)])
+        return text.split('<col style="width:', 1)[1].split('"', 1)[0]
+
+    assert width("M1") == "3.6em"  # the paper's claims and our checks: the narrow column
+    assert width("regime") == "5.2em"  # a single model's rows are labelled in words

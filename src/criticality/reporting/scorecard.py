@@ -245,7 +245,10 @@ def render_scorecard(rows: Sequence[ScoreRow], lookup: Mapping[str, str]) -> str
             f'<td><span class="verdict v-{row.tone}">{e(row.verdict)}</span></td>'
             f'<td class="why">{e(row.why)}</td></tr>'
         )
-    cols = "".join(f'<col style="width:{w}">' for w in ("3.6em", "24%", "36%", "10.6em", "auto"))
+    # the label column fits its longest label ("M1", "C12", "regime"), at about 0.7 em a letter
+    longest = max((len(r.shown_label) for r in rows), default=2)
+    label = f"{max(3.6, 0.7 * longest + 1.0):.1f}em"
+    cols = "".join(f'<col style="width:{w}">' for w in (label, "24%", "36%", "10.6em", "auto"))
     head = "<tr><th></th><th>claim or check</th><th>measured</th><th>verdict</th><th>why</th></tr>"
     return (
         f'<div class="scroll"><table class="scorecard" id="scorecard"><colgroup>{cols}</colgroup>'
