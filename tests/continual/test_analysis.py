@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -170,3 +171,41 @@ def test_verdict_says_when_the_order_cannot_be_measured():
     text = verdict(a)
     assert "could not be measured" in text and "nan" not in text.split("Supported here")[0]
     assert "Not supported: the loss of criticality comes first" in text
+
+
+def test_the_verdict_reads_every_method_of_the_criticality_kind() -> None:
+    """A method named by kind (not by a ``critical`` prefix) that fails to rescue is reported."""
+    a = {
+        "baseline": "plain",
+        "performance": "online_accuracy",
+        "higher_is_better": True,
+        "fraction": 0.1,
+        "drift": {
+            "online_accuracy": {"plain": _drift(0.7, 0.6, -0.1)},
+            "start.abs_lambda_1": {"plain": _drift(0.1, 0.3, 0.2)},
+            "start.lambda_1": {"plain": _drift(0.1, 0.3, 0.2)},
+        },
+        "correlation": {"abs_lambda_1": {"plain": {"mean_rho": _stat(-0.5, -0.7, -0.3),
+                                                    "mixed": {"slope": -0.1, "p_value": 0.01}}}},
+        "lead_lag": {"plain": {"lead": _stat(math.nan, math.nan, math.nan)}},
+        "tail": {"homeostatic": {"online_accuracy": _diff(-0.2, -0.25, -0.15),
+                                 "start.abs_lambda_1": _diff(-0.2, -0.3, -0.1)}},
+        "max_difference_from_baseline": {"homeostatic": 0.2},
+    }  # fmt: skip
+    assert "homeostatic rescues plasticity" not in verdict(a)  # not named critical*: unread
+    text = verdict(a, criticality=["homeostatic"])
+    assert "Not supported:" in text and "homeostatic rescues plasticity" in text.split("Not")[1]
+
+
+def _stat(mean: float, low: float, high: float) -> dict[str, float]:
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+
+
+def _drift(first: float, last: float, change: float) -> dict[str, Any]:
+    return {"first": _stat(first, first, first), "last": _stat(last, last, last),
+            "change": {"mean_diff": change, "ci_low": change - 0.01,
+                       "ci_high": change + 0.01}}  # fmt: skip
+
+
+def _diff(mean: float, low: float, high: float) -> dict[str, float]:
+    return {"mean_diff": mean, "ci_low": low, "ci_high": high}

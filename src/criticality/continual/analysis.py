@@ -387,11 +387,13 @@ def _sign(stat: Mapping[str, Any]) -> int:
     return 0
 
 
-def verdict(a: Mapping[str, Any]) -> str:
+def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> str:
     """One paragraph that reads :func:`analyse`'s numbers against the paper's claim: (1)
     plain training loses plasticity, (2) it loses criticality with it, (3) the two move
     together within runs, (4) the loss of criticality comes first, and (5) methods that keep
-    plasticity keep criticality, in particular the criticality regularizer.
+    plasticity keep criticality, in particular the methods that steer toward criticality
+    (``criticality``: their names, the method registry's kind; default: names starting with
+    ``critical``).
     """
     b, perf, higher = a["baseline"], a["performance"], a["higher_is_better"]
     name = perf.replace("_", " ")
@@ -472,7 +474,8 @@ def verdict(a: Mapping[str, Any]) -> str:
         if better:
             consistent += closer
             inconsistent += not closer
-        if method.startswith("critical"):
+        steers = method in criticality if criticality is not None else method.startswith("critical")
+        if steers:
             (supported if better else against).append(f"{method} rescues plasticity")
     if rescue:
         text.append(

@@ -190,7 +190,10 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
     # the verdict is read again from the stored analysis, so a re-render takes today's wording
-    main = Section("Continual learning: loss of plasticity and criticality", lead=verdict(a))
+    main = Section(
+        "Continual learning: loss of plasticity and criticality",
+        lead=verdict(a, _criticality_methods(list(a["tail"]))),
+    )
     main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
     main.items.append(
         Figure(

@@ -318,7 +318,9 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
         "units": [{"key": u.key, "method": u.arm.label, "seeds": list(u.seeds)} for u in units],
         "runs": runs,
         "analysis": analysis,
-        "verdict": verdict(analysis),
+        "verdict": verdict(
+            analysis, [a.label for a in arms(cfg) if get_method(a.method).kind == "criticality"]
+        ),
         "throughput": throughput(runs),
         "class_incremental": class_incremental(runs),
         "seconds": time.perf_counter() - began,
