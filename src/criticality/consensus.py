@@ -47,7 +47,7 @@ from criticality.measures import (
 )
 from criticality.measures.results import Result
 from criticality.measures.words import CRITICAL_BAND, regime
-from criticality.numbers import Kind
+from criticality.numbers import Kind, fmt, fmt_bound, fmt_ci
 from criticality.report import CriticalityReport
 
 #: A stage whose ``ln g`` is below this annihilates perturbations (a factor below ``e^-50`` ≈
@@ -180,8 +180,6 @@ def _log_gain_call(measure: str, symbol: str, value: float, text: str, what: str
 
 
 def _lyapunov(r: Result) -> MeasureCall:
-    from criticality.numbers import fmt_ci
-
     assert isinstance(r, LyapunovResult)
     e = r.lambda_max
     return _log_gain_call(
@@ -194,8 +192,6 @@ def _lyapunov(r: Result) -> MeasureCall:
 
 
 def _ftle(r: Result) -> MeasureCall:
-    from criticality.numbers import fmt_ci
-
     assert isinstance(r, FTLEResult)
     e = r.value
     return _log_gain_call(
@@ -208,8 +204,6 @@ def _ftle(r: Result) -> MeasureCall:
 
 
 def _branching(r: Result) -> MeasureCall:
-    from criticality.numbers import fmt_ci
-
     assert isinstance(r, BranchingResult)
     e = r.sigma
     log_sigma = math.log(e.mean) if e.mean > 0 else -math.inf
@@ -219,8 +213,6 @@ def _branching(r: Result) -> MeasureCall:
 
 
 def _susceptibility(r: Result) -> MeasureCall:
-    from criticality.numbers import fmt, fmt_bound, fmt_ci
-
     assert isinstance(r, SusceptibilityResult)
     e, gains, chi = r.peak_gain, np.asarray(r.gains), np.asarray(r.chi)
     g = e.mean
@@ -281,8 +273,6 @@ def _susceptibility(r: Result) -> MeasureCall:
 
 
 def _avalanches(r: Result) -> MeasureCall:
-    from criticality.numbers import fmt_ci
-
     assert isinstance(r, AvalancheResult)
     fit = r.size_fit
     e = fit.exponent
@@ -303,8 +293,6 @@ def _avalanches(r: Result) -> MeasureCall:
 
 def _no_call(measure: str, symbol: str, kind: Kind, why: str) -> Callable[[Result], MeasureCall]:
     def rule(r: Result) -> MeasureCall:
-        from criticality.numbers import fmt_ci
-
         e = r.headline()
         return MeasureCall(
             measure, symbol, "no call", fmt_ci(e.mean, e.ci_low, e.ci_high, kind), why
@@ -390,8 +378,6 @@ def _explain(
 ) -> tuple[str, ...]:
     out = []
     if degenerate:
-        from criticality.numbers import fmt
-
         text = (
             f"Stage {_join(list(degenerate))} annihilates perturbations (ln g at the "
             "floating-point floor, e.g. a zero-initialised classifier head), which pulls every "

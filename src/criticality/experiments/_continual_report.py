@@ -192,7 +192,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     # the verdict is read again from the stored analysis, so a re-render takes today's wording
     main = Section(
         "Continual learning: loss of plasticity and criticality",
-        lead=verdict(a, _criticality_methods(list(a["tail"]))),
+        lead=verdict(a, criticality_methods(list(a["tail"]))),
     )
     main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
     main.items.append(
@@ -360,7 +360,9 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 ACCURACY_MARGIN = 0.005
 
 
-def _criticality_methods(methods: list[str]) -> list[str]:
+def criticality_methods(methods: list[str]) -> list[str]:
+    """Those of ``methods`` whose registry kind is ``criticality`` (the verdict and the M3 row
+    read the same ones)."""
     from criticality.training.methods import get_method
 
     found = []
@@ -404,7 +406,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             )
         )
     figures, verdicts = [], []
-    for m in _criticality_methods(list(a["tail"])):
+    for m in criticality_methods(list(a["tail"])):
         c = a["tail"][m].get(perf)
         if c is None or c["n"] < 2 or not math.isfinite(c["ci_low"]):
             continue

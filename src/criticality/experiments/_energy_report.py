@@ -163,9 +163,12 @@ def compute_lead(group: dict[str, Any]) -> str:
         if ratio["n"] < 2:
             parts.append(f"{method}: too few seeds reached it ({row['reached']} of {row['seeds']})")
             continue
-        side = "less" if ratio["ci_high"] < 1 else "more" if ratio["ci_low"] > 1 else "no"
-        parts.append(f"{method} {_fmt(ratio)}× ({side} compute)" if side != "no" else
-                     f"{method} {_fmt(ratio)}× (no detectable difference)")  # fmt: skip
+        side = (
+            "less compute" if ratio["ci_high"] < 1
+            else "more compute" if ratio["ci_low"] > 1
+            else "no detectable difference"
+        )  # fmt: skip
+        parts.append(f"{method} {_fmt(ratio)}× ({side})")
     return (
         f"Target accuracy {group['target']}; FLOPs to reach it against {base}'s on the same "
         "seed: " + "; ".join(parts) + "."

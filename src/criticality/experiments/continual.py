@@ -38,7 +38,12 @@ from criticality.continual.metrics import backward_transfer, forgetting
 from criticality.continual.networks import mlp
 from criticality.data.streams import STREAMS
 from criticality.executor import map_jobs
-from criticality.experiments._continual_report import TITLE, scorecard, sections
+from criticality.experiments._continual_report import (
+    TITLE,
+    criticality_methods,
+    scorecard,
+    sections,
+)
 from criticality.experiments._continual_units import TaskTracker as TaskTracker
 from criticality.experiments._continual_units import streams_of, train_unit, unit_job
 from criticality.experiments._registry import register_experiment, render
@@ -318,9 +323,7 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
         "units": [{"key": u.key, "method": u.arm.label, "seeds": list(u.seeds)} for u in units],
         "runs": runs,
         "analysis": analysis,
-        "verdict": verdict(
-            analysis, [a.label for a in arms(cfg) if get_method(a.method).kind == "criticality"]
-        ),
+        "verdict": verdict(analysis, criticality_methods(list(analysis["tail"]))),
         "throughput": throughput(runs),
         "class_incremental": class_incremental(runs),
         "seconds": time.perf_counter() - began,

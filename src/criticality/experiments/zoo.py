@@ -213,7 +213,7 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
             ],
             lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
             f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason. "
-            + ftle_sentence(a["rows"]),
+            f"{ftle_sentence(a['rows'])}".strip(),
         )
     )
     out += analysis_sections(records(a["rows"]), figures, tag="zoo_a_", what=_A_WHAT)
