@@ -1,0 +1,56 @@
+"""The tables docs/continual.md shows for a finished continual run, from its ``results.json``
+alone: per method the first and last 10 % of tasks (online performance, dead units, effective
+rank, λ_1 at task start) and each method minus the baseline over the last tasks, paired by seed.
+
+    python benchmarks/continual_tables.py runs/continual_all
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from criticality.numbers import fmt, fmt_ci
+
+
+def edge_mean(a: dict[str, Any], key: str, method: str, last: bool) -> float:
+    """The mean over the first (or last) 10 % of tasks of one curve of the analysis."""
+    if key in a["drift"]:
+        return float(a["drift"][key][method]["last" if last else "first"]["mean"])
+    curve = a["curves"][key][method]
+    n = max(curve["task"]) + 1
+    keep = [v for t, v in zip(curve["task"], curve["mean"], strict=True)
+            if (t >= (1 - a["fraction"]) * n if last else t < a["fraction"] * n)]  # fmt: skip
+    return sum(keep) / len(keep)
+
+
+def main(out: str) -> None:
+    a = json.loads((Path(out) / "results.json").read_text())["data"]["analysis"]
+    perf = a["performance"]
+    print("| method | online acc. first | last | dead units (task end) | effective rank "
+          "| λ_1 (task start) |\n|---|---|---|---|---|---|")  # fmt: skip
+    for m in a["drift"][perf]:
+
+        def pair(key: str, kind: str = "plain", m: str = m) -> str:
+            first, last = edge_mean(a, key, m, False), edge_mean(a, key, m, True)
+            return f"{fmt(first, kind)} → {fmt(last, kind)}"  # type: ignore[arg-type]
+
+        print(f"| {m} | {fmt(edge_mean(a, perf, m, False), 'fraction')} | "
+              f"{fmt(edge_mean(a, perf, m, True), 'fraction')} | {pair('end.dead', 'fraction')} | "
+              f"{pair('end.effective_rank')} | {pair('start.lambda_1', 'exponent')} |")  # fmt: skip
+    print(f"\n| method − {a['baseline']}, last {round(100 * a['fraction'])} % | {perf} "
+          "| paired t p | |λ_1| | dead units |\n|---|---|---|---|---|")  # fmt: skip
+    for m, comp in a["tail"].items():
+
+        def ci(key: str, kind: str) -> str:
+            c = comp[key]
+            return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)  # type: ignore[arg-type]
+
+        print(f"| {m} | {ci(perf, 'diff')} | {fmt(comp[perf]['p_t'], 'p')} | "
+              f"{ci('start.abs_lambda_1', 'exponent')} | {ci('end.dead', 'diff')} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "runs/continual_all")
