@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from criticality.numbers import fmt, fmt_ci
+from criticality.numbers import Kind, fmt, fmt_ci
 
 
 def edge_mean(a: dict[str, Any], key: str, method: str, last: bool) -> float:
@@ -26,30 +26,33 @@ def edge_mean(a: dict[str, Any], key: str, method: str, last: bool) -> float:
     return sum(keep) / len(keep)
 
 
+def span(a: dict[str, Any], key: str, method: str, kind: Kind) -> str:
+    """``first → last`` of one curve of one method."""
+    first, last = edge_mean(a, key, method, False), edge_mean(a, key, method, True)
+    return f"{fmt(first, kind)} → {fmt(last, kind)}"
+
+
+def diff(c: dict[str, Any], kind: Kind) -> str:
+    """A paired difference with its interval."""
+    return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)
+
+
 def main(out: str) -> None:
     a = json.loads((Path(out) / "results.json").read_text())["data"]["analysis"]
     perf = a["performance"]
     print("| method | online acc. first | last | dead units (task end) | effective rank "
           "| λ_1 (task start) |\n|---|---|---|---|---|---|")  # fmt: skip
     for m in a["drift"][perf]:
-
-        def pair(key: str, kind: str = "plain", m: str = m) -> str:
-            first, last = edge_mean(a, key, m, False), edge_mean(a, key, m, True)
-            return f"{fmt(first, kind)} → {fmt(last, kind)}"  # type: ignore[arg-type]
-
         print(f"| {m} | {fmt(edge_mean(a, perf, m, False), 'fraction')} | "
-              f"{fmt(edge_mean(a, perf, m, True), 'fraction')} | {pair('end.dead', 'fraction')} | "
-              f"{pair('end.effective_rank')} | {pair('start.lambda_1', 'exponent')} |")  # fmt: skip
+              f"{fmt(edge_mean(a, perf, m, True), 'fraction')} | "
+              f"{span(a, 'end.dead', m, 'fraction')} | {span(a, 'end.effective_rank', m, 'plain')} "
+              f"| {span(a, 'start.lambda_1', m, 'exponent')} |")  # fmt: skip
     print(f"\n| method − {a['baseline']}, last {round(100 * a['fraction'])} % | {perf} "
           "| paired t p | |λ_1| | dead units |\n|---|---|---|---|---|")  # fmt: skip
     for m, comp in a["tail"].items():
-
-        def ci(key: str, kind: str) -> str:
-            c = comp[key]
-            return fmt_ci(c["mean_diff"], c["ci_low"], c["ci_high"], kind)  # type: ignore[arg-type]
-
-        print(f"| {m} | {ci(perf, 'diff')} | {fmt(comp[perf]['p_t'], 'p')} | "
-              f"{ci('start.abs_lambda_1', 'exponent')} | {ci('end.dead', 'diff')} |")  # fmt: skip
+        print(f"| {m} | {diff(comp[perf], 'diff')} | {fmt(comp[perf]['p_t'], 'p')} | "
+              f"{diff(comp['start.abs_lambda_1'], 'exponent')} | "
+              f"{diff(comp['end.dead'], 'diff')} |")  # fmt: skip
 
 
 if __name__ == "__main__":
