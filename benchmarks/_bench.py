@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,14 @@ def seconds(fn: Callable[[], Any], device: str | torch.device = "cpu") -> float:
     return now() - start
 
 
+def loaded(info: dict[str, Any]) -> bool:
+    """Whether a benchmark ran on a loaded machine: its 1-minute load average above the cores.
+
+    Figures taken so are not evidence for a speed target: the result and the docs mark them."""
+    cpus = info.get("cpus") or os.cpu_count() or 1
+    return float(info.get("load_average_1min", 0.0)) > cpus
+
+
 def ratio_to(
     fn: Callable[[], Any],
     reference: Callable[[], Any],
@@ -50,12 +59,17 @@ def ratio_to(
 ) -> dict[str, float]:
     """``time(fn) / time(reference)``, the reference timed right before and after each call.
 
-    Returns the median ratio over ``rounds``, the smallest, and the median seconds of both.
+    Returns the median ratio over ``rounds``, the smallest, the median seconds of both (by
+    :func:`clock`), and the median wall and CPU seconds of ``fn`` beside them, so that a reader
+    can see how far the machine's load stretched the wall time.
     """
-    ratios, times, refs = [], [], []
+    ratios, times, refs, walls, cpus = [], [], [], [], []
     for _ in range(rounds):
         before = seconds(reference, device)
+        wall, cpu = time.perf_counter(), time.process_time()
         t = seconds(fn, device)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
         after = seconds(reference, device)
         ratios.append(t / ((before + after) / 2))
         times.append(t)
@@ -65,11 +79,17 @@ def ratio_to(
         "ratio_min": min(ratios),
         "seconds": statistics.median(times),
         "reference_seconds": statistics.median(refs),
+        "wall_seconds": statistics.median(walls),
+        "cpu_seconds": statistics.median(cpus),
     }
 
 
 def machine(device: str | torch.device = "cpu") -> dict[str, Any]:
-    """What the numbers were measured on (threads, versions, load, GPU name)."""
+    """What the numbers were measured on (threads, versions, load, GPU name).
+
+    ``loaded`` is true when the 1-minute load average exceeds the core count; the benchmark
+    then says so on stderr, and ``performance_doc.py`` marks its rows.
+    """
     info: dict[str, Any] = {
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -81,6 +101,13 @@ def machine(device: str | torch.device = "cpu") -> dict[str, Any]:
         "load_average_1min": os.getloadavg()[0],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    info["loaded"] = loaded(info)
+    if info["loaded"]:
+        print(
+            f"warning: load average {info['load_average_1min']:.1f} on {info['cpus']} cores: "
+            "this run's figures are marked 'loaded' and are no evidence for a speed target",
+            file=sys.stderr,
+        )
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info

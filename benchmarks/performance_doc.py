@@ -51,11 +51,20 @@ def _verdict(text: str | None) -> str:
     return "**met**" if text.startswith("met") else "missed"
 
 
+def _loaded(m: dict[str, Any]) -> bool:
+    """A run whose 1-minute load average exceeded the machine's cores (older results without
+    ``cpus`` count as taken on 2 cores, the machine they were taken on)."""
+    return float(m["load_average_1min"]) > int(m.get("cpus") or 2)
+
+
 def _how(m: dict[str, Any]) -> str:
-    return (
+    text = (
         f"{m['device']}, {m['threads']} thread(s), {m.get('clock', 'wall time')}, "
         f"load average {m['load_average_1min']:.0f}"
     )
+    if _loaded(m):
+        text += " (**loaded**)"
+    return text
 
 
 def _provenance(row: dict[str, Any]) -> str:
@@ -151,7 +160,8 @@ def scan_block(fs: dict[str, Any]) -> str:
               if r["status"] != "ok"]  # fmt: skip
     lines = [
         f"| models | measured | FTLE converged | FTLE steps (median / max) | CPU time | "
-        f"wall time (shared machine, load ~{fs['machine']['load_average_1min']:.0f}) | "
+        f"wall time (shared machine, load ~{fs['machine']['load_average_1min']:.0f}"
+        f"{', **loaded**' if _loaded(fs['machine']) else ''}) | "
         "target ≤ 10 min |",
         "|---|---|---|---|---|---|---|",
         f"| {fs['models']} | {fs['ok']} | {fs['ftle_converged']} of {fs['ok']} | "

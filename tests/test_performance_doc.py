@@ -52,3 +52,13 @@ def test_a_changed_result_changes_its_block(
         new.split("<!-- generated: TABLE_LYAPUNOV -->")[0]
         == text.split("<!-- generated: TABLE_LYAPUNOV -->")[0]
     )  # the prose before the block stays as written
+
+
+def test_a_row_measured_on_a_loaded_machine_is_marked() -> None:
+    doc = _doc_module()
+    quiet = {"device": "cpu", "threads": 1, "load_average_1min": 1.4, "cpus": 2}
+    busy = {**quiet, "load_average_1min": 2.6}
+    assert "loaded" not in doc._how(quiet)
+    assert "**loaded**" in doc._how(busy)
+    # older results carry no core count: they were taken on the 2-core machine
+    assert "**loaded**" in doc._how({k: v for k, v in busy.items() if k != "cpus"})
