@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from criticality._files import DamagedFileError, load_tensors
+
 FILE = "last.pt"
 PREVIOUS = "previous.pt"
 #: Keys every checkpoint written by :func:`criticality.training.fit` has.
@@ -97,10 +99,10 @@ def _read(path: Path) -> dict[str, Any]:
     ``weights_only=False``, which would run whatever code the file holds.
     """
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for cut or foreign files
+        ckpt = load_tensors(path)  # weights_only=True: a crafted file runs nothing
+    except DamagedFileError as err:
         raise DamagedCheckpointError(
-            f"{path} is damaged or not a criticality checkpoint ({type(err).__name__})"
+            f"{path} is damaged or not a criticality checkpoint ({err.reason})"
         ) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
         raise DamagedCheckpointError(f"{path} is not a criticality training checkpoint")
