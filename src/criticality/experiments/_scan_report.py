@@ -19,14 +19,12 @@ import numpy as np
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, FigureRow, Footnote, Item
-from criticality.reporting.scorecard import (
-    INCONCLUSIVE,
-    NOT_SUPPORTED,
-    NOT_TESTABLE,
-    SUPPORTED,
-    ScoreRow,
-    interval_verdict,
-)
+from criticality.reporting.paired import paired_section as paired_section
+from criticality.reporting.paired import paired_title as paired_title
+from criticality.reporting.scorecard import ScoreRow
+from criticality.reporting.verdicts import rho_text as rho_text
+from criticality.reporting.verdicts import spearman_verdict as spearman_verdict
+from criticality.reporting.verdicts import wilcoxon_verdict as wilcoxon_verdict
 from criticality.stats import mann_whitney, mixed_effects, spearman, wilcoxon
 
 TITLE = "criticality zoo scan: distance to criticality against accuracy and year"
@@ -356,62 +354,6 @@ def reading(stats: dict[str, Any]) -> str:
         "A rank correlation across architectures is not a causal effect: families "
         "differ in many ways at once (size, training recipe, normalisation)."
     )
-
-
-def paired_title(after: str = "pretrained") -> str:
-    """The section title of :func:`paired_section`."""
-    return f"{after.capitalize()} against random initialisation"
-
-
-def paired_section(pair: dict[str, Any], *, after: str = "pretrained") -> Section:
-    """The Wilcoxon test of ``after`` (pretrained, trained) against random initialisation."""
-    test = pair["test"]
-    closer = "closer to" if test["median_diff"] < 0 else "further from"
-    lead = (
-        f"Wilcoxon signed-rank test of {pair['metric']} for the same architectures "
-        f"{after} and at random initialisation ({test['n']} pairs): median difference "
-        f"({after} − random) {fmt(test['median_diff'], 'diff')}, so {after} networks sit "
-        f"{closer} criticality in the median pair; p = {fmt(test['p_value'], 'p')}."
-    )
-    rows = [
-        {"model": r["model"], after: r["pretrained"], "random init": r["random init"]}
-        for r in pair["pairs"]
-    ]
-    items: list[Item] = [
-        Details(
-            f"The {len(rows)} pairs",
-            [Table(rows, kinds={after: "exponent", "random init": "exponent"})],
-        )
-    ]
-    if test["note"]:
-        items.insert(0, Footnote(test["note"]))
-    return Section(paired_title(after), items, lead=lead)
-
-
-def wilcoxon_verdict(test: dict[str, Any]) -> str:
-    """Rule for "closer to criticality after training": *supported* when the median difference
-    of |λ_1| (after − before) is negative with p < 0.05, *not supported* when it is positive
-    with p < 0.05, *inconclusive* otherwise."""
-    p, d = test["p_value"], test["median_diff"]
-    if not (p < 0.05):
-        return INCONCLUSIVE
-    return SUPPORTED if d < 0 else NOT_SUPPORTED
-
-
-def spearman_verdict(row: dict[str, Any]) -> str:
-    """Rule for "more accurate (or newer) networks sit closer to criticality", ρ of the
-    accuracy (or year) against |λ_1|: :func:`~criticality.reporting.scorecard.interval_verdict`
-    of its 95 % bootstrap interval in the negative direction."""
-    if math.isnan(row["rho"]):
-        return NOT_TESTABLE
-    return interval_verdict(row["ci_low"], row["ci_high"], direction=-1)
-
-
-def rho_text(row: dict[str, Any]) -> str:
-    """E.g. ``"ρ = −0.42 [−0.93, +0.40], n = 11"``."""
-    if math.isnan(row["rho"]):
-        return f"too few models for a rank correlation (n = {row['n']})"
-    return f"ρ = {fmt_ci(row['rho'], row['ci_low'], row['ci_high'], 'corr')}, n = {row['n']}"
 
 
 def scan_scorecard(data: dict[str, Any]) -> list[ScoreRow]:

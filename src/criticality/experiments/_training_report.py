@@ -8,7 +8,8 @@ from typing import Any
 from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, FigureRow, Item
-from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
+from criticality.reporting.scorecard import ScoreRow
+from criticality.reporting.verdicts import combine, interval_verdict, left_chance
 
 METRICS = ("clean", "noise", "corruption", "fgsm", "pgd", "lambda_final", "distance")
 
@@ -29,6 +30,8 @@ _KIND: dict[str, Kind] = {
 }
 #: A difference in accuracy smaller than this (half a percentage point) counts as no effect.
 ACCURACY_MARGIN = 0.005
+#: Chance accuracy of the ten-class datasets (MNIST, Fashion-MNIST).
+CHANCE = 0.1
 SETUP = "Training toward criticality: set-up"
 
 
@@ -214,9 +217,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     λ_1 = 0 than plain training does.
 
     Rules: each criticality method's paired difference from ``plain`` by
-    :func:`~criticality.reporting.scorecard.interval_verdict` with a margin of ±0.5
-    percentage points, combined over methods and groups with
-    :func:`~criticality.reporting.scorecard.combine`.
+    :func:`~criticality.reporting.verdicts.judge_interval` with a margin of ±0.5
+    percentage points (inconclusive with fewer than three seeds, or when either network stayed
+    at chance), combined over methods and groups with
+    :func:`~criticality.reporting.verdicts.combine`.
     """
     main = [g for g in data["groups"] if g["init"] == "default"] or data["groups"][:1]
     rows: list[ScoreRow] = []
@@ -234,7 +238,13 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                     continue  # a paired interval needs two seeds
                 parts = [f"{_short(k)} {_pp(comp[k])}" for k in metrics]
                 verdicts += [
-                    interval_verdict(comp[k]["ci_low"], comp[k]["ci_high"], margin=ACCURACY_MARGIN)
+                    interval_verdict(
+                        comp[k]["ci_low"],
+                        comp[k]["ci_high"],
+                        margin=ACCURACY_MARGIN,
+                        replicates=comp[k]["n"],
+                        learned=_learned(g, method),
+                    )
                     for k in metrics
                 ]
                 figures.append(f"{where}{method}: " + ", ".join(parts))
@@ -257,6 +267,14 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 )
             )
     return (rows or _reading_rows(data)) + _init_rows(data)
+
+
+def _learned(group: dict[str, Any], method: str) -> bool:
+    """Whether both ``method`` and ``plain`` left chance (10 classes) in ``group``."""
+    summary = group["summary"]
+    return all(
+        left_chance(summary[m]["clean"]["mean"], CHANCE) for m in (method, "plain") if m in summary
+    )
 
 
 def _reading_rows(data: dict[str, Any]) -> list[ScoreRow]:
@@ -319,7 +337,15 @@ def _init_rows(data: dict[str, Any]) -> list[ScoreRow]:
                 f"{g['init']}, {method}: λ_1 → {fmt(final, 'exponent')}, "
                 f"Δ|λ_1| {_diff(d, 'exponent')}"
             )
-            verdicts.append(interval_verdict(d["ci_low"], d["ci_high"], direction=-1))
+            verdicts.append(
+                interval_verdict(
+                    d["ci_low"],
+                    d["ci_high"],
+                    direction=-1,
+                    replicates=d["n"],
+                    learned=_learned(g, method),
+                )
+            )
             link = link or group_title(g)
     if not figures:
         return []

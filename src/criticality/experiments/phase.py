@@ -31,6 +31,7 @@ from criticality.reporting.scorecard import (
     ScoreRow,
     combine,
 )
+from criticality.reporting.verdicts import Verdict, thin_evidence
 
 TITLE = "The order-to-chaos phase diagram of random MLPs"
 
@@ -369,7 +370,7 @@ def phase_scorecard(phase: dict[str, Any]) -> list[ScoreRow]:
             ScoreRow(
                 PAPER_CLAIMS["M5"].statement,
                 "; ".join(parts),
-                NOT_SUPPORTED if NOT_SUPPORTED in verdicts else combine(verdicts),
+                _m5_verdict(verdicts, min(len(_runs(p)) for p in phase.values())),
                 why,
                 SECTION,
                 claim="M5",
@@ -388,6 +389,17 @@ def phase_scorecard(phase: dict[str, Any]) -> list[ScoreRow]:
             )
         )
     return rows
+
+
+def _m5_verdict(verdicts: list[str], seeds: int) -> str:
+    """Any mean curve that misses: not supported; else :func:`combine`, and *inconclusive*
+    with fewer than three seeds (too few replicates to call it supported)."""
+    if NOT_SUPPORTED in verdicts:
+        return NOT_SUPPORTED
+    verdict = combine(verdicts)
+    if verdict == SUPPORTED and (reason := thin_evidence(0.0, 1.0, replicates=seeds)):
+        return Verdict(INCONCLUSIVE, reason)
+    return verdict
 
 
 def _short(r: dict[str, Any]) -> str:

@@ -2,8 +2,10 @@
 
 A row states a claim or a check, the measured figure with its interval, the verdict in plain
 words and the rule that gave it, and links to the section with the details. Verdicts are
-computed from the data by stated rules (:func:`interval_verdict`, :func:`combine`); nothing
-here knows the answer in advance.
+computed from the data by the stated rules of :mod:`criticality.reporting.verdicts`
+(:func:`~criticality.reporting.verdicts.judge_interval`, :func:`combine`); nothing here knows the
+answer in advance. A verdict that is inconclusive because the evidence is too thin carries its
+reason, and the row's ``why`` says it.
 
 How an experiment contributes rows (additive: no central list to edit): register a
 ``scorecard(data) -> list[ScoreRow]`` with :func:`criticality.experiments.register_experiment`.
@@ -24,12 +26,13 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
 
-SUPPORTED = "supported"
-INCONCLUSIVE = "inconclusive"
-NOT_SUPPORTED = "not supported"
-NOT_TESTABLE = "not testable here"
+from criticality.reporting.verdicts import INCONCLUSIVE as INCONCLUSIVE
+from criticality.reporting.verdicts import NOT_SUPPORTED as NOT_SUPPORTED
+from criticality.reporting.verdicts import NOT_TESTABLE as NOT_TESTABLE
+from criticality.reporting.verdicts import SUPPORTED as SUPPORTED
+from criticality.reporting.verdicts import combine as combine
+from criticality.reporting.verdicts import interval_verdict as interval_verdict
 
 #: verdict -> colour class (colour-blind-safe blue / vermillion / orange / grey; the word is
 #: always written, so nothing depends on the colour).
@@ -122,6 +125,9 @@ class ScoreRow:
     def __post_init__(self) -> None:
         if self.claim is not None and self.claim not in PAPER_CLAIMS:
             raise ValueError(f"unknown claim {self.claim!r}; use one of {', '.join(PAPER_CLAIMS)}")
+        reason = getattr(self.verdict, "reason", "")
+        if reason and reason not in self.why:  # the rule's own reason, e.g. too few replicates
+            object.__setattr__(self, "why", f"{self.why}; {self.verdict}: {reason}")
 
     @property
     def tone(self) -> str:
@@ -131,47 +137,6 @@ class ScoreRow:
     @property
     def shown_label(self) -> str:
         return self.label or self.claim or "C"
-
-
-def interval_verdict(
-    low: float, high: float, *, direction: Literal[1, -1] = 1, margin: float = 0.0
-) -> str:
-    """The verdict on "the effect goes in ``direction``" from its 95 % interval.
-
-    Rule: *supported* when the interval excludes 0 on the claimed side; *not supported* when it
-    excludes 0 on the other side, or when it lies inside ``±margin`` (no effect as large as the
-    margin); *inconclusive* otherwise (the interval contains 0 and reaches beyond the margin).
-
-    >>> interval_verdict(0.01, 0.03), interval_verdict(-0.03, -0.01), interval_verdict(-1, 1)
-    ('supported', 'not supported', 'inconclusive')
-    >>> interval_verdict(-0.002, 0.003, margin=0.005)
-    'not supported'
-    """
-    lo, hi = sorted((direction * low, direction * high))
-    if lo > 0:
-        return SUPPORTED
-    if hi < 0 or (margin > 0 and -margin <= lo and hi <= margin):
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
-
-
-def combine(verdicts: Iterable[str]) -> str:
-    """One verdict from several tests of the same claim.
-
-    Rule: all *supported* → supported; none supported and at least one *not supported* → not
-    supported; all *not testable* (or none) → not testable; anything else → inconclusive.
-
-    >>> combine(["supported", "inconclusive"]), combine(["not supported", "inconclusive"])
-    ('inconclusive', 'not supported')
-    """
-    found = [v for v in verdicts if v != NOT_TESTABLE]
-    if not found:
-        return NOT_TESTABLE
-    if all(v == SUPPORTED for v in found):
-        return SUPPORTED
-    if SUPPORTED not in found and NOT_SUPPORTED in found:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
 
 
 def gather(
