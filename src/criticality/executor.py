@@ -5,7 +5,9 @@ each as a Ray task (``ray.init(address=...)``, or a local instance started and s
 and yields results as they finish. Ray is imported only then; ``import criticality`` never
 imports it. Either way, a job whose function raises, or whose Ray task dies (its worker killed,
 e.g. out of memory), is handed to ``on_error``, so that both executors report a failed job the
-same way.
+same way. Every finished job counts one unit of a :mod:`criticality.progress` (a bar on a
+terminal, a log line per unit otherwise), so every experiment that fans out here shows its
+progress.
 
 Example:
     >>> list(map_jobs(lambda n: n * n, [1, 2, 3]))
@@ -18,6 +20,8 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+
+from criticality.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,11 @@ def map_jobs(
     address: str | None = None,
     gpus: float = 0,
     on_error: Callable[[J, BaseException], R] | None = None,
+    desc: str | None = None,
+    done: int = 0,
+    unit: str = "unit",
 ) -> Iterator[tuple[J, R]]:
-    """Yield ``(job, fn(job))`` for every job, as each finishes.
+    """Yield ``(job, fn(job))`` for every job, as each finishes, counting each as progress.
 
     Args:
         fn: the work of one job; must be picklable for Ray (a module-level function).
@@ -45,14 +52,36 @@ def map_jobs(
             ``None`` starts a local instance, shut down again at the end.
         gpus: GPUs each Ray task asks for.
         on_error: ``(job, error) -> result`` for a job that failed; ``None`` re-raises.
+        desc: what the progress says is being done (default: the function's name).
+        done: units of the same work finished before (a resumed run): the progress counts
+            ``done + len(jobs)`` units.
+        unit: the word for one job in the progress (``"unit"``, ``"model"``, ``"run"``).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if not jobs:
         return iter(())
     if executor == "ray":
-        return _ray(fn, jobs, address, gpus, on_error)
-    return _local(fn, jobs, on_error)
+        results = _ray(fn, jobs, address, gpus, on_error)
+    else:
+        results = _local(fn, jobs, on_error)
+    what = desc or getattr(fn, "__name__", "jobs").strip("_").replace("_", " ")
+    return _counted(results, len(jobs) + done, what, unit, done)
+
+
+def _counted(
+    results: Iterator[tuple[J, R]], total: int, desc: str, unit: str, done: int
+) -> Iterator[tuple[J, R]]:
+    with progress(total, desc, unit=unit, initial=done, shy=True) as bar:
+        for job, result in results:
+            bar.update(label=_label(job))
+            yield job, result
+
+
+def _label(job: Any) -> str:
+    """A short name of a job for its progress line: its ``key`` or itself when short."""
+    text = str(getattr(job, "key", job))
+    return text if len(text) <= 60 else ""
 
 
 def _local(

@@ -40,12 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(*, verbose: bool = False) -> None:
+    """Warnings (INFO with ``-v``) on stderr, and always the progress lines
+    (:mod:`criticality.progress`: one per finished unit or part when stderr is not a terminal),
+    so that a log of a long run shows where it is."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("criticality.progress").setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose)
     from criticality.cli._checks import check_arguments
     from criticality.data import DataUnavailableError
     from criticality.reporting import fresh_start

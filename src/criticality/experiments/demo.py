@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from criticality.experiments._registry import (
     register_experiment,
     render,
 )
+from criticality.progress import progress
 from criticality.reporting import Section, load_results, write_results
 from criticality.reporting.html import condense
 from criticality.reporting.scorecard import ScoreRow, gather
@@ -102,16 +102,15 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
 )
 def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every part and write ``OUT/report.html``."""
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     configs = part_configs(cfg)
     data: dict[str, Any] = {"parts": {}}
-    bar = tqdm(list(configs), desc="demo", unit="part", disable=not sys.stderr.isatty())
-    for name in bar:
-        bar.set_description(f"demo: {name}")
-        get_experiment(name).run(configs[name], out / name)  # resumes its finished units
-        data["parts"][name] = load_results(out / name)["data"]
+    with progress(len(configs), "demo", unit="part") as bar:
+        for name in configs:
+            bar.begin(name)
+            get_experiment(name).run(configs[name], out / name)  # resumes its finished units
+            data["parts"][name] = load_results(out / name)["data"]
+            bar.update(label=name)
     config = {"demo": dataclasses.asdict(cfg),
               "parts": {n: dataclasses.asdict(c) for n, c in configs.items()}}  # fmt: skip
     write_results(out, "demo", config, data, seed=cfg.seed)

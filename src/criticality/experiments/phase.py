@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.measures.words import CRITICAL_BAND
 from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
+from criticality.progress import progress
 from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Details, Item
 from criticality.reporting.scorecard import (
@@ -143,11 +143,9 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
 )
 def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     total = len(cfg.activations) * len(cfg.sigma_w) * len(cfg.seeds)
-    with tqdm(total=total, desc="phase diagram", disable=not sys.stderr.isatty()) as bar:
+    with progress(total, "phase diagram", unit="point") as bar:
         phase = sweeps(cfg, out, on_point=lambda: bar.update(1))
     write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=cfg.seed)
     return render(out)

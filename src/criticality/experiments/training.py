@@ -31,7 +31,6 @@ import functools
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +269,6 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     Returns:
         The path of ``report.html``.
     """
-    from tqdm.auto import tqdm
-
     cfg.validate()
     out = Path(out_dir)
     config = dataclasses.asdict(cfg)
@@ -282,13 +279,11 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     todo = [s for s in specs if not (runs_dir / f"{s.key}.json").is_file()]
     jobs = [TrainJob(s, cfg, str(out / "checkpoints" / s.key)) for s in todo]
     gpus = 1 if cfg.device.startswith("cuda") else 0
-    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="training runs",
-              disable=not sys.stderr.isatty()) as bar:  # fmt: skip
-        for job, record in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
-                                    gpus=gpus):  # fmt: skip
-            atomic_write(runs_dir / f"{job.spec.key}.json", json.dumps(record))
-            shutil.rmtree(job.checkpoint, ignore_errors=True)
-            bar.update(1)
+    finished = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
+                        desc="training runs", done=len(specs) - len(todo), unit="run")  # fmt: skip
+    for job, record in finished:
+        atomic_write(runs_dir / f"{job.spec.key}.json", json.dumps(record))
+        shutil.rmtree(job.checkpoint, ignore_errors=True)
     if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
         (out / "checkpoints").rmdir()
     records = [json.loads((runs_dir / f"{s.key}.json").read_text()) for s in specs]
@@ -305,6 +300,11 @@ class TrainJob:
     spec: RunSpec
     cfg: TrainingConfig
     checkpoint: str
+
+    @property
+    def key(self) -> str:
+        """The run's name in progress lines and file names."""
+        return self.spec.key
 
 
 def run_job(job: TrainJob) -> dict[str, Any]:
