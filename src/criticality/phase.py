@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from criticality.measures import Estimate, Result, critical_sigma_w, meanfield, run_measure
+from criticality.seeding import mix_seed
 from criticality.zoo import fixed_point_inputs, mlp
 
 
@@ -28,12 +29,17 @@ def phase_sweep(
     n_inputs: int = 8,
     measures: Sequence[str] = ("lyapunov", "ftle"),
     seed: int = 0,
+    probe_seed: int | None = None,
     on_point: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Measure random ``depth``×``width`` MLPs at each ``σ_w`` and set them against mean field.
 
     Inputs are post-activations at the mean-field fixed point, ``φ(√q* z)`` with
     ``z ~ N(0, 1)`` (``q* = 1`` where it is 0 or infinite), so that no transient is measured.
+
+    Seeds (:func:`criticality.seeding.mix_seed`): the network and the inputs at the ``i``-th
+    ``σ_w`` from ``(seed, "network", i)`` and ``(seed, "inputs", i)``; the measures' random
+    directions from ``probe_seed`` (``None``: from ``(seed, "measure")``).
 
     Returns:
         A JSON-ready dict: ``sigma_w`` (n,), ``theory`` (½ ln χ_1 per σ_w, n), ``critical``
@@ -45,16 +51,17 @@ def phase_sweep(
     ci: dict[str, list[list[float]]] = {m: [] for m in measures}
     scalars: dict[str, dict[str, list[float]]] = {m: {} for m in measures}
     theory = []
+    directions = mix_seed(seed, "measure") if probe_seed is None else probe_seed
     for i, sw in enumerate(sigma_ws):
         mf = meanfield(activation, sw, sigma_b)
         theory.append(mf.lambda_1)
         x = fixed_point_inputs(
-            activation, sw, width, n_inputs, sigma_b=sigma_b, seed=seed + 1000 + i
+            activation, sw, width, n_inputs, sigma_b=sigma_b, seed=mix_seed(seed, "inputs", i)
         )
         net = mlp(depth, width, activation=activation, sigma_w=sw, sigma_b=sigma_b,
-                  seed=seed + i, dtype=torch.float64)  # fmt: skip
+                  seed=mix_seed(seed, "network", i), dtype=torch.float64)  # fmt: skip
         for m in measures:
-            result = run_measure(m, net, x, seed=seed)
+            result = run_measure(m, net, x, seed=directions)
             est = result.headline()
             measured[m].append(est.mean)
             ci[m].append([est.ci_low, est.ci_high])

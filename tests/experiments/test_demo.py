@@ -44,3 +44,25 @@ def test_tiny_demo_runs_every_part_and_resumes(tiny_demo: Path, tmp_path: Path) 
     again = json.loads((tmp_path / "results.json").read_text())["data"]["parts"]
     assert again["phase"]["phase"]["tanh"]["marker"]
     assert 0.125 in [r["clean"] for r in again["training"]["runs"]]
+
+
+def test_the_demo_seed_sets_each_part_probe_seed_and_the_footer_says_so() -> None:
+    """``criticality demo --seed 3`` sets the probe seed of every part that has one, leaves each
+    part's replicates (its ``seeds``) alone, and the results say both."""
+    cfg = demo.DemoConfig(parts=("phase", "training"), preset="tiny", probe_seed=3)
+    configs = demo.part_configs(cfg)
+    assert configs["phase"].probe_seed == configs["training"].probe_seed == 3
+    assert configs["phase"].seeds == PhaseConfig.tiny().seeds
+    seeded = demo.seeded(cfg, configs)
+    assert seeded == {
+        "probe_seed": 3,
+        "set in": ["phase", "training"],
+        "phase seeds": [0, 1],
+        "training seeds": [0, 1],
+    }
+    from criticality.reporting import seed_text
+
+    assert seed_text(seeded).startswith(
+        "probe_seed 3: probe inputs, data subsets and the measures' random directions; "
+        "set in phase, training; phase seeds 0, 1"
+    )

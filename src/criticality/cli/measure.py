@@ -30,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--norm", choices=("l2", "rms"), default="l2", help="tangent norm")
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the probe inputs and the measures' random directions (probe_seed)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default runs/measure-MODEL)")
 
 
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         norm=args.norm,
         dtype=args.dtype,
         device=args.device,
-        seed=args.seed,
+        probe_seed=args.seed,
     )
     out = args.out or Path("runs") / f"measure-{args.model.replace('/', '_')}"
     print(f"measuring {args.model} on {args.n_probes} probe inputs ...", file=sys.stderr)

@@ -52,7 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-train", type=int, default=None, help="training subset (default: all)")
     parser.add_argument("--monitor-every", type=int, default=100, help="steps between λ_1 probes")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the run's seed: initialisation, data order, draws"
+    )
+    parser.add_argument(
+        "--probe-seed",
+        type=int,
+        default=0,
+        help="seed of the data subset, the probe set and the monitor's random directions",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder; a rerun resumes from its checkpoint"
@@ -88,13 +96,13 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.method,
         init_study=(),
         seeds=(args.seed,),
+        probe_seed=args.probe_seed,
         n_train=args.n_train,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
         monitor_every=args.monitor_every,
         device=args.device,
-        seed=args.seed,
         method_options={args.method: options} if options else {},
     )
     cfg.validate()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from criticality.reporting import Section, atomic_write, load_results, render_html
+from criticality.reporting import Section, atomic_write, load_results, render_html, seed_text
 from criticality.reporting.scorecard import ScoreRow
 
 #: ``run(cfg, out_dir) -> path of report.html``.
@@ -138,7 +138,7 @@ def render(out_dir: str | Path) -> Path:
         ) from None
     versions = ", ".join(f"{k} {v}" for k, v in dict(results.get("versions", {})).items())
     footer = (
-        f"Seed {results['seed']}, device {results.get('device', '?')}, {versions}; "
+        f"Seeded: {seed_text(results['seed'])}. Device {results.get('device', '?')}, {versions}; "
         f"created {results.get('created', '?')}. Re-render with `criticality report {out}`."
     )
     page = render_html(

@@ -26,6 +26,7 @@ from criticality.progress import progress
 from criticality.reporting import Section, load_results, write_results
 from criticality.reporting.html import condense
 from criticality.reporting.scorecard import ScoreRow, gather
+from criticality.seeding import PROBE_SEED
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,13 @@ class DemoConfig:
     Attributes:
         parts: experiments to run (``()``: every one registered with a ``demo_rank``).
         preset: the preset each part runs (``"demo"``; ``"tiny"`` for tests).
-        seed: seed of every part.
+        probe_seed: the ``probe_seed`` of every part that has one (probe inputs, data subsets,
+            the measures' random directions); each part's replicates are its own ``seeds``.
     """
 
     parts: tuple[str, ...] = ()
     preset: str = "demo"
-    seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> DemoConfig:
@@ -58,7 +60,8 @@ class DemoConfig:
 
 
 def part_configs(cfg: DemoConfig) -> dict[str, Any]:
-    """Each part's config: its preset, with the demo's seed."""
+    """Each part's config: its preset, with the demo's ``probe_seed`` where the part has one
+    (a part whose config still calls it ``seed`` gets it there)."""
     if cfg.preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {cfg.preset!r}")
     configs = {}
@@ -66,10 +69,29 @@ def part_configs(cfg: DemoConfig) -> dict[str, Any]:
         if name == "demo":
             raise ValueError("the demo cannot contain itself")
         part = get_experiment(name).preset(cfg.preset)
-        if any(f.name == "seed" for f in dataclasses.fields(part)):
-            part = dataclasses.replace(part, seed=cfg.seed)
+        field = _probe_field(part)
+        if field is not None:
+            part = dataclasses.replace(part, **{field: cfg.probe_seed})
         configs[name] = part
     return configs
+
+
+def _probe_field(part: Any) -> str | None:
+    """The field of ``part``'s config that seeds its probes: ``probe_seed`` (or an older
+    ``seed``); ``None``: it has none."""
+    names = {f.name for f in dataclasses.fields(part)}
+    return next((n for n in (PROBE_SEED, "seed") if n in names), None)
+
+
+def seeded(cfg: DemoConfig, configs: dict[str, Any]) -> dict[str, Any]:
+    """What the demo's seed set, and each part's replicates: the report footer's words."""
+    probed = {n: _probe_field(c) for n, c in configs.items()}
+    out: dict[str, Any] = {PROBE_SEED: cfg.probe_seed}
+    out["set in"] = [n + ("" if f == PROBE_SEED else f" (as {f})") for n, f in probed.items() if f]
+    for name, part in configs.items():
+        if hasattr(part, "seeds"):
+            out[f"{name} seeds"] = list(part.seeds)
+    return out
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -113,5 +135,5 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
             bar.update(label=name)
     config = {"demo": dataclasses.asdict(cfg),
               "parts": {n: dataclasses.asdict(c) for n, c in configs.items()}}  # fmt: skip
-    write_results(out, "demo", config, data, seed=cfg.seed)
+    write_results(out, "demo", config, data, seed=seeded(cfg, configs))
     return render(out)

@@ -39,7 +39,8 @@ class MeasureConfig:
         norm: tangent norm of the Lyapunov spectrum (``"l2"`` or ``"rms"``).
         dtype: ``"float32"`` or ``"float64"``.
         device: ``"cpu"`` or ``"cuda"``.
-        seed: seed of probes and measures.
+        probe_seed: seed of the probe inputs and the measures' random directions (a
+            measurement has no replicates).
     """
 
     model: str = "resnet18"
@@ -53,7 +54,7 @@ class MeasureConfig:
     norm: str = "l2"
     dtype: str = "float32"
     device: str = "cpu"
-    seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> MeasureConfig:
@@ -85,7 +86,7 @@ def measure_model(cfg: MeasureConfig) -> Any:
     dtype = getattr(torch, cfg.dtype)
     model = create_model(cfg.model, pretrained=cfg.pretrained, weights=cfg.weights)
     model = model.to(device=cfg.device, dtype=dtype)
-    x = make_probes(cfg.inputs, cfg.model, shape, n=cfg.n_probes, seed=cfg.seed)
+    x = make_probes(cfg.inputs, cfg.model, shape, n=cfg.n_probes, seed=cfg.probe_seed)
     names: Any = "all" if tuple(cfg.measures) == ("all",) else list(cfg.measures)
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k, "norm": cfg.norm}}
     options = {k: v for k, v in options.items() if names == "all" or k in names}
@@ -94,7 +95,7 @@ def measure_model(cfg: MeasureConfig) -> Any:
         model,
         x.to(cfg.device, dtype),
         measures=names,
-        seed=cfg.seed,
+        seed=cfg.probe_seed,
         name=cfg.model,
         progress=True,
         **options,
@@ -138,6 +139,11 @@ def run(cfg: MeasureConfig, out_dir: str | Path, *, command: str = "") -> Path:
     report = measure_model(cfg)
     data = {"report": report.to_dict(), "command": command}
     write_results(
-        out_dir, "measure", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device
+        out_dir,
+        "measure",
+        dataclasses.asdict(cfg),
+        data,
+        seed={"probe_seed": cfg.probe_seed},
+        device=cfg.device,
     )
     return render(out_dir)

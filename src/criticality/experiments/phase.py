@@ -32,6 +32,7 @@ from criticality.reporting.scorecard import (
     combine,
 )
 from criticality.reporting.verdicts import Verdict, thin_evidence
+from criticality.seeding import mix_seed
 
 TITLE = "The order-to-chaos phase diagram of random MLPs"
 
@@ -44,14 +45,15 @@ class PhaseConfig:
         activations: activations of the random MLPs.
         sigma_w: weight scales swept (densest around the critical σ_w ≈ 1.4 of both
             activations at ``sigma_b = 0.3``).
-        seeds: one sweep (new networks and inputs) per seed; curves show the mean and the 95 %
-            interval over seeds.
+        seeds: the replicates: one sweep (new networks and inputs) per seed; curves show the
+            mean and the 95 % interval over seeds.
         depth: MLP depth (stages).
         width: MLP width.
         sigma_b: bias scale.
         n_inputs: probe inputs per point (at the mean-field fixed point).
         measures: measures drawn (see ``PHASE_CURVES``).
-        seed: seed of networks and inputs.
+        probe_seed: seed of the measures' random directions (tangents, perturbations), the
+            same for every replicate.
     """
 
     activations: tuple[str, ...] = ("tanh", "relu")
@@ -64,7 +66,7 @@ class PhaseConfig:
     measures: tuple[str, ...] = (
         "lyapunov", "ftle", "branching", "dynamic_range", "susceptibility",
     )  # fmt: skip
-    seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> PhaseConfig:
@@ -87,7 +89,6 @@ def sweeps(
     for act in cfg.activations:
         path = parts / f"phase_{act}.json"
         if not path.is_file():
-            # seeds far apart: a sweep's networks (seed + i) never reuse another sweep's draws
             runs = [
                 phase_sweep(
                     act,
@@ -97,7 +98,8 @@ def sweeps(
                     sigma_b=cfg.sigma_b,
                     n_inputs=cfg.n_inputs,
                     measures=cfg.measures,
-                    seed=cfg.seed + 10_000 * s,
+                    seed=mix_seed("phase", s),
+                    probe_seed=cfg.probe_seed,
                     on_point=on_point,
                 )
                 for s in cfg.seeds
@@ -147,7 +149,8 @@ def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     total = len(cfg.activations) * len(cfg.sigma_w) * len(cfg.seeds)
     with progress(total, "phase diagram", unit="point") as bar:
         phase = sweeps(cfg, out, on_point=lambda: bar.update(1))
-    write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=cfg.seed)
+    seeds = {"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed}
+    write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=seeds)
     return render(out)
 
 

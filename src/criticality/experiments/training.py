@@ -67,7 +67,8 @@ class TrainingConfig:
         models: ``"mlp"`` and/or ``"cnn"``.
         methods: rows of the training-method registry; ``baseline`` must be among them.
         baseline: the control every method is compared with.
-        seeds: one run per seed and method (model init, data order and regularizer tangents).
+        seeds: the replicates: one run per seed and method (model init, data order and the
+            methods' random draws); each seed once.
         inits: initialisations of the main comparison (``"default"``, ``"ordered"``,
             ``"chaotic"``); weight scales ``sigma_w`` below.
         init_study: extra initialisations trained on ``init_study_model`` only.
@@ -99,7 +100,8 @@ class TrainingConfig:
         device: ``"cpu"`` or ``"cuda"``.
         executor: ``"local"`` (one run after another) or ``"ray"`` (runs as Ray tasks).
         address: Ray cluster address (``None``: a local instance).
-        seed: seed of the data subsets and probe set.
+        probe_seed: seed of the data subsets, the probe set and the monitor's random
+            directions (the same for every replicate).
     """
 
     datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
@@ -144,7 +146,7 @@ class TrainingConfig:
     device: str = "cpu"
     executor: str = "local"
     address: str | None = None
-    seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> TrainingConfig:
@@ -326,7 +328,8 @@ def write_outputs(
         "energy": energy_summary(records, cfg.baseline, cfg.target_accuracy),
         "methods": {m: _method_row(m, cfg) for m in dict.fromkeys(r["method"] for r in records)},
     }
-    write_results(out, "training", config, results, seed=cfg.seed, device=cfg.device)
+    seeds = {"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed}
+    write_results(out, "training", config, results, seed=seeds, device=cfg.device)
     return render(out)
 
 
@@ -343,7 +346,7 @@ Data = dict[str, torch.Tensor]
 def load_data(dataset: str, cfg: TrainingConfig) -> Data:
     """Seeded train/test subsets and the probe set (the first training inputs); loaded once
     per process for the same settings."""
-    return _load_data(dataset, cfg.n_train, cfg.n_test, cfg.probe_size, cfg.seed)
+    return _load_data(dataset, cfg.n_train, cfg.n_test, cfg.probe_size, cfg.probe_seed)
 
 
 @functools.lru_cache(maxsize=2)
@@ -397,7 +400,7 @@ def train_and_evaluate(
         data["probe"],
         every=cfg.monitor_every,
         options={"lyapunov": {"norm": cfg.norm}},
-        seed=cfg.seed,
+        seed=cfg.probe_seed,
     )
     trace = AccuracyTrace(data["xt"], data["yt"], every=cfg.monitor_every)
     options = build_options(spec.method, cfg, cfg.method_options.get(spec.method, {}))

@@ -13,7 +13,7 @@ import contextvars
 import json
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,16 +29,22 @@ log = logging.getLogger(__name__)
 
 
 def write_results(
-    out_dir: str | Path, kind: str, config: dict[str, Any], data: dict[str, Any], *, seed: int,
-    device: str = "cpu",
+    out_dir: str | Path, kind: str, config: dict[str, Any], data: dict[str, Any],
+    *, seed: int | Mapping[str, Any], device: str = "cpu",
 ) -> Path:  # fmt: skip
-    """Write ``config.json`` and ``results.json`` (with schema version, seed, versions, device)."""
+    """Write ``config.json`` and ``results.json`` (with schema version, seed, versions, device).
+
+    Args:
+        seed: what the run seeded, by the names of :mod:`criticality.seeding`, e.g.
+            ``{"seeds": [0, 1, 2], "probe_seed": 0}`` (the report's footer says it in words); a
+            bare ``int`` is the one seed of a run without replicates.
+    """
     out = Path(out_dir)
     atomic_write(out / "config.json", json.dumps(config, indent=1, default=str))
     results = {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
-        "seed": seed,
+        "seed": dict(seed) if isinstance(seed, Mapping) else seed,
         "device": device,
         "versions": versions(),
         "created": timestamp(),
@@ -47,6 +53,32 @@ def write_results(
     path = out / "results.json"
     atomic_write(path, json.dumps(results, indent=1, default=_json_default))
     return path
+
+
+#: What each seed of :mod:`criticality.seeding` seeded, for the report's footer.
+SEED_WORDS = {
+    "seeds": "replicates (each run's initialisation, data order and training draws)",
+    "probe_seed": "probe inputs, data subsets and the measures' random directions",
+}
+
+
+def seed_text(seed: Any) -> str:
+    """What a run seeded, in words, from ``results.json``'s ``seed``.
+
+    >>> seed_text({"seeds": [0, 1], "probe_seed": 3})
+    "seeds 0, 1: replicates (each run's initialisation, data order and training draws); \
+probe_seed 3: probe inputs, data subsets and the measures' random directions"
+    >>> seed_text(0)
+    'seed 0'
+    """
+    if not isinstance(seed, Mapping):
+        return f"seed {seed}"
+    parts = []
+    for key, value in seed.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        words = SEED_WORDS.get(key)
+        parts.append(f"{key} {shown}" + (f": {words}" if words else ""))
+    return "; ".join(parts)
 
 
 def _json_default(value: Any) -> Any:
