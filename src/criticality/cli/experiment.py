@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,39 @@ NAME = "experiment"
 HELP = "run or resume a registered experiment (`criticality experiment list`) and its report"
 
 
+class _HelpWithFields(argparse.Action):
+    """``-h/--help``: the usual help and, after ``NAME``, every field of that experiment's config
+    (type, default of the chosen preset, one-line doc): what ``--set`` accepts."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: Any
+    ) -> None:
+        text = parser.format_help()
+        name = getattr(namespace, "name", None)
+        if name and name != "list":
+            from criticality.experiments import get_experiment
+            from criticality.experiments._config import fields_help
+
+            spec = get_experiment(name)
+            preset = getattr(namespace, "preset", "full")
+            text += (
+                f"\n{name}: {spec.summary}\n\nfields of {spec.config.__name__} (--set "
+                f"FIELD=VALUE; defaults of the {preset} preset; a nested field as "
+                f"PART.FIELD):\n{fields_help(spec.preset(preset))}\n"
+            )
+        parser._print_message(text, sys.stdout)
+        parser.exit()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment, its preset, field overrides and the output folder."""
+    parser.conflict_handler = parser._optionals.conflict_handler = "resolve"  # our -h/--help
+    parser.add_argument(
+        "-h", "--help", action=_HelpWithFields, help="show this help and, after NAME, its fields"
+    )
     parser.add_argument("name", help="a registered experiment, or `list` to list them")
     parser.add_argument(
         "--preset",
@@ -32,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field; VALUE is JSON (lists become tuples), "
-        "e.g. --set seeds=[0,1,2] --set steps=500",
+        help="override a config field (`criticality experiment NAME --help` lists them); VALUE "
+        "is JSON (lists become tuples), checked against the field's type, e.g. --set "
+        "seeds=[0,1,2] --set steps=500 --set vae.latent=8",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (overrides the config)")
     parser.add_argument("--out", type=Path, help="output folder (resumable)")
@@ -44,20 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(name: str, preset: str, overrides: list[str], device: str | None) -> Any:
     """The experiment's config: the preset with ``FIELD=VALUE`` overrides."""
     from criticality.experiments import get_experiment
+    from criticality.experiments._config import apply_overrides
 
     spec = get_experiment(name)
     cfg = spec.preset(preset)
     fields = {f.name for f in dataclasses.fields(cfg)}
     changes = parse_assignments(overrides, "--set")
-    if bad := set(changes) - fields:
-        raise ValueError(
-            f"{name} has no field {', '.join(sorted(bad))}; its fields: {', '.join(sorted(fields))}"
-        )
     if device is not None:
         if "device" not in fields:
             raise ValueError(f"{name} runs on the CPU only (its config has no device)")
         changes["device"] = device
-    return dataclasses.replace(cfg, **changes)
+    return apply_overrides(cfg, changes)
 
 
 def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
