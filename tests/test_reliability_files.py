@@ -227,3 +227,19 @@ def test_damaged_weights_file_is_a_clear_error(tmp_path: Path, suffix: str) -> N
     with pytest.raises(ValueError, match=r"weights file .* is damaged") as info:
         read_state_dict(path)
     assert "weights_only" not in str(info.value)
+
+
+def test_frames_refuse_results_that_lack_what_they_need(tmp_path: Path) -> None:
+    """``results_frames`` on a run whose data lost a node refuses, as ``criticality report``
+    does, where it gave part of the rows before (issue 28)."""
+    from criticality.integrations.frames import results_frames
+
+    runs = [{"method": m, "seed": s, "trajectory": [{"step": t, "lambda_1": 0.1 * t}
+             for t in range(3)]} for m in ("plain", "critical") for s in (0, 1)]  # fmt: skip
+    write_results(tmp_path, "training", {}, {"runs": runs, "methods": {}}, seed=0)
+    assert len(results_frames(tmp_path)["trajectories"]) == 12
+    for broken in ({"methods": {}}, {"runs": None, "methods": {}}):
+        write_results(tmp_path, "training", {}, broken, seed=0)
+        with pytest.raises(ValueError, match=r"results\.json is incomplete.*'runs'") as err:
+            results_frames(tmp_path)
+        assert str(tmp_path / "results.json") in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,46 @@ def test_train_rerun_with_more_steps_continues(tmp_path: Path, caplog) -> None:
     assert "continuing that run to 9 steps" in caplog.text
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["data"]["runs"][0]["trajectory"][-1]["step"] == 9
+
+
+@pytest.fixture(scope="module")
+def phase_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished phase run (one activation, one seed: seconds) to craft results from."""
+    import dataclasses
+
+    from criticality.experiments.phase import PhaseConfig
+    from criticality.experiments.phase import run as run_phase
+
+    out = tmp_path_factory.mktemp("phase") / "run"
+    cfg = dataclasses.replace(PhaseConfig.tiny(), activations=("tanh",), seeds=(0,))
+    run_phase(cfg, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name", ["../../escaped", "../../../escaped", "{abs}/escaped", "ünï côde/x:y*?|<>", ".."]
+)
+def test_report_writes_nothing_outside_its_folder(
+    phase_run: Path, tmp_path: Path, capsys, name: str
+) -> None:
+    """A results.json whose names hold ``../``, absolute paths or odd characters: every figure
+    lands in ``D/figures`` under a plain file name (issue 28)."""
+    import shutil
+
+    crafted = tmp_path / "a" / "b" / "D"
+    shutil.copytree(phase_run, crafted)
+    shutil.rmtree(crafted / "figures")
+    path = crafted / "results.json"
+    results = json.loads(path.read_text())
+    name = name.format(abs=tmp_path)
+    results["data"]["phase"] = {name: results["data"]["phase"]["tanh"]}
+    path.write_text(json.dumps(results))
+    before = {p for p in tmp_path.rglob("*") if not p.is_relative_to(crafted)}
+    assert main(["report", str(crafted)]) == 0
+    capsys.readouterr()
+    after = {p for p in tmp_path.rglob("*") if not p.is_relative_to(crafted)}
+    assert after == before  # nothing written outside D
+    figures = sorted((crafted / "figures").iterdir())
+    assert len(figures) == 1 and figures[0].suffix == ".png"
+    assert re.fullmatch(r"[A-Za-z0-9._+=-]+", figures[0].name), figures[0].name
+    assert "data:image/png;base64" in (crafted / "report.html").read_text()  # and drawn

@@ -34,6 +34,18 @@ if TYPE_CHECKING:
 TABLES = ("measures", "stages", "trajectories")
 Format = Literal["csv", "parquet"]
 _REPORT_KEYS = {"schema_version", "model", "stage_names", "results"}
+#: Where each experiment keeps the reports and trajectories its tables come from: a
+#: ``results.json`` whose data lack one of these would give part of the rows without a word.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "measure": ("report",),
+    "training": ("runs",),
+    "continual": ("runs",),
+    "scan": ("rows",),
+    "zoo-train": ("rows",),
+    "architectures": ("architectures",),
+    "zoo": ("a", "b", "c"),
+    "demo": ("parts",),
+}
 
 
 def walk(
@@ -121,7 +133,12 @@ def results_frames(run: str | Path | Mapping[str, Any]) -> dict[str, pd.DataFram
     """
     import pandas as pd
 
-    data = load_results(run)["data"] if isinstance(run, (str, Path)) else run
+    if isinstance(run, (str, Path)):
+        results = load_results(run)
+        data = results["data"]
+        check_complete(data, str(results["kind"]), Path(run) / "results.json")
+    else:
+        data = run
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     for kind, source, ids, node in walk(data):
         head = {"source": source, **ids}
@@ -140,6 +157,21 @@ def results_frames(run: str | Path | Mapping[str, Any]) -> dict[str, pd.DataFram
         name: pd.DataFrame(table) if table else pd.DataFrame(columns=columns[name])
         for name, table in rows.items()
     }
+
+
+def check_complete(data: Mapping[str, Any], kind: str, path: str | Path) -> None:
+    """Refuse the data of a ``kind`` run that lack a node its tables come from (:data:`NEEDS`).
+
+    Raises:
+        ValueError: naming ``path`` and the missing key, as ``criticality report`` would.
+    """
+    for key in NEEDS.get(kind, ()):
+        if not isinstance(data.get(key), (dict, list)):
+            what = "lack" if key not in data else "hold no list or object under"
+            raise ValueError(
+                f"{path} is incomplete: its data {what} {key!r}, where a {kind} run keeps its "
+                f"results; re-run the experiment into {Path(path).parent} to write it again"
+            )
 
 
 def write_frames(

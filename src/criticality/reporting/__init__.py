@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,9 @@ from typing import Any, Literal
 from criticality._meta import SCHEMA_VERSION as SCHEMA_VERSION
 from criticality._meta import atomic_write as atomic_write
 from criticality._meta import timestamp, versions
+from criticality.reporting import _folders
+from criticality.reporting._folders import FolderTakenError as FolderTakenError
+from criticality.reporting._folders import owned_folder as owned_folder
 from criticality.reporting.html import Figure as Figure
 from criticality.reporting.html import Section as Section
 from criticality.reporting.html import Table as Table
@@ -34,12 +36,22 @@ def write_results(
 ) -> Path:  # fmt: skip
     """Write ``config.json`` and ``results.json`` (with schema version, seed, versions, device).
 
+    The folder must be this experiment's (:mod:`criticality.reporting._folders`): a folder
+    holding a user's files or another experiment's run is refused before anything is written.
+
     Args:
         seed: what the run seeded, by the names of :mod:`criticality.seeding`, e.g.
             ``{"seeds": [0, 1, 2], "probe_seed": 0}`` (the report's footer says it in words); a
             bare ``int`` is the one seed of a run without replicates.
     """
     out = Path(out_dir)
+    if not _folders.claimed(out):
+        _folders.hold(out)
+        try:
+            _folders.claim(out, kind, config, fresh=fresh_requested())
+        except BaseException:
+            _folders.release(out)
+            raise
     atomic_write(out / "config.json", json.dumps(config, indent=1, default=str))
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -52,6 +64,8 @@ def write_results(
     }
     path = out / "results.json"
     atomic_write(path, json.dumps(results, indent=1, default=_json_default))
+    if not _folders.claimed(out):
+        _folders.release_under(out)  # the run is over: its folders are free for the next one
     return path
 
 
@@ -159,7 +173,8 @@ def resume_dir(
     * ``on_change="refuse"`` (a folder stamped with a whole run's configuration): raise
       :class:`ConfigMismatchError` naming the settings that differ, so that finished work is
       neither lost nor mixed with other settings; ``fresh=True`` (``--fresh``,
-      :func:`fresh_start`) discards it, or the user picks another folder.
+      :func:`fresh_start`) sets it aside (``NAME.replaced-N``), or the user picks another
+      folder.
     * ``on_change="redo"`` (a folder per unit of work, stamped with what decides that unit
       alone): move this unit aside (``NAME.replaced-N`` beside it, so that a mistyped setting
       never destroys hours of work) with a warning naming what changed, and compute it again;
@@ -168,7 +183,7 @@ def resume_dir(
     Args:
         directory: the folder.
         config: the JSON-serialisable configuration that makes the units.
-        fresh: discard what the folder holds (default: :func:`fresh_requested`).
+        fresh: set aside what the folder holds (default: :func:`fresh_requested`).
         on_change: ``"refuse"`` or ``"redo"``, see above.
 
     Returns:
@@ -183,34 +198,27 @@ def resume_dir(
     folder = Path(directory)
     stamp, text = folder / "config.json", json.dumps(config, sort_keys=True, default=str)
     fresh = fresh_requested() if fresh is None else fresh
+    _folders.hold(folder)  # one writer: a second run on these units is refused
     changed = stamp.is_file() and stamp.read_text() != text
-    if fresh and folder.exists():
-        log.warning("starting afresh: discarding the finished work in %s", folder)
-        shutil.rmtree(folder)
+    if fresh and any(p.name != _folders.LOCK for p in folder.iterdir()):
+        kept = _folders.set_aside_folder(folder)
+        log.warning("starting afresh: the finished work in %s is kept in %s", folder, kept)
     elif changed and on_change == "refuse":
+        _folders.release(folder)
         raise ConfigMismatchError(
             f"{folder} holds finished work made with other settings "
-            f"({config_difference(stamp, config)}); rerun with --fresh to discard it "
+            f"({config_difference(stamp, config)}); rerun with --fresh to set it aside "
             "(fresh=True in Python), pass another --out, or repeat the original settings "
             "to resume"
         )
     elif changed:
         difference = config_difference(stamp, config)
-        kept = _set_aside(folder)
+        kept = _folders.set_aside_folder(folder)
         log.warning("settings changed (%s): computing %s again; the earlier work is kept in %s",
                     difference, folder, kept)  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(stamp, text)
     return folder
-
-
-def _set_aside(folder: Path) -> Path:
-    """Rename ``folder`` to the first free ``NAME.replaced-N`` beside it."""
-    n = 1
-    while (target := folder.with_name(f"{folder.name}.replaced-{n}")).exists():
-        n += 1
-    folder.rename(target)
-    return target
 
 
 def config_difference(stamp: Path, config: dict[str, Any], limit: int = 4) -> str:

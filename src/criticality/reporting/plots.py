@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from criticality.measures import LyapunovResult
+from criticality.reporting import _folders
 
 #: Okabe & Ito's colour-blind-safe palette (blue, orange, green, vermillion, purple, sky blue,
 #: yellow), the colour cycle of every figure; markers and labels carry the same information.
@@ -55,12 +56,42 @@ def subplots(ncols: int, figsize: tuple[float, float]) -> tuple[Any, Any]:
 
 
 def save(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as PNG (creating the folder) and close it."""
-    path = Path(path)
+    """Write ``fig`` as PNG (creating the folder) and close it.
+
+    Figure names are built from strings in ``results.json`` (model, method and stage names),
+    which a crafted file can fill with ``../``, absolute paths or odd characters. So the part
+    of ``path`` below its ``figures`` folder becomes one safe file name
+    (:func:`~criticality.reporting._folders.safe_name`), and while a run's report is being
+    rendered (:func:`~criticality.reporting._folders.rendering`) the file must lie inside
+    that run's folder.
+
+    Returns:
+        The path written (its name sanitised).
+
+    Raises:
+        ValueError: the figure would be written outside the output folder being rendered.
+    """
+    path = _folders.confined(_figure_path(Path(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
     return path
+
+
+def _figure_path(path: Path) -> Path:
+    """``.../figures/<anything>`` -> ``.../figures/<one safe file name>``; other paths keep their
+    folder and get a safe file name."""
+    parts = path.parts
+    root = _folders.render_root()
+    clean = parts[: parts.index("..")] if ".." in parts else parts[:-1]  # before any "../"
+    if root is not None and path.is_relative_to(root / "figures"):
+        base, rest = root / "figures", path.relative_to(root / "figures").parts
+    elif "figures" in clean:
+        i = len(clean) - 1 - clean[::-1].index("figures")  # the last one before any "../"
+        base, rest = Path(*parts[: i + 1]), parts[i + 1 :]
+    else:
+        base, rest = path.parent, (path.name,)
+    return base / _folders.safe_name("/".join(rest))
 
 
 def plot_stage_profile(
