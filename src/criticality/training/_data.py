@@ -173,3 +173,65 @@ def _on_device(batch: Any, device: torch.device) -> Batch:
         raise TypeError(f"each batch must be a pair (x, y) of tensors, got {type(batch).__name__}")
     x, y = batch
     return torch.as_tensor(x).to(device), torch.as_tensor(y).to(device)
+
+
+def check_data(source: BatchSource, *, classes: bool) -> None:
+    """Refuse in-memory data no step could train on, before the first step.
+
+    Inputs holding NaN or inf are refused (they would surface as a loss of NaN, which reads
+    like a learning rate too high); with ``classes`` (the default cross-entropy) so are labels
+    that cannot be class indices. Streams are checked batch by batch instead (:func:`fit`'s
+    first step, and any non-finite loss).
+    """
+    if not isinstance(source, TensorBatches):
+        return
+    x, y = source.x, source.y
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x.reshape(x.shape[0], -1))).any(dim=1).nonzero()[:, 0]
+        raise ValueError(
+            f"the training inputs hold NaN or inf values in {bad.numel()} of {x.shape[0]} rows "
+            f"(the first: {bad[:5].tolist()}); drop those rows or clean them (torch.nan_to_num) "
+            "before training"
+        )
+    if classes:
+        _check_label_dtype(y, ndim_out=None)
+        if not y.is_floating_point() and y.numel() and int(y.min()) < 0:
+            raise ValueError(
+                f"the labels hold {int(y.min())}: class indices start at 0 (cross-entropy, the "
+                "default loss); map the labels to 0 .. C-1, or pass a loss_fn"
+            )
+
+
+def check_labels(y: torch.Tensor, output: torch.Tensor) -> None:
+    """Labels of a batch must be class indices ``0 .. C-1`` of the model's ``C`` outputs (or
+    class probabilities of the output's shape) for the default cross-entropy."""
+    _check_label_dtype(y, ndim_out=output.ndim)
+    if y.is_floating_point():
+        if y.shape != output.shape:
+            raise ValueError(
+                f"float labels of shape {tuple(y.shape)} are neither class indices nor class "
+                f"probabilities of the output's shape {tuple(output.shape)}; pass y.long() for "
+                "class indices, or a loss_fn for other targets"
+            )
+        return
+    n_classes = output.shape[1] if output.ndim > 1 else 1
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(
+            f"the labels range over {int(y.min())} .. {int(y.max())}, but the model has "
+            f"{n_classes} outputs (classes 0 .. {n_classes - 1}); give the model one output "
+            "per class, or map the labels into that range"
+        )
+
+
+def _check_label_dtype(y: torch.Tensor, ndim_out: int | None) -> None:
+    if y.dtype == torch.bool or y.is_complex():
+        raise TypeError(
+            f"labels of dtype {y.dtype} cannot be class indices; pass y.long() (cross-entropy, "
+            "the default loss, takes class indices 0 .. C-1), or a loss_fn for other targets"
+        )
+    if y.is_floating_point() and (y.ndim == 1 or (ndim_out is not None and y.ndim != ndim_out)):
+        raise TypeError(
+            f"labels of dtype {y.dtype} with shape {tuple(y.shape)}: cross-entropy (the default "
+            "loss) takes class indices of dtype torch.long; pass y.long(), or a loss_fn for "
+            "regression targets"
+        )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,13 @@ import torch
 from torch import nn
 
 from criticality.training import _checkpoint
-from criticality.training._data import TrainData, batch_source
+from criticality.training._data import (
+    TensorBatches,
+    TrainData,
+    batch_source,
+    check_data,
+    check_labels,
+)
 from criticality.training.callbacks import Callback, TrainState
 from criticality.training.energy import Energy, EnergyMeter
 from criticality.training.methods import MethodParts, build_method
@@ -102,12 +109,112 @@ def total_steps(steps: int | None, epochs: float | None, per_epoch: int | None) 
     """Steps of a run given either ``steps`` or ``epochs`` (not both)."""
     if (steps is None) == (epochs is None):
         raise ValueError("pass exactly one of steps= or epochs=")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))):
+        raise TypeError(f"steps must be a whole number of optimizer steps, got {steps!r}")
+    if epochs is not None and not (isinstance(epochs, (int, float)) and math.isfinite(epochs)):
+        raise ValueError(f"epochs must be a finite number, got {epochs!r}")
     if epochs is not None and per_epoch is None:
         raise ValueError("epochs= needs data of known length; pass steps= for a stream")
-    n = steps if steps is not None else round(float(epochs or 0) * (per_epoch or 0))
+    n = int(steps) if steps is not None else round(float(epochs or 0) * (per_epoch or 0))
     if n < 0:
         raise ValueError(f"the number of steps must be >= 0, got {n}")
     return n
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """How a run is trained: a registered method by name with its options, or the parts built
+    for it (say, adapted to an ensemble), kept under the name they were built from, so that the
+    checkpoint and the results say which method trained the network.
+
+    Attributes:
+        name: a name of :func:`criticality.training.methods.list_methods` (or the name the
+            ``parts`` were built from).
+        options: the method's options (for a name; ``parts`` are built already).
+        parts: the built :class:`~criticality.training.methods.MethodParts`, or ``None`` to
+            build ``name`` with ``options`` for the model.
+
+    Example:
+        >>> Method("critical_global", {"weight": 0.1}).name
+        'critical_global'
+    """
+
+    name: str = "plain"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    parts: MethodParts | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"a method's name must be a non-empty string, got {self.name!r}")
+        if self.parts is not None and self.options:
+            raise ValueError(
+                f"method {self.name!r}: options apply to a method built by name; built parts "
+                "have theirs already"
+            )
+
+    @classmethod
+    def of(cls, method: str | Method | MethodParts | None) -> Method:
+        """``method`` as a :class:`Method`: a name, a Method, or parts (named ``"custom"``)."""
+        if isinstance(method, Method):
+            return method
+        if isinstance(method, MethodParts):
+            return cls("custom", parts=method)
+        if method is None or isinstance(method, str):
+            return cls(method or "plain")
+        raise TypeError(
+            f"method must be a method's name, a Method or MethodParts, got {type(method).__name__}"
+        )
+
+    def build(self, model: nn.Module, seed: int) -> MethodParts:
+        """The parts for ``model`` (built now unless given)."""
+        if self.parts is not None:
+            return self.parts
+        return build_method(self.name, model, seed=seed, **dict(self.options))
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """The settings of :func:`fit` that most runs leave alone.
+
+    Attributes:
+        batch_size: inputs per step for in-memory data and datasets.
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a factory ``params -> Optimizer``
+            (a method's own optimizer settings replace these).
+        optimizer_options: keywords of the named optimizer (``momentum``, ``betas``, ...).
+        weight_decay: L2 weight decay of the named optimizers.
+        loss_fn: ``(outputs, targets) -> scalar``; default cross-entropy on class indices.
+        regularizer: one more loss term ``(model, x) -> scalar`` (e.g. a
+            :class:`~criticality.regularizers.CriticalityRegularizer`).
+        checkpoint_every: steps between checkpoints (default: only at the end).
+        progress: show a progress bar; default only when stderr is a terminal.
+    """
+
+    batch_size: int = 64
+    optimizer: str | OptimizerFactory = "adam"
+    optimizer_options: Mapping[str, Any] | None = None
+    weight_decay: float = 0.0
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    regularizer: Regularizer | None = None
+    checkpoint_every: int | None = None
+    progress: bool | None = None
+
+    def check(self) -> None:
+        """Refuse values no run can use, with what to pass instead."""
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise TypeError(f"batch_size must be a whole number, got {self.batch_size!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size}")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):  # fmt: skip
+            raise ValueError(f"weight_decay must be finite and >= 0, got {self.weight_decay!r}")
+        every = self.checkpoint_every
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
+                                  or every < 1):  # fmt: skip
+            raise ValueError(f"checkpoint_every must be a positive whole number, got {every!r}")
+
+
+#: ``fit``'s keywords from before :class:`FitOptions` and :class:`Method`, still accepted.
+_LEGACY = frozenset(f.name for f in dataclasses.fields(FitOptions)) | {"method_options"}
 
 
 def fit(
@@ -116,28 +223,26 @@ def fit(
     *,
     steps: int | None = None,
     epochs: float | None = None,
-    batch_size: int = 64,
     lr: float = 1e-3,
-    optimizer: str | OptimizerFactory = "adam",
-    optimizer_options: dict[str, Any] | None = None,
-    weight_decay: float = 0.0,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    method: str | MethodParts | None = None,
-    method_options: dict[str, Any] | None = None,
-    regularizer: Regularizer | None = None,
+    method: str | Method | MethodParts | None = None,
     callbacks: Sequence[Callback] = (),
     checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
-    progress: bool | None = None,
     state: TrainState | None = None,
     task: int | None = None,
+    options: FitOptions | None = None,
+    **legacy: Any,
 ) -> FitResult:
     """Train ``model`` for a number of steps; resume from ``checkpoint_dir`` if it holds one.
 
     Each step: ``loss = loss_fn(model(x), y) + Σ loss terms(model, x)``, backward, optimizer
     step, then the callbacks. The model is in ``train()`` mode while stepping.
+
+    Bad settings and data are refused before the first step: a non-integer ``steps``, a
+    learning rate that is not a positive finite number, a CUDA device on a machine without
+    one, inputs holding NaN or inf, and (for the default cross-entropy) labels that are not
+    class indices or fall outside the model's outputs.
 
     Args:
         model: the network; trained in place (moved to ``device``).
@@ -146,54 +251,54 @@ def fit(
             (``step`` counts from 0 in each call).
         steps: optimizer steps of this call; or ``epochs`` (passes over sized data).
         epochs: see ``steps``.
-        batch_size: inputs per step for in-memory data and datasets.
         lr: learning rate of the named optimizers.
-        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a factory ``params -> Optimizer``.
-        optimizer_options: keywords of the named optimizer (``momentum``, ``betas``, ...).
-        weight_decay: L2 weight decay of the named optimizers.
-        loss_fn: ``(outputs, targets) -> scalar``; default cross-entropy.
-        method: a training method's name (:func:`criticality.training.methods.list_methods`)
-            or its built :class:`~criticality.training.methods.MethodParts`; its optimizer
-            settings replace the ones above. A continued run (``state=``) keeps its method.
-        method_options: options of the named ``method``.
-        regularizer: one more loss term ``(model, x) -> scalar`` (e.g. a
-            :class:`~criticality.regularizers.CriticalityRegularizer`).
+        method: how to train: a method's name (:func:`criticality.training.methods.list_methods`),
+            a :class:`Method` (a name with options, or built parts under their name), or bare
+            :class:`~criticality.training.methods.MethodParts` (recorded as ``"custom"``). Its
+            optimizer settings replace the run's. A continued run (``state=``) keeps its method.
         callbacks: :class:`~criticality.training.callbacks.Callback` objects of this call.
-        checkpoint_dir: save ``last.pt`` here every ``checkpoint_every`` steps and at the end,
-            and resume from it when it exists: mid-way through this task, or from the end of
-            the previous one. If it holds a later task, this task was trained before: the
-            model and state are brought to the checkpoint and nothing is trained (the result
-            has no losses), so a killed script that trains its tasks in order can simply be
-            run again.
-        checkpoint_every: steps between checkpoints (default: only at the end).
+        checkpoint_dir: save ``last.pt`` here every ``options.checkpoint_every`` steps and at
+            the end, and resume from it when it exists: mid-way through this task, or from the
+            end of the previous one. If it holds a later task, this task was trained before:
+            the model and state are brought to the checkpoint and nothing is trained (the
+            result has no losses), so a killed script that trains its tasks in order can
+            simply be run again.
         seed: seeds the batch order and torch's global generator (dropout) of a fresh run.
         device: ``"cpu"``, ``"cuda"``...; default: where the model's parameters are.
-        progress: show a progress bar; default only when stderr is a terminal.
         state: the ``state`` of the previous call's :class:`FitResult`: continue the same run
             on new data (the next task) with its optimizer, method and step count.
         task: index of the task this call trains (default 0, or one more than ``state``'s).
+        options: the rest (:class:`FitOptions`: batch size, optimizer, loss, checkpoint
+            interval, progress bar).
+        **legacy: the fields of :class:`FitOptions` as keywords (``batch_size=``,
+            ``loss_fn=``, ...) and ``method_options=`` (the options of a ``method`` given by
+            name), as ``fit`` took them before; ``options=`` and :class:`Method` say the same.
 
     Returns:
         A :class:`FitResult`.
     """
-    if state is not None and (isinstance(method, MethodParts) or method_options
-                              or method not in (None, state.method)):  # fmt: skip
+    opts, how = _resolve(options, method, legacy)
+    if (
+        state is not None
+        and method is not None
+        and (how.parts is not None or how.options or how.name != state.method)
+    ):
         raise ValueError(
             f"a continued run (state=...) keeps its method {state.method!r}: pass no other "
-            "method or method_options"
+            "method or method options"
         )
+    _check_lr(lr)
     task = task if task is not None else (state.task + 1 if state is not None else 0)
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = check_device(device) if device is not None else _model_device(model)
     model.to(dev)
-    source = batch_source(train_data, batch_size, _task_seed(seed, task), dev)
+    source = batch_source(train_data, opts.batch_size, _task_seed(seed, task), dev)
     n_steps = total_steps(steps, epochs, source.per_epoch)
+    check_data(source, classes=opts.loss_fn is None)
     if state is None:
-        state = _new_state(model, dev, task, method, method_options, seed, optimizer, lr,
-                           weight_decay, optimizer_options or {})  # fmt: skip
-        state.settings = _settings(model, state.method, method_options, optimizer, lr,
-                                   weight_decay, optimizer_options, batch_size, seed)  # fmt: skip
+        state = _new_state(model, dev, task, how, seed, opts, lr)
+        state.settings = _settings(model, how, opts, lr, seed)
     state.task, state.task_step, state.device = task, 0, dev
-    terms = (*state.loss_terms, *([regularizer] if regularizer is not None else []))
+    terms = (*state.loss_terms, *([opts.regularizer] if opts.regularizer is not None else []))
     hooks = [*state.method_callbacks, *callbacks]
     _check_names(hooks)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -206,17 +311,19 @@ def fit(
     losses, penalties = history
     start = state.task_step
     state.total_steps = state.step - state.task_step + n_steps
-    loss_fn = loss_fn or nn.functional.cross_entropy
+    loss_fn = opts.loss_fn or _class_loss
+    every = opts.checkpoint_every
+    stream = not isinstance(source, TensorBatches)  # in-memory data was checked up front
     began = time.perf_counter()
     for cb in hooks:
         cb.on_fit_start(state)
     desc = "fit" if task == 0 else f"fit task {task}"
     meter.begin()
-    with _progress_bar(progress, n_steps, start, desc) as bar:
+    with _progress_bar(opts.progress, n_steps, start, desc) as bar:
         while state.task_step < n_steps:
             batch = source(state.task_step)
             with meter.step():  # the step and the method's callbacks: the training's cost
-                _step(state, loss_fn, terms, batch)
+                _step(state, loss_fn, terms, batch, first=state.task_step == start, stream=stream)
                 for cb in state.method_callbacks:
                     cb.on_step_end(state)
             losses.append(state.loss)
@@ -224,7 +331,7 @@ def fit(
             for cb in callbacks:
                 cb.on_step_end(state)
             bar.update(1)
-            if ckpt_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
+            if ckpt_dir is not None and every and state.step % every == 0:
                 _save(ckpt_dir, state, terms, hooks, losses, penalties, n_steps, meter)
     for cb in hooks:
         cb.on_fit_end(state)
@@ -245,6 +352,68 @@ def fit(
     )
 
 
+def _resolve(
+    options: FitOptions | None, method: str | Method | MethodParts | None, legacy: dict[str, Any]
+) -> tuple[FitOptions, Method]:
+    """The run's :class:`FitOptions` and :class:`Method` from the new and the old keywords."""
+    if unknown := sorted(set(legacy) - _LEGACY):
+        raise TypeError(
+            f"fit() got unexpected keyword(s) {', '.join(unknown)}; it takes steps, epochs, lr, "
+            "method, callbacks, checkpoint_dir, seed, device, state, task, options and the "
+            f"fields of FitOptions: {', '.join(sorted(_LEGACY - {'method_options'}))}"
+        )
+    if options is not None and not isinstance(options, FitOptions):
+        raise TypeError(f"options must be a FitOptions, got {type(options).__name__}")
+    fields = {k: v for k, v in legacy.items() if k != "method_options"}
+    opts = dataclasses.replace(options or FitOptions(), **fields)
+    opts.check()
+    how = Method.of(method)
+    if legacy.get("method_options"):
+        if how.parts is not None:
+            raise ValueError("method_options apply to a method given by name")
+        how = dataclasses.replace(how, options={**how.options, **legacy["method_options"]})
+    return opts, how
+
+
+def _check_lr(lr: float) -> None:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(
+            f"lr must be a positive finite number, got {lr!r}; e.g. 1e-3 for Adam, 0.1 for SGD"
+        )
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, if this machine has it; else a ``ValueError`` that
+    says what to pass (not torch's driver error at the first tensor)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(
+            f"device {device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device {str(device)!r}: no CUDA GPU is available here; pass device='cpu'"
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0 to "
+                f"cuda:{count - 1}"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available here; pass device='cpu'")
+    return dev
+
+
+def _class_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The default loss: cross-entropy on class indices (integer labels of any width)."""
+    if not y.is_floating_point() and y.dtype != torch.int64:
+        y = y.long()
+    return nn.functional.cross_entropy(output, y)
+
+
 def _task_seed(seed: int, task: int) -> int:
     """The batch-order seed of a task: ``seed`` itself for task 0, a mixed one after."""
     if task == 0:
@@ -256,29 +425,22 @@ def _new_state(
     model: nn.Module,
     dev: torch.device,
     task: int,
-    method: str | MethodParts | None,
-    method_options: dict[str, Any] | None,
+    how: Method,
     seed: int,
-    optimizer: str | OptimizerFactory,
+    opts: FitOptions,
     lr: float,
-    weight_decay: float,
-    optimizer_options: dict[str, Any],
 ) -> TrainState:
     """A run's first state: the method built for ``model``, and its optimizer."""
-    if isinstance(method, MethodParts):
-        if method_options:
-            raise ValueError("method_options apply to a method given by name")
-        parts = method
-    else:
-        parts = build_method(method or "plain", model, seed=seed, **(method_options or {}))
-    settings = {"name": optimizer, "lr": lr, "weight_decay": weight_decay, **optimizer_options}
+    parts = how.build(model, seed)
+    optimizer = opts.optimizer
+    settings = {"name": optimizer, "lr": lr, "weight_decay": opts.weight_decay,
+                **(opts.optimizer_options or {})}  # fmt: skip
     if parts.optimizer.get("name", optimizer) != optimizer:  # the run's options were for its own
         settings = {k: settings[k] for k in ("name", "lr", "weight_decay")}
     settings.update(parts.optimizer)
     name, lr_, wd = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
     opt = make_optimizer(model.parameters(), name, lr_, wd, **settings)
-    name = "custom" if isinstance(method, MethodParts) else method or "plain"
-    return TrainState(model, opt, 0, 0, task=task, device=dev, method=name,
+    return TrainState(model, opt, 0, 0, task=task, device=dev, method=how.name,
                       loss_terms=parts.loss_terms, method_callbacks=parts.callbacks)  # fmt: skip
 
 
@@ -296,13 +458,28 @@ def _step(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     terms: Sequence[Regularizer],
     batch: tuple[torch.Tensor, torch.Tensor],
+    *,
+    first: bool = False,
+    stream: bool = False,
 ) -> None:
-    """One optimizer step; records the task loss, the penalty, the batch and the output."""
+    """One optimizer step; records the task loss, the penalty, the batch and the output.
+
+    The first step of a call checks the labels against the model's outputs (for the default
+    loss), every batch of a ``stream`` its inputs (NaN or inf would read as a learning rate too
+    high); a loss that is not finite is explained.
+    """
     model, opt = state.model, state.optimizer
     x, y = batch
+    if stream and x.is_floating_point() and not torch.isfinite(x).all():
+        raise ValueError(
+            f"the inputs of step {state.step} hold NaN or inf values; clean the data (drop "
+            "those rows, or torch.nan_to_num) before training"
+        )
     model.train()
     opt.zero_grad(set_to_none=True)
     output = model(x)
+    if first and loss_fn is _class_loss:
+        check_labels(y, output)
     loss = loss_fn(output, y)
     penalty = loss.new_zeros(())
     for term in terms:
@@ -381,25 +558,17 @@ def _start(
 
 
 def _settings(
-    model: nn.Module,
-    method: str,
-    method_options: dict[str, Any] | None,
-    optimizer: str | OptimizerFactory,
-    lr: float,
-    weight_decay: float,
-    optimizer_options: dict[str, Any] | None,
-    batch_size: int,
-    seed: int,
+    model: nn.Module, how: Method, opts: FitOptions, lr: float, seed: int
 ) -> dict[str, Any]:
     """What a checkpoint must have been made with to be resumed by this run (JSON-like)."""
     return {
-        "method": method,
-        "method_options": _plain(method_options or {}),
-        "optimizer": optimizer if isinstance(optimizer, str) else "custom",
+        "method": how.name,
+        "method_options": _plain(dict(how.options)),
+        "optimizer": opts.optimizer if isinstance(opts.optimizer, str) else "custom",
         "lr": float(lr),
-        "weight_decay": float(weight_decay),
-        "optimizer_options": _plain(optimizer_options or {}),
-        "batch_size": int(batch_size),
+        "weight_decay": float(opts.weight_decay),
+        "optimizer_options": _plain(dict(opts.optimizer_options or {})),
+        "batch_size": int(opts.batch_size),
         "seed": int(seed),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
