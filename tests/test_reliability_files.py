@@ -171,7 +171,7 @@ def test_resume_dir_redoes_a_changed_unit_and_says_so(tmp_path: Path, caplog) ->
 def test_resume_dir_with_an_unreadable_stamp(tmp_path: Path) -> None:
     (tmp_path / "parts").mkdir()
     (tmp_path / "parts" / "config.json").write_text('{"steps": 1')
-    with pytest.raises(ConfigMismatchError, match="unreadable"):
+    with pytest.raises(ConfigMismatchError, match="is damaged.*delete.*--fresh"):
         resume_dir(tmp_path / "parts", {"steps": 1}, on_change="refuse")
 
 
@@ -243,3 +243,32 @@ def test_frames_refuse_results_that_lack_what_they_need(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"results\.json is incomplete.*'runs'") as err:
             results_frames(tmp_path)
         assert str(tmp_path / "results.json") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [('{"schema_version": 1, "mod', "is damaged"), ("\x00\xff\x01", "is damaged"),
+     ('{"schema_version": 1}', "not a criticality report"), ('{"schema_version": 9}', "schema")],
+)  # fmt: skip
+def test_damaged_report_json_names_its_file(tmp_path: Path, content: str, match: str) -> None:
+    from criticality.report import CriticalityReport
+
+    path = tmp_path / "report.json"
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(ValueError, match=match) as err:
+        CriticalityReport.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_table_export_to_a_bad_place_fails_before_any_work(tmp_path: Path) -> None:
+    from criticality.integrations.frames import check_export
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_export(tmp_path, "csv", tmp_path / "file")
+    with pytest.raises(ValueError, match="cannot be written to"):
+        check_export(tmp_path, "csv", tmp_path / "file" / "below")
+    with pytest.raises(ValueError, match="format must be"):
+        check_export(tmp_path, "xlsx")
+    assert check_export(tmp_path, "csv") == tmp_path / "tables"
+    assert list((tmp_path / "tables").iterdir()) == []  # the write probe is gone

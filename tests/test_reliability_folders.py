@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from criticality.reporting import (
+    ConfigMismatchError,
     FolderTakenError,
     _folders,
     fresh_start,
@@ -172,3 +173,17 @@ def test_safe_name(name: str, safe: str) -> None:
     got = _folders.safe_name(name)
     assert got.startswith(safe) and "/" not in got and not got.startswith(".")
     assert _folders.safe_name(name.upper()) != got or name == name.upper()
+
+
+@pytest.mark.parametrize("damage", [b'{"steps": 3, "l', b"\x00\xff" * 20, b"[1, 2]"])
+def test_damaged_stamp_offers_to_keep_the_work(tmp_path: Path, damage: bytes) -> None:
+    """A damaged stamp of a whole run's units offers to keep them (not only --fresh)."""
+    units = resume_dir(tmp_path / "runs", {"steps": 3}, on_change="refuse")
+    (units / "run_a.json").write_text("{}")
+    (units / "config.json").write_bytes(damage)
+    with pytest.raises(ConfigMismatchError, match=r"config\.json is damaged.*delete .* keep it"):
+        resume_dir(tmp_path / "runs", {"steps": 3}, on_change="refuse")
+    (units / "config.json").unlink()  # what the message advises
+    assert resume_dir(tmp_path / "runs", {"steps": 3}, on_change="refuse") == units
+    assert (units / "run_a.json").is_file()
+    _folders.release_under(tmp_path)

@@ -163,4 +163,16 @@ class CriticalityReport:
 
     @classmethod
     def load(cls, path: str | Path) -> CriticalityReport:
-        return cls.from_json(Path(path).read_text())
+        """The report saved in ``path``; a ``ValueError`` naming the file if it is cut short,
+        not JSON or not a report."""
+        from criticality._files import read_json
+
+        data = read_json(path)  # DamagedFileError (a ValueError) names the file
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(
+                f"{path} is not a criticality report (it lacks {err}); measure again to write it"
+            ) from None
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None

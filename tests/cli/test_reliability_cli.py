@@ -74,8 +74,15 @@ def test_bad_device(tmp_path: Path, capsys, device: str, match: str) -> None:
     assert __import__("re").search(match, err)
 
 
-def test_cpu_device_passes() -> None:
-    _checks.check_device("cpu")
+def test_cpu_device_and_a_new_out_pass_and_leave_nothing(tmp_path: Path) -> None:
+    import argparse
+
+    out = tmp_path / "new" / "run"
+    args = argparse.Namespace(command="measure", out=out, device="cpu")
+    assert _checks.check_arguments(args) is None
+    assert out.is_dir() and list(out.iterdir()) == []  # created, and the write probe removed
+    with pytest.raises(ValueError, match="is not a device"):
+        _checks.check_arguments(argparse.Namespace(command="measure", out=out, device="cpu0"))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00garbage" * 10, b"PK\x03\x04cut"])

@@ -132,19 +132,25 @@ def test_bad_data_raises() -> None:
         fit(tanh_mlp(1.0), (torch.randn(4, 64), torch.zeros(3, dtype=torch.long)), steps=1)
 
 
-def test_regularizer_brings_an_ordered_network_to_criticality(digits) -> None:
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_regularizer_brings_an_ordered_network_to_criticality(digits, seed: int) -> None:
     """σ_w = 0.5 tanh MLP (λ_1 ≈ −0.7 per stage, RMS norm). SGD for 40 steps: with the global
-    regularizer |λ_1| falls below 0.15; without, λ_1 stays below −0.55."""
+    regularizer |λ_1| falls below 0.15; without, λ_1 stays below −0.55.
+
+    Over seeds 0-3 (network, batch order, regularizer directions) the start measured −0.694 to
+    −0.711, the regularized end |λ_1| ≤ 0.077 and the plain end −0.60 to −0.70 (see
+    docs/reliability.md for the command).
+    """
     final = {}
     for name, reg in [
         ("plain", None),
-        ("critical", CriticalityRegularizer(norm="rms", sub_batch=8)),
+        ("critical", CriticalityRegularizer(norm="rms", sub_batch=8, seed=seed)),
     ]:
         monitor = CriticalityMonitor(
             digits[0][:32], every=40, options={"lyapunov": {"norm": "rms"}}
         )
         fit(
-            tanh_mlp(0.5),
+            tanh_mlp(0.5, seed=seed),
             digits,
             steps=40,
             batch_size=32,
@@ -152,7 +158,7 @@ def test_regularizer_brings_an_ordered_network_to_criticality(digits) -> None:
             optimizer="sgd",
             regularizer=reg,
             callbacks=[monitor],
-            seed=0,
+            seed=seed,
         )
         start, *_, end = monitor.trajectory
         assert start["lyapunov"] < -0.65

@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -174,6 +176,44 @@ def check_complete(data: Mapping[str, Any], kind: str, path: str | Path) -> None
             )
 
 
+def check_export(run: str | Path, fmt: str, dest: str | Path | None = None) -> Path:
+    """Check, before any work, that :func:`write_frames` can write ``fmt`` tables to ``dest``:
+    a known format, pyarrow for Parquet, and a folder that exists (or can be made) and is
+    writable. A command that re-renders a report first calls this, so that a bad place fails
+    at once and not after the rendering.
+
+    Returns:
+        The folder the tables go to (created).
+
+    Raises:
+        ValueError: an unknown format, or a folder that cannot be made or written.
+        ModuleNotFoundError: Parquet without pyarrow.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ModuleNotFoundError(
+                "Parquet export needs pyarrow: pip install 'criticality[parquet]'"
+            ) from None
+    folder = Path(dest) if dest is not None else Path(run) / "tables"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder: pass another place for the tables")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+    except OSError as err:
+        raise ValueError(
+            f"the tables cannot be written to {folder} ({err.strerror}); pass a folder you can "
+            "write"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
 def write_frames(
     run: str | Path, fmt: Format = "csv", dest: str | Path | None = None
 ) -> list[Path]:
@@ -187,17 +227,7 @@ def write_frames(
     Returns:
         The files written.
     """
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
-    if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise ModuleNotFoundError(
-                "Parquet export needs pyarrow: pip install 'criticality[parquet]'"
-            ) from None
-    folder = Path(dest) if dest is not None else Path(run) / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_export(run, fmt, dest)
     written = []
     for name, frame in results_frames(run).items():
         if frame.empty:

@@ -199,10 +199,17 @@ def resume_dir(
     stamp, text = folder / "config.json", json.dumps(config, sort_keys=True, default=str)
     fresh = fresh_requested() if fresh is None else fresh
     _folders.hold(folder)  # one writer: a second run on these units is refused
-    changed = stamp.is_file() and stamp.read_text() != text
+    changed = stamp.is_file() and stamp.read_bytes() != text.encode()
     if fresh and any(p.name != _folders.LOCK for p in folder.iterdir()):
         kept = _folders.set_aside_folder(folder)
         log.warning("starting afresh: the finished work in %s is kept in %s", folder, kept)
+    elif changed and on_change == "refuse" and _folders.damaged_stamp(stamp):
+        _folders.release(folder)
+        raise ConfigMismatchError(
+            f"{stamp} is damaged: it no longer says which settings made the finished work in "
+            f"{folder}. If that work was made with the settings you ask for now, delete {stamp} "
+            "and rerun to keep it; otherwise rerun with --fresh (which sets it aside)"
+        )
     elif changed and on_change == "refuse":
         _folders.release(folder)
         raise ConfigMismatchError(

@@ -293,3 +293,13 @@ def safe_name(name: str, limit: int = 120) -> str:
     stem, dot, suffix = safe.rpartition(".") if "." in safe else (safe, "", "")
     digest = hashlib.sha1(name.encode()).hexdigest()[:6]
     return f"{stem[:limit]}-{digest}{dot}{suffix}"
+
+
+def damaged_stamp(stamp: Path) -> bool:
+    """Whether a folder's settings stamp (``config.json``) exists but holds no settings."""
+    try:
+        return not isinstance(json.loads(stamp.read_text()), dict)
+    except (ValueError, UnicodeDecodeError):
+        return True
+    except OSError:
+        return False
