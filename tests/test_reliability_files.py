@@ -171,7 +171,7 @@ def test_resume_dir_redoes_a_changed_unit_and_says_so(tmp_path: Path, caplog) ->
 def test_resume_dir_with_an_unreadable_stamp(tmp_path: Path) -> None:
     (tmp_path / "parts").mkdir()
     (tmp_path / "parts" / "config.json").write_text('{"steps": 1')
-    with pytest.raises(ConfigMismatchError, match="is damaged.*delete.*--fresh"):
+    with pytest.raises(ConfigMismatchError, match=r"is damaged.*delete.*--fresh"):
         resume_dir(tmp_path / "parts", {"steps": 1}, on_change="refuse")
 
 
