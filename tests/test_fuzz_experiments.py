@@ -1,0 +1,195 @@
+"""Damaged files in an experiment's output folder (issue 28): every file cut short, overwritten
+with random bytes or deleted gives either a clear error naming that file, or a completed rerun
+whose numbers equal an undamaged run's. A crafted pickle in a folder runs nothing.
+
+Each row of :data:`CASES` is one file of one experiment. The experiments whose owners have not
+yet moved their units onto :func:`criticality.experiments._units.cached_unit` are listed all the
+same, marked ``xfail`` with the reason, so that the table shows what is left; they are not run
+(``run=False``) where a tiny run of that experiment takes minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from criticality.experiments import get_experiment
+
+Damage = Callable[[Path], None]
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _random(path: Path) -> None:
+    path.write_bytes(os.urandom(max(path.stat().st_size, 16)))
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+DAMAGES: dict[str, Damage] = {"truncate": _truncate, "random": _random, "delete": _delete}
+
+#: Seconds-long configs: the tiny preset made smaller still.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "phase": {"activations": ("tanh",), "seeds": (0,), "sigma_w": (1.0, 1.6), "depth": 3,
+              "width": 8, "n_inputs": 2, "measures": ("lyapunov",)},
+    "measure": {},
+}  # fmt: skip
+
+
+def _config(name: str) -> Any:
+    spec = get_experiment(name)
+    return dataclasses.replace(spec.preset("tiny"), **CONFIGS.get(name, {}))
+
+
+_VOLATILE = {"seconds", "created", "elapsed", "throughput", "command", "timestamp"}
+
+
+def _stable(value: Any) -> Any:
+    """The numbers of a run, without wall times and dates."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A finished, undamaged run of each experiment (made once per module)."""
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(name) / "run"
+            get_experiment(name).run(_config(name), out)
+            runs[name] = out
+        return runs[name]
+
+    return get
+
+
+_PENDING = "{owner}: {what} is still read by hand; adopt cached_unit (names the file, sets it aside, recomputes the unit)"  # noqa: E501
+
+
+def _pending(owner: str, what: str, run: bool = False) -> Any:
+    return pytest.mark.xfail(reason=_PENDING.format(owner=owner, what=what), run=run, strict=True)
+
+
+#: (experiment, file in its folder, damage, marks).
+CASES: list[Any] = [
+    *[
+        pytest.param(
+            "phase",
+            "parts/phase_tanh.json",
+            d,
+            marks=() if d == "delete" else _pending("core", "phase's sweep file", True),
+        )
+        for d in DAMAGES
+    ],
+    *[pytest.param("phase", "parts/config.json", d) for d in DAMAGES],
+    *[pytest.param("phase", ".criticality-run.json", d) for d in DAMAGES],
+    *[pytest.param("phase", "results.json", d) for d in DAMAGES],
+    *[pytest.param("measure", "results.json", d) for d in DAMAGES],
+    *[
+        pytest.param(name, path, d, marks=_pending(owner, what))
+        for name, path, owner, what in [
+            ("training", "runs/<run>.json", "core", "a finished training run"),
+            ("training", "runs/config.json", "core", "the runs' stamp (resume_dir names it)"),
+            ("continual", "units/<unit>/runs.json", "continual", "a unit's finished tasks"),
+            ("continual", "units/<unit>/config.json", "continual", "a unit's stamp"),
+            ("continual", "units/<unit>/checkpoint/last.pt", "continual", "a unit's checkpoint"),
+            (
+                "collapse",
+                "units/<v>/<c>/seed0/gen_001/model.pt",
+                "collapse",
+                "a generation's model",
+            ),
+            ("collapse", "units/<v>/<c>/seed0/gen_001/samples.pt", "collapse", "its samples"),
+            ("collapse", "units/<v>/<c>/seed0/gen_001/record.json", "collapse", "its record"),
+            ("zoo", "zoo_parts/<part>.json", "zoo", "a mini-zoo entry"),
+            ("architectures", "parts/<part>.json", "zoo", "an architecture's report"),
+            ("zoo-train", "work/<job>/point_<n>.json", "zoo", "a training point"),
+        ]
+        for d in DAMAGES
+    ],
+]
+
+
+@pytest.mark.parametrize(("name", "relative", "damage"), CASES)
+def test_damaged_file_is_named_or_recovered(
+    finished: Callable[[str], Path], tmp_path: Path, name: str, relative: str, damage: str
+) -> None:
+    reference = finished(name)
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    path = out / relative
+    assert path.is_file(), f"the case names no file of a {name} run: {relative}"
+    DAMAGES[damage](path)
+    try:
+        get_experiment(name).run(_config(name), out)
+    except ValueError as err:  # a clear error: it names the damaged file, in one line
+        assert str(path) in str(err) or path.name in str(err), err
+        assert "\n" not in str(err).strip() and "weights_only=False" not in str(err)
+        return
+    got = json.loads((out / "results.json").read_text())["data"]
+    want = json.loads((reference / "results.json").read_text())["data"]
+    assert _stable(got) == _stable(want)
+
+
+class _Payload:
+    """Unpickling this creates a marker file: the attack of issue 28."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_runs_nothing_and_training_recovers(tmp_path: Path) -> None:
+    """``last.pt`` replaced by a crafted pickle: fit falls back to ``previous.pt``; with both
+    crafted, the error names the folder; the payload never runs."""
+    from criticality.training import fit
+    from criticality.training._checkpoint import DamagedCheckpointError
+
+    gen = torch.Generator().manual_seed(0)
+    data = torch.randn(32, 4, generator=gen), torch.randint(0, 2, (32,), generator=gen)
+
+    def net() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Linear(4, 2)
+
+    ckpt, marker = tmp_path / "ckpt", tmp_path / "pwned"
+    fit(net(), data, steps=4, batch_size=8, checkpoint_dir=ckpt, checkpoint_every=3)
+    torch.save({"step": _Payload(marker)}, ckpt / "last.pt")
+    result = fit(net(), data, steps=4, batch_size=8, checkpoint_dir=ckpt)
+    assert result.resumed_from == 3 and not marker.exists()  # previous.pt: step 3
+    torch.save({"step": _Payload(marker)}, ckpt / "last.pt")
+    torch.save({"step": _Payload(marker)}, ckpt / "previous.pt")
+    with pytest.raises(DamagedCheckpointError, match=re.escape(str(ckpt))):
+        fit(net(), data, steps=4, batch_size=8, checkpoint_dir=ckpt)
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(
+    reason="collapse: collapse/recursion.py reads model.pt with torch.load(weights_only=False); "
+    "switch to criticality._files.load_tensors",
+    run=False,
+    strict=True,
+)
+def test_a_crafted_collapse_model_runs_nothing() -> None:
+    raise AssertionError("to be written with the collapse unit's folder layout")
