@@ -187,3 +187,34 @@ def test_damaged_stamp_offers_to_keep_the_work(tmp_path: Path, damage: bytes) ->
     assert resume_dir(tmp_path / "runs", {"steps": 3}, on_change="refuse") == units
     assert (units / "run_a.json").is_file()
     _folders.release_under(tmp_path)
+
+
+def _age(folder: Path) -> None:
+    """Make everything in ``folder`` older than this process, as a killed earlier run's."""
+    past = time.time() - 3600
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (past, past), follow_symlinks=False)
+
+
+def test_a_run_killed_before_its_results_resumes_in_a_new_process(tmp_path: Path) -> None:
+    """A first run killed before ``write_results`` left units, checkpoints and a store, but no
+    marker; the rerun (a new process: all of it older) keeps them and writes its results."""
+    out = tmp_path / "out"
+    resume_dir(out / "units" / "gmm" / "replace-plain" / "seed0", {"a": 1})
+    (out / "checkpoints" / "run_a").mkdir(parents=True)
+    (out / "checkpoints" / "run_a" / "last.pt").write_bytes(b"x")
+    (out / "scan.sqlite").write_bytes(b"x")
+    _folders.release_under(out)
+    _age(out)
+    _write(out)
+    assert json.loads((out / _folders.MARKER).read_text())["experiment"] == "phase"
+
+
+def test_a_user_folder_beside_run_work_is_still_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    resume_dir(out / "runs", {"a": 1})
+    _old(out / "thesis" / "chapter1.tex")
+    _folders.release_under(out)
+    _age(out)
+    with pytest.raises(FolderTakenError, match="holds thesis, not a phase run"):
+        _write(out)

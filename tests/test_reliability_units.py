@@ -171,3 +171,21 @@ def test_tensor_files_round_trip(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:20])
     with pytest.raises(DamagedFileError, match=re.escape(name)):
         load_tensors(tmp_path / name)
+
+
+def test_a_second_writer_of_a_units_folder_is_refused(tmp_path: Path) -> None:
+    import fcntl
+
+    from criticality.reporting import _folders
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    fd = os.open(folder / _folders.LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(ValueError, match="another run is writing"):
+            cached_unit(folder / "unit.json", lambda: 1, config={})
+    finally:
+        os.close(fd)
+    assert cached_unit(folder / "unit.json", lambda: 1, config={}) == 1
+    _folders.release_under(tmp_path)

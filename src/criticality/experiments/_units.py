@@ -10,7 +10,9 @@ rule, so that no experiment writes it out by hand:
   says) or refuses with the differing settings named (``on_change="refuse"``); never a mix;
 * a damaged file (cut short, random bytes, another schema, a value the caller's ``check``
   rejects) is named in a warning, moved aside (``NAME.damaged-N``) and the unit computed again;
-* the file is written atomically, so a kill never leaves half a unit;
+* the file is written atomically, so a kill never leaves half a unit, and its folder is held
+  by one process at a time (:func:`criticality.reporting._folders.hold`, given back when the run
+  writes its results);
 * ``*.json`` units are JSON; any other name (``*.pt``) holds tensors and plain containers, read
   back only with ``torch.load(weights_only=True)`` (:func:`criticality._files.load_tensors`), so
   a crafted file in a shared output folder runs nothing.
@@ -37,7 +39,7 @@ from criticality._files import load_tensors as load_tensors
 from criticality._files import read_json, set_aside
 from criticality._files import save_tensors as save_tensors
 from criticality._meta import atomic_write
-from criticality.reporting import ConfigMismatchError, fresh_requested
+from criticality.reporting import ConfigMismatchError, _folders, fresh_requested
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ def cached_unit(
     path = Path(path)
     stamp = _canonical(config)
     fresh = fresh_requested() if fresh is None else fresh
+    _folders.hold(path.parent)  # one writer per folder of units, until the run's results
     if path.exists() and fresh:
         log.warning("starting afresh: %s moved to %s", path, set_aside(path, "replaced").name)
     elif path.exists():

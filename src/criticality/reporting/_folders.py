@@ -182,9 +182,37 @@ def _content(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name not in _OURS]
 
 
+#: Files only criticality writes: a folder holding one (at most :data:`_DEPTH` levels down)
+#: is the unfinished work of a run (its units, parts, checkpoints), not a user's.
+_BOOKKEEPING = frozenset({MARKER, LOCK, "last.pt", "previous.pt"})
+_DEPTH = 5
+#: The scan's store and its journal and lock (:mod:`criticality.store`).
+_STORE = re.compile(r".+\.sqlite(\.lock|\.rows\.jsonl|\.damaged-.+)?")
+
+
 def _foreign(folder: Path) -> list[str]:
-    """Entries that were there before this process began (not written by this run)."""
-    return sorted(name for name in _content(folder) if (folder / name).lstat().st_mtime < _STARTED)
+    """Entries that were there before this process began and are no run's unfinished work."""
+    return sorted(
+        name
+        for name in _content(folder)
+        if (folder / name).lstat().st_mtime < _STARTED and not _run_work(folder / name)
+    )
+
+
+def _run_work(path: Path, depth: int = 0) -> bool:
+    """Whether ``path`` is what a run of criticality left before it wrote its results: a folder
+    of units, parts or checkpoints (bookkeeping files inside), or the scan's store."""
+    if not path.is_dir() or path.is_symlink():
+        return depth == 0 and _STORE.fullmatch(path.name) is not None
+    if depth >= _DEPTH:
+        return False
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return False
+    if any(p.name in _BOOKKEEPING for p in entries):
+        return True
+    return any(_run_work(p, depth + 1) for p in entries if p.is_dir())
 
 
 def _listing(names: list[str], limit: int = 3) -> str:
