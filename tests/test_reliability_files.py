@@ -183,8 +183,8 @@ def test_experiment_rerun_with_other_settings_is_refused(tmp_path: Path) -> None
     cfg = phase.PhaseConfig.tiny()
     phase.run(cfg, tmp_path)
     before = (tmp_path / "results.json").read_text()
-    other = dataclasses.replace(cfg, seed=cfg.seed + 1)
-    with pytest.raises(ConfigMismatchError, match=r"seed: \d+ there, \d+ now"):
+    other = dataclasses.replace(cfg, probe_seed=cfg.probe_seed + 1)
+    with pytest.raises(ConfigMismatchError, match=r"probe_seed: \d+ there, \d+ now"):
         phase.run(other, tmp_path)
     assert (tmp_path / "results.json").read_text() == before
 

@@ -69,7 +69,7 @@ def test_experiment_with_preset_and_overrides(tmp_path: Path) -> None:
 
 
 def test_experiment_rejects_unknown_fields_and_presets(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="training has no field epochs; its fields: address, base"):
+    with pytest.raises(ValueError, match="has no field 'epochs'; its fields: datasets, models"):
         call(experiment, ["training", "--set", "epochs=3", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         call(experiment, ["training", "--set", "steps", "--out", str(tmp_path)])
