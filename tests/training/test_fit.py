@@ -138,8 +138,8 @@ def test_regularizer_brings_an_ordered_network_to_criticality(digits, seed: int)
     regularizer |λ_1| falls below 0.15; without, λ_1 stays below −0.55.
 
     Over seeds 0-3 (network, batch order, regularizer directions) the start measured −0.694 to
-    −0.711, the regularized end |λ_1| ≤ 0.077 and the plain end −0.60 to −0.70 (see
-    docs/reliability.md for the command).
+    −0.711, the regularized end |λ_1| ≤ 0.077 and the plain end −0.60 to −0.70: the bounds
+    hold with room over seeds, not for one seed only.
     """
     final = {}
     for name, reg in [
