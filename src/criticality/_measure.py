@@ -14,9 +14,8 @@ from tqdm.auto import tqdm
 
 from criticality._meta import timestamp, versions
 from criticality.measures import get_measure, list_measures
-from criticality.measures.prepared import as_stages, check_inputs, infer_dtype
+from criticality.measures.prepared import as_stages, check_inputs, infer_dtype, measured_part
 from criticality.report import CriticalityReport
-from criticality.stages import split_after
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +38,18 @@ def measure(
 
     Args:
         model: a model (split with :func:`criticality.stages`) or a list of stages.
-        inputs: probe inputs, shape ``(B, ...)``.
+        inputs: probe inputs, shape ``(B, ...)``; or token ids ``(B, T)`` (integers) for a
+            model whose first stage is an embedding (a language model): the measures then
+            start after that stage, and the report says so (``metadata["start_after"]``).
         measures: registered measure names, or ``"all"``.
         seed: seed passed to every measure.
         dtype: compute dtype (the model is copied, not changed).
         name: the model's name in the report (default: its class name).
         progress: show a progress bar over the measures (only on a terminal).
         start_after: measure only the stages after the one of this name; ``inputs`` are first
-            pushed through it and the stages before it (e.g. ``"embed"`` for a language model,
-            whose token ids cannot be perturbed). See :func:`criticality.stages.split_after`.
+            pushed through it and the stages before it. Token ids need it only where the
+            embedding is not the first stage; given, it wins over that default. See
+            :func:`criticality.stages.split_after`.
         **options: per-measure options keyed by measure name, e.g. ``lyapunov={"k": 8}``.
 
     Returns:
@@ -75,10 +77,9 @@ def measure(
             f"options given for measures not requested: {', '.join(sorted(unknown))}; "
             f"requested: {', '.join(names)}"
         )
-    stage_list = as_stages(model, dtype)
-    if start_after is not None:
-        stage_list, inputs = split_after(stage_list, start_after, inputs)
-    x = check_inputs(inputs, dtype or infer_dtype(stage_list, inputs))
+    stage_list, inputs, after = measured_part(as_stages(model, dtype), inputs, start_after)
+    x = check_inputs(inputs)
+    x = x.to(dtype or infer_dtype(stage_list, x))
     results, seconds = {}, {}
     for n in tqdm(names, desc="measures", disable=not (progress and sys.stderr.isatty())):
         start = time.perf_counter()
@@ -88,8 +89,9 @@ def measure(
     model_name = name or (type(model).__name__ if isinstance(model, nn.Module) else "stages")
     stage_names = tuple(getattr(s, "name", str(i)) for i, s in enumerate(stage_list))
     meta = run_metadata(x, seed, seconds)
-    if start_after is not None:
-        meta["start_after"] = start_after
+    if after is not None:
+        meta["start_after"] = after
+        meta["start_after_auto"] = start_after is None  # token ids: after the embedding
     return CriticalityReport(model_name, stage_names, results, meta)
 
 

@@ -113,6 +113,10 @@ class CriticalityReport:
         others = [r.describe() for n, r in self.results.items() if n != "lyapunov"]
         # a sentence starts with a capital, but a symbol keeps its case (σ is not Σ)
         text += [(d[:1].upper() if d[:1].isascii() else d[:1]) + d[1:] + "." for d in others]
+        after = self.metadata.get("start_after")
+        if after is not None:
+            why = " (the inputs are token ids)" if self.metadata.get("start_after_auto") else ""
+            text.append(f"Measured from the output of stage {after!r} on{why}.")
         return " ".join(text)
 
     def to_frame(self) -> pd.DataFrame:

@@ -82,6 +82,7 @@ def test_readme_integration_examples_run(
                 assert main(args) == 0, line
     assert namespace["cb"].records[-1]["step"] == 20
     assert namespace["report"].stage_names[0] == "transformer.h.0"
+    assert namespace["report"].metadata["start_after_auto"]  # token ids: after the embedding
     assert not namespace["frames"]["trajectories"].empty
     assert (tmp_path / "runs" / "lm" / "report.html").is_file()
     assert (tmp_path / "runs" / "training" / "tables" / "trajectories.parquet").is_file()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 import criticality as cr
 from criticality.stages import compose, language_model_stages
@@ -142,6 +144,92 @@ def test_measure_from_the_embedding_output(transformers: ModuleType, family: str
         h = stage_list[0](ids)
     again = cr.measure(stage_list[1:], h, measures=["lyapunov"], lyapunov={"k": 2})
     assert again.lambda_max == report.lambda_max
+
+
+FIRST_BLOCK = {"gpt2": "transformer.h.0", "bert": "bert.encoder.layer.0", "llama": "model.layers.0"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_token_ids_are_measured_after_the_embedding_without_arguments(
+    transformers: ModuleType, family: str
+) -> None:
+    """``measure(lm, ids)``: integer ids and an embedding first: the measures start after it."""
+    model = build(transformers, family)
+    ids = torch.randint(1, V, (4, T), generator=torch.Generator().manual_seed(3))
+    report = cr.measure(model, ids, measures=["lyapunov", "branching"], lyapunov={"k": 2})
+    assert math.isfinite(report.lambda_max)
+    assert report.stage_names[0] == FIRST_BLOCK[family] and "embed" not in report.stage_names
+    assert report.stage_names == tuple(s.name for s in cr.stages(model)[1:])
+    assert report.metadata["start_after"] == "embed" and report.metadata["start_after_auto"]
+    assert "Measured from the output of stage 'embed' on (the inputs are token ids)" in (
+        report.interpretation()
+    )
+    # exactly what the explicit argument gives, and what a single measure gives on its own
+    explicit = cr.measure(
+        model, ids, start_after="embed", measures=["lyapunov", "branching"], lyapunov={"k": 2}
+    )
+    assert explicit.lambda_max == report.lambda_max
+    assert explicit.metadata["start_after_auto"] is False
+    alone = cr.lyapunov_spectrum(model, ids, k=2)
+    assert alone.stage_names == report.stage_names
+    assert alone.lambda_max.mean == report.lambda_max
+
+
+def test_gpt2_lm_head_model_from_token_ids(transformers: ModuleType) -> None:
+    """The issue's bar: ``cr.measure(GPT2LMHeadModel(...), ids)`` gives a finite λ_1."""
+    config = transformers.GPT2Config(n_layer=4, n_embd=64, n_head=4, vocab_size=1000)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    ids = torch.randint(0, 1000, (8, 32), generator=torch.Generator().manual_seed(0))
+    report = cr.measure(model, ids)
+    assert math.isfinite(report.lambda_max)
+    assert list(report.stage_names) == [f"transformer.h.{i}" for i in range(4)] + ["head"]
+
+
+def test_an_explicit_start_after_wins(transformers: ModuleType) -> None:
+    model = build(transformers, "gpt2")
+    ids = torch.randint(1, V, (2, T), generator=torch.Generator().manual_seed(4))
+    report = cr.measure(model, ids, start_after="transformer.h.0", measures="lyapunov")
+    assert report.stage_names == ("transformer.h.1", "transformer.h.2", "head")
+    assert report.metadata["start_after"] == "transformer.h.0"
+    assert "(the inputs are token ids)" not in report.interpretation()
+
+
+def test_token_ids_outside_the_vocabulary_are_a_clear_error(transformers: ModuleType) -> None:
+    model = build(transformers, "llama")
+    ids = torch.full((2, T), V + 3)
+    with pytest.raises(ValueError, match=rf"vocabulary.*{V} rows.*\[0, vocab_size\)"):
+        cr.measure(model, ids)
+
+
+def test_a_plain_sequential_with_an_embedding_takes_token_ids() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 16))
+    ids = torch.randint(0, 50, (3, 5), generator=torch.Generator().manual_seed(0))
+    report = cr.measure(model, ids, measures="lyapunov", dtype=torch.float64)
+    assert report.stage_names == ("1", "3")
+    with torch.no_grad():
+        h = model[0](ids).double()  # (3, 5, 16)
+    expected = cr.lyapunov_spectrum(cr.stages(model.double())[1:], h)
+    assert report.lambda_max == pytest.approx(expected.lambda_max.mean, abs=1e-12)
+
+
+def test_integer_inputs_without_an_embedding_say_what_to_do() -> None:
+    model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8))
+    ids = torch.randint(0, 8, (4, 8))
+    for call in (lambda: cr.measure(model, ids), lambda: cr.ftle(model, ids)):
+        with pytest.raises(TypeError) as err:
+            call()
+        message = str(err.value)
+        assert "holds no embedding" in message and "'0'" in message
+        assert "start_after=NAME" in message  # token ids embedded elsewhere
+        assert "inputs.float() / 255" in message  # integer-valued data
+        assert "use inputs.float()" not in message  # the old advice, wrong for token ids
+
+
+def test_only_an_embedding_leaves_nothing_to_measure() -> None:
+    with pytest.raises(ValueError, match="nothing after it to measure"):
+        cr.measure(nn.Sequential(nn.Embedding(10, 4)), torch.randint(0, 10, (2, 3)))
 
 
 def test_masked_stages_refuse_a_regrouped_batch(transformers: ModuleType) -> None:

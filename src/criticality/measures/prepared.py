@@ -33,6 +33,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from criticality.stages import embeds_tokens, split_after, split_at
 from criticality.stages import stages as split_stages
 
 ModelOrStages = nn.Module | Sequence[nn.Module]
@@ -97,7 +98,8 @@ def prepared(
 
     Args:
         model_or_stages: a model (split by :func:`criticality.stages`) or a list of stages.
-        inputs: probe inputs, shape ``(B, ...)``, floating point, finite.
+        inputs: probe inputs, shape ``(B, ...)``, floating point, finite; or token ids for a
+            model whose first stage is an embedding (see :func:`measured_part`).
         dtype: compute dtype; the model is copied (never changed) when it differs.
         measure: the measure's name, for error messages.
         copy_stages: deep-copy the stages (for measures that change weights).
@@ -112,7 +114,7 @@ def prepared(
         TypeError: inputs that are no floating-point tensor, or no model / stage list.
         ValueError: inputs of the wrong shape, non-finite, too few, or an unsupported dtype.
     """
-    stage_list = as_stages(model_or_stages, dtype)
+    stage_list, inputs, _ = measured_part(as_stages(model_or_stages, dtype), inputs)
     if copy_stages:
         stage_list = copy.deepcopy(stage_list)  # shared modules stay shared
     x = check_inputs(inputs)
@@ -257,6 +259,81 @@ def check_degenerate(run: Prepared, measure: str, gains: object, quantity: str =
     )
 
 
+def measured_part(
+    stage_list: Sequence[nn.Module], inputs: object, start_after: str | None = None
+) -> tuple[list[nn.Module], object, str | None]:
+    """Where measuring starts: after ``start_after``, or after the embedding for token ids.
+
+    Measures perturb float states; token ids cannot be perturbed. So with integer ``inputs`` and
+    a first stage that holds an embedding (``nn.Embedding``, e.g. the ``"embed"`` stage of
+    GPT-2, BERT and Llama), the ids are looked up once and the measures start at that stage's
+    output. An explicit ``start_after`` always wins.
+
+    Args:
+        stage_list: the stages, shape-wise from the model's input to its output.
+        inputs: probe inputs ``(B, ...)``: floats, or token ids ``(B, T)``.
+        start_after: the name of the last stage to run before measuring, or ``None``.
+
+    Returns:
+        ``(stages, inputs, start)``: the stages to measure, their inputs, and the name of the
+        stage measuring starts after (``None`` when it starts at the model's input).
+
+    Raises:
+        TypeError: integer inputs and a first stage with no embedding (the message says what to
+            do for token ids and for integer-valued data).
+        ValueError: token ids outside the embedding's vocabulary; NaN or inf inputs.
+    """
+    stages_in = list(stage_list)
+    if not isinstance(inputs, torch.Tensor):
+        return stages_in, inputs, start_after  # check_inputs refuses it with the reason
+    if start_after is not None:
+        if inputs.is_floating_point():
+            check_inputs(inputs)  # NaN in the model's own inputs: said before any stage runs
+        rest, h = _run_first(lambda: split_after(stages_in, start_after, inputs), stages_in[0])
+        return rest, h, start_after
+    if inputs.is_floating_point() or inputs.is_complex():
+        return stages_in, inputs, None
+    first = stages_in[0]
+    name = getattr(first, "name", "0")
+    if not embeds_tokens(first):
+        raise TypeError(_integer_advice(inputs, stages_in))
+    if len(stages_in) == 1:
+        raise ValueError(
+            f"the model's only stage ({name!r}) is its embedding: nothing after it to measure; "
+            "pass the embedding's output (floats) as inputs to measure the embedding's input "
+            "map, or a model with more stages"
+        )
+    rest, h = _run_first(lambda: split_at(stages_in, 1, inputs), first)
+    _log.info("token ids: measuring from the output of stage %r (the embedding) on", name)
+    return rest, h, name
+
+
+def _run_first(split: Any, first: nn.Module) -> tuple[list[nn.Module], torch.Tensor]:
+    """Run ``split()``; token ids outside the vocabulary get a clear error, not an IndexError."""
+    try:
+        return split()  # type: ignore[no-any-return]
+    except IndexError as err:
+        sizes = sorted({m.num_embeddings for m in first.modules() if hasattr(m, "num_embeddings")})
+        vocab = f" (its embeddings hold {', '.join(map(str, sizes))} rows)" if sizes else ""
+        raise ValueError(
+            f"a token id is outside the vocabulary of the first stage{vocab}: {err}. Token ids "
+            "must lie in [0, vocab_size); check the tokenizer matches the model"
+        ) from err
+
+
+def _integer_advice(inputs: torch.Tensor, stage_list: Sequence[nn.Module]) -> str:
+    names = [getattr(s, "name", str(i)) for i, s in enumerate(stage_list)]
+    listed = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return (
+        f"inputs are {str(inputs.dtype).removeprefix('torch.')}, but the model's first stage "
+        f"({names[0]!r}) holds no embedding (nn.Embedding) to look token ids up, and the "
+        "measures perturb float inputs. Token ids for a model that embeds them elsewhere: pass "
+        f"start_after=NAME, the stage that embeds them (the stages: {listed}), or pass the "
+        "embedding's output (floats, shape (B, T, D)) as inputs. Integer-valued data (pixel "
+        "values 0-255, counts): convert them as the model expects, e.g. inputs.float() / 255"
+    )
+
+
 def as_stages(model_or_stages: ModelOrStages, dtype: torch.dtype | None = None) -> list[nn.Module]:
     """The stage list of a model (split with :func:`criticality.stages`) or a given list.
 
@@ -339,7 +416,11 @@ def check_inputs(inputs: object, dtype: torch.dtype | None = None) -> torch.Tens
             f"first, got shape {tuple(inputs.shape)}; add one with inputs.unsqueeze(0)"
         )
     if not inputs.is_floating_point():
-        raise TypeError(f"inputs must be floating point, got {inputs.dtype}; use inputs.float()")
+        raise TypeError(
+            f"inputs must be floating point, got {inputs.dtype}: token ids go to a model whose "
+            "first stage is an embedding (measure(model, ids) starts after it); integer-valued "
+            "data need converting as the model expects, e.g. inputs.float() / 255"
+        )
     if not torch.isfinite(inputs).all():
         raise ValueError("inputs contain NaN or inf; clean or drop those probe inputs")
     return inputs.to(dtype) if dtype is not None else inputs

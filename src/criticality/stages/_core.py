@@ -167,9 +167,20 @@ def split_after(
     cut = names.index(name) + 1
     if cut == len(names):
         raise ValueError(f"{name!r} is the last stage: nothing would be left to measure")
+    return split_at(stage_list, cut, inputs)
+
+
+def split_at(
+    stage_list: Sequence[nn.Module], cut: int, inputs: torch.Tensor
+) -> tuple[list[nn.Module], torch.Tensor]:
+    """``stage_list[cut:]`` and ``inputs`` pushed through ``stage_list[:cut]``.
+
+    The first stages run once, in ``eval()`` mode (dropout off: the same state every time) and
+    without gradients; their training flags are restored afterwards.
+    """
     first = stage_list[:cut]
     flags = [(m, m.training) for s in first for m in s.modules()]
-    try:  # in eval mode, as the measures run the rest (dropout off: the same h every time)
+    try:
         for s in first:
             s.eval()
         with torch.no_grad():
@@ -178,6 +189,15 @@ def split_after(
         for m, flag in flags:
             m.training = flag
     return list(stage_list[cut:]), h
+
+
+#: Modules that look token ids up: a stage holding one takes integer inputs.
+EMBEDDINGS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+
+
+def embeds_tokens(stage: nn.Module) -> bool:
+    """Whether ``stage`` holds an embedding (``nn.Embedding``): it takes token ids."""
+    return any(isinstance(m, EMBEDDINGS) for m in stage.modules())
 
 
 def verify_stages(
