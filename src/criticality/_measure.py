@@ -77,8 +77,8 @@ def measure(
             f"options given for measures not requested: {', '.join(sorted(unknown))}; "
             f"requested: {', '.join(names)}"
         )
-    stage_list, inputs, after = measured_part(as_stages(model, dtype), inputs, start_after)
-    x = check_inputs(inputs)
+    stage_list, measured, after = measured_part(as_stages(model, dtype), inputs, start_after)
+    x = check_inputs(measured)
     x = x.to(dtype or infer_dtype(stage_list, x))
     results, seconds = {}, {}
     for n in tqdm(names, desc="measures", disable=not (progress and sys.stderr.isatty())):

@@ -15,7 +15,12 @@ tangent holds NaN or inf stops the measure with a :class:`NonFiniteError` naming
 first one where it happens. Values inside ``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``)
 cannot be inspected there; :func:`check_finite` checks a measure's numbers afterwards and finds
 the stage by one plain forward pass, and :func:`check_degenerate` reports a stage that maps every
-perturbation exactly to zero (``ln g = -inf``) instead of a floor value.
+perturbation exactly to zero (``ln g = -inf``) instead of a floor value. While the block runs,
+:class:`~._stage_checks.StageGuard` watches the stages: buffers a stage writes in its forward
+are put back afterwards (a warning names the stage; a ``torch.func`` transform that cannot
+follow the write is refused naming it), and a stage that draws random numbers is named in a
+warning. Token ids for a model whose first stage is an embedding start the measure after
+it (:func:`measured_part`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import copy
 import dataclasses
 import logging
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from criticality.measures._stage_checks import BufferCopy, StageGuard, stage_modules
 from criticality.stages import embeds_tokens, split_after, split_at
 from criticality.stages import stages as split_stages
 
@@ -127,20 +133,36 @@ def prepared(
         )
     if x.shape[0] < min_inputs:
         raise ValueError(f"{measure} needs at least {min_inputs} probe inputs, got {x.shape[0]}")
-    with eval_mode(stage_list), torch.set_grad_enabled(grad), _watched(stage_list, measure):
-        _check_fits(stage_list[0], x[:1])
-        yield Prepared(tuple(stage_list), x)
+    with eval_mode(stage_list), torch.set_grad_enabled(grad):
+        _check_fits(stage_list[0], x[:2])  # two: a norm in train mode needs more than one
+        stage_names = [getattr(s, "name", str(i)) for i, s in enumerate(stage_list)]
+        guard = StageGuard(stage_list, stage_names, measure)
+        try:
+            with _watched(stage_list, measure, guard):
+                yield Prepared(tuple(stage_list), x)
+        except RuntimeError as err:
+            better = guard.explain(err, x[: min(2, len(x))])  # a train-mode norm needs two
+            if better is None:
+                raise
+            raise better from err
+        finally:
+            guard.finish()  # buffers a forward wrote are put back
 
 
 @contextlib.contextmanager
-def _watched(stage_list: Sequence[nn.Module], measure: str) -> Iterator[None]:
+def _watched(stage_list: Sequence[nn.Module], measure: str, guard: StageGuard) -> Iterator[None]:
     """Forward hooks checking every stage's output (see the module docstring)."""
     handles = []
     for i, stage in enumerate(stage_list):
 
+        def pre(module: nn.Module, args: Any, i: int = i) -> None:
+            guard.before(i, args)
+
         def hook(module: nn.Module, args: Any, out: Any, i: int = i, stage: Any = stage) -> None:
+            guard.after(i, args)
             _check_output(out, measure, i, getattr(stage, "name", str(i)))
 
+        handles.append(stage.register_forward_pre_hook(pre))
         handles.append(stage.register_forward_hook(hook))
     try:
         yield
@@ -308,12 +330,15 @@ def measured_part(
     return rest, h, name
 
 
-def _run_first(split: Any, first: nn.Module) -> tuple[list[nn.Module], torch.Tensor]:
+def _run_first(
+    split: Callable[[], tuple[list[nn.Module], torch.Tensor]], first: nn.Module
+) -> tuple[list[nn.Module], torch.Tensor]:
     """Run ``split()``; token ids outside the vocabulary get a clear error, not an IndexError."""
     try:
-        return split()  # type: ignore[no-any-return]
+        return split()
     except IndexError as err:
-        sizes = sorted({m.num_embeddings for m in first.modules() if hasattr(m, "num_embeddings")})
+        rows: list[int] = [getattr(m, "num_embeddings", 0) for m in first.modules()]
+        sizes = sorted({n for n in rows if n})
         vocab = f" (its embeddings hold {', '.join(map(str, sizes))} rows)" if sizes else ""
         raise ValueError(
             f"a token id is outside the vocabulary of the first stage{vocab}: {err}. Token ids "
@@ -405,7 +430,11 @@ def _param_dtype(module: nn.Module) -> torch.dtype | None:
 
 
 def check_inputs(inputs: object, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Validate probe inputs (shape ``(B, ...)``, finite, floating) and cast to ``dtype``."""
+    """Validate probe inputs (shape ``(B, ...)``, finite, floating) and cast to ``dtype``.
+
+    Inputs in a non-standard memory layout (``x.expand(...)``, whose rows share memory, or a
+    transposed view) are made contiguous: measures write perturbations into copies of them.
+    """
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(
             f"inputs must be a torch.Tensor of shape (B, ...), got {type(inputs).__name__}"
@@ -421,8 +450,18 @@ def check_inputs(inputs: object, dtype: torch.dtype | None = None) -> torch.Tens
             "first stage is an embedding (measure(model, ids) starts after it); integer-valued "
             "data need converting as the model expects, e.g. inputs.float() / 255"
         )
-    if not torch.isfinite(inputs).all():
-        raise ValueError("inputs contain NaN or inf; clean or drop those probe inputs")
+    finite = torch.isfinite(inputs).flatten(1).all(1)  # (B,)
+    if not bool(finite.all()):
+        rows = torch.nonzero(~finite).flatten().tolist()
+        listed = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
+        raise ValueError(
+            f"inputs hold NaN or inf in {len(rows)} of {inputs.shape[0]} probe inputs (rows "
+            f"{listed}): every number measured on them would be NaN. Drop those rows "
+            "(inputs[torch.isfinite(inputs).flatten(1).all(1)]) or fix where they come from "
+            "(the data file, a division by zero in the preprocessing); the model is not at fault"
+        )
+    # expanded (stride-0) or other non-standard layouts: the measures write into the states
+    inputs = inputs.contiguous()
     return inputs.to(dtype) if dtype is not None else inputs
 
 
@@ -457,7 +496,8 @@ def eval_mode(modules: Sequence[nn.Module]) -> Iterator[None]:
 
 
 def _check_fits(stage: nn.Module, inputs: torch.Tensor) -> None:
-    """Run the first stage on one input, turning a shape mismatch into a clear error."""
+    """Run the first stage on a few inputs, turning a shape mismatch into a clear error."""
+    buffers = BufferCopy(stage_modules(stage))
     try:
         with torch.no_grad():
             stage(inputs)
@@ -466,3 +506,5 @@ def _check_fits(stage: nn.Module, inputs: torch.Tensor) -> None:
             f"inputs of shape {tuple(inputs.shape)} do not fit the model's first stage "
             f"({err}); pass inputs shaped (B, ...) as the model expects"
         ) from err
+    finally:
+        buffers.restore()
