@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/demo
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench clean docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scan_cost.py
 	$(BIN)/python benchmarks/regularizer_overhead.py
 	$(BIN)/python benchmarks/homeostatic_cost.py
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+	@echo "site: runs/site/index.html"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
