@@ -5,7 +5,7 @@ A real run of the phase experiment at the demo's network settings (depth 24, wid
 mean-field ½ ln χ_1 and its critical point for tanh and ReLU side by side::
 
     python docs/figures/readme_figure.py            # about a minute on one core
-    python docs/figures/readme_figure.py --out runs/readme-figure --png docs/figures/phase_diagram.png
+    python docs/figures/readme_figure.py --out runs/readme-figure  # where the run resumes
 
 The run resumes from its output folder (runs/readme-figure by default, not committed); the PNG
 is committed beside this script.
