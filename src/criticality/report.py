@@ -87,7 +87,7 @@ class CriticalityReport:
     def interpretation(self) -> str:
         """One paragraph in words: ordered, critical or chaotic, how strongly, which stages."""
         if "lyapunov" not in self.results:
-            return " ".join(r.describe() for r in self.results.values())
+            return " ".join([*(r.describe() for r in self.results.values()), *self._start()])
         lyap = self.lyapunov
         lam = lyap.lambda_max
         words = log_gain_in_words(lam.mean)
@@ -113,11 +113,15 @@ class CriticalityReport:
         others = [r.describe() for n, r in self.results.items() if n != "lyapunov"]
         # a sentence starts with a capital, but a symbol keeps its case (σ is not Σ)
         text += [(d[:1].upper() if d[:1].isascii() else d[:1]) + d[1:] + "." for d in others]
+        return " ".join([*text, *self._start()])
+
+    def _start(self) -> list[str]:
+        """Where the measures started, when not at the model's input (one sentence, or none)."""
         after = self.metadata.get("start_after")
-        if after is not None:
-            why = " (the inputs are token ids)" if self.metadata.get("start_after_auto") else ""
-            text.append(f"Measured from the output of stage {after!r} on{why}.")
-        return " ".join(text)
+        if after is None:
+            return []
+        why = " (the inputs are token ids)" if self.metadata.get("start_after_auto") else ""
+        return [f"Measured from the output of stage {after!r} on{why}."]
 
     def to_frame(self) -> pd.DataFrame:
         """The per-stage table (:meth:`stage_table`) as a pandas DataFrame, one row per stage."""

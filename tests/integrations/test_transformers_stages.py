@@ -193,6 +193,11 @@ def test_an_explicit_start_after_wins(transformers: ModuleType) -> None:
     assert report.stage_names == ("transformer.h.1", "transformer.h.2", "head")
     assert report.metadata["start_after"] == "transformer.h.0"
     assert "(the inputs are token ids)" not in report.interpretation()
+    assert "Measured from the output of stage 'transformer.h.0' on." in report.interpretation()
+    only_sigma = cr.measure(model, ids, measures="branching")  # the reading without λ_1
+    assert only_sigma.interpretation().endswith(
+        "Measured from the output of stage 'embed' on (the inputs are token ids)."
+    )
 
 
 def test_token_ids_outside_the_vocabulary_are_a_clear_error(transformers: ModuleType) -> None:
