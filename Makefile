@@ -20,8 +20,8 @@ demo: $(STAMP)
 	@echo "report: $(OUT)/report.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks notebooks docs/_ext docs/figures
+	$(BIN)/ruff check src tests benchmarks notebooks docs/_ext docs/figures
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
