@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from criticality._registry import Registry
 from criticality.reporting import Section, atomic_write, load_results, render_html, seed_text
 from criticality.reporting.scorecard import ScoreRow
 
@@ -62,7 +63,7 @@ class ExperimentSpec:
         raise ValueError(f"unknown preset {name!r} for {self.name}; use one of {PRESETS}")
 
 
-_REGISTRY: dict[str, ExperimentSpec] = {}
+_REGISTRY = Registry[ExperimentSpec]("experiment")
 
 
 def register_experiment(
@@ -82,11 +83,8 @@ def register_experiment(
             raise TypeError(f"experiment {name!r}: its config needs a classmethod {preset}()")
 
     def wrap(run: F) -> F:
-        if name in _REGISTRY:
-            raise ValueError(f"experiment {name!r} is registered twice")
-        _REGISTRY[name] = ExperimentSpec(
-            name, title, config, run, sections, summary, demo_rank, scorecard
-        )
+        spec = ExperimentSpec(name, title, config, run, sections, summary, demo_rank, scorecard)
+        _REGISTRY.add(name, spec)
         return run
 
     return wrap
@@ -103,17 +101,13 @@ def _discover() -> None:
 def get_experiment(name: str) -> ExperimentSpec:
     """The experiment registered under ``name``; a ``ValueError`` lists the known ones."""
     _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown experiment {name!r}; known experiments: {known}") from None
+    return _REGISTRY.get(name)
 
 
 def list_experiments() -> list[str]:
     """Names of all registered experiments, sorted."""
     _discover()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def demo_parts() -> list[str]:
