@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from criticality._registry import Registry
-from criticality.experiments._results import SchemaError
+from criticality.experiments._results import IncompleteResultsError, SchemaError
 from criticality.reporting import Section, atomic_write, load_results, render_html, seed_text
 from criticality.reporting.scorecard import ScoreRow
 
@@ -135,6 +135,8 @@ def render(out_dir: str | Path) -> Path:
     try:
         sections = spec.sections(results["data"], out)
         rows = spec.scorecard(results["data"]) if spec.scorecard else []
+    except IncompleteResultsError as err:  # a file cut or edited by hand
+        raise IncompleteResultsError(f"{out / 'results.json'} is incomplete: {err}") from None
     except SchemaError as err:  # another schema or version: say which file
         raise SchemaError(f"{out / 'results.json'}: {err}") from None
     except (KeyError, IndexError, TypeError) as err:  # a file edited or cut by hand

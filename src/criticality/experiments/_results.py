@@ -21,6 +21,10 @@ class SchemaError(ValueError):
     """Results of a schema this version cannot read (too new, another experiment's, damaged)."""
 
 
+class IncompleteResultsError(SchemaError):
+    """Results of the right schema that lack a field (a file cut or edited by hand)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Results:
     """Base of every experiment's typed results (subclasses are frozen dataclasses).
@@ -67,7 +71,7 @@ class Results:
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names if n not in data]
         if missing:
-            raise SchemaError(
+            raise IncompleteResultsError(
                 f"{found} results lack {', '.join(missing)} (schema {cls.schema()} has "
                 f"{', '.join(names)}): the file is cut or from another version; re-run the "
                 "experiment to write it again"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._results import Results, SchemaError
+from criticality.experiments._results import IncompleteResultsError, Results
 from criticality.measures.words import CRITICAL_BAND
 from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
@@ -151,7 +151,9 @@ class PhaseResults(Results):
     def _decode(cls, name: str, value: Any) -> Any:
         for act, sweep in value.items():
             if missing := [k for k in SWEEP_FIELDS if k not in sweep]:
-                raise SchemaError(f"the {act} sweep lacks {', '.join(missing)}; re-run it")
+                raise IncompleteResultsError(
+                    f"the {act} sweep lacks {', '.join(missing)}; re-run it"
+                )
         return value
 
 

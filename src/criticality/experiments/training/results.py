@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from criticality.experiments._results import Results, SchemaError
+from criticality.experiments._results import IncompleteResultsError, Results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ class RunRecord:
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names[:-1] if n not in data]
         if missing:
-            raise SchemaError(
+            raise IncompleteResultsError(
                 f"training run {data.get('key', '?')!r} lacks {', '.join(missing)}; re-run it"
             )
         return cls(**{n: data[n] for n in names if n in data})
