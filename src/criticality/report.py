@@ -131,7 +131,7 @@ class CriticalityReport:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the reading in words, the summary table, stage and spectrum charts."""
-        from criticality.integrations._html import report_html
+        from criticality._report_html import report_html
 
         return report_html(self)
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from criticality.experiments import _training_report, phase
+from criticality.experiments import phase
+from criticality.experiments.training import report as _training_report
 from criticality.reporting.scorecard import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 
 SIGMA = [0.5, 1.0, 1.3, 1.4, 1.5, 2.0, 3.0]

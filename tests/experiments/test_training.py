@@ -65,7 +65,7 @@ def test_finished_runs_are_not_redone(finished: Path, monkeypatch: pytest.Monkey
         calls.append(args[0].key)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "train_and_evaluate", counted)
+    monkeypatch.setattr(training.experiment, "train_and_evaluate", counted)  # where run finds it
     run(TrainingConfig.tiny(), finished)
     assert calls == [victim.stem]
     after = json.loads((finished / "results.json").read_text())["data"]["runs"]

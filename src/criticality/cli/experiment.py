@@ -87,7 +87,7 @@ def build_config(name: str, preset: str, overrides: list[str], device: str | Non
         if "device" not in fields:
             raise ValueError(f"{name} runs on the CPU only (its config has no device)")
         changes["device"] = device
-    return apply_overrides(cfg, changes)
+    return apply_overrides(cfg, changes, label=name)
 
 
 def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from criticality.cli._checks import add_fresh_argument
+from criticality.cli._fields import add_field, finite_float
 from criticality.cli._integrations import add_tensorboard_argument, write_tensorboard
 
 NAME = "train"
 HELP = "train one network with a training method (plain, criticality, ...), tracking λ_1"
 
-_DEFAULTS = {"steps": 1000, "batch_size": 128, "lr": 1e-3}
+#: What ``train`` fixes on purpose: one run (one dataset, model, method and seed), no
+#: initialisation study. Every other field is ``TrainingConfig``'s default or an option here.
+ONE_RUN = ("datasets", "models", "methods", "baseline", "init_study", "seeds", "method_options")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Dataset, model, method and budget of the run; where to write it."""
+    """Dataset, model, method and budget of the run (the defaults of ``criticality experiment
+    training``'s config); where to write it."""
     from criticality.data import DATASETS
+    from criticality.experiments.training import TrainingConfig
     from criticality.training.methods import list_methods
 
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
-    parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    default = TrainingConfig()
+    parser.add_argument(
+        "--dataset", default=default.datasets[0], choices=sorted(DATASETS), help="the dataset"
+    )
+    parser.add_argument("--model", default=default.models[0], choices=["mlp", "cnn"])
     parser.add_argument(
         "--method",
         default="critical_global",
@@ -30,15 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init",
         default="default",
-        choices=["default", "ordered", "chaotic"],
-        help="initial weight scale: σ_w = 1.0, 0.5 or 3.0 (tanh)",
+        choices=[name for name, _ in default.sigma_w],
+        help="initial weight scale σ_w: "
+        + ", ".join(f"{name} {scale}" for name, scale in default.sigma_w)
+        + " (tanh)",
     )
-    parser.add_argument("--steps", type=int, default=_DEFAULTS["steps"])
-    parser.add_argument("--batch-size", type=int, default=_DEFAULTS["batch_size"])
-    parser.add_argument("--lr", type=float, default=_DEFAULTS["lr"])
+    for name in ("steps", "batch_size", "monitor_every", "probe_size", "sub_batch"):
+        add_field(parser, TrainingConfig, name, type=int)
+    add_field(parser, TrainingConfig, "n_train", type=int, help="training inputs (0: all)")
+    add_field(parser, TrainingConfig, "lr", type=finite_float)
+    add_field(parser, TrainingConfig, "norm", choices=("l2", "rms"))
+    add_field(parser, TrainingConfig, "device")
     parser.add_argument(
         "--weight",
-        type=float,
+        type=finite_float,
         default=None,
         help="the method's `weight` option: regularizer weight or L2 coefficient "
         "(default: the registry's)",
@@ -50,18 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="another option of the method (VALUE is JSON), e.g. --option sub_batch=32",
     )
-    parser.add_argument("--n-train", type=int, default=None, help="training subset (default: all)")
-    parser.add_argument("--monitor-every", type=int, default=100, help="steps between λ_1 probes")
     parser.add_argument(
         "--seed", type=int, default=0, help="the run's seed: initialisation, data order, draws"
     )
-    parser.add_argument(
-        "--probe-seed",
-        type=int,
-        default=0,
-        help="seed of the data subset, the probe set and the monitor's random directions",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_field(parser, TrainingConfig, "probe_seed", type=int)
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder; a rerun resumes from its checkpoint"
     )
@@ -69,22 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tensorboard_argument(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, evaluate robustness; write ``OUT/{config,results}.json`` (kind ``training``, so
-    ``criticality report OUT`` renders it), ``model.pt`` and figures."""
-    import dataclasses
-
-    import torch
-
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The one-run :class:`~criticality.experiments.training.TrainingConfig` of the command line:
+    the experiment's defaults, with the options given (fields of :data:`ONE_RUN` fixed to one
+    run)."""
     from criticality.cli.experiment import parse_assignments
-    from criticality.experiments.training import (
-        RunSpec,
-        TrainingConfig,
-        load_data,
-        train_and_evaluate,
-        write_outputs,
-    )
-    from criticality.reporting import resume_dir
+    from criticality.experiments.training import TrainingConfig
 
     options = parse_assignments(args.option, "--option")
     if args.weight is not None:
@@ -96,16 +92,38 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.method,
         init_study=(),
         seeds=(args.seed,),
-        probe_seed=args.probe_seed,
-        n_train=args.n_train,
+        method_options={args.method: options} if options else {},
         steps=args.steps,
         batch_size=args.batch_size,
-        lr=args.lr,
+        n_train=args.n_train or None,
         monitor_every=args.monitor_every,
+        probe_size=args.probe_size,
+        sub_batch=args.sub_batch,
+        lr=args.lr,
+        norm=args.norm,
         device=args.device,
-        method_options={args.method: options} if options else {},
+        probe_seed=args.probe_seed,
     )
     cfg.validate()
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate robustness; write ``OUT/{config,results}.json`` (kind ``training``, so
+    ``criticality report OUT`` renders it), ``model.pt`` and figures."""
+    import dataclasses
+
+    import torch
+
+    from criticality.experiments.training import (
+        RunSpec,
+        load_data,
+        train_and_evaluate,
+        write_outputs,
+    )
+    from criticality.reporting import resume_dir
+
+    cfg = config_from_args(args)
     spec = RunSpec(args.dataset, args.model, args.init, args.method, args.seed)
     out: Path = args.out
     config = {**dataclasses.asdict(cfg), "run": dataclasses.asdict(spec)}

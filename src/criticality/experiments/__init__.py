@@ -1,9 +1,10 @@
-"""Experiments: each one file ``experiments/<name>.py`` that composes the library.
+"""Experiments: each one package ``experiments/<name>/`` (or one file ``<name>.py``) that
+composes the library.
 
 An experiment is a config dataclass (``tiny()``, ``demo()``, and its defaults as the full
-preset), ``run(cfg, out_dir)`` and ``sections(data, out_dir)``, registered once with
-:func:`register_experiment`. Modules here whose name does not start with ``_`` are found
-automatically, so adding an experiment is one new file.
+preset), ``run(cfg, out_dir)``, typed results and ``sections(data, out_dir)``, registered once
+with :func:`register_experiment`. Modules and packages here whose name does not start with
+``_`` are found automatically, so adding an experiment is one new package (docs/architecture.md).
 """
 
 from criticality.experiments._registry import ExperimentSpec as ExperimentSpec

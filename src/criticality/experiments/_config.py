@@ -113,7 +113,12 @@ def fields_help(cfg: Any) -> str:
 
 
 def apply_overrides(
-    cfg: Any, changes: Mapping[str, Any], *, flag: str = "--set", prefix: str = ""
+    cfg: Any,
+    changes: Mapping[str, Any],
+    *,
+    flag: str = "--set",
+    prefix: str = "",
+    label: str | None = None,
 ) -> Any:
     """``cfg`` with ``changes`` (field name, or dotted name for a nested field, to value), each
     value checked against its field's type.
@@ -123,6 +128,8 @@ def apply_overrides(
         changes: field name (``vae.latent`` for a nested one) -> new value.
         flag: how the user set them, for the messages.
         prefix: the dotted path of ``cfg`` inside its parent config (``"vae."``).
+        label: what the messages call the config (default: its class name), e.g. the
+            experiment's name.
 
     Raises:
         ValueError: an unknown field (the known ones listed), NaN or infinity, a non-integer for
@@ -136,9 +143,9 @@ def apply_overrides(
     for key, value in changes.items():
         head, dot, rest = key.partition(".")
         if head not in names:
-            known = ", ".join(r.name for r in describe(cfg, prefix))
+            known = ", ".join(sorted(r.name for r in describe(cfg, prefix)))
             raise ValueError(
-                f"{flag}: {type(cfg).__name__} has no field {prefix + key!r}; its fields: {known}"
+                f"{label or type(cfg).__name__} has no field {prefix + key}; its fields: {known}"
             )
         current = getattr(cfg, head)
         if dot:

@@ -1,4 +1,4 @@
-"""The experiment registry: each ``experiments/<name>.py`` registers itself with one decorator.
+"""The experiment registry: each ``experiments/<name>/`` registers itself with one decorator.
 
 The command line (``criticality experiment NAME``, ``criticality experiment list``),
 ``criticality report OUT`` and the demo read this registry; nothing lists experiments by hand.
@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from criticality._registry import Registry
+from criticality.experiments._results import IncompleteResultsError, SchemaError
 from criticality.reporting import Section, atomic_write, load_results, render_html, seed_text
 from criticality.reporting.scorecard import ScoreRow
 
@@ -22,6 +24,9 @@ Runner = Callable[[Any, str | Path], Path]
 Renderer = Callable[[dict[str, Any], Path], list[Section]]
 #: ``scorecard(data) -> rows`` on top of the report (:mod:`criticality.reporting.scorecard`).
 Scorer = Callable[[dict[str, Any]], list[ScoreRow]]
+#: ``headline(data) -> {name: (value, tolerance)}``: the numbers of a run that a silent drift
+#: would change, each with the absolute tolerance it may move by (:mod:`._golden`).
+Headliner = Callable[[dict[str, Any]], dict[str, tuple[float, float]]]
 
 PRESETS = ("tiny", "demo", "full")
 F = TypeVar("F", bound=Callable[..., Path])
@@ -42,6 +47,8 @@ class ExperimentSpec:
         demo_rank: position in ``make demo`` (``None``: not part of the demo).
         scorecard: ``scorecard(data) -> rows``: the questions the run answers, on top of its
             report and of the demo's (rows with ``claim="M1"`` … test the paper's claims).
+        headline: ``headline(data) -> {name: (value, tolerance)}``: the headline numbers
+            that ``tests/golden/NAME.json`` pins for the tiny preset (``None``: none yet).
     """
 
     name: str
@@ -52,6 +59,7 @@ class ExperimentSpec:
     summary: str
     demo_rank: float | None = None
     scorecard: Scorer | None = None
+    headline: Headliner | None = None
 
     def preset(self, name: str) -> Any:
         """The config of preset ``"tiny"``, ``"demo"`` or ``"full"`` (the defaults)."""
@@ -62,7 +70,7 @@ class ExperimentSpec:
         raise ValueError(f"unknown preset {name!r} for {self.name}; use one of {PRESETS}")
 
 
-_REGISTRY: dict[str, ExperimentSpec] = {}
+_REGISTRY = Registry[ExperimentSpec]("experiment")
 
 
 def register_experiment(
@@ -74,19 +82,19 @@ def register_experiment(
     summary: str,
     demo_rank: float | None = None,
     scorecard: Scorer | None = None,
+    headline: Headliner | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated ``run(cfg, out_dir)`` under ``name``; adding an experiment is this
-    one decorator in one new file under ``experiments/``."""
+    one decorator in one new package (or file) under ``experiments/``."""
     for preset in ("tiny", "demo"):
         if not callable(getattr(config, preset, None)):
             raise TypeError(f"experiment {name!r}: its config needs a classmethod {preset}()")
 
     def wrap(run: F) -> F:
-        if name in _REGISTRY:
-            raise ValueError(f"experiment {name!r} is registered twice")
-        _REGISTRY[name] = ExperimentSpec(
-            name, title, config, run, sections, summary, demo_rank, scorecard
+        spec = ExperimentSpec(
+            name, title, config, run, sections, summary, demo_rank, scorecard, headline
         )
+        _REGISTRY.add(name, spec)
         return run
 
     return wrap
@@ -103,17 +111,13 @@ def _discover() -> None:
 def get_experiment(name: str) -> ExperimentSpec:
     """The experiment registered under ``name``; a ``ValueError`` lists the known ones."""
     _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown experiment {name!r}; known experiments: {known}") from None
+    return _REGISTRY.get(name)
 
 
 def list_experiments() -> list[str]:
     """Names of all registered experiments, sorted."""
     _discover()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def demo_parts() -> list[str]:
@@ -131,6 +135,10 @@ def render(out_dir: str | Path) -> Path:
     try:
         sections = spec.sections(results["data"], out)
         rows = spec.scorecard(results["data"]) if spec.scorecard else []
+    except IncompleteResultsError as err:  # a file cut or edited by hand
+        raise IncompleteResultsError(f"{out / 'results.json'} is incomplete: {err}") from None
+    except SchemaError as err:  # another schema or version: say which file
+        raise SchemaError(f"{out / 'results.json'}: {err}") from None
     except (KeyError, IndexError, TypeError) as err:  # a file edited or cut by hand
         raise ValueError(
             f"{out / 'results.json'} is incomplete: its data lack {type(err).__name__} "

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._results import Results
+from criticality.report import CriticalityReport
 from criticality.reporting import Section, Table, write_results
 from criticality.reporting.html import Details
 from criticality.reporting.scorecard import ScoreRow
@@ -102,14 +104,34 @@ def measure_model(cfg: MeasureConfig) -> Any:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class MeasureResults(Results):
+    """One measured model (schema ``measure/1``).
+
+    Attributes:
+        report: every measure's result and the per-stage profile.
+        command: the command line that made it (``""``: called from Python).
+    """
+
+    SCHEMA = "measure"
+    VERSION = 1
+
+    report: CriticalityReport
+    command: str
+
+    @classmethod
+    def _decode(cls, name: str, value: Any) -> Any:
+        return CriticalityReport.from_dict(value) if name == "report" else value
+
+
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """Summary, per-stage table, figures and the run's metadata, from ``results.json``."""
-    from criticality.report import CriticalityReport
     from criticality.reporting.sections import report_sections
 
-    report = CriticalityReport.from_dict(data["report"])
+    res = MeasureResults.from_dict({"command": "", **data})
+    report = res.report
     meta = [{"key": k, "value": str(v)} for k, v in report.metadata.items()]
-    command = data.get("command", "")
+    command = res.command
     run = Section(
         "Run",
         [Details("Run metadata", [Table(meta)])],
@@ -120,10 +142,15 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """The model's regime with λ_1, its extreme stages, and whether the measures agree."""
-    from criticality.report import CriticalityReport
     from criticality.reporting.sections import measure_scorecard
 
-    return measure_scorecard(CriticalityReport.from_dict(data["report"]))
+    return measure_scorecard(MeasureResults.from_dict({"command": "", **data}).report)
+
+
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`._golden`): each measure's headline mean (float32: 1e-3)."""
+    report = MeasureResults.from_dict({"command": "", **data}).report
+    return {name: (r.headline().mean, 1e-3) for name, r in report.results.items()}
 
 
 @register_experiment(
@@ -133,11 +160,12 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     sections=sections,
     summary="one model: every measure, per-stage profile, spectrum (criticality measure)",
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: MeasureConfig, out_dir: str | Path, *, command: str = "") -> Path:
     """Measure and write ``results.json`` and ``report.html``."""
     report = measure_model(cfg)
-    data = {"report": report.to_dict(), "command": command}
+    data = MeasureResults(report=report, command=command).to_dict()
     write_results(
         out_dir,
         "measure",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._results import IncompleteResultsError, Results
 from criticality.measures.words import CRITICAL_BAND
 from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
@@ -124,14 +125,62 @@ def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+#: What one activation's sweep holds (``results.json``), each a list over σ_w unless stated.
+SWEEP_FIELDS = ("activation", "depth", "width", "sigma_b", "sigma_w", "theory", "critical",
+                "measured", "ci", "scalars")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseResults(Results):
+    """What the phase diagram found (schema ``phase/1``).
+
+    Attributes:
+        phase: per activation, its sweep merged over seeds (:func:`merge_seeds`): the
+            settings (``activation``, ``depth``, ``width``, ``sigma_b``), ``sigma_w`` (n,),
+            ``theory`` (½ ln χ_1, n), ``critical`` (mean-field critical σ_w), ``measured``
+            (measure -> means over seeds, n), ``ci``, ``scalars`` and ``runs`` (each seed's
+            ``measured``, ``scalars`` and ``ci``).
+    """
+
+    SCHEMA = "phase"
+    VERSION = 1
+
+    phase: dict[str, dict[str, Any]]
+
+    @classmethod
+    def _decode(cls, name: str, value: Any) -> Any:
+        for act, sweep in value.items():
+            if missing := [k for k in SWEEP_FIELDS if k not in sweep]:
+                raise IncompleteResultsError(
+                    f"the {act} sweep lacks {', '.join(missing)}; re-run it"
+                )
+        return value
+
+
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The phase section, from ``results.json`` alone."""
-    return [phase_section(data["phase"], Path(out_dir) / "figures")]
+    return [phase_section(PhaseResults.from_dict(data).phase, Path(out_dir) / "figures")]
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M5 (the paper's three metrics locate the critical point) and λ_1 against mean field."""
-    return phase_scorecard(data["phase"])
+    return phase_scorecard(PhaseResults.from_dict(data).phase)
+
+
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`._golden`): per activation, the mean-field critical σ_w, the
+    mean curves of λ_1 and ln σ at every σ_w (float64 sweeps: tolerance 1e-4), Δ (0.05 dB)
+    and each read-off of the critical point (0.01)."""
+    out: dict[str, tuple[float, float]] = {}
+    for act, p in PhaseResults.from_dict(data).phase.items():
+        out[f"{act}.critical_sigma_w.mean_field"] = (p["critical"], 1e-9)
+        for m, tol in (("lyapunov", 1e-4), ("branching", 1e-4), ("dynamic_range", 0.05)):
+            for sw, value in zip(p["sigma_w"], p["measured"].get(m, []), strict=False):
+                out[f"{act}.{m}@sigma_w={sw:g}"] = (value, tol)
+        for r in readoffs(p):
+            if r["found"] is not None:
+                out[f"{act}.critical_sigma_w.{r['measure']}"] = (r["found"], 0.01)
+    return out
 
 
 @register_experiment(
@@ -142,6 +191,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     summary="random tanh/ReLU MLPs across σ_w: every measure against mean-field theory",
     demo_rank=10,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
@@ -150,7 +200,8 @@ def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     with progress(total, "phase diagram", unit="point") as bar:
         phase = sweeps(cfg, out, on_point=lambda: bar.update(1))
     seeds = {"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed}
-    write_results(out, "phase", dataclasses.asdict(cfg), {"phase": phase}, seed=seeds)
+    results = PhaseResults(phase=phase).to_dict()
+    write_results(out, "phase", dataclasses.asdict(cfg), results, seed=seeds)
     return render(out)
 
 

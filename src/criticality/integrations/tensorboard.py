@@ -1,7 +1,8 @@
 """TensorBoard: criticality scalars and the Lyapunov spectrum as histograms.
 
-Live, :class:`~criticality.training.CriticalityMonitor` ``(tensorboard=DIR)`` and
-``criticality train --tensorboard DIR`` write at every measurement; after the fact,
+Live, :class:`TensorBoardSink` handed to :class:`~criticality.training.CriticalityMonitor`
+(``CriticalityMonitor(probe, sinks=[TensorBoardSink(DIR)])``) writes at every measurement;
+after the fact,
 :func:`export_run` (``criticality report OUT --tensorboard DIR``, ``criticality experiment
 NAME --tensorboard DIR``) writes any finished run: one TensorBoard run per trajectory (scalars
 over steps) and per measured model (scalars and histograms at step 0). Scalar names are those
@@ -33,6 +34,30 @@ def summary_writer(log_dir: str | Path) -> Any:
             "pip install 'criticality[tensorboard]'"
         ) from None
     return SummaryWriter(log_dir=str(log_dir))
+
+
+class TensorBoardSink:
+    """A :class:`~criticality.training.callbacks.MeasurementSink` writing every measurement of
+    a monitor to TensorBoard under ``log_dir`` (the writer opens at the first one).
+
+    Args:
+        log_dir: the TensorBoard run's folder.
+        prefix: prefix of the scalar names.
+    """
+
+    def __init__(self, log_dir: str | Path, prefix: str = "criticality/") -> None:
+        self.log_dir, self.prefix = Path(log_dir), prefix
+        self._writer: Any = None
+
+    def write(self, results: Mapping[str, Result], step: int) -> None:
+        if self._writer is None:
+            self._writer = summary_writer(self.log_dir)
+        write_results(self._writer, results, step, self.prefix)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def write_results(

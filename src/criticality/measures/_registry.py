@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from criticality._registry import Registry
 from criticality.measures.results import Result
 
 #: A measure's runner: ``(stages, inputs, **options) -> Result``.
@@ -34,7 +35,7 @@ class MeasureSpec:
     summary: str
 
 
-_REGISTRY: dict[str, MeasureSpec] = {}
+_REGISTRY = Registry[MeasureSpec]("measure")
 
 
 def register_measure(
@@ -43,9 +44,7 @@ def register_measure(
     """Register ``run`` under ``name`` (decorator). Adding a measure is this one line."""
 
     def wrap(run: Runner) -> Runner:
-        if name in _REGISTRY:
-            raise ValueError(f"measure {name!r} is registered twice")
-        _REGISTRY[name] = MeasureSpec(name, run, result_type, critical_value, summary)
+        _REGISTRY.add(name, MeasureSpec(name, run, result_type, critical_value, summary))
         return run
 
     return wrap
@@ -53,16 +52,12 @@ def register_measure(
 
 def get_measure(name: str) -> MeasureSpec:
     """The spec registered under ``name``; a ``ValueError`` lists the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown measure {name!r}; known measures: {known}") from None
+    return _REGISTRY.get(name)
 
 
 def list_measures() -> list[str]:
     """Names of all registered measures, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def run_measure(

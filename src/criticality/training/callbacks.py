@@ -10,7 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -90,6 +90,17 @@ class Callback:
         """Restore what :meth:`state_dict` returned."""
 
 
+class MeasurementSink(Protocol):
+    """Where a :class:`CriticalityMonitor` sends each measurement as it is made (TensorBoard,
+    a metrics logger): handed in from outside, so that training imports no integration."""
+
+    def write(self, results: Mapping[str, Any], step: int) -> None:
+        """Record one measurement (measure name -> result) at ``step``."""
+
+    def close(self) -> None:
+        """Flush and release what the sink holds (called at the end of ``fit``)."""
+
+
 class CriticalityMonitor(Callback):
     """Measure criticality on a fixed probe set every ``every`` steps; record the trajectory.
 
@@ -105,9 +116,13 @@ class CriticalityMonitor(Callback):
         options: extra keyword arguments per measure, e.g. ``{"lyapunov": {"norm": "rms"}}``.
         seed: seed passed to every measure.
         taps: stage taps for models without an adapter (see :func:`criticality.stages`).
-        tensorboard: a log folder: every measurement also goes to TensorBoard as scalars
-            (``criticality/lambda_1``, ``criticality/ln_g/STAGE``, ...) and spectrum
-            histograms (see :mod:`criticality.integrations.tensorboard`).
+        sinks: where every measurement also goes, as it is made: objects with
+            ``write(results, step)`` (``results``: measure name -> result) and ``close()``,
+            e.g. ``TensorBoardSink("runs/tb")`` of :mod:`criticality.integrations.tensorboard`
+            (scalars ``criticality/lambda_1``, ``criticality/ln_g/STAGE``, ... and spectrum
+            histograms). Closed at the end of ``fit``.
+        tensorboard: one more sink (the older name of the TensorBoard one); a folder is
+            refused with the line to write instead.
     """
 
     name = "criticality"
@@ -121,7 +136,8 @@ class CriticalityMonitor(Callback):
         options: Mapping[str, Mapping[str, Any]] | None = None,
         seed: int = 0,
         taps: Sequence[str] | None = None,
-        tensorboard: str | Path | None = None,
+        sinks: Sequence[MeasurementSink] = (),
+        tensorboard: MeasurementSink | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be a positive number of steps, got {every}")
@@ -131,8 +147,16 @@ class CriticalityMonitor(Callback):
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self.seed, self.taps = seed, taps
         self.trajectory: list[dict[str, Any]] = []
-        self.tensorboard = tensorboard
-        self._writer: Any = None  # opened at the first measurement
+        if isinstance(tensorboard, (str, Path)):
+            sink = f"TensorBoardSink({str(tensorboard)!r})"
+            raise TypeError(
+                "CriticalityMonitor takes a sink, not a folder: from criticality.integrations."
+                f"tensorboard import TensorBoardSink; CriticalityMonitor(..., sinks=[{sink}])"
+            )
+        self.sinks = [*sinks, *([tensorboard] if tensorboard is not None else [])]
+        for sink in self.sinks:
+            if not callable(getattr(sink, "write", None)):
+                raise TypeError(f"a sink needs write(results, step), got {type(sink).__name__}")
 
     def measure(
         self, model: nn.Module, step: int, device: torch.device, task: int = 0
@@ -150,8 +174,8 @@ class CriticalityMonitor(Callback):
             record[name], record[f"{name}_ci"] = head.mean, [head.ci_low, head.ci_high]
             results[name] = result
         self.trajectory.append(record)
-        if self.tensorboard is not None:
-            self._write_tensorboard(results, step)
+        for sink in self.sinks:
+            sink.write(results, step)
         logger.info("step %d: %s", step, {k: v for k, v in record.items() if k in self.measures})
         return record
 
@@ -169,17 +193,10 @@ class CriticalityMonitor(Callback):
     def on_fit_end(self, state: TrainState) -> None:
         if self._due(state.step):
             self.measure(state.model, state.step, state.device, state.task)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def _write_tensorboard(self, results: Mapping[str, Any], step: int) -> None:
-        from criticality.integrations.tensorboard import summary_writer, write_results
-
-        if self._writer is None:
-            assert self.tensorboard is not None
-            self._writer = summary_writer(self.tensorboard)
-        write_results(self._writer, results, step)
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                close()
 
     def records(self) -> list[dict[str, Any]]:
         return list(self.trajectory)

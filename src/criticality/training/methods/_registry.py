@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from criticality._registry import Registry
 from criticality.training.callbacks import Callback
 
 #: A loss term ``(model, x) -> scalar`` added to the task loss; an ``nn.Module`` term is saved
@@ -82,7 +83,7 @@ class MethodSpec:
     kind: Kind
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+_REGISTRY = Registry[MethodSpec]("training method", "methods")
 
 
 def register_method(
@@ -99,9 +100,7 @@ def register_method(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def wrap(build: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"training method {name!r} is registered twice")
-        _REGISTRY[name] = MethodSpec(name, build, summary, reference, dict(defaults or {}), kind)
+        _REGISTRY.add(name, MethodSpec(name, build, summary, reference, dict(defaults or {}), kind))
         return build
 
     return wrap
@@ -109,16 +108,12 @@ def register_method(
 
 def get_method(name: str) -> MethodSpec:
     """The method registered under ``name``; a ``ValueError`` lists the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown training method {name!r}; known methods: {known}") from None
+    return _REGISTRY.get(name)
 
 
 def list_methods() -> list[str]:
     """Names of all registered training methods, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def method_options(

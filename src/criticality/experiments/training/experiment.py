@@ -40,12 +40,13 @@ from torch import nn
 
 from criticality.data import load_tensors
 from criticality.executor import map_jobs
-from criticality.experiments._energy_report import energy_summary, run_energy
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._training_report import METRICS as METRICS
-from criticality.experiments._training_report import effect_sentences as effect_sentences
-from criticality.experiments._training_report import scorecard
-from criticality.experiments._training_report import sections as sections
+from criticality.experiments.training.energy import energy_summary, run_energy
+from criticality.experiments.training.report import METRICS as METRICS
+from criticality.experiments.training.report import effect_sentences as effect_sentences
+from criticality.experiments.training.report import scorecard
+from criticality.experiments.training.report import sections as sections
+from criticality.experiments.training.results import RunRecord, TrainingResults
 from criticality.reporting import atomic_write, resume_dir, write_results
 from criticality.stats import mean_ci, paired_comparison
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
@@ -256,6 +257,18 @@ def run_specs(cfg: TrainingConfig) -> list[RunSpec]:
     return list(dict.fromkeys(specs))  # an init in both lists runs once
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`._golden`): per group and method, the mean clean accuracy
+    (tolerance 0.02: four test inputs of 200) and the mean final λ_1 (0.02)."""
+    out: dict[str, tuple[float, float]] = {}
+    for g in TrainingResults.from_dict(data).groups:
+        for method, s in g["summary"].items():
+            tag = f"{g['dataset']}-{g['model']}-{g['init']}.{method}"
+            out[f"{tag}.clean"] = (s["clean"]["mean"], 0.02)
+            out[f"{tag}.lambda_final"] = (s["lambda_final"]["mean"], 0.02)
+    return out
+
+
 @register_experiment(
     "training",
     title=TITLE,
@@ -264,6 +277,7 @@ def run_specs(cfg: TrainingConfig) -> list[RunSpec]:
     summary="training toward criticality against plain, Jacobian and weight decay (claim 2)",
     demo_rank=40,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the experiment; write ``config.json``, ``results.json``, figures, report.
@@ -321,15 +335,15 @@ def write_outputs(
 ) -> Path:
     """``results.json`` (runs, per-group statistics, budget), figures and ``report.html``;
     returns the report's path."""
-    results = {
-        "runs": records,
-        "groups": aggregate(records, cfg.baseline),
-        "budget": _budget(cfg),
-        "energy": energy_summary(records, cfg.baseline, cfg.target_accuracy),
-        "methods": {m: _method_row(m, cfg) for m in dict.fromkeys(r["method"] for r in records)},
-    }
+    results = TrainingResults(
+        runs=tuple(RunRecord.from_dict(r) for r in records),
+        groups=aggregate(records, cfg.baseline),
+        budget=_budget(cfg),
+        energy=energy_summary(records, cfg.baseline, cfg.target_accuracy),
+        methods={m: _method_row(m, cfg) for m in dict.fromkeys(r["method"] for r in records)},
+    )
     seeds = {"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed}
-    write_results(out, "training", config, results, seed=seeds, device=cfg.device)
+    write_results(out, "training", config, results.to_dict(), seed=seeds, device=cfg.device)
     return render(out)
 
 

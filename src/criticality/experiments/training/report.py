@@ -113,10 +113,12 @@ def group_title(g: dict[str, Any]) -> str:
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The report: per group the paired differences, two figures, and the full tables folded."""
+    from criticality.experiments.training.results import TrainingResults
     from criticality.reporting.plots import plot_metric_bars, plot_trajectories, save
 
+    res = TrainingResults.from_dict(data)
     figures = Path(out_dir) / "figures"
-    b = data["budget"]
+    b = res.budget
     methods = [
         {
             "method": m,
@@ -125,7 +127,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "options": ", ".join(f"{k}={v}" for k, v in row["options"].items()),
             "reference": row["reference"],
         }
-        for m, row in data.get("methods", {}).items()
+        for m, row in res.methods.items()
     ]
     lead = (
         f"Every method trains the same network from the same initialisation on the same "
@@ -140,16 +142,11 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         Table(methods, caption="The training methods (rows of the method registry)"),
     ]
     out = [Section(SETUP, [Details("Methods and statistics", details)], lead=lead)]
-    for g in data["groups"]:
+    for g in res.groups:
         tag = f"{g['dataset']}-{g['model']}-{g['init']}"
-        runs = [
-            r
-            for r in data["runs"]
-            if (r["dataset"], r["model"], r["init"]) == (g["dataset"], g["model"], g["init"])
-        ]
         traj: dict[str, list[Any]] = {}
-        for r in runs:
-            traj.setdefault(r["method"], []).append(r["trajectory"])
+        for r in res.runs_of(g["dataset"], g["model"], g["init"]):
+            traj.setdefault(r.method, []).append(r.trajectory)
         fig, _ = plot_trajectories(traj, title=f"{tag}: λ_1 during training")
         f1 = Figure(
             save(fig, figures / f"trajectory_{tag}.png"),
@@ -188,7 +185,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             folded,
         ]
         out.append(Section(group_title(g), items, lead=_group_lead(g)))
-    from criticality.experiments._energy_report import energy_sections
+    from criticality.experiments.training.energy import energy_sections
 
     return out + energy_sections(data, out_dir)
 

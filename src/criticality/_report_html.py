@@ -1,5 +1,9 @@
 """A measurement as an HTML fragment for Jupyter: the reading in words, the summary table and
-inline SVG bar charts of the stage exponents and the spectrum (no matplotlib, no files)."""
+inline SVG bar charts of the stage exponents and the spectrum (no matplotlib, no files).
+
+It is :class:`~criticality.report.CriticalityReport`'s own view (``_repr_html_``), so it lives
+beside ``report.py`` on the report's floor, not in ``integrations/`` (which sits on top).
+"""
 
 from __future__ import annotations
 
