@@ -218,3 +218,17 @@ def test_a_user_folder_beside_run_work_is_still_refused(tmp_path: Path) -> None:
     _age(out)
     with pytest.raises(FolderTakenError, match="holds thesis, not a phase run"):
         _write(out)
+
+
+def test_every_registered_run_claims_its_folder_before_any_work(tmp_path: Path) -> None:
+    from criticality.experiments import get_experiment, list_experiments
+
+    _old(tmp_path / "config.json")
+    before = sorted(_folders._content(tmp_path))  # the lock file is bookkeeping, not work
+    for name in list_experiments():
+        spec = get_experiment(name)
+        with pytest.raises(FolderTakenError, match="not a"):
+            spec.run(spec.preset("tiny"), tmp_path)
+        # refused before the run began: nothing written, the user's file untouched
+        assert sorted(_folders._content(tmp_path)) == before, name
+    assert (tmp_path / "config.json").read_text() == "mine"

@@ -131,8 +131,10 @@ def test_monitor_writes_tensorboard(tmp_path: Path) -> None:
     net = mlp(depth=4, width=8, seed=0)
     probe = torch.randn(4, 8, generator=torch.Generator().manual_seed(1))
     x, y = torch.randn(32, 8), torch.randint(0, 8, (32,))
+    from criticality.integrations.tensorboard import TensorBoardSink
+
     monitor = CriticalityMonitor(
-        probe, every=2, options={"lyapunov": {"k": 2}}, tensorboard=tmp_path / "tb"
+        probe, every=2, options={"lyapunov": {"k": 2}}, sinks=[TensorBoardSink(tmp_path / "tb")]
     )
     fit(net, (x, y), steps=4, batch_size=8, lr=0.05, callbacks=[monitor])
     acc = _events(tmp_path / "tb")

@@ -7,6 +7,7 @@ The command line (``criticality experiment NAME``, ``criticality experiment list
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -15,7 +16,15 @@ from typing import Any, TypeVar
 
 from criticality._registry import Registry
 from criticality.experiments._results import IncompleteResultsError, SchemaError
-from criticality.reporting import Section, atomic_write, load_results, render_html, seed_text
+from criticality.reporting import (
+    Section,
+    atomic_write,
+    fresh_requested,
+    load_results,
+    owned_folder,
+    render_html,
+    seed_text,
+)
 from criticality.reporting.scorecard import ScoreRow
 
 #: ``run(cfg, out_dir) -> path of report.html``.
@@ -92,12 +101,27 @@ def register_experiment(
 
     def wrap(run: F) -> F:
         spec = ExperimentSpec(
-            name, title, config, run, sections, summary, demo_rank, scorecard, headline
-        )
+            name, title, config, _owning(name, run), sections, summary, demo_rank, scorecard,
+            headline,
+        )  # fmt: skip
         _REGISTRY.add(name, spec)
         return run
 
     return wrap
+
+
+def _owning(name: str, run: Runner) -> Runner:
+    """``run`` inside :func:`~criticality.reporting.owned_folder`: the output folder is claimed
+    (and its lock held) before any work, so a folder holding a user's files or another
+    experiment's run is refused at once, not after the run has computed everything."""
+
+    @functools.wraps(run)
+    def owned_run(cfg: Any, out_dir: str | Path) -> Path:
+        config = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+        with owned_folder(out_dir, name, config, fresh=fresh_requested()):
+            return run(cfg, out_dir)
+
+    return owned_run
 
 
 def _discover() -> None:
