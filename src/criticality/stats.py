@@ -364,3 +364,239 @@ def detectable_correlation(
     v = 1.06 if spearman else 1.0
     z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
     return float(np.tanh(z * math.sqrt(v / (n - 3))))
+
+
+# ---- statistics that respect clusters (families of architectures) ---------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteredSpearman:
+    """Spearman's ``ρ`` with a CI from a bootstrap that resamples clusters, not observations.
+
+    Observations of one cluster (the architectures of one family) are not independent; the
+    percentile interval of :func:`spearman` treats them as if they were and is too narrow when
+    clusters are alike inside. Here each bootstrap draw takes ``n_clusters`` clusters with
+    replacement and all their observations.
+
+    Attributes:
+        rho: ``ρ`` of all observations (the same as :func:`spearman`'s).
+        ci_low: lower end of the cluster-bootstrap percentile CI.
+        ci_high: upper end.
+        p_value: two-sided bootstrap p value, ``2 · min(P*(ρ* ≤ 0), P*(ρ* ≥ 0))`` (at least
+            ``1 / n_boot``); a test of ``ρ = 0`` that respects the clusters.
+        n: observations used.
+        n_clusters: distinct clusters among them.
+        note: why values are NaN, else ``""``.
+    """
+
+    rho: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_clusters: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusteredSpearman:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+def _ranks_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = sps.rankdata(a), sps.rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else _NAN
+
+
+def _clusters(
+    x: Array, y: Array, clusters: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    g = np.asarray([str(c) for c in clusters], dtype=object)
+    if a.shape != b.shape or a.ndim != 1 or g.shape != a.shape:
+        raise ValueError(
+            f"need x, y and clusters of the same length, got {a.shape}, {b.shape}, {g.shape}"
+        )
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep], g[keep]
+
+
+def _cluster_boot(
+    g: np.ndarray, stat: Any, n_boot: int, seed: int
+) -> np.ndarray:
+    """``stat(index)`` over ``n_boot`` cluster resamples (NaN draws dropped)."""
+    labels = list(dict.fromkeys(g.tolist()))
+    members = [np.flatnonzero(g == c) for c in labels]
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for i in range(n_boot):
+        pick = rng.integers(0, len(labels), size=len(labels))
+        out[i] = stat(np.concatenate([members[j] for j in pick]))
+    return out[np.isfinite(out)]
+
+
+def _boot_summary(boot: np.ndarray, level: float) -> tuple[float, float, float]:
+    if boot.size == 0:
+        return _NAN, _NAN, _NAN
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+    p = 2.0 * min(float(np.mean(boot <= 0)), float(np.mean(boot >= 0)))
+    return float(lo), float(hi), min(1.0, max(p, 1.0 / boot.size))
+
+
+def cluster_spearman(
+    x: Array,
+    y: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """Spearman's ``ρ`` of ``x`` and ``y`` with a cluster-bootstrap CI (see
+    :class:`ClusteredSpearman`). ``clusters`` labels each observation (e.g. its family).
+
+    Raises:
+        ValueError: the three sequences differ in length.
+    """
+    a, b, g = _clusters(x, y, clusters)
+    n_c = len(set(g.tolist()))
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0 or n_c < 2:
+        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a.size), n_c,
+                                 "needs ≥ 3 observations in ≥ 2 clusters, not constant")  # fmt: skip
+    rho = _ranks_corr(a, b)
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
+    counts = np.zeros((n_boot, labels.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    w = counts[:, cluster_of]  # (n_boot, n): how often each observation is drawn
+    ra, rb = _weighted_ranks(a, w), _weighted_ranks(b, w)
+    total = w.sum(axis=1, keepdims=True)
+    ra -= (w * ra).sum(axis=1, keepdims=True) / total
+    rb -= (w * rb).sum(axis=1, keepdims=True) / total
+    denom = np.sqrt((w * ra**2).sum(axis=1) * (w * rb**2).sum(axis=1))
+    ok = denom > 1e-12
+    boot = (w * ra * rb).sum(axis=1)[ok] / denom[ok]
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
+
+
+def _weighted_ranks(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Average ranks of ``a`` (shape ``(n,)``) in each resample that repeats observation ``i``
+    ``w[k, i]`` times (shape ``(B, n)``): what :func:`scipy.stats.rankdata` gives on the
+    expanded sample, without expanding it."""
+    values, inv = np.unique(a, return_inverse=True)
+    onehot = np.zeros((a.size, values.size))
+    onehot[np.arange(a.size), inv] = 1.0
+    per_value = w @ onehot  # (B, U): copies of each distinct value
+    below = np.cumsum(per_value, axis=1) - per_value
+    return (below + (per_value + 1.0) / 2.0)[:, inv]
+
+
+def within_cluster_spearman(
+    x: Array,
+    y: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """The rank relation *inside* clusters: ``x`` and ``y`` are ranked within each cluster,
+    the ranks centred on their cluster's mean, and ``ρ`` is the correlation of the pooled
+    centred ranks (clusters of one observation carry no within-cluster information and drop
+    out). Differences between clusters cannot move it: a relation that holds only between
+    families reads 0 here. CI: cluster bootstrap, as :func:`cluster_spearman`.
+    """
+    a, b, g = _clusters(x, y, clusters)
+
+    def stat(idx: np.ndarray) -> float:
+        num = sa = sb = 0.0
+        gi, ai, bi = g[idx], a[idx], b[idx]
+        # a resampled cluster drawn twice counts twice, as two copies of the same cluster
+        for start in range(0, idx.size):
+            if start and gi[start] == gi[start - 1] and idx[start] > idx[start - 1]:
+                continue
+            end = start + 1
+            while end < idx.size and gi[end] == gi[start] and idx[end] > idx[end - 1]:
+                end += 1
+            if end - start < 2:
+                continue
+            ra = sps.rankdata(ai[start:end])
+            rb = sps.rankdata(bi[start:end])
+            ra, rb = ra - ra.mean(), rb - rb.mean()
+            num += float((ra * rb).sum())
+            sa += float((ra**2).sum())
+            sb += float((rb**2).sum())
+        return num / math.sqrt(sa * sb) if sa > 0 and sb > 0 else _NAN
+
+    order = np.argsort(g, kind="stable")
+    a, b, g = a[order], b[order], g[order]
+    rho = stat(np.arange(a.size))
+    n_c = len(set(g.tolist()))
+    usable = sum(int((g == c).sum()) >= 2 for c in set(g.tolist()))
+    if math.isnan(rho) or usable < 2:
+        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a.size), n_c,
+                                 "needs ≥ 2 clusters with ≥ 2 observations that vary")  # fmt: skip
+    boot = _cluster_boot(g, stat, n_boot, seed)
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
+
+
+def partial_spearman(
+    x: Array,
+    y: Array,
+    covariates: Sequence[Array],
+    *,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """Spearman's ``ρ`` of ``x`` and ``y`` controlling for ``covariates`` (e.g. parameter count
+    and depth): every variable is ranked, the ranks of ``x`` and of ``y`` are regressed on the
+    ranks of the covariates (with an intercept), and ``ρ`` is the correlation of the residuals.
+    With one covariate ``z`` this is the closed form
+    ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``. The CI resamples ``clusters`` when
+    given, else observations.
+
+    Raises:
+        ValueError: lengths differ.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    cols = [np.asarray(c, dtype=np.float64) for c in covariates]
+    if any(c.shape != a.shape for c in cols):
+        raise ValueError("every covariate needs one value per observation of x")
+    groups = list(range(a.size)) if clusters is None else list(clusters)
+    a2, b2, g = _clusters(a, y, groups)
+    keep = np.isfinite(a) & np.isfinite(np.asarray(y, dtype=np.float64))
+    z = np.stack([c[keep] for c in cols], axis=1) if cols else np.empty((a2.size, 0))
+    ok = np.all(np.isfinite(z), axis=1)
+    a2, b2, g, z = a2[ok], b2[ok], g[ok], z[ok]
+    n_c = len(set(g.tolist()))
+
+    def stat(idx: np.ndarray) -> float:
+        ra, rb = sps.rankdata(a2[idx]), sps.rankdata(b2[idx])
+        design = np.column_stack([np.ones(idx.size)]
+                                 + [sps.rankdata(z[idx, j]) for j in range(z.shape[1])])  # fmt: skip
+        coef_a, *_ = np.linalg.lstsq(design, ra, rcond=None)
+        coef_b, *_ = np.linalg.lstsq(design, rb, rcond=None)
+        ea, eb = ra - design @ coef_a, rb - design @ coef_b
+        denom = math.sqrt(float((ea**2).sum() * (eb**2).sum()))
+        return float((ea * eb).sum() / denom) if denom > 1e-12 else _NAN
+
+    if a2.size < z.shape[1] + 3 or n_c < 2:
+        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a2.size), n_c,
+                                 "needs ≥ covariates + 3 observations in ≥ 2 clusters")  # fmt: skip
+    rho = stat(np.arange(a2.size))
+    if math.isnan(rho):
+        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a2.size), n_c,
+                                 "the covariates explain x or y entirely")  # fmt: skip
+    boot = _cluster_boot(g, stat, n_boot, seed)
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a2.size), n_c)
