@@ -12,9 +12,10 @@ per step, for two stems:
   embedding already sized for 32 px keep it.
 
 The recipe is chosen on this pilot, never on the final statistics. Output: one JSON with the
-load average (``uptime``) beside the timings::
+load average (``uptime``) beside the timings (a shell command)::
 
-    PYTHONPATH=src python benchmarks/zoo_train_pilot.py --out benchmarks/results/zoo_train_pilot.json
+    PYTHONPATH=src python benchmarks/zoo_train_pilot.py \
+        --out benchmarks/results/zoo_train_pilot.json
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def stride1(model: nn.Module) -> nn.Module:
     return stride1_stem(model)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_train: torch.Tensor) -> float:
+    from criticality.experiments.zoo_train import recalibrate_bn
+
+    recalibrate_bn(model, x_train)
     model.eval()
     correct = 0
     with torch.inference_mode():
@@ -60,7 +64,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def train(net: str, stem: str, steps: int, evals: list[int], lr: float, seed: int,
-          n_test: int) -> dict[str, Any]:  # fmt: skip
+          n_test: int, warmup: float) -> dict[str, Any]:  # fmt: skip
     from criticality.experiments.zoo_train import ZooTrainConfig, augment, load_data
     from criticality.zoo import small_image_net
 
@@ -72,15 +76,18 @@ def train(net: str, stem: str, steps: int, evals: list[int], lr: float, seed: in
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     xt, yt = data.x_test[:n_test], data.y_test[:n_test]
-    out: dict[str, Any] = {"net": net, "stem": stem, "lr": lr, "seed": seed, "acc": {}}
+    out: dict[str, Any] = {"net": net, "stem": stem, "lr": lr, "warmup": warmup, "seed": seed,
+                           "acc": {}}  # fmt: skip
     train_s = 0.0
     for step in range(steps + 1):
         if step in evals:
-            out["acc"][step] = evaluate(model, xt, yt)
+            out["acc"][step] = evaluate(model, xt, yt, data.x_train[:2000])
         if step == steps:
             break
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            if step < warmup * steps:
+                group["lr"] = lr * (step + 1) / (warmup * steps)
         g = torch.Generator().manual_seed(1_000_003 * (seed + 1) + step)
         idx = torch.randint(0, data.x_train.shape[0], (cfg.batch_size,), generator=g)
         x, y = augment(data.x_train[idx], cfg.shift, g), data.y_train[idx]
@@ -100,18 +107,32 @@ def main() -> None:
     parser.add_argument("--stride1-steps", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("--warmup", type=float, default=0.0)
     parser.add_argument("--nets", nargs="*", default=list(NETS))
     parser.add_argument("--stride1-nets", nargs="*", default=list(STRIDE1_NETS))
+    parser.add_argument(
+        "--plan",
+        nargs="*",
+        default=None,
+        help="runs as NET:STEM:LR:STEPS:WARMUP (instead of --nets/--stride1-nets)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = []
-    plan = [(n, "imagenet", args.steps) for n in args.nets]
-    plan += [(n, "stride1", args.stride1_steps) for n in args.stride1_nets]
-    for net, stem, steps in plan:
+    plan = [(n, "imagenet", args.lr, args.steps, args.warmup) for n in args.nets]
+    plan += [(n, "stride1", args.lr, args.stride1_steps, args.warmup) for n in args.stride1_nets]
+    if args.plan:
+        plan = []
+        for item in args.plan:
+            net, stem, lr, steps, warm = item.split(":")
+            plan.append((net, stem, float(lr), int(steps), float(warm)))
+    out_runs = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
+    runs.extend(out_runs)
+    for net, stem, lr, steps, warm in plan:
         evals = sorted({0, steps // 4, steps // 2, steps})
         load = os.getloadavg()[0]
-        r = train(net, stem, steps, evals, args.lr, 0, args.n_test)
+        r = train(net, stem, steps, evals, lr, 0, args.n_test, warm)
         r["load_before"] = load
         r["load_after"] = os.getloadavg()[0]
         runs.append(r)

@@ -129,8 +129,20 @@ def mixed_effects(
     n_groups = len(set(g.tolist()))
     if yy.size < 4 or n_groups < 2 or np.ptp(xx) == 0:
         nan = _NAN
-        return MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(yy.size), n_groups,
-                                  False, "needs ≥ 4 observations in ≥ 2 groups")  # fmt: skip
+        return MixedEffectsResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            int(yy.size),
+            n_groups,
+            False,
+            "needs ≥ 4 observations in ≥ 2 groups",
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = sm.MixedLM(yy, sm.add_constant(xx), groups=g).fit(reml=True)
@@ -144,10 +156,19 @@ def mixed_effects(
     p = float(2 * sps.norm.sf(abs(z))) if math.isfinite(z) else _NAN
     half = 1.959963984540054 * bse[1]
     return MixedEffectsResult(
-        float(params[1]), float(bse[1]), p, float(params[1] - half), float(params[1] + half),
-        float(params[0]), group_var, scale, int(yy.size), n_groups, converged,
+        float(params[1]),
+        float(bse[1]),
+        p,
+        float(params[1] - half),
+        float(params[1] + half),
+        float(params[0]),
+        group_var,
+        scale,
+        int(yy.size),
+        n_groups,
+        converged,
         "; ".join(dict.fromkeys(notes)),
-    )  # fmt: skip
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,15 +203,24 @@ def mann_whitney(
     """Do values in ``a`` (shape ``(n_a,)``) tend to differ from those in ``b``?"""
     xa, xb = _finite(a), _finite(b)
     if xa.size == 0 or xb.size == 0:
-        return MannWhitneyResult(_NAN, _NAN, _NAN, _median(xa), _median(xb), int(xa.size),
-                                 int(xb.size), "needs ≥ 1 value in each group")  # fmt: skip
+        return MannWhitneyResult(
+            _NAN,
+            _NAN,
+            _NAN,
+            _median(xa),
+            _median(xb),
+            int(xa.size),
+            int(xb.size),
+            "needs ≥ 1 value in each group",
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's small-sample notices
         res = sps.mannwhitneyu(xa, xb, alternative="two-sided")
     u = float(res.statistic)
     effect = 2.0 * u / (xa.size * xb.size) - 1.0
-    return MannWhitneyResult(u, float(res.pvalue), effect, _median(xa), _median(xb),
-                             int(xa.size), int(xb.size))  # fmt: skip
+    return MannWhitneyResult(
+        u, float(res.pvalue), effect, _median(xa), _median(xb), int(xa.size), int(xb.size)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,9 +455,7 @@ def _clusters(
     return a[keep], b[keep], g[keep]
 
 
-def _cluster_boot(
-    g: np.ndarray, stat: Any, n_boot: int, seed: int
-) -> np.ndarray:
+def _cluster_boot(g: np.ndarray, stat: Any, n_boot: int, seed: int) -> np.ndarray:
     """``stat(index)`` over ``n_boot`` cluster resamples (NaN draws dropped)."""
     labels = list(dict.fromkeys(g.tolist()))
     members = [np.flatnonzero(g == c) for c in labels]
@@ -466,8 +494,15 @@ def cluster_spearman(
     a, b, g = _clusters(x, y, clusters)
     n_c = len(set(g.tolist()))
     if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0 or n_c < 2:
-        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a.size), n_c,
-                                 "needs ≥ 3 observations in ≥ 2 clusters, not constant")  # fmt: skip
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a.size),
+            n_c,
+            "needs ≥ 3 observations in ≥ 2 clusters, not constant",
+        )
     rho = _ranks_corr(a, b)
     labels, cluster_of = np.unique(g, return_inverse=True)
     rng = np.random.default_rng(seed)
@@ -541,8 +576,15 @@ def within_cluster_spearman(
     n_c = len(set(g.tolist()))
     usable = sum(int((g == c).sum()) >= 2 for c in set(g.tolist()))
     if math.isnan(rho) or usable < 2:
-        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a.size), n_c,
-                                 "needs ≥ 2 clusters with ≥ 2 observations that vary")  # fmt: skip
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a.size),
+            n_c,
+            "needs ≥ 2 clusters with ≥ 2 observations that vary",
+        )
     boot = _cluster_boot(g, stat, n_boot, seed)
     lo, hi, p = _boot_summary(boot, level)
     return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
@@ -582,8 +624,9 @@ def partial_spearman(
 
     def stat(idx: np.ndarray) -> float:
         ra, rb = sps.rankdata(a2[idx]), sps.rankdata(b2[idx])
-        design = np.column_stack([np.ones(idx.size)]
-                                 + [sps.rankdata(z[idx, j]) for j in range(z.shape[1])])  # fmt: skip
+        design = np.column_stack(
+            [np.ones(idx.size)] + [sps.rankdata(z[idx, j]) for j in range(z.shape[1])]
+        )
         coef_a, *_ = np.linalg.lstsq(design, ra, rcond=None)
         coef_b, *_ = np.linalg.lstsq(design, rb, rcond=None)
         ea, eb = ra - design @ coef_a, rb - design @ coef_b
@@ -591,12 +634,83 @@ def partial_spearman(
         return float((ea * eb).sum() / denom) if denom > 1e-12 else _NAN
 
     if a2.size < z.shape[1] + 3 or n_c < 2:
-        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a2.size), n_c,
-                                 "needs ≥ covariates + 3 observations in ≥ 2 clusters")  # fmt: skip
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a2.size),
+            n_c,
+            "needs ≥ covariates + 3 observations in ≥ 2 clusters",
+        )
     rho = stat(np.arange(a2.size))
     if math.isnan(rho):
-        return ClusteredSpearman(_NAN, _NAN, _NAN, _NAN, int(a2.size), n_c,
-                                 "the covariates explain x or y entirely")  # fmt: skip
+        return ClusteredSpearman(
+            _NAN, _NAN, _NAN, _NAN, int(a2.size), n_c, "the covariates explain x or y entirely"
+        )
     boot = _cluster_boot(g, stat, n_boot, seed)
     lo, hi, p = _boot_summary(boot, level)
     return ClusteredSpearman(rho, lo, hi, p, int(a2.size), n_c)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteredMean:
+    """A mean (e.g. of paired differences) with a CI from a bootstrap that resamples clusters.
+
+    Attributes:
+        mean: the mean of all observations.
+        ci_low: lower end of the cluster-bootstrap percentile CI.
+        ci_high: upper end.
+        p_value: two-sided bootstrap p value of ``mean = 0`` (as :class:`ClusteredSpearman`).
+        n: observations.
+        n_clusters: distinct clusters.
+        note: why values are NaN, else ``""``.
+    """
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_clusters: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusteredMean:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+def cluster_mean(
+    values: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredMean:
+    """Mean of ``values`` (shape ``(n,)``; NaNs dropped) with a cluster-bootstrap CI: each draw
+    takes as many clusters as there are, with replacement, and the mean of all their values.
+
+    Raises:
+        ValueError: ``values`` and ``clusters`` differ in length.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    a, _, g = _clusters(v, np.zeros_like(v), clusters)
+    n_c = len(set(g.tolist()))
+    if a.size == 0:
+        return ClusteredMean(_NAN, _NAN, _NAN, _NAN, 0, 0, "no values")
+    mean = float(a.mean())
+    if n_c < 2:
+        return ClusteredMean(mean, _NAN, _NAN, _NAN, int(a.size), n_c, "needs ≥ 2 clusters")
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
+    counts = np.zeros((n_boot, labels.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    w = counts[:, cluster_of]
+    boot = (w * a).sum(axis=1) / w.sum(axis=1)
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredMean(mean, lo, hi, p, int(a.size), n_c)

@@ -108,7 +108,9 @@ def test_partial_spearman_without_covariates_is_spearman() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(size=30)
     y = x + rng.normal(size=30)
-    assert partial_spearman(x, y, [], n_boot=100).rho == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+    assert partial_spearman(x, y, [], n_boot=100).rho == pytest.approx(
+        sps.spearmanr(x, y)[0], abs=1e-12
+    )
 
 
 def test_partial_spearman_two_covariates_removes_a_confounder() -> None:
@@ -138,3 +140,68 @@ def test_weighted_ranks_equal_ranks_of_the_expanded_sample() -> None:
         want = sps.rankdata(expanded)
         got = np.repeat(ranks[k], w[k].astype(int))
         np.testing.assert_allclose(got, want)
+
+
+def test_cluster_mean_interval_widens_with_shared_cluster_effects() -> None:
+    """Paired differences that share a family effect: the family bootstrap's interval is wider
+    than the t interval over networks, and centred on the mean."""
+    from criticality.stats import cluster_mean, mean_ci
+
+    rng = np.random.default_rng(7)
+    fam = np.repeat(np.arange(8), 4)
+    d = np.repeat(rng.normal(size=8), 4) + 0.05 * rng.normal(size=32)
+    c = cluster_mean(d, fam, n_boot=2000)
+    t = mean_ci(d)
+    assert c.mean == pytest.approx(float(d.mean()))
+    assert c.ci_low < c.mean < c.ci_high
+    assert c.ci_high - c.ci_low > 1.5 * (t.ci_high - t.ci_low)
+    assert c.n == 32 and c.n_clusters == 8
+    one = cluster_mean([1.0, 2.0], ["a", "a"])
+    assert one.mean == 1.5 and math.isnan(one.ci_low) and "clusters" in one.note
+
+
+def _cs(rho: float, lo: float, hi: float, n: int = 20, k: int = 8):
+    from criticality.stats import ClusteredSpearman
+
+    return ClusteredSpearman(rho, lo, hi, 0.01, n, k)
+
+
+def test_family_verdict_rule() -> None:
+    """Each branch of docs/report.md's M1 rule."""
+    from criticality.experiments._zoo_m1 import family_verdict
+
+    neg, pos, zero = _cs(-0.6, -0.8, -0.3), _cs(0.6, 0.3, 0.8), _cs(-0.2, -0.5, 0.2)
+    assert family_verdict(neg, neg)[0] == "supported"
+    assert family_verdict(pos, pos)[0] == "not supported"
+    verdict, reason = family_verdict(zero, neg)
+    assert verdict == "inconclusive" and "contains 0" in reason
+    verdict, reason = family_verdict(neg, zero)
+    assert verdict == "inconclusive" and "floor carry it" in reason
+    verdict, reason = family_verdict(_cs(-0.6, -0.8, -0.3, k=2), neg)
+    assert verdict == "inconclusive" and "2 families" in reason
+    verdict, reason = family_verdict(neg, _cs(-0.9, -0.95, -0.8, n=4, k=2))
+    assert verdict == "inconclusive" and "learned-only" in reason
+    verdict, reason = family_verdict(_cs(-0.5, -0.5, -0.5), neg)
+    assert verdict == "inconclusive" and "zero width" in reason
+    assert family_verdict(pos, pos, direction=1)[0] == "supported"
+
+
+def test_m1_test_reads_the_learned_only_sensitivity_and_round_trips() -> None:
+    """A headline carried by the networks at chance: accuracy falls with distance only because
+    the far networks never learned; among those that learned the relation is reversed."""
+    from criticality.experiments._zoo_m1 import M1Test, m1_test
+
+    fam = [f"f{i // 2}" for i in range(40)]
+    dist = np.arange(40, dtype=float)
+    acc = np.where(dist < 20, 60.0 + dist, 10.0 - 0.01 * dist)  # far half stays at chance
+    t = m1_test(dist, acc, fam, acc, params=dist[::-1] + 1, depth=np.ones(40) + dist % 3,
+                x_name="|λ_1|", y_name="accuracy")  # fmt: skip
+    assert t.headline.rho < 0 and t.headline.ci_high < 0
+    assert t.learned.rho == pytest.approx(1.0) and t.n_learned == 20
+    assert t.verdict == "inconclusive" and "floor" in t.reason
+    again = M1Test.from_dict(t.to_dict())
+    assert again == t
+    old = t.to_dict()
+    old["schema"] = 0
+    with pytest.raises(ValueError, match="schema"):
+        M1Test.from_dict(old)
