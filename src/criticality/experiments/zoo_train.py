@@ -284,11 +284,12 @@ def train_zoo(
                      out / "results.json")  # fmt: skip
         done = store.done(key, include_failed=False)  # failed jobs are tried again
         work = out / "zoo_train_work" / key
-        # seeds outermost: a partial run holds every network at the first seed(s)
+        # seeds outermost, families round-robin, the starts of one network together: a partial
+        # run holds whole pairs of as many families as possible at the first seed
         jobs = [
             Job(n, ds, s, cfg, key, str(work / ds / f"{_start(st)}{n}" / f"seed{s}"), st)
-            for s in cfg.seeds for st in cfg.starts for ds in cfg.datasets for n in names
-            if (n, point_label(ds, s, final, st)) not in done
+            for s in cfg.seeds for ds in cfg.datasets for n in family_round_robin(names)
+            for st in cfg.starts if (n, point_label(ds, s, final, st)) not in done
         ]  # fmt: skip
         total = len(names) * len(cfg.datasets) * len(cfg.seeds) * len(cfg.starts)
         log.info("zoo-train: %d nets x %d datasets x %d seeds x %d starts, %d of %d jobs to run",
@@ -308,6 +309,20 @@ def train_zoo(
             if on_job is not None:
                 on_job(collect(store, key, names, cfg))
         return collect(store, key, names, cfg)
+
+
+def family_round_robin(names: list[str]) -> list[str]:
+    """``names`` reordered: the first network of every family (in order of first appearance),
+    then the second of every family, and so on."""
+    from criticality.zoo import SMALL_NETS
+
+    rank: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for n in names:
+        fam = SMALL_NETS[n].family
+        rank[n] = seen.get(fam, 0)
+        seen[fam] = rank[n] + 1
+    return sorted(names, key=lambda n: rank[n])  # stable: family order kept within a round
 
 
 def import_results(store: ResultStore, path: Path, key: str) -> int:
