@@ -60,7 +60,7 @@ def _time_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) 
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times) if times else float("nan")
 
 
 def _time_eval(model: nn.Module, x: torch.Tensor, mode: str) -> float:

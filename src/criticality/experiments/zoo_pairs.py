@@ -59,7 +59,8 @@ class PairsConfig:
         bert_config: a ``transformers`` ``BertConfig`` as a dict, to build the MiniLM pair from
             this config instead of the download (tests: a tiny BERT whose "pretrained" side is
             ``bert_weights``); ``None``: the download.
-        bert_weights: a state-dict file for ``bert_config`` (tests).
+        bert_weights: a state-dict file for ``bert_config`` (tests); ``None`` with a
+            ``bert_config``: a second random initialisation stands in (the tiny preset).
     """
 
     nets: tuple[str, ...] = (MINILM, *LITES)
@@ -73,8 +74,12 @@ class PairsConfig:
 
     @classmethod
     def tiny(cls) -> PairsConfig:
-        """MiniLM only, two sentences, one exponent."""
-        return cls(nets=(MINILM,), n_probes=2, tokens=12, k=1)
+        """A config-built two-layer BERT in MiniLM's place (no download; its "pretrained"
+        side is a second random initialisation), two sequences, one exponent: seconds."""
+        tiny_bert = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "intermediate_size": 32,
+                     "max_position_embeddings": 32}  # fmt: skip
+        return cls(nets=(MINILM,), n_probes=2, tokens=12, k=1, bert_config=tiny_bert)
 
     @classmethod
     def demo(cls) -> PairsConfig:
@@ -112,7 +117,9 @@ def minilm_pair(cfg: PairsConfig) -> tuple[nn.Module, nn.Module, Any]:
     with torch.random.fork_rng():
         torch.manual_seed(cfg.init_seed)
         twin = BertModel(config, add_pooling_layer=False)
-    pretrained = BertModel(config, add_pooling_layer=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.init_seed + 1)  # replaced by the weights, when there are any
+        pretrained = BertModel(config, add_pooling_layer=False)
     if weights is not None:
         from criticality.data.weights import read_state_dict
 
@@ -124,6 +131,7 @@ def minilm_pair(cfg: PairsConfig) -> tuple[nn.Module, nn.Module, Any]:
         except RuntimeError as err:  # a shape differs
             raise ValueError(f"MiniLM weights do not fit the config: {err}") from None
         missing = [m for m in missing if not m.endswith("position_ids")]
+        unexpected = [u for u in unexpected if not u.endswith("position_ids")]  # a buffer
         if missing or unexpected:
             raise ValueError(
                 f"MiniLM weights do not fit: missing {missing}, unexpected {unexpected}"

@@ -136,11 +136,12 @@ class ZooTrainConfig:
     @classmethod
     def demo(cls) -> ZooTrainConfig:
         """A bounded part (five cheap networks of five families, two seeds, about two minutes)
-        and the full run's result read from ``runs/zoo-train`` when it exists."""
+        and the committed study read from ``results/zoo-train`` (its ``results.json``, or a
+        run's store) when it exists."""
         nets = ("densenet_g12_2222", "convnext_c32", "regnet_x_small", "vit_p4_l2_d64",
                 "shufflenet_v2_narrow")  # fmt: skip
         return cls(nets=nets, examples=256, points=(0.0, 1.0), n_test=200, ftle_iter=5,
-                   full_from="runs/zoo-train")  # fmt: skip
+                   full_from="results/zoo-train")  # fmt: skip
 
     @classmethod
     def gpu(cls) -> ZooTrainConfig:
@@ -367,7 +368,13 @@ def read_full(folder: Path) -> dict[str, Any] | None:
     """The stored rows of a full run in ``folder`` (its largest configuration), or ``None``."""
     path = folder / STORE
     if not path.is_file():
-        return None
+        exported = folder / "results.json"
+        if not exported.is_file():
+            return None
+        data = json.loads(exported.read_text()).get("data", {})
+        data.pop("full", None)
+        data["path"] = str(exported)
+        return data if data.get("rows") else None
     with ResultStore(path) as store:
         counts: dict[str, int] = {}
         for row in store.rows():
