@@ -146,13 +146,15 @@ def sentences(tokenizer: Any, n: int, tokens: int, vocab: int) -> torch.Tensor:
     if tokenizer is None:
         g = torch.Generator().manual_seed(0)
         return torch.randint(0, vocab, (n, tokens), generator=g)
+    import re
+
     from criticality.data.text import load_text
 
     text = load_text("kjv").text
     out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if len(line.split()) < tokens:
+    for verse in re.split(r"\n\s+\d+\s", text):  # "  3 And God said, ..." starts a verse
+        line = " ".join(verse.split())
+        if len(line.split()) < tokens // 2:
             continue
         ids = tokenizer.encode(line).ids
         if len(ids) >= tokens:
