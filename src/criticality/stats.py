@@ -455,18 +455,6 @@ def _clusters(
     return a[keep], b[keep], g[keep]
 
 
-def _cluster_boot(g: np.ndarray, stat: Any, n_boot: int, seed: int) -> np.ndarray:
-    """``stat(index)`` over ``n_boot`` cluster resamples (NaN draws dropped)."""
-    labels = list(dict.fromkeys(g.tolist()))
-    members = [np.flatnonzero(g == c) for c in labels]
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_boot)
-    for i in range(n_boot):
-        pick = rng.integers(0, len(labels), size=len(labels))
-        out[i] = stat(np.concatenate([members[j] for j in pick]))
-    return out[np.isfinite(out)]
-
-
 def _boot_summary(boot: np.ndarray, level: float) -> tuple[float, float, float]:
     if boot.size == 0:
         return _NAN, _NAN, _NAN
@@ -504,11 +492,7 @@ def cluster_spearman(
             "needs ≥ 3 observations in ≥ 2 clusters, not constant",
         )
     rho = _ranks_corr(a, b)
-    labels, cluster_of = np.unique(g, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
-    counts = np.zeros((n_boot, labels.size))
-    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
     w = counts[:, cluster_of]  # (n_boot, n): how often each observation is drawn
     ra, rb = _weighted_ranks(a, w), _weighted_ranks(b, w)
     total = w.sum(axis=1, keepdims=True)
@@ -533,6 +517,17 @@ def _weighted_ranks(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (below + (per_value + 1.0) / 2.0)[:, inv]
 
 
+def _cluster_counts(g: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts, cluster_of)``: how often each cluster is drawn in each of ``n_boot`` cluster
+    resamples (shape ``(n_boot, n_clusters)``), and each observation's cluster index."""
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
+    counts = np.zeros((n_boot, labels.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts, cluster_of
+
+
 def within_cluster_spearman(
     x: Array,
     y: Array,
@@ -546,36 +541,23 @@ def within_cluster_spearman(
     the ranks centred on their cluster's mean, and ``ρ`` is the correlation of the pooled
     centred ranks (clusters of one observation carry no within-cluster information and drop
     out). Differences between clusters cannot move it: a relation that holds only between
-    families reads 0 here. CI: cluster bootstrap, as :func:`cluster_spearman`.
+    families reads 0 here. CI: cluster bootstrap, as :func:`cluster_spearman`; a cluster drawn
+    twice counts twice (its within-cluster sums are unchanged by the copy).
     """
     a, b, g = _clusters(x, y, clusters)
-
-    def stat(idx: np.ndarray) -> float:
-        num = sa = sb = 0.0
-        gi, ai, bi = g[idx], a[idx], b[idx]
-        # a resampled cluster drawn twice counts twice, as two copies of the same cluster
-        for start in range(0, idx.size):
-            if start and gi[start] == gi[start - 1] and idx[start] > idx[start - 1]:
-                continue
-            end = start + 1
-            while end < idx.size and gi[end] == gi[start] and idx[end] > idx[end - 1]:
-                end += 1
-            if end - start < 2:
-                continue
-            ra = sps.rankdata(ai[start:end])
-            rb = sps.rankdata(bi[start:end])
-            ra, rb = ra - ra.mean(), rb - rb.mean()
-            num += float((ra * rb).sum())
-            sa += float((ra**2).sum())
-            sb += float((rb**2).sum())
-        return num / math.sqrt(sa * sb) if sa > 0 and sb > 0 else _NAN
-
-    order = np.argsort(g, kind="stable")
-    a, b, g = a[order], b[order], g[order]
-    rho = stat(np.arange(a.size))
-    n_c = len(set(g.tolist()))
-    usable = sum(int((g == c).sum()) >= 2 for c in set(g.tolist()))
-    if math.isnan(rho) or usable < 2:
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    sums = np.zeros((labels.size, 3))  # per cluster: Σ ra·rb, Σ ra², Σ rb²
+    for c in range(labels.size):
+        members = cluster_of == c
+        if members.sum() < 2:
+            continue
+        ra, rb = sps.rankdata(a[members]), sps.rankdata(b[members])
+        ra, rb = ra - ra.mean(), rb - rb.mean()
+        sums[c] = (ra * rb).sum(), (ra**2).sum(), (rb**2).sum()
+    n_c = int(labels.size)
+    usable = int((np.bincount(cluster_of) >= 2).sum()) if a.size else 0
+    total = sums.sum(axis=0)
+    if usable < 2 or total[1] <= 0 or total[2] <= 0:
         return ClusteredSpearman(
             _NAN,
             _NAN,
@@ -585,7 +567,11 @@ def within_cluster_spearman(
             n_c,
             "needs ≥ 2 clusters with ≥ 2 observations that vary",
         )
-    boot = _cluster_boot(g, stat, n_boot, seed)
+    rho = float(total[0] / math.sqrt(total[1] * total[2]))
+    counts, _ = _cluster_counts(g, n_boot, seed)
+    drawn = counts @ sums  # (n_boot, 3)
+    ok = (drawn[:, 1] > 0) & (drawn[:, 2] > 0)
+    boot = drawn[ok, 0] / np.sqrt(drawn[ok, 1] * drawn[ok, 2])
     lo, hi, p = _boot_summary(boot, level)
     return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
 
@@ -605,7 +591,8 @@ def partial_spearman(
     ranks of the covariates (with an intercept), and ``ρ`` is the correlation of the residuals.
     With one covariate ``z`` this is the closed form
     ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``. The CI resamples ``clusters`` when
-    given, else observations.
+    given, else observations (each resample as the weighted least squares of the expanded
+    sample, its ranks from :func:`_weighted_ranks`).
 
     Raises:
         ValueError: lengths differ.
@@ -621,18 +608,6 @@ def partial_spearman(
     ok = np.all(np.isfinite(z), axis=1)
     a2, b2, g, z = a2[ok], b2[ok], g[ok], z[ok]
     n_c = len(set(g.tolist()))
-
-    def stat(idx: np.ndarray) -> float:
-        ra, rb = sps.rankdata(a2[idx]), sps.rankdata(b2[idx])
-        design = np.column_stack(
-            [np.ones(idx.size)] + [sps.rankdata(z[idx, j]) for j in range(z.shape[1])]
-        )
-        coef_a, *_ = np.linalg.lstsq(design, ra, rcond=None)
-        coef_b, *_ = np.linalg.lstsq(design, rb, rcond=None)
-        ea, eb = ra - design @ coef_a, rb - design @ coef_b
-        denom = math.sqrt(float((ea**2).sum() * (eb**2).sum()))
-        return float((ea * eb).sum() / denom) if denom > 1e-12 else _NAN
-
     if a2.size < z.shape[1] + 3 or n_c < 2:
         return ClusteredSpearman(
             _NAN,
@@ -643,13 +618,36 @@ def partial_spearman(
             n_c,
             "needs ≥ covariates + 3 observations in ≥ 2 clusters",
         )
-    rho = stat(np.arange(a2.size))
+
+    def stat(w: np.ndarray) -> np.ndarray:
+        """The partial ρ of each resample, ``w`` (shape ``(B, n)``) the copies drawn."""
+        ra, rb = _weighted_ranks(a2, w), _weighted_ranks(b2, w)
+        design = np.stack(
+            [np.ones_like(w)] + [_weighted_ranks(z[:, j], w) for j in range(z.shape[1])], axis=2
+        )  # (B, n, k + 1)
+        dw = design * w[:, :, None]
+        gram = np.einsum("bnk,bnl->bkl", dw, design)
+        rhs = np.stack([np.einsum("bnk,bn->bk", dw, ra), np.einsum("bnk,bn->bk", dw, rb)], 2)
+        good = np.linalg.matrix_rank(gram) == gram.shape[1]
+        coef = np.zeros_like(rhs)
+        coef[good] = np.linalg.solve(gram[good], rhs[good])
+        fitted = np.einsum("bnk,bkm->bnm", design, coef)
+        ea, eb = ra - fitted[:, :, 0], rb - fitted[:, :, 1]
+        num = (w * ea * eb).sum(axis=1)
+        denom = np.sqrt((w * ea**2).sum(axis=1) * (w * eb**2).sum(axis=1))
+        out = np.full(w.shape[0], _NAN)
+        fine = good & (denom > 1e-9)
+        out[fine] = num[fine] / denom[fine]
+        return out
+
+    rho = float(stat(np.ones((1, a2.size)))[0])
     if math.isnan(rho):
         return ClusteredSpearman(
             _NAN, _NAN, _NAN, _NAN, int(a2.size), n_c, "the covariates explain x or y entirely"
         )
-    boot = _cluster_boot(g, stat, n_boot, seed)
-    lo, hi, p = _boot_summary(boot, level)
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
+    boot = stat(counts[:, cluster_of])
+    lo, hi, p = _boot_summary(boot[np.isfinite(boot)], level)
     return ClusteredSpearman(rho, lo, hi, p, int(a2.size), n_c)
 
 
@@ -705,11 +703,7 @@ def cluster_mean(
     mean = float(a.mean())
     if n_c < 2:
         return ClusteredMean(mean, _NAN, _NAN, _NAN, int(a.size), n_c, "needs ≥ 2 clusters")
-    labels, cluster_of = np.unique(g, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
-    counts = np.zeros((n_boot, labels.size))
-    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
     w = counts[:, cluster_of]
     boot = (w * a).sum(axis=1) / w.sum(axis=1)
     lo, hi, p = _boot_summary(boot, level)
