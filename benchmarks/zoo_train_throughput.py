@@ -82,7 +82,7 @@ def bench(net: str, args: argparse.Namespace) -> dict[str, Any]:
     x, y = zoo_train.Batches(data, cfg, 0, 0)(0)
     out: dict[str, Any] = {"net": net, "load_before": os.getloadavg()[0]}
     out["step_s"] = _time_steps(small_image_net(net, seed=0), x, y, args.steps)
-    cl = small_image_net(net, seed=0).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    cl = small_image_net(net, seed=0).to(memory_format=torch.channels_last)
     out["step_s_channels_last"] = _time_steps(
         cl, x.contiguous(memory_format=torch.channels_last), y, args.steps
     )

@@ -24,6 +24,7 @@ import numpy as np
 
 from criticality.numbers import fmt, fmt_ci
 from criticality.stats import (
+    Array,
     ClusteredMean,
     ClusteredSpearman,
     cluster_mean,
@@ -115,10 +116,11 @@ def family_verdict(
 ) -> tuple[str, str]:
     """The rule of docs/report.md: ``(verdict, reason in words)``."""
     if headline.n_clusters < MIN_FAMILIES or math.isnan(headline.rho):
-        return INCONCLUSIVE, (
-            f"{headline.n_clusters} families (the rule needs ≥ {MIN_FAMILIES}) "
-            f"{'; ' + headline.note if headline.note else ''}"
-        ).strip()
+        note = f"; {headline.note}" if headline.note else ""
+        return (
+            INCONCLUSIVE,
+            f"{headline.n_clusters} families (the rule needs ≥ {MIN_FAMILIES}){note}",
+        )
     if headline.ci_high - headline.ci_low <= 0:
         return INCONCLUSIVE, "the family-resampled interval has zero width"
     side = _excludes(headline)
@@ -148,12 +150,12 @@ def family_verdict(
 
 
 def m1_test(
-    x: Sequence[float],
-    y: Sequence[float],
+    x: Array,
+    y: Array,
     families: Sequence[str],
-    accuracy: Sequence[float],
-    params: Sequence[float],
-    depth: Sequence[float],
+    accuracy: Array,
+    params: Array,
+    depth: Array,
     *,
     x_name: str,
     y_name: str,
@@ -186,8 +188,9 @@ def m1_rows(test: M1Test) -> list[dict[str, Any]]:
 
     def row(label: str, r: ClusteredSpearman | dict[str, Any], interval: str) -> dict[str, Any]:
         d = r if isinstance(r, dict) else dataclasses.asdict(r)
+        fams = d.get("n_clusters")
         return {"statistic": label, "ρ": d["rho"], "95 % CI": _ci(d), "interval": interval,
-                "n": d["n"], "families": d.get("n_clusters")}  # fmt: skip
+                "n": str(d["n"]), "families": "–" if fams is None else str(fams)}  # fmt: skip
 
     return [
         row(f"ρ({test.y}, {test.x}), all networks", test.headline, "families resampled"),
@@ -196,6 +199,13 @@ def m1_rows(test: M1Test) -> list[dict[str, Any]]:
         row("within families", test.within, "families resampled"),
         row("given parameter count and depth", test.partial, "families resampled"),
     ]
+
+
+def diff_text(mean: float, low: float, high: float) -> str:
+    """A difference with its interval, or alone where the interval is undefined."""
+    if math.isnan(low) or math.isnan(high):
+        return f"{fmt(mean, 'diff')} (no interval: too few families)"
+    return fmt_ci(mean, low, high, "diff")
 
 
 def _ci(d: dict[str, Any]) -> str:
@@ -260,7 +270,7 @@ class Intervention:
 
 
 def intervention(
-    metric: str, diffs: Sequence[float], families: Sequence[str], n_pairs: int, *, seed: int = 0
+    metric: str, diffs: Array, families: Sequence[str], n_pairs: int, *, seed: int = 0
 ) -> Intervention:
     """The paired difference per network (critical start − default) with its interval."""
     d = cluster_mean(diffs, families, seed=seed)

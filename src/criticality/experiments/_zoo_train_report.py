@@ -194,13 +194,16 @@ def _m1(nets: Sequence[Record], init: dict[str, Record], seed: int) -> dict[str,
     d0 = np.array([init.get(r["model"], {}).get("metrics", {}).get(DISTANCE, math.nan)
                    for r in nets])  # fmt: skip
     years = np.array([float(r["year"]) for r in nets])
-    common = {"families": fam, "accuracy": acc, "params": params, "depth": depth, "seed": seed}
+
+    def test(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> dict[str, Any]:
+        return m1_test(x, y, fam, acc, params, depth, x_name=x_name, y_name=y_name,
+                       seed=seed).to_dict()  # fmt: skip
+
     return {
-        "accuracy": m1_test(d, acc, x_name=DISTANCE, y_name="accuracy", **common).to_dict(),
-        "init": m1_test(d0, acc, x_name="init " + DISTANCE, y_name="final accuracy",
-                        **common).to_dict(),
-        "year": m1_test(years, d, x_name="year", y_name=DISTANCE, **common).to_dict(),
-    }  # fmt: skip
+        "accuracy": test(d, acc, DISTANCE, "accuracy"),
+        "init": test(d0, acc, "init " + DISTANCE, "final accuracy"),
+        "year": test(years, d, "year", DISTANCE),
+    }
 
 
 def _mean_finite(values: Sequence[float]) -> float:
@@ -437,7 +440,7 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
 
 
 def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
-    from criticality.experiments._zoo_m1 import Intervention
+    from criticality.experiments._zoo_m1 import Intervention, diff_text
 
     final = Intervention.from_dict(iv["final"])
     moved = Intervention.from_dict(iv["start_distance"])
@@ -445,17 +448,17 @@ def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
     lead = (
         f"Started from its self-organised critical point (the homeostatic rule without any "
         f"gradient before training) and trained with the same recipe, a network ends "
-        f"{fmt_ci(d.mean, d.ci_low, d.ci_high, 'diff')} accuracy points against its default "
+        f"{diff_text(d.mean, d.ci_low, d.ci_high)} accuracy points against its default "
         f"initialisation (mean over {d.n} networks in {d.n_clusters} families, {final.n_pairs} "
         f"network × seed pairs; 95 % interval resampling families): {final.verdict}. The start "
-        f"moved {DISTANCE} by {fmt_ci(m.mean, m.ci_low, m.ci_high, 'diff')} (the manipulation "
+        f"moved {DISTANCE} by {diff_text(m.mean, m.ci_low, m.ci_high)} (the manipulation "
         "check: negative means closer to criticality)."
     )
     items: list[Item] = []
     if iv.get("early"):
         e = Intervention.from_dict(iv["early"]).diff
         items.append(f"Early in training ({iv['early']['metric']}): "
-                     f"{fmt_ci(e.mean, e.ci_low, e.ci_high, 'diff')} points.")  # fmt: skip
+                     f"{diff_text(e.mean, e.ci_low, e.ci_high)} points.")  # fmt: skip
     items.append(Details(f"The {len(iv['nets'])} pairs", [Table(iv["nets"])]))
     return Section(f"{ds}: the intervention arm (critical start against default)", items, lead=lead)
 
@@ -546,12 +549,12 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             ))  # fmt: skip
         iv = stats.get("intervention")
         if iv:
-            from criticality.experiments._zoo_m1 import Intervention
+            from criticality.experiments._zoo_m1 import Intervention, diff_text
 
             f = Intervention.from_dict(iv["final"])
             rows.append(ScoreRow(
                 "Starting at the self-organised critical point improves final accuracy",
-                f"{ds}: Δ = {fmt_ci(f.diff.mean, f.diff.ci_low, f.diff.ci_high, 'diff')} points, "
+                f"{ds}: Δ = {diff_text(f.diff.mean, f.diff.ci_low, f.diff.ci_high)} points, "
                 f"{f.diff.n} networks, {f.diff.n_clusters} families",
                 f.verdict,
                 "rule: the family-resampled interval of the paired difference (critical start − "

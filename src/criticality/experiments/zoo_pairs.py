@@ -185,11 +185,12 @@ def _measure(model: nn.Module, x: torch.Tensor, cfg: PairsConfig, *, text: bool)
     from criticality import measure
     from criticality.stages import stages
 
-    opts = {"measures": ["lyapunov"], "seed": cfg.seed, "lyapunov": {"k": cfg.k}}
+    lyap = {"k": cfg.k}
     if text:
-        rep = measure(model, x, start_after="embed", **opts)
+        rep = measure(model, x, measures=["lyapunov"], seed=cfg.seed, lyapunov=lyap,
+                      start_after="embed")  # fmt: skip
     else:
-        rep = measure(stages(model)[:-1], x, **opts)
+        rep = measure(stages(model)[:-1], x, measures=["lyapunov"], seed=cfg.seed, lyapunov=lyap)
     return float(rep.lambda_max)
 
 
@@ -201,7 +202,8 @@ def measure_pairs(cfg: PairsConfig) -> list[dict[str, Any]]:
         start = time.perf_counter()
         if name == MINILM:
             pre, twin, tok = minilm_pair(cfg)
-            x = sentences(tok, cfg.n_probes, cfg.tokens, pre.config.vocab_size)
+            vocab = int(getattr(pre, "config").vocab_size)  # noqa: B009 (a BertModel)
+            x = sentences(tok, cfg.n_probes, cfg.tokens, vocab)
             kind, probes, text = "sentence encoder", f"{len(x)} KJV sentences", True
         else:
             pre, twin, x = lite_pair(name, cfg)

@@ -516,7 +516,7 @@ def build(net: str, seed: int, cfg: ZooTrainConfig, start: str, data: Data) -> t
         model.eval()
     model = model.to(cfg.device)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)
     return model
 
 
@@ -623,7 +623,7 @@ def measure_point(
     recalibrate_bn(model, data.x_train[:2000])
     model.eval()
     if cfg.channels_last:  # the measures propagate tangents through flat views
-        model = model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.contiguous_format)
     body = stages(model)[:-1]
     dev = cfg.device
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
@@ -639,7 +639,7 @@ def measure_point(
     with torch.inference_mode():
         acc = 100.0 * accuracy(model, data.x_test[:n], data.y_test[:n])
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)
     spec = SMALL_NETS[job.net]
     fam = FAMILIES[spec.family]
     out = report.to_dict()
