@@ -171,19 +171,20 @@ def test_family_verdict_rule() -> None:
     from criticality.experiments._zoo_m1 import family_verdict
 
     neg, pos, zero = _cs(-0.6, -0.8, -0.3), _cs(0.6, 0.3, 0.8), _cs(-0.2, -0.5, 0.2)
-    assert family_verdict(neg, neg)[0] == "supported"
-    assert family_verdict(pos, pos)[0] == "not supported"
-    verdict, reason = family_verdict(zero, neg)
-    assert verdict == "inconclusive" and "contains 0" in reason
-    verdict, reason = family_verdict(neg, zero)
-    assert verdict == "inconclusive" and "floor carry it" in reason
-    verdict, reason = family_verdict(_cs(-0.6, -0.8, -0.3, k=2), neg)
-    assert verdict == "inconclusive" and "2 families" in reason
-    verdict, reason = family_verdict(neg, _cs(-0.9, -0.95, -0.8, n=4, k=2))
-    assert verdict == "inconclusive" and "learned-only" in reason
-    verdict, reason = family_verdict(_cs(-0.5, -0.5, -0.5), neg)
-    assert verdict == "inconclusive" and "zero width" in reason
-    assert family_verdict(pos, pos, direction=1)[0] == "supported"
+    assert family_verdict(neg, neg) == "supported"
+    assert family_verdict(pos, pos) == "not supported"
+    v = family_verdict(zero, neg)
+    assert v == "inconclusive" and "contains 0" in v.reason
+    v = family_verdict(neg, zero)
+    assert v == "inconclusive" and "floor carry it" in v.reason
+    v = family_verdict(_cs(-0.6, -0.8, -0.3, k=2), neg)
+    assert v == "inconclusive" and "2 families" in v.reason
+    v = family_verdict(neg, _cs(-0.9, -0.95, -0.8, n=4, k=2))
+    assert v == "inconclusive" and "learned-only" in v.reason
+    v = family_verdict(_cs(-0.5, -0.5, -0.5), neg)
+    assert v == "inconclusive" and "zero width" in v.reason
+    assert family_verdict(pos, pos, direction=1) == "supported"
+    assert "claimed side" in family_verdict(neg, neg).reason
 
 
 def test_m1_test_reads_the_learned_only_sensitivity_and_round_trips() -> None:

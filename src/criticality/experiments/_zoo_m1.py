@@ -8,9 +8,9 @@ accuracy) to agree. Beside the verdict, and not part of it: the pair bootstrap's
 within-family relation, the partial ρ given parameter count and depth, and the power at the
 number of families.
 
-This module holds the rule and its typed result; the shared interval-to-verdict rule of
-``criticality.reporting`` (issue 22) was not merged when it was written, so the rule is
-implemented here, in the experiment's own files.
+This module holds the rule and its typed result; each interval is read by the shared rule of
+:mod:`criticality.reporting.verdicts` (families as the replicates), and the family-aware rule
+adds what is particular to M1: at least 3 families and the learned-only agreement.
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from criticality.numbers import fmt, fmt_ci
+from criticality.reporting.verdicts import (
+    INCONCLUSIVE,
+    SUPPORTED,
+    Verdict,
+    judge_interval,
+)
 from criticality.stats import (
     Array,
     ClusteredMean,
@@ -39,7 +45,6 @@ from criticality.stats import (
 FLOOR = 50.0
 #: Families needed for any verdict but *inconclusive*.
 MIN_FAMILIES = 3
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 SCHEMA = 1
 
 
@@ -100,53 +105,43 @@ class M1Test:
         return cls(**kw)
 
 
-def _excludes(r: ClusteredSpearman | ClusteredMean) -> int:
-    """+1 when the interval lies above 0, −1 below, 0 when it contains 0 or is undefined."""
-    if math.isnan(r.ci_low) or math.isnan(r.ci_high):
-        return 0
-    if r.ci_low > 0:
-        return 1
-    if r.ci_high < 0:
-        return -1
-    return 0
-
-
 def family_verdict(
-    headline: ClusteredSpearman, learned: ClusteredSpearman, *, direction: int = -1
-) -> tuple[str, str]:
-    """The rule of docs/report.md: ``(verdict, reason in words)``."""
+    headline: ClusteredSpearman, learned: ClusteredSpearman, *, direction: Literal[1, -1] = -1
+) -> Verdict:
+    """The rule of docs/report.md, a :class:`~criticality.reporting.verdicts.Verdict` (the word,
+    with its reason). Each interval is read by the shared rule
+    (:func:`~criticality.reporting.verdicts.judge_interval`, families as the replicates); the
+    family-aware rule adds the learned-only agreement."""
     if headline.n_clusters < MIN_FAMILIES or math.isnan(headline.rho):
         note = f"; {headline.note}" if headline.note else ""
-        return (
-            INCONCLUSIVE,
-            f"{headline.n_clusters} families (the rule needs ≥ {MIN_FAMILIES}){note}",
+        return Verdict(
+            INCONCLUSIVE, f"{headline.n_clusters} families (the rule needs ≥ {MIN_FAMILIES}){note}"
         )
-    if headline.ci_high - headline.ci_low <= 0:
-        return INCONCLUSIVE, "the family-resampled interval has zero width"
-    side = _excludes(headline)
-    if side == 0:
-        return INCONCLUSIVE, "the family-resampled interval contains 0"
+    head = judge_interval(
+        headline.ci_low, headline.ci_high, direction=direction, replicates=headline.n_clusters
+    )
+    if head == INCONCLUSIVE:
+        return Verdict(INCONCLUSIVE, head.reason or "the family-resampled interval contains 0")
     if learned.n_clusters < MIN_FAMILIES or math.isnan(learned.rho):
-        return INCONCLUSIVE, (
+        return Verdict(INCONCLUSIVE, (
             f"only {learned.n} networks in {learned.n_clusters} families reach the "
             f"{FLOOR:g} % floor: the learned-only sensitivity cannot be read, so networks that "
             "did not learn may carry the headline"
-        )
-    if _excludes(learned) != side:
-        return INCONCLUSIVE, (
+        ))  # fmt: skip
+    sens = judge_interval(
+        learned.ci_low, learned.ci_high, direction=direction, replicates=learned.n_clusters
+    )
+    if sens != head:
+        return Verdict(INCONCLUSIVE, (
             "the headline interval excludes 0 but the learned-only one "
             f"({fmt_ci(learned.rho, learned.ci_low, learned.ci_high, 'corr')}, "
             f"n = {learned.n}) does not agree: the networks below the {FLOOR:g} % floor carry it"
-        )
-    if side == direction:
-        return SUPPORTED, (
-            "the family-resampled interval excludes 0 on the claimed side, and so does the "
-            "learned-only sensitivity"
-        )
-    return NOT_SUPPORTED, (
-        "the family-resampled interval excludes 0 on the other side, and so does the "
-        "learned-only sensitivity"
-    )
+        ))  # fmt: skip
+    side = "the claimed side" if head == SUPPORTED else "the other side"
+    return Verdict(str(head), (
+        f"the family-resampled interval excludes 0 on {side}, and so does the learned-only "
+        "sensitivity"
+    ))  # fmt: skip
 
 
 def m1_test(
@@ -159,7 +154,7 @@ def m1_test(
     *,
     x_name: str,
     y_name: str,
-    direction: int = -1,
+    direction: Literal[1, -1] = -1,
     floor: float = FLOOR,
     seed: int = 0,
 ) -> M1Test:
@@ -176,7 +171,8 @@ def m1_test(
     within = within_cluster_spearman(xs, ys, fams, seed=seed)
     partial = partial_spearman(xs, ys, [params, depth], clusters=fams, seed=seed)
     n_fam = len(set(fams))
-    verdict, reason = family_verdict(head, learned, direction=direction)
+    verdict = family_verdict(head, learned, direction=direction)
+    reason = verdict.reason
     return M1Test(
         x_name, y_name, head, learned, pairs, within, partial, n_fam, int(keep.sum()),
         learned.n_clusters, detectable_correlation(n_fam), floor, direction, verdict, reason,
@@ -274,9 +270,5 @@ def intervention(
 ) -> Intervention:
     """The paired difference per network (critical start − default) with its interval."""
     d = cluster_mean(diffs, families, seed=seed)
-    side = _excludes(d)
-    if d.n_clusters < MIN_FAMILIES or side == 0 or d.ci_high - d.ci_low <= 0:
-        verdict = INCONCLUSIVE
-    else:
-        verdict = SUPPORTED if side > 0 else NOT_SUPPORTED
-    return Intervention(metric, d, n_pairs, verdict)
+    verdict = judge_interval(d.ci_low, d.ci_high, direction=1, replicates=d.n_clusters)
+    return Intervention(metric, d, n_pairs, str(verdict))

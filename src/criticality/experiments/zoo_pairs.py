@@ -55,7 +55,7 @@ class PairsConfig:
         tokens: tokens per sentence (sentences shorter than this are skipped).
         k: Lyapunov exponents.
         init_seed: the seed of the twin's initialisation.
-        seed: the seed of the measures' random directions.
+        probe_seed: the seed of the measures' random directions.
         bert_config: a ``transformers`` ``BertConfig`` as a dict, to build the MiniLM pair from
             this config instead of the download (tests: a tiny BERT whose "pretrained" side is
             ``bert_weights``); ``None``: the download.
@@ -68,7 +68,7 @@ class PairsConfig:
     tokens: int = 24
     k: int = 2
     init_seed: int = 0
-    seed: int = 0
+    probe_seed: int = 0
     bert_config: dict[str, Any] | None = None
     bert_weights: str | None = None
 
@@ -187,10 +187,12 @@ def _measure(model: nn.Module, x: torch.Tensor, cfg: PairsConfig, *, text: bool)
 
     lyap = {"k": cfg.k}
     if text:
-        rep = measure(model, x, measures=["lyapunov"], seed=cfg.seed, lyapunov=lyap,
+        rep = measure(model, x, measures=["lyapunov"], seed=cfg.probe_seed, lyapunov=lyap,
                       start_after="embed")  # fmt: skip
     else:
-        rep = measure(stages(model)[:-1], x, measures=["lyapunov"], seed=cfg.seed, lyapunov=lyap)
+        rep = measure(
+            stages(model)[:-1], x, measures=["lyapunov"], seed=cfg.probe_seed, lyapunov=lyap
+        )
     return float(rep.lambda_max)
 
 
@@ -298,5 +300,5 @@ def run(cfg: PairsConfig, out_dir: str | Path) -> Path:
     rows = measure_pairs(cfg)
     data = {"rows": rows, "summary": summary(rows)}
     write_results(out, "zoo-pairs", json.loads(json.dumps(dataclasses.asdict(cfg))), data,
-                  seed=cfg.seed)  # fmt: skip
+                  seed=cfg.probe_seed)  # fmt: skip
     return render(out)

@@ -262,9 +262,8 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     out = Path(out_dir)
 
     def save(data: dict[str, Any]) -> None:
-        write_results(
-            out, "zoo-train", dataclasses.asdict(cfg), data, seed=cfg.seeds[0], device=cfg.device
-        )
+        write_results(out, "zoo-train", dataclasses.asdict(cfg), data,
+                      seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
 
     data = train_zoo(cfg, out, on_job=save)
     if cfg.full_from is not None:
