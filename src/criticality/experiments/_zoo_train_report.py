@@ -251,7 +251,7 @@ def _intervention(arms: Sequence[Record], dataset: str, final: int, seed: int) -
             {
                 "model": n,
                 "family": fam_of[n],
-                "seeds": len(per_net[n]),
+                "seeds": str(len(per_net[n])),
                 "Δ final accuracy": float(cols[i, 0]),
                 "Δ early accuracy": float(cols[i, 1]),
                 f"Δ {DISTANCE} at the start": float(cols[i, 2]),
