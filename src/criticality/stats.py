@@ -129,8 +129,20 @@ def mixed_effects(
     n_groups = len(set(g.tolist()))
     if yy.size < 4 or n_groups < 2 or np.ptp(xx) == 0:
         nan = _NAN
-        return MixedEffectsResult(nan, nan, nan, nan, nan, nan, nan, nan, int(yy.size), n_groups,
-                                  False, "needs ≥ 4 observations in ≥ 2 groups")  # fmt: skip
+        return MixedEffectsResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            int(yy.size),
+            n_groups,
+            False,
+            "needs ≥ 4 observations in ≥ 2 groups",
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = sm.MixedLM(yy, sm.add_constant(xx), groups=g).fit(reml=True)
@@ -144,10 +156,19 @@ def mixed_effects(
     p = float(2 * sps.norm.sf(abs(z))) if math.isfinite(z) else _NAN
     half = 1.959963984540054 * bse[1]
     return MixedEffectsResult(
-        float(params[1]), float(bse[1]), p, float(params[1] - half), float(params[1] + half),
-        float(params[0]), group_var, scale, int(yy.size), n_groups, converged,
+        float(params[1]),
+        float(bse[1]),
+        p,
+        float(params[1] - half),
+        float(params[1] + half),
+        float(params[0]),
+        group_var,
+        scale,
+        int(yy.size),
+        n_groups,
+        converged,
         "; ".join(dict.fromkeys(notes)),
-    )  # fmt: skip
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,15 +203,24 @@ def mann_whitney(
     """Do values in ``a`` (shape ``(n_a,)``) tend to differ from those in ``b``?"""
     xa, xb = _finite(a), _finite(b)
     if xa.size == 0 or xb.size == 0:
-        return MannWhitneyResult(_NAN, _NAN, _NAN, _median(xa), _median(xb), int(xa.size),
-                                 int(xb.size), "needs ≥ 1 value in each group")  # fmt: skip
+        return MannWhitneyResult(
+            _NAN,
+            _NAN,
+            _NAN,
+            _median(xa),
+            _median(xb),
+            int(xa.size),
+            int(xb.size),
+            "needs ≥ 1 value in each group",
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's small-sample notices
         res = sps.mannwhitneyu(xa, xb, alternative="two-sided")
     u = float(res.statistic)
     effect = 2.0 * u / (xa.size * xb.size) - 1.0
-    return MannWhitneyResult(u, float(res.pvalue), effect, _median(xa), _median(xb),
-                             int(xa.size), int(xb.size))  # fmt: skip
+    return MannWhitneyResult(
+        u, float(res.pvalue), effect, _median(xa), _median(xb), int(xa.size), int(xb.size)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,3 +394,317 @@ def detectable_correlation(
     v = 1.06 if spearman else 1.0
     z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
     return float(np.tanh(z * math.sqrt(v / (n - 3))))
+
+
+# ---- statistics that respect clusters (families of architectures) ---------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteredSpearman:
+    """Spearman's ``ρ`` with a CI from a bootstrap that resamples clusters, not observations.
+
+    Observations of one cluster (the architectures of one family) are not independent; the
+    percentile interval of :func:`spearman` treats them as if they were and is too narrow when
+    clusters are alike inside. Here each bootstrap draw takes ``n_clusters`` clusters with
+    replacement and all their observations.
+
+    Attributes:
+        rho: ``ρ`` of all observations (the same as :func:`spearman`'s).
+        ci_low: lower end of the cluster-bootstrap percentile CI.
+        ci_high: upper end.
+        p_value: two-sided bootstrap p value, ``2 · min(P*(ρ* ≤ 0), P*(ρ* ≥ 0))`` (at least
+            ``1 / n_boot``); a test of ``ρ = 0`` that respects the clusters.
+        n: observations used.
+        n_clusters: distinct clusters among them.
+        note: why values are NaN, else ``""``.
+    """
+
+    rho: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_clusters: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusteredSpearman:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+def _ranks_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = sps.rankdata(a), sps.rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else _NAN
+
+
+def _clusters(
+    x: Array, y: Array, clusters: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    g = np.asarray([str(c) for c in clusters], dtype=object)
+    if a.shape != b.shape or a.ndim != 1 or g.shape != a.shape:
+        raise ValueError(
+            f"need x, y and clusters of the same length, got {a.shape}, {b.shape}, {g.shape}"
+        )
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep], g[keep]
+
+
+def _boot_summary(boot: np.ndarray, level: float) -> tuple[float, float, float]:
+    if boot.size == 0:
+        return _NAN, _NAN, _NAN
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+    p = 2.0 * min(float(np.mean(boot <= 0)), float(np.mean(boot >= 0)))
+    return float(lo), float(hi), min(1.0, max(p, 1.0 / boot.size))
+
+
+def cluster_spearman(
+    x: Array,
+    y: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """Spearman's ``ρ`` of ``x`` and ``y`` with a cluster-bootstrap CI (see
+    :class:`ClusteredSpearman`). ``clusters`` labels each observation (e.g. its family).
+
+    Raises:
+        ValueError: the three sequences differ in length.
+    """
+    a, b, g = _clusters(x, y, clusters)
+    n_c = len(set(g.tolist()))
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0 or n_c < 2:
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a.size),
+            n_c,
+            "needs ≥ 3 observations in ≥ 2 clusters, not constant",
+        )
+    rho = _ranks_corr(a, b)
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
+    w = counts[:, cluster_of]  # (n_boot, n): how often each observation is drawn
+    ra, rb = _weighted_ranks(a, w), _weighted_ranks(b, w)
+    total = w.sum(axis=1, keepdims=True)
+    ra -= (w * ra).sum(axis=1, keepdims=True) / total
+    rb -= (w * rb).sum(axis=1, keepdims=True) / total
+    denom = np.sqrt((w * ra**2).sum(axis=1) * (w * rb**2).sum(axis=1))
+    ok = denom > 1e-12
+    boot = (w * ra * rb).sum(axis=1)[ok] / denom[ok]
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
+
+
+def _weighted_ranks(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Average ranks of ``a`` (shape ``(n,)``) in each resample that repeats observation ``i``
+    ``w[k, i]`` times (shape ``(B, n)``): what :func:`scipy.stats.rankdata` gives on the
+    expanded sample, without expanding it."""
+    values, inv = np.unique(a, return_inverse=True)
+    onehot = np.zeros((a.size, values.size))
+    onehot[np.arange(a.size), inv] = 1.0
+    per_value = w @ onehot  # (B, U): copies of each distinct value
+    below = np.cumsum(per_value, axis=1) - per_value
+    return (below + (per_value + 1.0) / 2.0)[:, inv]
+
+
+def _cluster_counts(g: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts, cluster_of)``: how often each cluster is drawn in each of ``n_boot`` cluster
+    resamples (shape ``(n_boot, n_clusters)``), and each observation's cluster index."""
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, labels.size, size=(n_boot, labels.size))
+    counts = np.zeros((n_boot, labels.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts, cluster_of
+
+
+def within_cluster_spearman(
+    x: Array,
+    y: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """The rank relation *inside* clusters: ``x`` and ``y`` are ranked within each cluster,
+    the ranks centred on their cluster's mean, and ``ρ`` is the correlation of the pooled
+    centred ranks (clusters of one observation carry no within-cluster information and drop
+    out). Differences between clusters cannot move it: a relation that holds only between
+    families reads 0 here. CI: cluster bootstrap, as :func:`cluster_spearman`; a cluster drawn
+    twice counts twice (its within-cluster sums are unchanged by the copy).
+    """
+    a, b, g = _clusters(x, y, clusters)
+    labels, cluster_of = np.unique(g, return_inverse=True)
+    sums = np.zeros((labels.size, 3))  # per cluster: Σ ra·rb, Σ ra², Σ rb²
+    for c in range(labels.size):
+        members = cluster_of == c
+        if members.sum() < 2:
+            continue
+        ra, rb = sps.rankdata(a[members]), sps.rankdata(b[members])
+        ra, rb = ra - ra.mean(), rb - rb.mean()
+        sums[c] = (ra * rb).sum(), (ra**2).sum(), (rb**2).sum()
+    n_c = int(labels.size)
+    usable = int((np.bincount(cluster_of) >= 2).sum()) if a.size else 0
+    total = sums.sum(axis=0)
+    if usable < 2 or total[1] <= 0 or total[2] <= 0:
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a.size),
+            n_c,
+            "needs ≥ 2 clusters with ≥ 2 observations that vary",
+        )
+    rho = float(total[0] / math.sqrt(total[1] * total[2]))
+    counts, _ = _cluster_counts(g, n_boot, seed)
+    drawn = counts @ sums  # (n_boot, 3)
+    ok = (drawn[:, 1] > 0) & (drawn[:, 2] > 0)
+    boot = drawn[ok, 0] / np.sqrt(drawn[ok, 1] * drawn[ok, 2])
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a.size), n_c)
+
+
+def partial_spearman(
+    x: Array,
+    y: Array,
+    covariates: Sequence[Array],
+    *,
+    clusters: Sequence[Any] | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredSpearman:
+    """Spearman's ``ρ`` of ``x`` and ``y`` controlling for ``covariates`` (e.g. parameter count
+    and depth): every variable is ranked, the ranks of ``x`` and of ``y`` are regressed on the
+    ranks of the covariates (with an intercept), and ``ρ`` is the correlation of the residuals.
+    With one covariate ``z`` this is the closed form
+    ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``. The CI resamples ``clusters`` when
+    given, else observations (each resample as the weighted least squares of the expanded
+    sample, its ranks from :func:`_weighted_ranks`).
+
+    Raises:
+        ValueError: lengths differ.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    cols = [np.asarray(c, dtype=np.float64) for c in covariates]
+    if any(c.shape != a.shape for c in cols):
+        raise ValueError("every covariate needs one value per observation of x")
+    groups = list(range(a.size)) if clusters is None else list(clusters)
+    a2, b2, g = _clusters(a, y, groups)
+    keep = np.isfinite(a) & np.isfinite(np.asarray(y, dtype=np.float64))
+    z = np.stack([c[keep] for c in cols], axis=1) if cols else np.empty((a2.size, 0))
+    ok = np.all(np.isfinite(z), axis=1)
+    a2, b2, g, z = a2[ok], b2[ok], g[ok], z[ok]
+    n_c = len(set(g.tolist()))
+    if a2.size < z.shape[1] + 3 or n_c < 2:
+        return ClusteredSpearman(
+            _NAN,
+            _NAN,
+            _NAN,
+            _NAN,
+            int(a2.size),
+            n_c,
+            "needs ≥ covariates + 3 observations in ≥ 2 clusters",
+        )
+
+    def stat(w: np.ndarray) -> np.ndarray:
+        """The partial ρ of each resample, ``w`` (shape ``(B, n)``) the copies drawn."""
+        ra, rb = _weighted_ranks(a2, w), _weighted_ranks(b2, w)
+        design = np.stack(
+            [np.ones_like(w)] + [_weighted_ranks(z[:, j], w) for j in range(z.shape[1])], axis=2
+        )  # (B, n, k + 1)
+        dw = design * w[:, :, None]
+        gram = np.einsum("bnk,bnl->bkl", dw, design)
+        rhs = np.stack([np.einsum("bnk,bn->bk", dw, ra), np.einsum("bnk,bn->bk", dw, rb)], 2)
+        good = np.linalg.matrix_rank(gram) == gram.shape[1]
+        coef = np.zeros_like(rhs)
+        coef[good] = np.linalg.solve(gram[good], rhs[good])
+        fitted = np.einsum("bnk,bkm->bnm", design, coef)
+        ea, eb = ra - fitted[:, :, 0], rb - fitted[:, :, 1]
+        num = (w * ea * eb).sum(axis=1)
+        denom = np.sqrt((w * ea**2).sum(axis=1) * (w * eb**2).sum(axis=1))
+        out = np.full(w.shape[0], _NAN)
+        fine = good & (denom > 1e-9)
+        out[fine] = num[fine] / denom[fine]
+        return out
+
+    rho = float(stat(np.ones((1, a2.size)))[0])
+    if math.isnan(rho):
+        return ClusteredSpearman(
+            _NAN, _NAN, _NAN, _NAN, int(a2.size), n_c, "the covariates explain x or y entirely"
+        )
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
+    boot = stat(counts[:, cluster_of])
+    lo, hi, p = _boot_summary(boot[np.isfinite(boot)], level)
+    return ClusteredSpearman(rho, lo, hi, p, int(a2.size), n_c)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteredMean:
+    """A mean (e.g. of paired differences) with a CI from a bootstrap that resamples clusters.
+
+    Attributes:
+        mean: the mean of all observations.
+        ci_low: lower end of the cluster-bootstrap percentile CI.
+        ci_high: upper end.
+        p_value: two-sided bootstrap p value of ``mean = 0`` (as :class:`ClusteredSpearman`).
+        n: observations.
+        n_clusters: distinct clusters.
+        note: why values are NaN, else ``""``.
+    """
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_clusters: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusteredMean:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+def cluster_mean(
+    values: Array,
+    clusters: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ClusteredMean:
+    """Mean of ``values`` (shape ``(n,)``; NaNs dropped) with a cluster-bootstrap CI: each draw
+    takes as many clusters as there are, with replacement, and the mean of all their values.
+
+    Raises:
+        ValueError: ``values`` and ``clusters`` differ in length.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    a, _, g = _clusters(v, np.zeros_like(v), clusters)
+    n_c = len(set(g.tolist()))
+    if a.size == 0:
+        return ClusteredMean(_NAN, _NAN, _NAN, _NAN, 0, 0, "no values")
+    mean = float(a.mean())
+    if n_c < 2:
+        return ClusteredMean(mean, _NAN, _NAN, _NAN, int(a.size), n_c, "needs ≥ 2 clusters")
+    counts, cluster_of = _cluster_counts(g, n_boot, seed)
+    w = counts[:, cluster_of]
+    boot = (w * a).sum(axis=1) / w.sum(axis=1)
+    lo, hi, p = _boot_summary(boot, level)
+    return ClusteredMean(mean, lo, hi, p, int(a.size), n_c)

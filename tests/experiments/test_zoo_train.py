@@ -41,7 +41,11 @@ def test_tiny_zoo_trains_measures_stores_and_renders(tmp_path: Path) -> None:
     stats = analyse_all(data)["fashion_mnist"]
     assert stats["headline"]["n"] == len(cfg.nets)
     assert [t["step"] for t in stats["training"]] == [0, final]
-    assert "Power" in verdict_text(stats) and "initialisation" in verdict_text(stats)
+    text = verdict_text(stats)
+    assert "families" in text and "detects |ρ|" in text and "initialisation" in text
+    assert set(stats["m1"]) == {"accuracy", "init", "year"}
+    assert stats["m1"]["accuracy"]["n_families"] == 3
+    assert stats["intervention"] is None
     html = report.read_text()
     assert "accuracy against distance to criticality" in html
 
@@ -93,7 +97,8 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
     tiny = zoo_train.ZooTrainConfig.tiny()
     bad = [({"nets": ("resnet9000",)}, "unknown nets"), ({"datasets": ("cifar10",)}, "datasets"),
            ({"points": (0.0, 1.5)}, "points"), ({"seeds": (0, 0)}, "distinct seeds"),
-           ({"executor": "slurm"}, "executor")]  # fmt: skip
+           ({"executor": "slurm"}, "executor"), ({"stem": "cifar"}, "stem"),
+           ({"starts": ("default", "lucky")}, "starts"), ({"warmup": 1.0}, "warmup")]  # fmt: skip
     for change, match in bad:
         with pytest.raises(ValueError, match=match):
             zoo_train.train_zoo(dataclasses.replace(tiny, **change), tmp_path)
@@ -105,6 +110,9 @@ def test_cosine_schedule_and_augmentation() -> None:
     sched = zoo_train.CosineLR(0.1, 10)
     assert sched.rate(0) == pytest.approx(0.1) and sched.rate(5) == pytest.approx(0.05)
     assert sched.rate(10) == pytest.approx(0.0, abs=1e-12)
+    warm = zoo_train.CosineLR(0.1, 10, warmup=4)
+    assert [warm.rate(s) for s in range(4)] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert warm.rate(5) == pytest.approx(0.05)
     x = torch.zeros(4, 1, 8, 8)
     x[:, :, 3, 3] = 1.0
     g = torch.Generator().manual_seed(0)
@@ -125,3 +133,62 @@ def test_augmentation_is_the_per_image_crop_of_the_padded_batch() -> None:
     padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
     want = torch.stack([padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8] for i in range(16)])
     assert torch.equal(got, want)
+
+
+def test_intervention_arm_is_paired_and_resumes_from_committed_results(tmp_path: Path) -> None:
+    """The critical start trains beside the default one (same network and seed), the report
+    pairs them; a new folder holding only the exported results.json resumes without training
+    again (the committed study continues)."""
+    tiny = zoo_train.ZooTrainConfig.tiny()
+    cfg = dataclasses.replace(tiny, nets=("resnet10", NET, "vit_p4_l2_d64"), examples=32,
+                              measures=("lyapunov",), starts=("default", "critical"),
+                              organise_updates=60)  # fmt: skip
+    spec = get_experiment("zoo-train")
+    spec.run(cfg, tmp_path / "a")
+    rows = _rows(tmp_path / "a")
+    final = cfg.point_steps()[-1]
+    for net in ("resnet10", "vit_p4_l2_d64"):  # the homeostatic rule moved these toward λ_1 = 0
+        crit = rows[(net, zoo_train.point_label("fashion_mnist", 0, 0, "critical"))]
+        dflt = rows[(net, zoo_train.point_label("fashion_mnist", 0, 0, "default"))]
+        d0 = abs(dflt["metadata"]["zoo_train"]["lambda_1"]["test"])
+        d1 = abs(crit["metadata"]["zoo_train"]["lambda_1"]["test"])
+        assert d1 < 0.8 * d0, net
+    assert crit["metadata"]["zoo_train"]["start"] == "critical"
+    data = json.loads((tmp_path / "a" / "results.json").read_text())["data"]
+    iv = analyse_all(data)["fashion_mnist"]["intervention"]
+    assert iv["final"]["n_pairs"] == 3 and len(iv["nets"]) == 3
+    acc = {(r[0], r[1]): v["metadata"]["zoo_train"]["accuracy"] for r, v in rows.items()}
+    want = (acc[("resnet10", zoo_train.point_label("fashion_mnist", 0, final, "critical"))]
+            - acc[("resnet10", zoo_train.point_label("fashion_mnist", 0, final))])  # fmt: skip
+    got = next(n for n in iv["nets"] if n["model"] == "resnet10")["Δ final accuracy"]
+    assert got == pytest.approx(want)
+
+    fresh = tmp_path / "b"
+    fresh.mkdir()
+    (fresh / "results.json").write_text((tmp_path / "a" / "results.json").read_text())
+    calls = []
+    original = zoo_train.run_job
+    zoo_train.run_job = lambda job: calls.append(job) or original(job)  # type: ignore[assignment]
+    try:
+        spec.run(cfg, fresh)
+    finally:
+        zoo_train.run_job = original  # type: ignore[assignment]
+    assert calls == []
+    assert _rows(fresh) == rows
+
+
+def test_recalibrated_batchnorm_holds_the_statistics_of_the_data() -> None:
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 1), torch.nn.BatchNorm2d(3, momentum=0.001))
+    x = 2.0 + 3.0 * torch.randn(500, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    net.eval()
+    zoo_train.recalibrate_bn(net, x, batch_size=100)
+    with torch.no_grad():
+        h = net[0](x)
+    bn = net[1]
+    assert not net.training and bn.momentum == 0.001
+    # the cumulative average of the per-batch means (equal batches): the mean over all of x
+    assert torch.allclose(bn.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5)
+    per_batch = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in h.split(100)])
+    assert torch.allclose(bn.running_var, per_batch.mean(0), atol=1e-4)

@@ -106,3 +106,20 @@ def test_gpu_only_nets_keep_their_body(name: str) -> None:
     ref = _builder(name)
     net = small_image_net(name, seed=0)
     assert _body_params(net) == _body_params(ref) and _count(net) > CPU_CAP
+
+
+def test_stride1_stem_keeps_resolution_and_leaves_patch_embeddings() -> None:
+    import torch
+
+    from criticality.zoo import small_image_net, stride1_stem
+
+    net = stride1_stem(small_image_net("resnet10", seed=0))
+    assert net.conv1.stride == (1, 1) and isinstance(net.maxpool, torch.nn.Identity)
+    feats = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
+    assert feats(torch.zeros(1, 1, 32, 32)).shape[-1] == 32  # 224-px strides: 8
+    assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    vit = small_image_net("vit_p4_l2_d64", seed=0)
+    before = vit.conv_proj.stride
+    assert stride1_stem(vit).conv_proj.stride == before == (4, 4)
+    with pytest.raises(ValueError, match="adapt"):
+        stride1_stem(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))

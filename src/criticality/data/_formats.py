@@ -109,3 +109,27 @@ def check_state_dict(folder: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
             raise ValueError(f"{path.name} is not a state dict of tensors")
+
+
+def check_bert_folder(folder: Path) -> None:
+    """A BERT encoder folder: ``config.json`` of a ``bert`` model, ``model.safetensors`` whose
+    tensors include the word embeddings of the config's vocabulary and width, and a
+    ``tokenizer.json``."""
+    import json
+
+    from safetensors import safe_open
+
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("model_type") != "bert":
+        raise ValueError(f"config.json describes a {config.get('model_type')!r} model, not bert")
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+        emb = next((k for k in keys if k.endswith("word_embeddings.weight")), None)
+        if emb is None:
+            raise ValueError("model.safetensors holds no word embeddings")
+        shape = tuple(f.get_slice(emb).get_shape())
+    if shape != (config["vocab_size"], config["hidden_size"]):
+        raise ValueError(f"word embeddings {shape} do not match config.json")
+    tok = json.loads((folder / "tokenizer.json").read_text())
+    if "model" not in tok:
+        raise ValueError("tokenizer.json is not a tokenizers file")

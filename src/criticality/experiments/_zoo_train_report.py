@@ -7,6 +7,8 @@ at a step, so that ``n`` counts architectures (the unit the paper's claim is abo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,7 +25,6 @@ from criticality.experiments._scan_report import (
     mixed_table,
     rho_text,
     spearman_table,
-    spearman_verdict,
     wilcoxon_verdict,
 )
 from criticality.numbers import Kind, fmt, fmt_ci
@@ -57,6 +58,9 @@ def points(rows: Sequence[dict[str, Any]]) -> list[Record]:
             continue
         rep = CriticalityReport.from_dict(row["report"])
         z = dict(rep.metadata["zoo_train"])
+        z.setdefault("start", "default")
+        if "depth" not in z:
+            z["depth"] = _depth(z["net"], z.get("stem", "imagenet"))
         m = metrics(rep)
         for p in PROBES:
             m[f"|λ_1| {p} probes"] = abs(float(z["lambda_1"][p]))
@@ -64,12 +68,23 @@ def points(rows: Sequence[dict[str, Any]]) -> list[Record]:
     return out
 
 
-def by_network(pts: Sequence[Record], dataset: str, step: int) -> list[Record]:
+@functools.cache
+def _depth(net: str, stem: str) -> int:
+    """Convolution and linear layers of ``net`` (rows written before ``depth`` was stored)."""
+    from criticality.experiments.zoo_train import weight_layers
+    from criticality.zoo import small_image_net
+
+    return weight_layers(small_image_net(net, seed=0))
+
+
+def by_network(
+    pts: Sequence[Record], dataset: str, step: int, start: str = "default"
+) -> list[Record]:
     """Records of :mod:`._scan_report`'s form, one per network: the mean over seeds at
-    ``step`` of accuracy and of every measure."""
+    ``step`` of accuracy and of every measure (networks of the ``start`` initialisation)."""
     groups: dict[str, list[Record]] = defaultdict(list)
     for p in pts:
-        if p["dataset"] == dataset and p["step"] == step:
+        if p["dataset"] == dataset and p["step"] == step and p["start"] == start:
             groups[p["net"]].append(p)
     out = []
     for net, ps in sorted(groups.items()):
@@ -80,7 +95,7 @@ def by_network(pts: Sequence[Record], dataset: str, step: int) -> list[Record]:
             "family": first["family"], "year": first["year"], "kind": first["kind"],
             "batchnorm": "batch" in first["norm"], "norm": first["norm"], "skip": first["skip"],
             "attention": first["attention"], "depthwise": first["depthwise"],
-            "params": first["params"], "n_seeds": len(ps),
+            "params": first["params"], "depth": first["depth"], "n_seeds": len(ps),
             "accuracy": float(np.mean([p["accuracy"] for p in ps])),
             "metrics": {k: float(np.mean([p["metrics"][k] for p in ps])) for k in sorted(keys)},
             "report": first["report"],
@@ -97,14 +112,14 @@ def _acc(recs: Sequence[Record]) -> np.ndarray:
 
 
 def _d(result: Any) -> dict[str, Any]:
-    import dataclasses
-
     return dataclasses.asdict(result)
 
 
 def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> dict[str, Any]:
     """Every statistic of one dataset (plain dicts, JSON-ready)."""
-    steps = sorted({p["step"] for p in pts if p["dataset"] == dataset})
+    arms = [p for p in pts if p["dataset"] == dataset]
+    pts = [p for p in arms if p["start"] == "default"]
+    steps = sorted({p["step"] for p in pts})
     final, first = steps[-1], steps[0]
     nets = by_network(pts, dataset, final)
     init = {r["model"]: r for r in by_network(pts, dataset, first)}
@@ -162,6 +177,91 @@ def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> di
     }
     out["traits"] = _traits(nets)
     out["training"] = _training(pts, dataset, steps, seed)
+    out["m1"] = _m1(nets, init, seed)
+    out["intervention"] = _intervention(arms, dataset, final, seed)
+    return out
+
+
+def _m1(nets: Sequence[Record], init: dict[str, Record], seed: int) -> dict[str, Any]:
+    """The three M1 questions under the family-aware rule (:mod:`._zoo_m1`)."""
+    from criticality.experiments._zoo_m1 import m1_test
+
+    fam = [r["family"] for r in nets]
+    acc = _acc(nets)
+    params = [float(r["params"]) for r in nets]
+    depth = [float(r["depth"]) for r in nets]
+    d = _col(nets, DISTANCE)
+    d0 = np.array([init.get(r["model"], {}).get("metrics", {}).get(DISTANCE, math.nan)
+                   for r in nets])  # fmt: skip
+    years = np.array([float(r["year"]) for r in nets])
+
+    def test(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> dict[str, Any]:
+        return m1_test(x, y, fam, acc, params, depth, x_name=x_name, y_name=y_name,
+                       seed=seed).to_dict()  # fmt: skip
+
+    return {
+        "accuracy": test(d, acc, DISTANCE, "accuracy"),
+        "init": test(d0, acc, "init " + DISTANCE, "final accuracy"),
+        "year": test(years, d, "year", DISTANCE),
+    }
+
+
+def _mean_finite(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _intervention(arms: Sequence[Record], dataset: str, final: int, seed: int) -> Any:
+    """Critical start − default start, paired by network and seed at the final step (each
+    network's pairs averaged over its seeds), with family-resampled intervals; ``None`` when
+    no pair exists."""
+    from criticality.experiments._zoo_m1 import intervention
+
+    at = {(p["net"], p["seed"], p["start"]): p for p in arms if p["step"] == final}
+    early = sorted({p["step"] for p in arms if 0 < p["step"] < final})
+    first = early[0] if early else None
+    at_first = {(p["net"], p["seed"], p["start"]): p for p in arms if p["step"] == first}
+    pairs = [(net, s) for (net, s, st) in at if st == "critical" and (net, s, "default") in at]
+    if not pairs:
+        return None
+    per_net: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    fam_of = {}
+    for net, s in pairs:
+        c, d = at[(net, s, "critical")], at[(net, s, "default")]
+        fam_of[net] = d["family"]
+        e_c, e_d = at_first.get((net, s, "critical")), at_first.get((net, s, "default"))
+        early_diff = e_c["accuracy"] - e_d["accuracy"] if e_c and e_d else math.nan
+        init_c = next((p for p in arms if (p["net"], p["seed"], p["start"], p["step"]) ==
+                       (net, s, "critical", 0)), None)  # fmt: skip
+        init_d = next((p for p in arms if (p["net"], p["seed"], p["start"], p["step"]) ==
+                       (net, s, "default", 0)), None)  # fmt: skip
+        moved = (init_c["metrics"][DISTANCE] - init_d["metrics"][DISTANCE]
+                 if init_c and init_d else math.nan)  # fmt: skip
+        per_net[net].append((c["accuracy"] - d["accuracy"], early_diff, moved))
+    nets = sorted(per_net)
+    fams = [fam_of[n] for n in nets]
+    cols = np.array([[_mean_finite(col) for col in zip(*per_net[n], strict=True)]
+                     for n in nets])  # fmt: skip  # (nets, 3)
+    out = {
+        "final": intervention("final accuracy", cols[:, 0], fams, len(pairs), seed=seed).to_dict(),
+        "start_distance": intervention(
+            f"{DISTANCE} at the start", cols[:, 2], fams, len(pairs), seed=seed
+        ).to_dict(),
+        "nets": [
+            {
+                "model": n,
+                "family": fam_of[n],
+                "seeds": str(len(per_net[n])),
+                "Δ final accuracy": float(cols[i, 0]),
+                "Δ early accuracy": float(cols[i, 1]),
+                f"Δ {DISTANCE} at the start": float(cols[i, 2]),
+            }
+            for i, n in enumerate(nets)
+        ],
+    }
+    if first is not None:
+        out["early"] = intervention(f"accuracy at step {first}", cols[:, 1], fams, len(pairs),
+                                    seed=seed).to_dict()  # fmt: skip
     return out
 
 
@@ -222,10 +322,13 @@ def _p(value: float) -> str:
 def verdict_text(stats: dict[str, Any]) -> str:
     """The zoo's answer to claim 1 in words: n, ρ with CI and p, the mixed-model slope, the
     verdict, the initialisation-only predictor and the power."""
+    from criticality.experiments._zoo_m1 import M1Test, m1_sentence
+
     h = stats["headline"]
     if math.isnan(h["rho"]):
         return f"Too few networks for a rank correlation (n = {h['n']})."
-    verdict = spearman_verdict(h)
+    m1 = M1Test.from_dict(stats["m1"]["accuracy"])
+    verdict = m1.verdict
     mixed = stats["mixed"][0] if stats["mixed"] else None
     slope = (
         f"the mixed model with a family intercept gives a slope of "
@@ -235,7 +338,6 @@ def verdict_text(stats: dict[str, Any]) -> str:
         if mixed is not None and not math.isnan(mixed["slope"])
         else "the mixed model could not be fitted"
     )
-    ip = stats["init_predictor"]["spearman"]
     pw = stats["power"]
     ac = stats["above_chance"]
     n_chance = h["n"] - ac["n"]
@@ -253,16 +355,18 @@ def verdict_text(stats: dict[str, Any]) -> str:
         "not supported": "contradicts",
         "inconclusive": "neither supports nor refutes",
     }.get(verdict, "cannot test")
+    init = M1Test.from_dict(stats["m1"]["init"])
     return (
         f"{h['n']} architectures trained on {stats['dataset']} ({stats['examples']:,} examples "
-        f"each; accuracy and measures averaged over seeds, {stats['n_runs']} runs): Spearman ρ "
-        f"(accuracy, {DISTANCE}) = {fmt_ci(h['rho'], h['ci_low'], h['ci_high'], 'corr')} "
-        f"(95 % bootstrap CI), {_p(h['p_value'])}; {slope}. Verdict: {verdict}, so "
-        f"this trained zoo {says} the paper's first claim (more accurate networks sit closer to "
-        f"criticality). Before training, {DISTANCE} at initialisation against final accuracy: "
-        f"ρ = {fmt_ci(ip['rho'], ip['ci_low'], ip['ci_high'], 'corr')}, "
-        f"{_p(ip['p_value'])}. Power: with n = {pw['n']} this zoo detects |ρ| ≥ "
-        f"{fmt(pw['detectable_rho'], 'corr')} (two-sided α = 0.05, power 0.8).{chance}"
+        f"each; accuracy and measures averaged over seeds, {stats['n_runs']} runs). "
+        f"{m1_sentence(m1)} So this trained zoo {says} the paper's first claim (more accurate "
+        f"networks sit closer to criticality) under the family-aware rule (docs/report.md). "
+        f"Beside it: {slope}; resampling networks instead of families, ρ = "
+        f"{fmt_ci(h['rho'], h['ci_low'], h['ci_high'], 'corr')}. Before training, {DISTANCE} "
+        f"at initialisation against final accuracy: ρ = "
+        f"{fmt_ci(init.headline.rho, init.headline.ci_low, init.headline.ci_high, 'corr')} "
+        f"(families resampled; {init.verdict}). With n = {pw['n']} networks a test that "
+        f"ignored families would detect |ρ| ≥ {fmt(pw['detectable_rho'], 'corr')}.{chance}"
     )
 
 
@@ -272,7 +376,15 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
     ds = stats["dataset"]
     recs = [{"family": n["family"], "accuracy": n["accuracy"], "metrics": {DISTANCE: n[DISTANCE]}}
             for n in stats["nets"] if n[DISTANCE] is not None]  # fmt: skip
+    from criticality.experiments._zoo_m1 import M1Test, m1_rows, m1_sentence
+
     items: list[Item] = [_scatter(recs, "accuracy", figure)] if recs else []
+    for key, caption in (("accuracy", "M1: final accuracy against final"),
+                         ("init", "M1: final accuracy against initial"),
+                         ("year", "M1: the family's year against final")):  # fmt: skip
+        test = M1Test.from_dict(stats["m1"][key])
+        items.append(Table(m1_rows(test), caption=f"{caption} {DISTANCE}; "
+                           f"{m1_sentence(test)}"))  # fmt: skip
     head = [stats["headline"], stats["per_run"], stats["above_chance"], *stats["probes"]]
     caption = (
         "The headline, per run, among the networks that left chance, and with each probe set "
@@ -320,8 +432,35 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
         [Table(train_rows)],
         lead=moved or "Only one measured step.",
     )
-    return [Section(f"{ds}: accuracy against distance to criticality", items,
-                    lead=verdict_text(stats)), progress]  # fmt: skip
+    out = [Section(f"{ds}: accuracy against distance to criticality", items,
+                   lead=verdict_text(stats)), progress]  # fmt: skip
+    if stats.get("intervention"):
+        out.append(_intervention_section(ds, stats["intervention"]))
+    return out
+
+
+def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
+    from criticality.experiments._zoo_m1 import Intervention, diff_text
+
+    final = Intervention.from_dict(iv["final"])
+    moved = Intervention.from_dict(iv["start_distance"])
+    d, m = final.diff, moved.diff
+    lead = (
+        f"Started from its self-organised critical point (the homeostatic rule without any "
+        f"gradient before training) and trained with the same recipe, a network ends "
+        f"{diff_text(d.mean, d.ci_low, d.ci_high)} accuracy points against its default "
+        f"initialisation (mean over {d.n} networks in {d.n_clusters} families, {final.n_pairs} "
+        f"network × seed pairs; 95 % interval resampling families): {final.verdict}. The start "
+        f"moved {DISTANCE} by {diff_text(m.mean, m.ci_low, m.ci_high)} (the manipulation "
+        "check: negative means closer to criticality)."
+    )
+    items: list[Item] = []
+    if iv.get("early"):
+        e = Intervention.from_dict(iv["early"]).diff
+        items.append(f"Early in training ({iv['early']['metric']}): "
+                     f"{diff_text(e.mean, e.ci_low, e.ci_high)} points.")  # fmt: skip
+    items.append(Details(f"The {len(iv['nets'])} pairs", [Table(iv["nets"])]))
+    return Section(f"{ds}: the intervention arm (critical start against default)", items, lead=lead)
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -345,7 +484,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
         if failed:
             what.append(Details(f"Failed jobs ({len(failed)})", [Table(failed)]))
         out.append(Section(f"What ran: {label}", what,
-                           lead=f"{ok} measured points, {len(failed)} failed jobs."))  # fmt: skip
+                           lead=f"{progress_text(part)} {ok} measured points, {len(failed)} "
+                           "failed jobs."))  # fmt: skip
         tag = label.replace(" ", "_")
         for ds, stats in analyse_all(part).items():
             figure = Path(out_dir) / "figures" / f"zoo_train_{tag}_{ds}_accuracy.png"
@@ -355,24 +495,72 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     return out
 
 
+def progress_text(part: dict[str, Any]) -> str:
+    """How much of the planned study finished: jobs (network × dataset × seed × start) with
+    their final point stored, and networks with every planned seed of the default start."""
+    plan = part.get("planned")
+    final = max((_step(r["weights"]) for r in part["rows"] if r["status"] == "ok"), default=None)
+    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part["rows"]
+            if r["status"] == "ok" and _step(r["weights"]) == final}  # fmt: skip
+    if not plan:
+        return f"{len(done)} jobs finished."
+    total = len(plan["nets"]) * len(plan["datasets"]) * len(plan["seeds"]) * len(plan["starts"])
+    full = sum(
+        all((n, f"{ds}/seed{s}") in done for ds in plan["datasets"] for s in plan["seeds"])
+        for n in plan["nets"]
+    )
+    return (
+        f"{len(done)} of {total} planned jobs finished (network × dataset × seed × start); "
+        f"{full} of {len(plan['nets'])} networks have every seed of the default start."
+    )
+
+
+def _step(weights: str) -> int:
+    tail = weights.rsplit("/", 1)[-1]
+    return int(tail[4:]) if tail.startswith("step") and tail[4:].isdigit() else -1
+
+
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained zoo (the full run when stored, else this run), and training against
     initialisation."""
     part = data.get("full") or data
     rows = []
+    from criticality.experiments._zoo_m1 import M1Test
+
     for ds, stats in analyse_all(part).items():
-        h = stats["headline"]
         label = "the full run" if data.get("full") else "this run"
-        rows.append(ScoreRow(
-            "More accurate networks sit closer to criticality",
-            f"{ds}: {rho_text(h)}; detectable |ρ| ≥ "
-            f"{fmt(stats['power']['detectable_rho'], 'corr')}",
-            spearman_verdict(h),
-            "rule: the 95 % CI of ρ(accuracy, |λ_1|) lies below 0; architectures trained here "
-            "with one small recipe, not the paper's ImageNet models",
-            f"{ds}: accuracy against distance to criticality ({label})",
-            claim="M1",
-        ))  # fmt: skip
+        section = f"{ds}: accuracy against distance to criticality ({label})"
+        for key, statement in (
+            ("accuracy", "More accurate networks sit closer to criticality"),
+            ("init", "Networks closer to criticality at initialisation end more accurate"),
+            ("year", "Newer architecture families sit closer to criticality after training"),
+        ):
+            t = M1Test.from_dict(stats["m1"][key])
+            h, lr = t.headline, t.learned
+            figure = f"{ds}: {rho_text(dataclasses.asdict(h))}, {h.n_clusters} families"
+            if not math.isnan(lr.rho):
+                figure += (f"; ≥ {t.floor:g} % only: "
+                           f"{fmt_ci(lr.rho, lr.ci_low, lr.ci_high, 'corr')}")  # fmt: skip
+            rows.append(ScoreRow(
+                statement, figure, t.verdict,
+                f"family-aware rule (docs/report.md): {t.reason}; architectures trained here "
+                "with one recipe, not the paper's ImageNet models",
+                section, claim="M1",
+            ))  # fmt: skip
+        iv = stats.get("intervention")
+        if iv:
+            from criticality.experiments._zoo_m1 import Intervention, diff_text
+
+            f = Intervention.from_dict(iv["final"])
+            rows.append(ScoreRow(
+                "Starting at the self-organised critical point improves final accuracy",
+                f"{ds}: Δ = {diff_text(f.diff.mean, f.diff.ci_low, f.diff.ci_high)} points, "
+                f"{f.diff.n} networks, {f.diff.n_clusters} families",
+                f.verdict,
+                "rule: the family-resampled interval of the paired difference (critical start − "
+                "default) above 0 supported, below 0 not supported",
+                f"{ds}: the intervention arm (critical start against default) ({label})",
+            ))  # fmt: skip
         last = stats["training"][-1].get("wilcoxon")
         if last is not None:
             rows.append(ScoreRow(

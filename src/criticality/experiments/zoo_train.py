@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,30 @@ from criticality.training.callbacks import Callback
 log = logging.getLogger(__name__)
 
 DATASETS = ("fashion_mnist", "mnist")
+STEMS = ("imagenet", "stride1")
+STARTS = ("default", "critical")
+#: Homeostatic updates between two re-estimations of BatchNorm statistics (critical start).
+ORGANISE_CHUNK = 20
+
+
+def mix(seed: int, chunk: int) -> int:
+    """The seed of one chunk of the critical start's updates."""
+    return 1_000_003 * (seed + 1) + chunk
+
+
 STORE = "zoo_train.sqlite"
 
 
 @dataclasses.dataclass(frozen=True)
 class ZooTrainConfig:
     """The trained zoo: which networks, the one training recipe, and the measurement settings.
+
+    The defaults are the full study's recipe, chosen on a pilot of a few networks
+    (``benchmarks/zoo_train_pilot.py``; docs/scan.md, "The trained zoo's recipe"), never on its
+    statistics: 32,768 examples (1,024 Adam steps of 32), peak rate 1e-3 with a 5 % linear
+    warm-up and cosine decay, shifts of up to 2 px, the builders' own strides, BatchNorm
+    statistics re-estimated before each measured point, two seeds, and both starts (the
+    default initialisation and the self-organised critical one), accuracy on 2,000 test images.
 
     Attributes:
         nets: architectures (names of :data:`criticality.zoo.SMALL_NETS`); ``()``: all with at
@@ -69,6 +87,18 @@ class ZooTrainConfig:
         k: Lyapunov exponents (the scan's default).
         ftle_iter: power-iteration steps of the FTLE (the scan's default).
         n_test: test images for the accuracy at each point.
+        stem: how the networks meet 32 px inputs: ``"imagenet"`` keeps the builders' 224-px
+            strides, ``"stride1"`` sets the stem convolution to stride 1 and drops the pool
+            after it (:func:`criticality.zoo.stride1_stem`).
+        warmup: fraction of the budget with a linear warm-up of the learning rate (0: none).
+        starts: the initialisations trained, each paired with the others by network and seed:
+            ``"default"`` (the builder's) and ``"critical"`` (the builder's, then
+            :func:`~criticality.training.methods.homeostatic.self_organise` without any
+            gradient: the intervention arm).
+        organise_updates: homeostatic updates of the critical start.
+        organise_tau: their time constant (in updates).
+        channels_last: train in the channels-last memory format (faster convolutions on CPU;
+            ``benchmarks/zoo_train_throughput.py``).
         threads: torch threads per job.
         executor: ``"local"`` or ``"ray"``.
         address: Ray cluster address.
@@ -81,16 +111,22 @@ class ZooTrainConfig:
     max_params: int | None = 6_000_000
     datasets: tuple[str, ...] = ("fashion_mnist",)
     seeds: tuple[int, ...] = (0, 1)
-    examples: int = 512
+    examples: int = 32_768
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 1e-3
     shift: int = 2
     points: tuple[float, ...] = (0.0, 0.25, 1.0)
     measures: tuple[str, ...] = ("lyapunov", "ftle", "branching")
     n_probes: int = 4
     k: int = 2
     ftle_iter: int = 10
-    n_test: int = 200
+    n_test: int = 2000
+    stem: str = "imagenet"
+    warmup: float = 0.05
+    starts: tuple[str, ...] = ("default", "critical")
+    organise_updates: int = 100
+    organise_tau: float = 5.0
+    channels_last: bool = False
     threads: int | None = 1
     executor: str = "local"
     address: str | None = None
@@ -102,16 +138,17 @@ class ZooTrainConfig:
         """Three small networks, one seed, 64 examples: seconds, for tests."""
         return cls(nets=("densenet_g12_2222", "convnext_c32", "vit_p4_l2_d64"), seeds=(0,),
                    examples=64, batch_size=16, points=(0.0, 1.0), n_probes=2, ftle_iter=3,
-                   n_test=64)  # fmt: skip
+                   n_test=64, starts=("default",))  # fmt: skip
 
     @classmethod
     def demo(cls) -> ZooTrainConfig:
         """A bounded part (five cheap networks of five families, two seeds, about two minutes)
-        and the full run's result read from ``runs/zoo-train`` when it exists."""
+        and the committed study read from ``results/zoo-train`` (its ``results.json``, or a
+        run's store) when it exists."""
         nets = ("densenet_g12_2222", "convnext_c32", "regnet_x_small", "vit_p4_l2_d64",
                 "shufflenet_v2_narrow")  # fmt: skip
         return cls(nets=nets, examples=256, points=(0.0, 1.0), n_test=200, ftle_iter=5,
-                   full_from="runs/zoo-train")  # fmt: skip
+                   starts=("default",), full_from="results/zoo-train")  # fmt: skip
 
     @classmethod
     def gpu(cls) -> ZooTrainConfig:
@@ -133,8 +170,15 @@ class ZooTrainConfig:
     def settings(self) -> dict[str, Any]:
         """What keys the store's rows: the recipe and the measurement (not where it runs)."""
         skip = {"nets", "max_params", "datasets", "seeds", "threads", "executor", "address",
-                "device", "full_from"}  # fmt: skip
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+                "device", "full_from", "starts", "channels_last"}  # fmt: skip
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        # fields added later keep the hash of older studies while they hold their old default
+        for key, old in (("stem", "imagenet"), ("warmup", 0.0)):
+            if out[key] == old:
+                del out[key]
+        if "critical" not in self.starts:
+            del out["organise_updates"], out["organise_tau"]
+        return out
 
     def net_names(self) -> list[str]:
         from criticality.zoo import SMALL_NETS, list_small_nets
@@ -160,6 +204,18 @@ class ZooTrainConfig:
             raise ValueError(f"points are fractions of the budget in [0, 1], got {self.points}")
         if self.n_probes < 1 or self.k < 1 or self.n_test < 1 or self.shift < 0:
             raise ValueError("n_probes, k and n_test must be at least 1 and shift at least 0")
+        if self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if (
+            not self.starts
+            or set(self.starts) - set(STARTS)
+            or len(set(self.starts)) != len(self.starts)
+        ):
+            raise ValueError(f"starts must be distinct names of {STARTS}, got {self.starts}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup is a fraction of the budget in [0, 1), got {self.warmup}")
+        if self.organise_updates < 1 or self.organise_tau <= 0:
+            raise ValueError("organise_updates must be at least 1 and organise_tau positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,15 +228,21 @@ class Job:
     config: ZooTrainConfig
     key: str
     work: str
+    start: str = "default"
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/seed{self.seed}"
+        return f"{self.dataset}/{_start(self.start)}seed{self.seed}"
 
 
-def point_label(dataset: str, seed: int, step: int) -> str:
-    """The store's ``weights`` of one measured point."""
-    return f"{dataset}/seed{seed}/step{step}"
+def _start(start: str) -> str:
+    return "" if start == "default" else f"{start}/"
+
+
+def point_label(dataset: str, seed: int, step: int, start: str = "default") -> str:
+    """The store's ``weights`` of one measured point (``DATASET/seedS/stepN`` for the default
+    start, ``DATASET/critical/seedS/stepN`` for the intervention arm)."""
+    return f"{dataset}/{_start(start)}seed{seed}/step{step}"
 
 
 @register_experiment(
@@ -198,37 +260,99 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     from criticality.reporting import write_results
 
     out = Path(out_dir)
-    data = train_zoo(cfg, out)
+
+    def save(data: dict[str, Any]) -> None:
+        write_results(out, "zoo-train", dataclasses.asdict(cfg), data,
+                      seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
+
+    data = train_zoo(cfg, out, on_job=save)
     if cfg.full_from is not None:
         data["full"] = read_full(Path(cfg.full_from))
-    write_results(
-        out, "zoo-train", dataclasses.asdict(cfg), data, seed=cfg.seeds[0], device=cfg.device
-    )
+    save(data)
     return render(out)
 
 
-def train_zoo(cfg: ZooTrainConfig, out: Path) -> dict[str, Any]:
-    """Run (or resume) every job; return the stored rows of this configuration."""
+def train_zoo(
+    cfg: ZooTrainConfig, out: Path, on_job: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Run (or resume) every job; return the stored rows of this configuration.
+
+    ``on_job`` receives the rows stored so far after each finished job (``run`` writes them to
+    ``results.json``, so a long run's partial study renders and exports at any time)."""
     cfg.check()
     names = cfg.net_names()
     with ResultStore(out / STORE) as store:
         key = store.add_config(cfg.settings())
         done = store.done(key, include_failed=False)  # failed jobs are tried again
         final = cfg.point_steps()[-1]
+        imported = import_results(store, out / "results.json", key)
+        if imported:
+            log.info("zoo-train: %d rows of an earlier run taken from %s", imported,
+                     out / "results.json")  # fmt: skip
+        done = store.done(key, include_failed=False)  # failed jobs are tried again
+        work = out / "zoo_train_work" / key
+        # seeds outermost, families round-robin, the starts of one network together: a partial
+        # run holds whole pairs of as many families as possible at the first seed
         jobs = [
-            Job(n, ds, s, cfg, key, str(out / "zoo_train_work" / key / ds / n / f"seed{s}"))
-            for ds in cfg.datasets for s in cfg.seeds for n in names
-            if (n, point_label(ds, s, final)) not in done
+            Job(n, ds, s, cfg, key, str(work / ds / f"{_start(st)}{n}" / f"seed{s}"), st)
+            for s in cfg.seeds for ds in cfg.datasets for n in family_round_robin(names)
+            for st in cfg.starts if (n, point_label(ds, s, final, st)) not in done
         ]  # fmt: skip
-        log.info("zoo-train: %d nets x %d datasets x %d seeds, %d jobs to run", len(names),
-                 len(cfg.datasets), len(cfg.seeds), len(jobs))  # fmt: skip
+        total = len(names) * len(cfg.datasets) * len(cfg.seeds) * len(cfg.starts)
+        log.info("zoo-train: %d nets x %d datasets x %d seeds x %d starts, %d of %d jobs to run",
+                 len(names), len(cfg.datasets), len(cfg.seeds), len(cfg.starts), len(jobs),
+                 total)  # fmt: skip
         gpus = 1 if cfg.device.startswith("cuda") else 0
-        for job, rows in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
-                                  gpus=gpus, on_error=failed_rows):  # fmt: skip
+        begin = time.perf_counter()
+        for i, (job, rows) in enumerate(map_jobs(run_job, jobs, executor=cfg.executor,
+                                                 address=cfg.address, gpus=gpus,
+                                                 on_error=failed_rows), 1):  # fmt: skip
             for row in rows:
                 store.put(row)
-            log.info("%s %s: %s", job.net, job.label, rows[-1].status)
+            elapsed = time.perf_counter() - begin
+            log.info("zoo-train job %d/%d %s %s: %s (%.0f s elapsed, about %.0f s left)", i,
+                     len(jobs), job.net, job.label, rows[-1].status, elapsed,
+                     elapsed / i * (len(jobs) - i))  # fmt: skip
+            if on_job is not None:
+                on_job(collect(store, key, names, cfg))
         return collect(store, key, names, cfg)
+
+
+def family_round_robin(names: list[str]) -> list[str]:
+    """``names`` reordered: the first network of every family, then the second of every
+    family, and so on; within a round the smaller networks (parameter count) first, so that a
+    partial run holds as many families as possible."""
+    from criticality.zoo import SMALL_NETS
+
+    rank: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for n in names:
+        fam = SMALL_NETS[n].family
+        rank[n] = seen.get(fam, 0)
+        seen[fam] = rank[n] + 1
+    return sorted(names, key=lambda n: (rank[n], SMALL_NETS[n].params))  # small first
+
+
+def import_results(store: ResultStore, path: Path, key: str) -> int:
+    """Put the rows of an earlier ``results.json`` (a committed study, copied into the output
+    folder) with the same configuration ``key`` into ``store`` where it lacks them; the number of
+    rows taken. This is how a study resumes from its committed data (``results/zoo-train``)."""
+    if not path.is_file():
+        return 0
+    data = json.loads(path.read_text()).get("data", {})
+    have = {(r.model, r.weights) for r in store.rows(key)}
+    n = 0
+    for part in (data, data.get("full") or {}):
+        if part.get("config_hash") != key:
+            continue
+        for r in part.get("rows", []):
+            if r["status"] != "ok" or (r["model"], r["weights"]) in have:
+                continue
+            store.put(Row(r["model"], r["weights"], key, "ok", r.get("reason") or "",
+                          json.dumps(r["report"]), float(r.get("seconds") or 0.0)))  # fmt: skip
+            have.add((r["model"], r["weights"]))
+            n += 1
+    return n
 
 
 def collect(store: ResultStore, key: str, names: list[str], cfg: Any) -> dict[str, Any]:
@@ -240,14 +364,24 @@ def collect(store: ResultStore, key: str, names: list[str], cfg: Any) -> dict[st
         for r in store.rows(key) if r.model in wanted
     ]  # fmt: skip
     settings = cfg.settings() if hasattr(cfg, "settings") else store.config(key)
-    return {"config_hash": key, "settings": settings, "rows": rows}
+    out: dict[str, Any] = {"config_hash": key, "settings": settings, "rows": rows}
+    if isinstance(cfg, ZooTrainConfig):
+        out["planned"] = {"nets": names, "datasets": list(cfg.datasets),
+                          "seeds": list(cfg.seeds), "starts": list(cfg.starts)}  # fmt: skip
+    return out
 
 
 def read_full(folder: Path) -> dict[str, Any] | None:
     """The stored rows of a full run in ``folder`` (its largest configuration), or ``None``."""
     path = folder / STORE
     if not path.is_file():
-        return None
+        exported = folder / "results.json"
+        if not exported.is_file():
+            return None
+        data = json.loads(exported.read_text()).get("data", {})
+        data.pop("full", None)
+        data["path"] = str(exported)
+        return data if data.get("rows") else None
     with ResultStore(path) as store:
         counts: dict[str, int] = {}
         for row in store.rows():
@@ -277,10 +411,14 @@ class CosineLR(Callback):
 
     name = "cosine_lr"
 
-    def __init__(self, lr: float, total: int) -> None:
-        self.lr, self.total = lr, total
+    def __init__(self, lr: float, total: int, warmup: int = 0) -> None:
+        self.lr, self.total, self.warmup = lr, total, warmup
 
     def rate(self, step: int) -> float:
+        """The rate of global step ``step``: linear warm-up over the first ``warmup`` steps,
+        then the cosine decay (over the whole budget)."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.total) / self.total))
 
     def on_fit_start(self, state: Any) -> None:
@@ -346,7 +484,71 @@ class Batches:
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + self.offset + step)
         idx = torch.randint(0, self.data.x_train.shape[0], (self.cfg.batch_size,), generator=g)
-        return augment(self.data.x_train[idx], self.cfg.shift, g), self.data.y_train[idx]
+        x = augment(self.data.x_train[idx], self.cfg.shift, g)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.data.y_train[idx]
+
+
+def build(net: str, seed: int, cfg: ZooTrainConfig, start: str, data: Data) -> torch.nn.Module:
+    """The network of one job at its start: the builder's initialisation with the config's
+    stem, then, for the ``critical`` start, the homeostatic rule without gradient."""
+    from criticality.zoo import small_image_net, stride1_stem
+
+    model = small_image_net(net, seed=seed)
+    if cfg.stem == "stride1":
+        model = stride1_stem(model)
+    if start == "critical":
+        from criticality.training.methods.homeostatic import self_organise
+
+        g = torch.Generator().manual_seed(seed)
+        pool = data.x_train[torch.randint(0, data.x_train.shape[0], (1024,), generator=g)]
+        # the network that is measured: eval mode with BatchNorm statistics of its current
+        # weights, re-estimated between chunks (a gain changed early moves the later inputs)
+        for chunk, first in enumerate(range(0, cfg.organise_updates, ORGANISE_CHUNK)):
+            recalibrate_bn(model, pool)
+            model.eval()
+            n = min(ORGANISE_CHUNK, cfg.organise_updates - first)
+            self_organise(model, pool, updates=n, seed=mix(seed, chunk), tau=cfg.organise_tau,
+                          head=False)  # fmt: skip
+        recalibrate_bn(model, pool)
+        model.eval()
+    model = model.to(cfg.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def recalibrate_bn(model: torch.nn.Module, x: torch.Tensor, *, batch_size: int = 250) -> None:
+    """Re-estimate every BatchNorm's running mean and variance on ``x`` (training images,
+    ``(N, C, H, W)``, no augmentation) as a cumulative average over batches, in place.
+
+    Several builders set a slow BatchNorm momentum for long ImageNet runs (MobileNet-V3 0.01,
+    MNASNet 0.0003): after a few hundred steps their running statistics are still those of the
+    initialisation, so the network in ``eval()`` mode, the one accuracy and every measure see,
+    is not the network that trained. Re-estimating the statistics (the standard fix, e.g. for
+    weight-averaged or weight-shared networks) gives every architecture the statistics of its
+    current weights; a network without BatchNorm is unchanged. Training is not affected (in
+    training mode BatchNorm normalises by the batch).
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    device = next(model.parameters()).device
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average
+        model.train()
+        with torch.no_grad():
+            for xb in x.split(batch_size):
+                model(xb.to(device))
+    finally:
+        for m, mom in zip(norms, momenta, strict=True):
+            m.momentum = mom
+        model.train(was_training)
 
 
 def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
@@ -362,7 +564,6 @@ def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
 def run_job(job: Job) -> list[Row]:
     """Train one network with the recipe, measuring at each point; a row per point."""
     from criticality.training import fit
-    from criticality.zoo import small_image_net
 
     cfg = job.config
     start = time.perf_counter()
@@ -373,9 +574,9 @@ def run_job(job: Job) -> list[Row]:
         work = Path(job.work)
         data = load_data(job.dataset)
         probes = probe_sets(data, cfg)
-        model = small_image_net(job.net, seed=job.seed).to(cfg.device)
+        model = build(job.net, job.seed, cfg, job.start, data)
         total = cfg.steps()
-        schedule = CosineLR(cfg.lr, total)
+        schedule = CosineLR(cfg.lr, total, round(cfg.warmup * total))
         state, previous = None, 0
         for task, step in enumerate(cfg.point_steps()):
             if step > previous:
@@ -397,8 +598,8 @@ def run_job(job: Job) -> list[Row]:
         for step in cfg.point_steps():
             report = json.loads((work / f"point_{step}.json").read_text())
             seconds = report["metadata"]["zoo_train"]["seconds"]
-            rows.append(Row(job.net, point_label(job.dataset, job.seed, step), job.key, "ok", "",
-                            json.dumps(report), seconds))  # fmt: skip
+            rows.append(Row(job.net, point_label(job.dataset, job.seed, step, job.start), job.key,
+                            "ok", "", json.dumps(report), seconds))  # fmt: skip
         log.info("%s %s done in %.1f s", job.net, job.label, time.perf_counter() - start)
         return rows
     finally:
@@ -418,7 +619,10 @@ def measure_point(
 
     cfg = job.config
     start = time.perf_counter()
+    recalibrate_bn(model, data.x_train[:2000])
     model.eval()
+    if cfg.channels_last:  # the measures propagate tangents through flat views
+        model = model.to(memory_format=torch.contiguous_format)
     body = stages(model)[:-1]
     dev = cfg.device
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
@@ -431,7 +635,10 @@ def measure_point(
                       lyapunov={"k": cfg.k})  # fmt: skip
         other[name] = float(alt.lambda_max)
     n = min(cfg.n_test, data.x_test.shape[0] - cfg.n_probes)
-    acc = 100.0 * accuracy(model, data.x_test[:n], data.y_test[:n])
+    with torch.inference_mode():
+        acc = 100.0 * accuracy(model, data.x_test[:n], data.y_test[:n])
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     spec = SMALL_NETS[job.net]
     fam = FAMILIES[spec.family]
     out = report.to_dict()
@@ -439,10 +646,18 @@ def measure_point(
         "net": job.net, "family": spec.family, "year": fam.year, "kind": fam.kind,
         "norm": fam.norm, "skip": fam.skip, "depthwise": spec.depthwise,
         "attention": spec.attention, "variant": spec.variant, "builder": spec.builder,
-        "params": sum(p.numel() for p in model.parameters()), "dataset": job.dataset,
+        "params": sum(p.numel() for p in model.parameters()), "depth": weight_layers(model),
+        "start": job.start, "stem": cfg.stem, "dataset": job.dataset,
         "seed": job.seed, "step": step, "examples": step * cfg.batch_size,
         "budget_examples": cfg.steps() * cfg.batch_size, "accuracy": acc, "n_test": n,
         "lambda_1": {"test": float(report.lambda_max), **other},
         "seconds": time.perf_counter() - start,
     }  # fmt: skip
     return out
+
+
+def weight_layers(model: torch.nn.Module) -> int:
+    """Depth as the number of convolution and linear layers (the partial correlation's
+    covariate)."""
+    kinds = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
+    return sum(isinstance(m, kinds) for m in model.modules())

@@ -26,4 +26,5 @@ from criticality.zoo._small_images import SmallNet as SmallNet
 from criticality.zoo._small_images import list_small_nets as list_small_nets
 from criticality.zoo._small_images import pad_to_32 as pad_to_32
 from criticality.zoo._small_images import small_image_net as small_image_net
+from criticality.zoo._small_images import stride1_stem as stride1_stem
 from criticality.zoo.metadata import zoo_metadata as zoo_metadata

@@ -360,6 +360,36 @@ def small_image_net(name: str, *, seed: int = 0) -> nn.Module:
     return adapt(model).eval()
 
 
+def stride1_stem(model: nn.Module) -> nn.Module:
+    """The usual 32-px stem, in place: the adapted stem convolution (the 1-channel one) at
+    stride 1, and a max-pool that follows it before any other convolution removed (ResNet's
+    ``maxpool``, DenseNet's ``pool0``). A patch embedding (kernel equal to stride: ViT, Swin,
+    ConvNeXt) is already sized for 32 px and is left alone, as are networks whose attention
+    windows are fixed by the input size (MaxViT).
+
+    Raises:
+        ValueError: no 1-channel stem convolution (not an adapted network).
+    """
+    mods = list(model.named_modules())
+    at = next((i for i, (_, m) in enumerate(mods)
+               if isinstance(m, nn.Conv2d) and m.in_channels == 1), None)  # fmt: skip
+    if at is None:
+        raise ValueError("no 1-channel stem convolution: adapt the network first (adapt())")
+    stem = mods[at][1]
+    assert isinstance(stem, nn.Conv2d)
+    patchify = stem.kernel_size == stem.stride and stem.stride != (1, 1)
+    if patchify or type(model).__name__ == "MaxVit":
+        return model
+    stem.stride = (1, 1)
+    for name, m in mods[at + 1 :]:
+        if isinstance(m, nn.Conv2d):
+            break
+        if isinstance(m, nn.MaxPool2d):
+            _set(model, name, nn.Identity())
+            break
+    return model
+
+
 def pad_to_32(x: torch.Tensor) -> torch.Tensor:
     """28 px images ``(N, C, 28, 28)`` zero-padded by 2 px on each side to 32 px (32 px pass)."""
     if x.shape[-1] == IMAGE_SIZE and x.shape[-2] == IMAGE_SIZE:
