@@ -117,7 +117,8 @@ def _owning(name: str, run: Runner) -> Runner:
 
     @functools.wraps(run)
     def owned_run(cfg: Any, out_dir: str | Path) -> Path:
-        config = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+        plain = dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+        config = dataclasses.asdict(cfg) if plain else {}
         with owned_folder(out_dir, name, config, fresh=fresh_requested()):
             return run(cfg, out_dir)
 
