@@ -115,7 +115,7 @@ def test_verdict_says_when_the_data_do_not_support_the_claim():
     runs = []
     rng = np.random.default_rng(2)
     for s in range(5):
-        acc = np.linspace(0.9, 0.7, 30)  # plasticity lost ...
+        acc = np.linspace(0.9, 0.7, 30) + rng.normal(0, 0.005, 30)  # plasticity lost ...
         lam = rng.normal(0, 0.01, 30)  # ... while λ_1 stays at criticality
         runs.append(make_run("plain", s, lam, acc))
     text = verdict(analyse(runs, kind="classification"))
@@ -209,3 +209,80 @@ def _drift(first: float, last: float, change: float) -> dict[str, Any]:
 
 def _diff(mean: float, low: float, high: float) -> dict[str, float]:
     return {"mean_diff": mean, "ci_low": low, "ci_high": high}
+
+
+def _synthetic(seeds: int, tasks: int, measure_every: int, sweep: bool) -> list[dict[str, Any]]:
+    """Runs shaped as the experiment writes them: λ_1 only on the measured tasks (every
+    ``measure_every``-th and the last), plasticity metrics every task."""
+    rng = np.random.default_rng(seeds * 100 + tasks * 10 + measure_every)
+    labels = ["plain", "continual_backprop", "critical_global"]
+    if sweep:
+        labels.append("continual_backprop[replacement_rate=0.001]")
+    runs = []
+    for label in labels:
+        for s in range(seeds):
+            rows = []
+            for t in range(tasks):
+                due = t % measure_every == 0 or t == tasks - 1
+                snap: dict[str, Any] = {"dead": float(rng.uniform()), "effective_rank": 5.0}
+                if due:
+                    snap |= {"lambda_1": float(rng.normal()), "sigma": 1.0}
+                rows.append({"task": t, "online_accuracy": float(rng.uniform(0.1, 0.9)),
+                             "test_accuracy": 0.5, "start": snap, "end": dict(snap)})  # fmt: skip
+            runs.append({"method": label, "seed": s, "tasks": rows})
+    return runs
+
+
+_GRID = [
+    pytest.param(seeds, tasks, sweep, marks=[pytest.mark.slow] if tasks == 24 and seeds < 3 else [])
+    for seeds in (1, 2, 3)
+    for tasks in (1, 3, 24)  # 24 tasks, every 6th measured: the lead-lag crash of issue 24
+    for sweep in (False, True)
+]
+
+
+@pytest.mark.parametrize(("seeds", "tasks", "sweep"), _GRID)
+def test_the_analysis_never_raises_on_a_valid_grid(seeds: int, tasks: int, sweep: bool) -> None:
+    """Every valid setting's records go through the analysis, the verdict and the scorecard:
+    nothing may fail after the training (a sweep label, λ_1 measured every 6th task)."""
+    from criticality.experiments._continual_report import criticality_methods, scorecard
+
+    for every in range(1, 8):
+        a = analyse(_synthetic(seeds, tasks, every, sweep), kind="classification", chance=0.1)
+        names = criticality_methods(list(a["tail"]))
+        assert names == ["critical_global"]
+        text = verdict(a, names)
+        if seeds < 3:  # too few replicates: never a verdict
+            assert text.startswith(f"Inconclusive: {seeds} distinct seed")
+        assert all(len(r["rho"]) == 11 for r in a["lead_lag"].values())
+        rows = scorecard({"analysis": a})
+        assert all(r.verdict == "inconclusive" for r in rows) or seeds >= 3
+
+
+def test_lagged_rho_with_fewer_changes_than_the_lag_is_nan():
+    x, y = np.arange(5.0), np.arange(5.0) ** 2  # 4 changes
+    assert math.isnan(lagged_rho(x, y, 4)) and math.isnan(lagged_rho(x, y, -5))
+    x6 = np.full(24, np.nan)
+    x6[::6] = np.arange(4.0)  # λ_1 every 6th task: 4 values, 3 changes
+    assert math.isnan(lagged_rho(x6, np.arange(24.0), 5))
+
+
+def test_a_verdict_needs_three_seeds_a_wide_interval_and_learners_off_chance():
+    rng = np.random.default_rng(0)
+
+    def runs(n, acc0):
+        out = []
+        for s in range(n):
+            acc = np.linspace(acc0, acc0 - 0.2, 30) + rng.normal(0, 0.01, 30)
+            out.append(make_run("plain", s, -np.linspace(0, 1, 30) + rng.normal(0, 0.01, 30), acc))
+        return out
+
+    assert "Supported here" in verdict(analyse(runs(4, 0.9), kind="classification", chance=0.1))
+    two = verdict(analyse(runs(2, 0.9), kind="classification", chance=0.1))
+    assert two.startswith("Inconclusive: 2 distinct seeds of plain (at least 3 needed)")
+    chance = verdict(analyse(runs(4, 0.27), kind="classification", chance=0.25))
+    assert chance.startswith("Inconclusive: plain never left chance")
+    same = [
+        make_run("plain", s, np.linspace(0, -1, 30), np.linspace(0.9, 0.7, 30)) for s in range(4)
+    ]
+    assert "an interval of zero width" in verdict(analyse(same, kind="classification"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +54,9 @@ def test_tiny_end_to_end(tmp_path: Path) -> None:
     assert data["analysis"]["max_difference_from_baseline"]["measure_only"] == 0.0
     dense = next(r for r in runs if r["method"] == "measure_only")["dense"]
     assert dense and all("lambda_1" in d for d in dense)
-    assert "Supported here" in data["verdict"]
+    # two seeds, learners near chance: the tiny preset earns no verdict, and says why
+    assert data["verdict"].startswith("Inconclusive: 2 distinct seeds of plain")
+    assert "Supported here" not in data["verdict"]
     assert {t["method"] for t in data["throughput"]} == set(cfg.methods)
     # the recorded compute counts each ensemble unit once (its members share the time)
     for row in data["throughput"]:
@@ -129,3 +134,95 @@ def test_other_streams_run(stream: str, tmp_path: Path) -> None:
         assert set(data["class_incremental"]) == {"plain", "redo"}
     else:
         assert data["analysis"]["performance"] == "online_error" and row["online_error"] > 0
+
+
+def test_a_sweep_finishes_and_reports_every_arm(tmp_path: Path) -> None:
+    cfg = small(
+        methods=("plain", "continual_backprop", "critical_global"),
+        sweep=(("continual_backprop", "replacement_rate", (0.001,)),),
+        tasks=2,
+    )
+    path = continual.run(cfg, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    labels = ["plain", "continual_backprop", "continual_backprop[replacement_rate=0.001]",
+              "critical_global"]  # fmt: skip
+    assert [a["label"] for a in data["arms"]] == labels
+    assert {r["method"] for r in data["runs"]} == set(labels)
+    assert set(data["analysis"]["tail"]) == set(labels[1:])
+    html = path.read_text()
+    assert all(label in html for label in labels)
+
+
+def test_bad_numbers_and_repeated_seeds_are_refused_up_front(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        continual.run(small(lr=math.nan), tmp_path)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        small(lr=-0.1).validate()
+    with pytest.raises(ValueError, match=r"seeds \[0\] are listed more than once"):
+        small(seeds=(0, 0)).validate()
+    with pytest.raises(ValueError, match="noise_std of shrink_perturb must be finite"):
+        small(options=(("shrink_perturb", {"noise_std": math.inf}),)).validate()
+    assert not (tmp_path / "units").exists()  # refused before any work
+
+
+def _plain(tmp_path: Path, name: str, **changes: Any) -> tuple[Path, list[dict[str, Any]]]:
+    cfg = small(methods=("plain",), tasks=3, **changes)
+    continual.run(cfg, tmp_path / name)
+    out = tmp_path / name
+    return out, json.loads((out / "results.json").read_text())["data"]["runs"]
+
+
+def test_a_damaged_runs_file_is_named_set_aside_and_its_unit_recomputed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, reference = _plain(tmp_path, "run")
+    runs_file = out / "units" / "plain-s0_1" / "runs.json"
+    runs_file.write_text(runs_file.read_text()[:200])  # cut short
+    cfg = small(methods=("plain",), tasks=3)
+    with caplog.at_level("WARNING"):
+        continual.run(cfg, out)
+    assert str(runs_file) in caplog.text and "damaged" in caplog.text
+    assert (runs_file.parent / "runs.json.damaged-1").is_file()
+    again = json.loads((out / "results.json").read_text())["data"]["runs"]
+    assert strip_times(again) == strip_times(reference)
+
+
+def test_a_damaged_unit_stamp_recomputes_only_that_unit(tmp_path: Path) -> None:
+    cfg = small(methods=("plain", "continual_backprop"), tasks=2)
+    continual.run(cfg, tmp_path)
+    units = tmp_path / "units"
+    (units / "plain-s0_1" / "config.json").write_bytes(b"\x00garbage")
+    other = units / "continual_backprop-s0_1" / "runs.json"
+    before = other.stat().st_mtime_ns
+    continual.run(cfg, tmp_path)
+    assert (units / "plain-s0_1.replaced-1").is_dir()  # kept aside, never deleted
+    assert other.stat().st_mtime_ns == before  # the other unit was not touched
+    runs = json.loads((tmp_path / "results.json").read_text())["data"]["runs"]
+    assert all(len(r["tasks"]) == 2 for r in runs)
+
+
+def test_finished_tasks_without_a_checkpoint_are_recomputed_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, reference = _plain(tmp_path, "ref")
+    cfg = small(methods=("plain",), tasks=3)
+    original = continual.TaskTracker.on_step_end
+
+    def crash(self, state):
+        original(self, state)
+        if state.task == 2 and state.task_step == 3:
+            raise Killed
+
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", crash)
+    with pytest.raises(Killed):
+        continual.run(cfg, tmp_path / "cut")
+    unit = tmp_path / "cut" / "units" / "plain-s0_1"
+    assert len(json.loads((unit / "runs.json").read_text())[0]["tasks"]) == 2
+    shutil.rmtree(unit / "checkpoint")  # what an earlier error message advised
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", original)
+    with caplog.at_level("WARNING"):
+        continual.run(cfg, tmp_path / "cut")
+    assert "no readable checkpoint" in caplog.text and "from its first task" in caplog.text
+    again = json.loads((tmp_path / "cut" / "results.json").read_text())["data"]["runs"]
+    assert [row["task"] for row in again[0]["tasks"]] == [0, 1, 2]
+    assert strip_times(again) == strip_times(reference)

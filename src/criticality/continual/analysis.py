@@ -93,7 +93,11 @@ def curves(runs: Sequence[Run], key: str) -> dict[str, dict[str, Any]]:
     """
     out = {}
     for method, group in by_method(runs).items():
-        values = np.stack([series(r, key) for r in group])  # (seeds, T)
+        rows_ = [series(r, key) for r in group]
+        width = max(v.size for v in rows_)  # a partial run's units may differ in finished tasks
+        values = np.full((len(rows_), width), np.nan)
+        for i, v in enumerate(rows_):
+            values[i, : v.size] = v  # (seeds, T)
         rows = [mean_ci(col[np.isfinite(col)].tolist()) for col in values.T]
         out[method] = {
             "task": list(range(values.shape[1])),
@@ -200,8 +204,12 @@ def lagged_rho(x: np.ndarray, y: np.ndarray, lag: int) -> float:
     value is missing (criticality measured every few tasks) are left out first, so a lag
     counts measured tasks.
     """
+    n = min(x.size, y.size)  # series of one run have one value per task; guard anyway
+    x, y = np.asarray(x[:n], float), np.asarray(y[:n], float)
     keep = np.isfinite(x) & np.isfinite(y)
     dx, dy = np.diff(x[keep]), np.diff(y[keep])
+    if abs(lag) >= dx.size:  # too few measured tasks for this lag
+        return math.nan
     if lag >= 0:
         a, b = dx[: dx.size - lag], dy[lag:]
     else:
@@ -315,11 +323,21 @@ def analyse(
     baseline: str = "plain",
     fraction: float = 0.1,
     max_lag: int = 5,
+    chance: float | None = None,
 ) -> dict[str, Any]:
     """Everything :func:`verdict` reads, as one JSON-ready dict.
 
     ``λ_1`` is the value measured at the start of each task (the network the task meets), so
     that a correlation with the task's online performance reads as a prediction.
+
+    Args:
+        runs: one record per (method, seed).
+        kind: ``"classification"`` or ``"regression"``.
+        baseline: the control's method label.
+        fraction: share of the first / last tasks compared.
+        max_lag: largest lag of :func:`lead_lag`.
+        chance: the accuracy of guessing (``1 / classes``); with it, :func:`evidence` can tell
+            learners that never left chance.
     """
     perf, higher = performance_key(kind)
     test = "test_accuracy" if kind == "classification" else "test_error"
@@ -345,8 +363,13 @@ def analyse(
         if run["method"] != baseline and run["seed"] in base_runs:
             diff = np.abs(series(run, perf) - series(base_runs[run["seed"]], perf))
             identical.setdefault(run["method"], []).append(float(np.nanmax(diff)))
+    seeds = {m: sorted({r["seed"] for r in group}) for m, group in by_method(runs).items()}
+    tasks = {m: min(len(r["tasks"]) for r in group) for m, group in by_method(runs).items()}
     return {
         "kind": kind,
+        "seeds": seeds,
+        "tasks_finished": tasks,
+        "chance": chance,
         "performance": perf,
         "higher_is_better": higher,
         "baseline": baseline,
@@ -385,6 +408,47 @@ def _sign(stat: Mapping[str, Any]) -> int:
     if math.isfinite(hi) and hi < 0:
         return -1
     return 0
+
+
+#: Fewest distinct seeds of the baseline for a verdict other than inconclusive.
+MIN_SEEDS = 3
+#: Learners whose best task's mean online accuracy is within this of chance never learned.
+CHANCE_MARGIN = 0.05
+
+
+def thin_evidence(a: Mapping[str, Any]) -> list[str]:
+    """Why :func:`analyse`'s numbers cannot carry a verdict (empty when they can): fewer than
+    :data:`MIN_SEEDS` distinct seeds of the baseline, an interval of zero width where the
+    verdict reads one, or a baseline whose online accuracy never left chance (by more than
+    :data:`CHANCE_MARGIN` on any task)."""
+    b, perf = a["baseline"], a["performance"]
+    why = []
+    seeds = a.get("seeds", {}).get(b)
+    drift = a.get("drift", {}).get(perf, {}).get(b, {})
+    n = len(seeds) if seeds is not None else drift.get("first", {}).get("n")
+    if n is not None and n < MIN_SEEDS:
+        why.append(f"{n} distinct seed{'s' if n != 1 else ''} of {b} (at least {MIN_SEEDS} needed)")
+    stats_read = [drift.get("change")]
+    corr = a.get("correlation", {}).get("abs_lambda_1", {}).get(b)
+    if corr is not None:
+        stats_read.append(corr["mean_rho"])
+    for stat in stats_read:
+        if stat is None:
+            continue
+        lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
+        if math.isfinite(lo) and math.isfinite(hi) and lo == hi:
+            why.append("an interval of zero width (the seeds' values are identical)")
+            break
+    chance = a.get("chance")
+    curve = a.get("curves", {}).get("online_accuracy", {}).get(b)
+    if chance is not None and curve is not None:
+        best = np.nanmax(np.asarray(curve["mean"], float)) if len(curve["mean"]) else math.nan
+        if not (math.isfinite(best) and best > chance + CHANCE_MARGIN):
+            why.append(
+                f"{b} never left chance (best task's online accuracy {fmt(best, 'fraction')}, "
+                f"chance {fmt(chance, 'fraction')})"
+            )
+    return why
 
 
 def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> str:
@@ -431,7 +495,7 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     expected = worse  # farther from criticality, worse performance
     text.append(
         f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
-        f"{_ci(rho, kind='corr')} over {rho['n']} seeds (mixed model slope "
+        f"{_ci(rho, kind='corr')} over {rho['n']} distinct seeds (mixed model slope "
         f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
     )
     extra = []
@@ -490,6 +554,14 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     same = [m for m, v in a["max_difference_from_baseline"].items() if v == 0.0]
     if same:
         text.append(f"{', '.join(same)} trained exactly as {b} did: measuring changes nothing.")
+    thin = thin_evidence(a)
+    if thin:
+        return (
+            "Inconclusive: "
+            + "; ".join(thin)
+            + ", so no part of the claim is called. "
+            + " ".join(text)
+        )
     text.append(
         "Supported here: " + ("; ".join(supported) or "none of the claim's parts") + ". "
         "Not supported: " + ("; ".join(against) or "nothing") + "."

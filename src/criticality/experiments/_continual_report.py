@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from criticality.continual.analysis import verdict
+from criticality.continual.analysis import thin_evidence, verdict
 from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side, tables
-from criticality.reporting.scorecard import ScoreRow, combine, interval_verdict
+from criticality.reporting.scorecard import INCONCLUSIVE, ScoreRow, combine, interval_verdict
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
 
@@ -360,17 +360,24 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
 ACCURACY_MARGIN = 0.005
 
 
+def base_method(label: str) -> str:
+    """The registry name of an arm's label: ``"continual_backprop[replacement_rate=1e-06]"``
+    (a sweep arm) gives ``"continual_backprop"``."""
+    return label.split("[", 1)[0]
+
+
 def criticality_methods(methods: list[str]) -> list[str]:
-    """Those of ``methods`` whose registry kind is ``criticality`` (the verdict and the M3 row
-    read the same ones)."""
+    """Those of ``methods`` (arm labels, sweep arms included) whose registry kind is
+    ``criticality`` (the verdict and the M3 row read the same ones). A label whose method is not
+    in the registry (a results file from another version) is left out."""
     from criticality.training.methods import get_method
 
     found = []
     for m in methods:
         try:
-            if get_method(m).kind == "criticality":
+            if get_method(base_method(m)).kind == "criticality":
                 found.append(m)
-        except KeyError:
+        except (KeyError, ValueError):
             continue
     return found
 
@@ -390,17 +397,22 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     name = _LABELS.get(perf, perf)
     section = "Continual learning: loss of plasticity and criticality"
     rows: list[ScoreRow] = []
+    thin = thin_evidence(a)
+    caveat = f"; inconclusive here: {'; '.join(thin)}" if thin else ""
     corr = a["correlation"].get("abs_lambda_1", {}).get(base)
     if corr is not None and math.isfinite(corr["mean_rho"]["mean"]):
         r, side = corr["mean_rho"], "below" if better else "above"
+        n_seeds = len(a.get("seeds", {}).get(base, [])) or r["n"]
         rows.append(
             ScoreRow(
                 "Loss of plasticity goes with a loss of criticality (continual learning)",
                 f"ρ(|λ_1|, {name}) = {fmt_ci(r['mean'], r['ci_low'], r['ci_high'], 'corr')}"
-                f" within {base} runs, n = {r['n']} seeds",
-                interval_verdict(r["ci_low"], r["ci_high"], direction=-1 if better else 1),
+                f" within {base} runs, n = {n_seeds} distinct seeds",
+                INCONCLUSIVE
+                if thin
+                else interval_verdict(r["ci_low"], r["ci_high"], direction=-1 if better else 1),
                 f"rule: mean within-run Spearman ρ over seeds, its CI {side} 0; a correlation,"
-                " not an order in time (see the lead-lag table)",
+                " not an order in time (see the lead-lag table)" + caveat,
                 section,
                 claim="M3",
             )
@@ -428,9 +440,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 "Keeping criticality prevents the loss of plasticity",
                 f"{name}, method − {base}, last {round(100 * a['fraction'])} % of tasks: "
                 + "; ".join(figures),
-                combine(verdicts),
+                INCONCLUSIVE if thin else combine(verdicts),
                 "rule: CI of method − baseline (paired by seed) on the better side of 0; the other"
-                " side or within ±0.5 pp: not supported; every criticality method must agree",
+                " side or within ±0.5 pp: not supported; every criticality method must agree"
+                + caveat,
                 section,
                 claim="M3",
             )

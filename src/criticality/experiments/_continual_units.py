@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +21,13 @@ from criticality.data.streams import TaskStream, make_stream
 from criticality.reporting import atomic_write
 from criticality.training import Callback, TrainState, fit
 from criticality.training.methods import MethodParts, build_method
+from criticality.training import _checkpoint
 from criticality.training.methods.continual import for_ensemble
 
 if TYPE_CHECKING:
     from criticality.experiments.continual import ContinualConfig, Unit
+
+log = logging.getLogger(__name__)
 
 
 def streams_of(cfg: ContinualConfig, seeds: Sequence[int]) -> list[TaskStream]:
@@ -131,10 +135,20 @@ def train_unit(
     ``folder/checkpoint`` every ``checkpoint_every`` steps and at each task's end.
     """
     path = folder / "runs.json"
-    finished = json.loads(path.read_text()) if path.is_file() else []
+    finished = _read_runs(path, unit)
     done = len(finished[0]["tasks"]) if finished else 0
     if done >= cfg.tasks:
         return list(finished)
+    readable = (folder / "checkpoint").exists() and _has_checkpoint(folder / "checkpoint")
+    if done and not readable:
+        # finished tasks but no network to continue: never go on from a fresh network
+        kept = _set_aside(path)
+        log.warning(
+            "%s: %d finished tasks but no readable checkpoint in %s; training unit %s again "
+            "from its first task (the finished tasks are kept in %s)",
+            folder, done, folder / "checkpoint", unit.key, kept,
+        )  # fmt: skip
+        done = 0
     streams = streams_of(cfg, unit.seeds)
     kind, in_dim, n_out = streams[0].kind, streams[0].in_shape[0], streams[0].n_outputs
     nets = [mlp(in_dim, cfg.hidden, n_out, activation=cfg.activation, seed=s) for s in unit.seeds]
@@ -173,6 +187,55 @@ def train_unit(
             on_task()
     shutil.rmtree(folder / "checkpoint", ignore_errors=True)
     return list(json.loads(path.read_text()))
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` to the first free ``NAME.damaged-N`` beside it; return the new path."""
+    n = 1
+    while (target := path.with_name(f"{path.name}.damaged-{n}")).exists():
+        n += 1
+    path.rename(target)
+    return target
+
+
+def _read_runs(path: Path, unit: Unit) -> list[dict[str, Any]]:
+    """The unit's finished tasks from ``runs.json`` (none when absent). A file that does not
+    hold one record per seed of the unit, each with the same number of task rows, is damaged:
+    it is moved aside (``runs.json.damaged-N``), with its checkpoint, and the unit is
+    computed again from its start, with a warning naming the file."""
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        ok = (
+            isinstance(data, list)
+            and [r.get("seed") for r in data] == list(unit.seeds)
+            and len({len(r["tasks"]) for r in data}) == 1
+            and all(isinstance(row, dict) for r in data for row in r["tasks"])
+        )
+    except (ValueError, OSError, KeyError, TypeError, AttributeError) as err:
+        ok, data = False, err
+    if ok:
+        return list(data)
+    kept = _set_aside(path)
+    checkpoint = path.parent / "checkpoint"
+    if checkpoint.exists():
+        _set_aside(checkpoint)
+    log.warning("%s is damaged (%s): moved to %s; training unit %s again from its first task",
+                path, data if isinstance(data, Exception) else "not this unit's records", kept,
+                unit.key)  # fmt: skip
+    return []
+
+
+def _has_checkpoint(directory: Path) -> bool:
+    """Whether ``directory`` holds a checkpoint that loads (a damaged one is moved aside)."""
+    try:
+        return _checkpoint.load(directory) is not None
+    except _checkpoint.DamagedCheckpointError as err:
+        log.warning("%s", err)
+        if directory.exists():
+            _set_aside(directory)
+        return False
 
 
 def _records(

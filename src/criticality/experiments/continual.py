@@ -202,6 +202,24 @@ class ContinualConfig:
             method_options(name, overrides={option: None})
         if self.tasks < 1 or not self.seeds or self.measure_every < 1:
             raise ValueError("tasks, seeds and measure_every must be positive (at least one seed)")
+        repeated = sorted({s for s in self.seeds if list(self.seeds).count(s) > 1})
+        if repeated:
+            raise ValueError(
+                f"seeds {repeated} are listed more than once: a repeated seed is the same run "
+                "again, not a replicate; list each seed once"
+            )
+        for field in ("lr", "momentum"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{field} must be a finite number, got {value!r}")
+        if self.lr <= 0 or self.momentum < 0:
+            raise ValueError(
+                f"lr must be > 0 and momentum >= 0, got {self.lr!r}, {self.momentum!r}"
+            )
+        for name, opts in (*self.options, *((m, {o: v}) for m, o, vs in self.sweep for v in vs)):
+            for option, value in opts.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"option {option} of {name} must be finite, got {value!r}")
         if self.executor not in ("local", "ray"):
             raise ValueError(f"executor must be 'local' or 'ray', got {self.executor!r}")
 
@@ -312,9 +330,11 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
                 runs += records
                 bar.update(cfg.tasks)
     kind = runs[0]["kind"]
-    analysis = analyse(runs, kind=kind, baseline=cfg.baseline)
+    stream = streams_of(cfg, cfg.seeds[:1])[0]
+    chance = 1.0 / stream.n_outputs if kind == "classification" else None
+    analysis = analyse(runs, kind=kind, baseline=cfg.baseline, chance=chance)
     data = {
-        "stream": streams_of(cfg, cfg.seeds[:1])[0].describe(),
+        "stream": stream.describe(),
         "arms": [
             dataclasses.asdict(a)
             | {"reference": get_method(a.method).reference, "summary": get_method(a.method).summary}
