@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from criticality.experiments import continual
 from criticality.experiments.continual import ContinualConfig, arms, plan
@@ -226,3 +227,27 @@ def test_finished_tasks_without_a_checkpoint_are_recomputed_from_the_start(
     again = json.loads((tmp_path / "cut" / "results.json").read_text())["data"]["runs"]
     assert [row["task"] for row in again[0]["tasks"]] == [0, 1, 2]
     assert strip_times(again) == strip_times(reference)
+
+
+def test_plasticity_at_task_start_is_measured_on_the_tasks_first_examples(tmp_path: Path) -> None:
+    """Dohare et al.'s protocol: before a task's first step, on its first N examples."""
+    from criticality.continual.metrics import plasticity_metrics
+    from criticality.continual.networks import mlp
+    from criticality.experiments._continual_units import streams_of
+
+    cfg = small(methods=("plain",), seeds=(0,), tasks=1, plasticity_examples=40)
+    continual.run(cfg, tmp_path)
+    row = json.loads((tmp_path / "results.json").read_text())["data"]["runs"][0]["tasks"][0]
+    task = streams_of(cfg, (0,))[0][0]
+    first = task.first_examples(40)
+    batches = torch.cat([task(step)[0] for step in range(10)])  # batch size 4
+    assert torch.equal(first, batches)  # in training order
+    net = mlp(first.shape[1], cfg.hidden, 10, seed=0)  # the network task 0 meets
+    expected = plasticity_metrics(net, first)
+    assert row["start"]["plasticity_inputs"] == 40 and row["end"]["plasticity_inputs"] == 16
+    assert row["start"]["dead"] == pytest.approx(expected.dead)
+    assert row["start"]["effective_rank"] == pytest.approx(expected.effective_rank)
+    units = sum(cfg.hidden)
+    assert row["start"]["dead_percent"] == pytest.approx(100 * expected.dead)
+    er = sum(expected.layer_effective_rank)
+    assert row["start"]["effective_rank_percent"] == pytest.approx(100 * er / units)

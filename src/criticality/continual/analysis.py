@@ -10,7 +10,8 @@ task::
         ...]}
 
 Keys are read with :func:`series`: ``"online_accuracy"`` from the row, ``"start.lambda_1"``
-from the snapshot taken before the task was learned, ``"end.dead"`` after. Everything here is a
+from the snapshot taken before the task was learned (the plasticity metrics there on the task's
+first examples, as Dohare et al. measure them), ``"end.dead"`` after (on the fixed probe). Everything here is a
 plain function of these records and returns JSON-ready dicts:
 
 * :func:`curves`: mean and 95 % t-interval over seeds of a key against task number;
@@ -350,6 +351,10 @@ def analyse(
         dist,
         "end.lambda_1",
         "start.sigma",
+        "start.dead_percent",
+        "start.effective_rank_percent",
+        "start.dead",
+        "start.effective_rank",
         "end.dead",
         "end.dormant",
         "end.tau_dormant",
@@ -380,12 +385,23 @@ def analyse(
             "lambda_1": run_correlations(runs, lam, perf),
             "abs_lambda_1": run_correlations(runs, dist, perf),
             "abs_lambda_1_median": run_correlations(runs, "start.abs_lambda_1_median", perf),
-            "dead": run_correlations(runs, "end.dead", perf),
+            "dead": run_correlations(runs, "start.dead", perf),
+            "effective_rank": run_correlations(runs, "start.effective_rank", perf),
         },
         "lead_lag": lead_lag(runs, dist, perf, max_lag),
         "tail": tail_comparisons(
             runs,
-            (perf, test, lam, dist, "end.dead", "end.effective_rank", "end.weight_magnitude"),
+            (
+                perf,
+                test,
+                lam,
+                dist,
+                "start.dead_percent",
+                "start.effective_rank_percent",
+                "end.dead",
+                "end.effective_rank",
+                "end.weight_magnitude",
+            ),  # fmt: skip
             baseline,
             fraction,
         ),
@@ -499,7 +515,11 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
         f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
     )
     extra = []
-    for key, label in (("abs_lambda_1_median", "|median λ_1|"), ("dead", "the dead-unit fraction")):
+    for key, label in (
+        ("abs_lambda_1_median", "|median λ_1|"),
+        ("dead", "the dead-unit fraction at task start"),
+        ("effective_rank", "the effective rank at task start"),
+    ):
         if b in a["correlation"].get(key, {}) and math.isfinite(
             a["correlation"][key][b]["mean_rho"]["mean"]
         ):

@@ -47,6 +47,11 @@ class PlasticityMetrics:
         layer_effective_rank: effective rank per hidden layer, ``L`` entries.
         layer_rank99: 99 % rank per hidden layer, ``L`` entries.
         units: units per hidden layer, ``L`` entries.
+        dead_percent: Dohare et al.'s unit for dead units: % of all hidden units
+            (``100 · dead``; their ``all_metrics.py`` divides the dead count by ``3 · width``).
+        effective_rank_percent: their unit for the effective rank: the sum over hidden layers
+            of the effective rank as % of all hidden units (``100 Σ_l erank_l / Σ_l units_l``;
+            with equal widths, the mean over layers of the rank as % of the width).
     """
 
     dead: float
@@ -59,6 +64,8 @@ class PlasticityMetrics:
     layer_effective_rank: tuple[float, ...]
     layer_rank99: tuple[int, ...]
     units: tuple[int, ...]
+    dead_percent: float = math.nan
+    effective_rank_percent: float = math.nan
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -160,6 +167,8 @@ def plasticity_metrics(
         layer_effective_rank=tuple(ranks),
         layer_rank99=tuple(r99),
         units=units,
+        dead_percent=100 * sum(int(d.sum()) for d in dead) / n,
+        effective_rank_percent=100 * float(np.sum(ranks)) / n,
     )
 
 

@@ -82,8 +82,20 @@ def criticality_snapshot(
     }
 
 
-def snapshot(net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings) -> dict[str, Any]:
+def snapshot(
+    net: nn.Module,
+    probe: torch.Tensor,
+    settings: SnapshotSettings,
+    plasticity_inputs: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Plasticity metrics and criticality of an ordinary network on ``probe`` (``(P, D)``).
+
+    Args:
+        net: an ordinary network (one member of an ensemble).
+        probe: the fixed probe batch of the criticality measures.
+        settings: what to measure and how.
+        plasticity_inputs: inputs of the plasticity metrics (default ``probe``); Dohare et al.
+            take the first 2,000 examples of the task about to be learned.
 
     Returns:
         A JSON-ready dict: the fields of
@@ -92,9 +104,11 @@ def snapshot(net: nn.Module, probe: torch.Tensor, settings: SnapshotSettings) ->
         ``stage_log_gain`` (``L`` values ``ln g_l``), ``sigma`` (cascade branching ratio),
         ``sigma_inf`` (its infinitesimal form) and ``criticality_seconds`` (their time).
     """
+    inputs = probe if plasticity_inputs is None else plasticity_inputs
     out: dict[str, Any] = plasticity_metrics(
-        net, probe, dormant_below=settings.dormant_below, tau=settings.tau
+        net, inputs, dormant_below=settings.dormant_below, tau=settings.tau
     ).to_dict()
+    out["plasticity_inputs"] = int(inputs.shape[0])
     if settings.criticality:
         out |= criticality_snapshot(net, probe, settings)
     return out

@@ -92,6 +92,15 @@ class Task(abc.ABC):
     def test_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Held-out inputs and targets of this task (the current task's test set)."""
 
+    def first_examples(self, n: int) -> torch.Tensor:
+        """The inputs of the task's first ``n`` training examples, in training order (all of
+        them when the task has fewer): what Dohare et al. measure the plasticity metrics on at
+        the start of each task (``online_expr.py``, ``net.predict(x[:2000])``)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        steps = min(self.steps, -(-n // self.batch_size))
+        return torch.cat([self.batch(step)[0] for step in range(steps)])[:n]
+
     @abc.abstractmethod
     def probe(self, n: int) -> torch.Tensor:
         """``n`` fixed probe inputs seen through this task (shape ``(n, *in_shape)``).
@@ -254,6 +263,13 @@ class _OrderedTask(Task):
 
     def probe(self, n: int) -> torch.Tensor:
         idx = self.stream.probe_indices(n)
+        return self.transform(self.stream.x[idx], self.stream.y[idx])[0]
+
+    def first_examples(self, n: int) -> torch.Tensor:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        stop = min(n, self.steps * self.batch_size)
+        idx = self.example_indices(0, stop)
         return self.transform(self.stream.x[idx], self.stream.y[idx])[0]
 
 

@@ -27,10 +27,14 @@ _LABELS = {
     "start.abs_lambda_1": "|λ_1| at task start",
     "end.lambda_1": "λ_1 at task end",
     "start.sigma": "branching ratio σ at task start",
-    "end.dead": "dead units",
+    "start.dead_percent": "dead units at task start, % of all hidden units (Dohare et al.)",
+    "start.effective_rank_percent": "effective rank at task start, % of width (Dohare et al.)",
+    "start.dead": "dead units at task start (fraction)",
+    "start.effective_rank": "effective rank at task start (mean over layers)",
+    "end.dead": "dead units at task end, fixed probe (fraction)",
     "end.dormant": "dormant units (< 1 % active)",
     "end.tau_dormant": "τ-dormant units (ReDo, τ = 0.1)",
-    "end.effective_rank": "effective rank (mean over layers)",
+    "end.effective_rank": "effective rank at task end, fixed probe (mean over layers)",
     "end.rank99": "99 % rank (mean over layers)",
     "end.weight_magnitude": "mean |w|",
 }
@@ -179,8 +183,10 @@ def _setup(data: Mapping[str, Any]) -> str:
         f"{_compute_minutes(data):.1f} min (every session of a resumed run). Online "
         "performance is the prediction on each example before its update, averaged over the "
         "task; λ_1, σ and the per-stage ln g_l are measured on a fixed probe batch (the same "
-        "images seen through each task's permutation) at the start of each task, the plasticity "
-        "metrics at its end. Intervals are 95 % Student-t intervals over seeds."
+        "images seen through each task's permutation) at the start of each task. The plasticity "
+        "metrics are taken at each task's start on the first examples of the task about to be "
+        "learned (Dohare et al.'s protocol and units) and at its end on the fixed probe (ours). "
+        "Intervals are 95 % Student-t intervals over seeds."
     )
 
 
@@ -218,11 +224,17 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "meets, on the fixed probe batch.",
         )
     )
-    keys = ["end.dead", "end.tau_dormant", "end.effective_rank", "end.weight_magnitude"]
+    keys = ["start.dead_percent", "start.effective_rank_percent", "end.dead",
+            "end.effective_rank", "end.weight_magnitude"]  # fmt: skip
+    keys = [k for k in keys if k in a["curves"]]  # results written before the start metrics
+    n_first = data.get("plasticity_examples")
     main.items.append(
         Figure(
             _curves_figure(a, keys, figures / "continual_plasticity.png", "plasticity metrics"),
-            "Dohare et al.'s plasticity metrics at the end of each task on the probe batch.",
+            "Dohare et al.'s plasticity metrics as they measure them: at the start of each task, on "
+            f"the first {n_first if n_first else 'few'} examples of the task about to be learned, "
+            "in their units (dead units as % of all hidden units, effective rank as % of the "
+            "width); beside them ours, at the end of each task on the fixed probe batch.",
         )
     )
     stage = _stage_figure(data, figures / "continual_stages.png")

@@ -19,9 +19,8 @@ from criticality.continual.networks import StackedTask, member, member_loss, mlp
 from criticality.continual.tracking import OnlineScore, SnapshotSettings, evaluate, snapshot
 from criticality.data.streams import TaskStream, make_stream
 from criticality.reporting import atomic_write
-from criticality.training import Callback, TrainState, fit
+from criticality.training import Callback, TrainState, _checkpoint, fit
 from criticality.training.methods import MethodParts, build_method
-from criticality.training import _checkpoint
 from criticality.training.methods.continual import for_ensemble
 
 if TYPE_CHECKING:
@@ -62,14 +61,19 @@ class TaskTracker(Callback):
     def due(self, t: int) -> bool:
         return t % self.cfg.measure_every == 0 or t == self.cfg.tasks - 1
 
-    def _snapshots(self, model: torch.nn.Module, t: int) -> list[dict[str, Any]]:
+    def _snapshots(self, model: torch.nn.Module, t: int, start: bool) -> list[dict[str, Any]]:
+        """Criticality (when due) on the fixed probe; the plasticity metrics at a task's start
+        on its first ``plasticity_examples`` examples (Dohare et al.), at its end on the probe."""
         began = time.perf_counter()
         settings = dataclasses.replace(self.settings, criticality=self.due(t))
         dev = next(model.parameters()).device
-        out = [
-            snapshot(member(model, s), stream[t].probe(self.cfg.probe_size).to(dev), settings)
-            for s, stream in enumerate(self.streams)
-        ]
+        n_first = self.cfg.plasticity_examples if start else 0
+        out = []
+        for s, stream in enumerate(self.streams):
+            task = stream[t]
+            first = task.first_examples(n_first).to(dev) if n_first else None
+            probe = task.probe(self.cfg.probe_size).to(dev)
+            out.append(snapshot(member(model, s), probe, settings, plasticity_inputs=first))
         self.measure_seconds += time.perf_counter() - began
         return out
 
@@ -77,7 +81,7 @@ class TaskTracker(Callback):
         if state.task != self.task:  # a new task, not the resumption of one
             self.task, self.measure_seconds = state.task, 0.0
             self.score.reset()
-            self.start = self._snapshots(state.model, state.task)
+            self.start = self._snapshots(state.model, state.task, start=True)
         self.began = time.perf_counter()
 
     def on_step_end(self, state: TrainState) -> None:
@@ -89,7 +93,7 @@ class TaskTracker(Callback):
         if len(self.rows[0]) > t:  # finished before: a rerun of a task the checkpoint covers
             return
         seconds = time.perf_counter() - self.began
-        end = self._snapshots(state.model, t)
+        end = self._snapshots(state.model, t, start=False)
         online = self.score.result()
         for s, stream in enumerate(self.streams):
             net, task = member(state.model, s), stream[t]

@@ -102,7 +102,12 @@ class ContinualConfig:
         optimizer: the run's optimizer (``"sgd"``: plain SGD with ``momentum``).
         lr: its step size.
         momentum: SGD momentum (0 in Dohare et al.).
-        probe_size: probe inputs of the plasticity metrics and the criticality measures.
+        probe_size: fixed probe inputs of the criticality measures (and of the plasticity
+            metrics at each task's end).
+        plasticity_examples: the plasticity metrics at each task's start are measured on the
+            first this-many training examples of the task about to be learned, as Dohare et
+            al. do (``online_expr.py`` measures on ``x[:2000]`` before the task's first step);
+            0: on the fixed probe instead.
         measure_every: measure criticality at the start and end of every this-many-th task
             (and the last); the plasticity metrics are taken every task.
         n_test: test examples per task evaluation.
@@ -130,6 +135,7 @@ class ContinualConfig:
     lr: float = 0.003
     momentum: float = 0.0
     probe_size: int = 128
+    plasticity_examples: int = 2_000
     measure_every: int = 1
     n_test: int = 2_000
     vectorise: bool = True
@@ -200,6 +206,8 @@ class ContinualConfig:
             method_options(name, overrides=opts)  # raises naming the method's options
         for name, option, _ in self.sweep:
             method_options(name, overrides={option: None})
+        if self.plasticity_examples < 0 or self.probe_size < 2:
+            raise ValueError("plasticity_examples must be >= 0 and probe_size >= 2")
         if self.tasks < 1 or not self.seeds or self.measure_every < 1:
             raise ValueError("tasks, seeds and measure_every must be positive (at least one seed)")
         repeated = sorted({s for s in self.seeds if list(self.seeds).count(s) > 1})
@@ -344,6 +352,7 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
         "runs": runs,
         "analysis": analysis,
         "verdict": verdict(analysis, criticality_methods(list(analysis["tail"]))),
+        "plasticity_examples": cfg.plasticity_examples,
         "throughput": throughput(runs),
         "class_incremental": class_incremental(runs),
         "seconds": time.perf_counter() - began,
