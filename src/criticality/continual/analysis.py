@@ -11,8 +11,8 @@ task::
 
 Keys are read with :func:`series`: ``"online_accuracy"`` from the row, ``"start.lambda_1"``
 from the snapshot taken before the task was learned (the plasticity metrics there on the task's
-first examples, as Dohare et al. measure them), ``"end.dead"`` after (on the fixed probe). Everything here is a
-plain function of these records and returns JSON-ready dicts:
+first examples, as Dohare et al. measure them), ``"end.dead"`` after (on the fixed probe).
+Everything here is a plain function of these records and returns JSON-ready dicts:
 
 * :func:`curves`: mean and 95 % t-interval over seeds of a key against task number;
 * :func:`run_correlations`: within each run, Spearman's ρ of ``λ_1`` (and ``|λ_1|``) with the
@@ -401,7 +401,7 @@ def analyse(
                 "end.dead",
                 "end.effective_rank",
                 "end.weight_magnitude",
-            ),  # fmt: skip
+            ),
             baseline,
             fraction,
         ),

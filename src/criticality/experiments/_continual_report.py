@@ -231,8 +231,9 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     main.items.append(
         Figure(
             _curves_figure(a, keys, figures / "continual_plasticity.png", "plasticity metrics"),
-            "Dohare et al.'s plasticity metrics as they measure them: at the start of each task, on "
-            f"the first {n_first if n_first else 'few'} examples of the task about to be learned, "
+            "Dohare et al.'s plasticity metrics as they measure them: at the start of each task, "
+            f"on the first {n_first if n_first else 'few'} examples of the task about to be "
+            "learned, "
             "in their units (dead units as % of all hidden units, effective rank as % of the "
             "width); beside them ours, at the end of each task on the fixed probe batch.",
         )
