@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -164,15 +165,18 @@ def main() -> None:
     runners = {
         "loop": loop_runner(),
         "fit": fit_runner((0,)),
+        "fit ensemble 3": fit_runner(tuple(range(3))),
         "fit ensemble 5": fit_runner(tuple(range(5))),
         "fit ensemble 10": fit_runner(tuple(range(10))),
         "vmap 5": vmap_runner(5),
+        "continual_backprop, ensemble 3": fit_runner(tuple(range(3)), "continual_backprop"),
         "continual_backprop, ensemble 5": fit_runner(tuple(range(5)), "continual_backprop"),
         "shrink_perturb, ensemble 5": fit_runner(tuple(range(5)), "shrink_perturb"),
         "critical_global, ensemble 5": fit_runner(tuple(range(5)), "critical_global"),
         "critical_global, one seed": fit_runner((0,), "critical_global"),
         "measure_only, ensemble 5": fit_runner(tuple(range(5)), "measure_only"),
     }
+    load_before = os.getloadavg()
     steps = time_runners(runners, rounds, per_round)
     base = steps["fit"]["learner-steps/s"]
     for row in steps.values():
@@ -192,6 +196,8 @@ def main() -> None:
         "rounds": rounds,
         "steps per round": per_round,
         "network": f"784-{'-'.join(map(str, HIDDEN))}-10 ReLU, batch 1, SGD",
+        "load average (1, 5, 15 min) before / after": [load_before, os.getloadavg()],
+        "loaded": max(load_before[0], os.getloadavg()[0]) > 2,
         "steps": steps,
         "tracking seconds per task (5 members)": track,
         "tracking share of a task's time (5-member ensemble)": share,

@@ -93,7 +93,7 @@ def test_resume_after_a_kill_mid_task_loses_nothing(tmp_path: Path, monkeypatch)
     continual.run(cfg, tmp_path / "killed")
     resumed = json.loads((tmp_path / "killed" / "results.json").read_text())["data"]["runs"]
     assert strip_times(resumed) == strip_times(reference)
-    assert not (unit / "checkpoint").exists()  # removed once the unit finished
+    assert not (unit / "checkpoint" / "previous.pt").exists()  # last.pt kept to continue
 
 
 def test_arms_and_units_follow_the_config() -> None:

@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default="full",
-        choices=("tiny", "demo", "full"),
-        help="tiny (seconds, for tests), demo (minutes) or full (the defaults; default)",
+        help="tiny (seconds, for tests), demo (minutes), full (the defaults; default), or a "
+        "preset the experiment names (continual: dohare-small)",
     )
     parser.add_argument(
         "--set",

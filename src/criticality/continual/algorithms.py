@@ -226,26 +226,42 @@ class ReDo(_UnitState):
     """ReDo (Sokar et al. 2023, *The dormant neuron phenomenon in deep reinforcement learning*).
 
     Every ``interval`` steps, each hidden unit's score ``s_i = E|h_i| / ((1/H) Σ_k E|h_k|)`` is
-    computed from the activations of the training steps since the last check, and the units
-    with ``s_i ≤ τ`` are re-initialised (fresh incoming weights, zero outgoing weights,
-    optimizer state zeroed). Sokar et al. score a batch drawn at the moment of the check;
-    averaging over the interval is the same expectation for batch size 1, where a single
-    example would be a noisy score.
+    computed and the units with ``s_i ≤ τ`` are re-initialised (fresh incoming weights, zero
+    outgoing weights, optimizer state zeroed). Where the expectation is taken is ``window``:
+
+    * ``"batch"`` (the reference): on the training batch of the step at the check, as Sokar et
+      al. do and as Dohare et al.'s ReDo baseline does (``lop/algos/gntRedo.py:52-58`` scores
+      the features passed at the check, every ``reset_period`` = 100 steps in
+      ``lop/rl/cfg/ant/redo.yml:18``). At batch size 1 this is a one-example score: every unit
+      that is zero on that example counts as dormant.
+    * ``"interval"`` (ours): over every training example since the last check, the same
+      expectation with far less noise at batch size 1.
 
     Args:
         model: the network (ordinary or ensemble).
         tau: the dormancy threshold ``τ``.
         interval: steps between checks.
         seed: seed of the new weights.
+        window: ``"interval"`` or ``"batch"``, see above.
     """
 
-    def __init__(self, model: nn.Module, *, tau: float = 0.1, interval: int = 1000, seed: int = 0):
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        tau: float = 0.1,
+        interval: int = 1000,
+        seed: int = 0,
+        window: str = "interval",
+    ):
         super().__init__(model, seed, salt=0x4ED0)
         if tau < 0:
             raise ValueError(f"tau must be >= 0, got {tau}")
         if interval < 1:
             raise ValueError(f"interval must be a positive number of steps, got {interval}")
-        self.tau, self.interval = tau, interval
+        if window not in ("interval", "batch"):
+            raise ValueError(f"window must be 'interval' or 'batch', got {window!r}")
+        self.tau, self.interval, self.window = tau, interval, window
         self.sum_abs, self.count, self.steps = self.zeros(), 0, 0
 
     @torch.no_grad()
@@ -254,10 +270,12 @@ class ReDo(_UnitState):
     ) -> int:
         """Accumulate ``|h|`` (layer index -> ``(*E, B, units)``); at every ``interval``-th call
         reset the τ-dormant units. Returns how many units were reset."""
+        self.steps += 1
+        if self.window == "batch" and self.steps % self.interval:
+            return 0  # only the batch at the check is scored
         for layer in self.layers:
             self.sum_abs[layer.index] += features[layer.index].abs().sum(dim=-2).to(torch.float64)
         self.count += features[self.layers[0].index].shape[-2]
-        self.steps += 1
         if self.steps % self.interval:
             return 0
         replaced = 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -131,18 +130,32 @@ class TaskTracker(Callback):
 
 
 def train_unit(
-    cfg: ContinualConfig, unit: Unit, folder: Path, on_task: Callable[[], None] | None = None
+    cfg: ContinualConfig,
+    unit: Unit,
+    folder: Path,
+    on_task: Callable[[int], None] | None = None,
+    until: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Train (or resume) one unit over every task; returns one record per seed.
+    """Train (or resume) one unit over its tasks; returns one record per seed.
 
     Finished tasks are written to ``folder/runs.json`` after each task, the training state to
-    ``folder/checkpoint`` every ``checkpoint_every`` steps and at each task's end.
+    ``folder/checkpoint/last.pt`` every ``checkpoint_every`` steps and at each task's end (it
+    is kept once the unit finishes, so that a longer run can continue it).
+
+    Args:
+        cfg: the experiment's config.
+        unit: the unit of work.
+        folder: the unit's folder.
+        on_task: called with the task's index after each finished task.
+        until: train the tasks before this one only (default ``cfg.tasks``): a run advances
+            its units task by task.
     """
     path = folder / "runs.json"
+    until = cfg.tasks if until is None else min(until, cfg.tasks)
     finished = _read_runs(path, unit)
     done = len(finished[0]["tasks"]) if finished else 0
-    if done >= cfg.tasks:
-        return list(finished)
+    if done >= until:
+        return [{**r, "tasks": r["tasks"][:until]} for r in finished]
     readable = (folder / "checkpoint").exists() and _has_checkpoint(folder / "checkpoint")
     if done and not readable:
         # finished tasks but no network to continue: never go on from a fresh network
@@ -164,7 +177,7 @@ def train_unit(
                                            **unit.arm.options))  # fmt: skip
     state: TrainState | None = None
     logs: dict[str, list[dict[str, Any]]] = {}
-    for t in range(done, cfg.tasks):
+    for t in range(done, until):
         tasks = [stream[t] for stream in streams]
         result = fit(
             model,
@@ -188,8 +201,8 @@ def train_unit(
         state, logs = result.state, result.logs
         atomic_write(path, json.dumps(_records(unit, tracker, logs, kind), default=_json))
         if on_task is not None:
-            on_task()
-    shutil.rmtree(folder / "checkpoint", ignore_errors=True)
+            on_task(t)
+    (folder / "checkpoint" / _checkpoint.PREVIOUS).unlink(missing_ok=True)
     return list(json.loads(path.read_text()))
 
 

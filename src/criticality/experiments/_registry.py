@@ -76,7 +76,12 @@ class ExperimentSpec:
             return self.config()
         if name in PRESETS:
             return getattr(self.config, name)()
-        raise ValueError(f"unknown preset {name!r} for {self.name}; use one of {PRESETS}")
+        named = getattr(self.config, "named_presets", None)  # a config's own named presets
+        extra = named() if callable(named) else {}
+        if name in extra:
+            return extra[name]()
+        known = ", ".join((*PRESETS, *extra))
+        raise ValueError(f"unknown preset {name!r} for {self.name}; use one of {known}")
 
 
 _REGISTRY = Registry[ExperimentSpec]("experiment")
