@@ -251,3 +251,41 @@ def test_plasticity_at_task_start_is_measured_on_the_tasks_first_examples(tmp_pa
     assert row["start"]["dead_percent"] == pytest.approx(100 * expected.dead)
     er = sum(expected.layer_effective_rank)
     assert row["start"]["effective_rank_percent"] == pytest.approx(100 * er / units)
+
+
+def test_a_partial_run_exports_renders_and_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after some tasks: its export holds the finished tasks and the network
+    state, renders a report saying how far it got, and the same config continues from it to
+    the numbers of an uninterrupted run."""
+    from criticality.experiments._registry import render
+
+    cfg = small(methods=("plain", "continual_backprop"), tasks=3)
+    reference = json.loads(
+        (continual.run(cfg, tmp_path / "ref").parent / "results.json").read_text()
+    )["data"]["runs"]
+    original = continual.TaskTracker.on_step_end
+
+    def crash(self, state):
+        original(self, state)
+        if state.task == 2 and state.task_step == 3:
+            raise Killed
+
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", crash)
+    with pytest.raises(Killed):
+        continual.run(cfg, tmp_path / "live")
+    monkeypatch.setattr(continual.TaskTracker, "on_step_end", original)
+    exported = tmp_path / "results" / "continual-x"
+    report = continual.export(tmp_path / "live", exported)
+    data = json.loads((exported / "results.json").read_text())["data"]
+    assert (data["tasks_finished"], data["tasks_planned"]) == (2, 3)
+    assert "Partial run: 2 of 3 tasks finished" in report.read_text()
+    for unit in ("plain-s0_1", "continual_backprop-s0_1"):
+        last = exported / "units" / unit / "checkpoint" / "last.pt"
+        assert torch.load(last, weights_only=True)["model"]  # loads without unpickling code
+    assert render(exported).is_file()  # offline, from the exported files alone
+    # the next session: the same config on the exported folder continues it
+    continual.run(cfg, exported)
+    again = json.loads((exported / "results.json").read_text())["data"]["runs"]
+    assert strip_times(again) == strip_times(reference)

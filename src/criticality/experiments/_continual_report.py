@@ -196,9 +196,16 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     a = data["analysis"]
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
     # the verdict is read again from the stored analysis, so a re-render takes today's wording
+    done, planned = data.get("tasks_finished"), data.get("tasks_planned")
+    partial = (
+        f"Partial run: {done} of {planned} tasks finished in every unit; everything below reads "
+        "those tasks only. "
+        if done is not None and planned is not None and done < planned
+        else ""
+    )
     main = Section(
         "Continual learning: loss of plasticity and criticality",
-        lead=verdict(a, criticality_methods(list(a["tail"]))),
+        lead=partial + verdict(a, criticality_methods(list(a["tail"]))),
     )
     main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
     main.items.append(

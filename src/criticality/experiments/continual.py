@@ -22,9 +22,11 @@ last checkpoint inside a task) and loses nothing. Units fan out over Ray with
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,7 +49,7 @@ from criticality.experiments._continual_report import (
 from criticality.experiments._continual_units import TaskTracker as TaskTracker
 from criticality.experiments._continual_units import streams_of, train_unit, unit_job
 from criticality.experiments._registry import register_experiment, render
-from criticality.reporting import resume_dir, write_results
+from criticality.reporting import atomic_write, resume_dir, write_results
 from criticality.training.methods import build_method, get_method, method_options
 from criticality.training.methods.continual import for_ensemble, separable
 
@@ -402,6 +404,8 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
     units = plan(cfg)
     for unit in units:  # a unit made with other settings is started afresh
         resume_dir(folder / unit.key, unit_stamp(cfg, unit))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / RUN_CONFIG, json.dumps(dataclasses.asdict(cfg), indent=1))
     jobs = [(cfg, unit, str(folder)) for unit in units]
     runs: list[dict[str, Any]] = []
     began = time.perf_counter()
@@ -427,6 +431,27 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
             ):
                 runs += records
                 bar.update(cfg.tasks)
+    return finish(cfg, out, units, runs, time.perf_counter() - began)
+
+
+#: The config of a run, written when it starts (a partial run's export reads it).
+RUN_CONFIG = "continual_config.json"
+
+
+def finish(
+    cfg: ContinualConfig,
+    out: Path,
+    units: Sequence[Unit],
+    runs: list[dict[str, Any]],
+    seconds: float,
+) -> Path:
+    """Analyse ``runs``, write ``results.json`` and the report. Runs with fewer tasks than
+    ``cfg.tasks`` (a partial run's export) are cut to the tasks every run has finished, and the
+    results say how many that is."""
+    finished = min(len(r["tasks"]) for r in runs)
+    if finished < 1:
+        raise ValueError(f"no unit in {out} has finished a task yet: nothing to report")
+    runs = [{**r, "tasks": r["tasks"][:finished]} for r in runs]
     kind = runs[0]["kind"]
     stream = streams_of(cfg, cfg.seeds[:1])[0]
     chance = 1.0 / stream.n_outputs if kind == "classification" else None
@@ -442,13 +467,62 @@ def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
         "runs": runs,
         "analysis": analysis,
         "verdict": verdict(analysis, criticality_methods(list(analysis["tail"]))),
+        "tasks_finished": finished,
+        "tasks_planned": cfg.tasks,
         "plasticity_examples": cfg.plasticity_examples,
         "throughput": throughput(runs),
         "class_incremental": class_incremental(runs),
-        "seconds": time.perf_counter() - began,
+        "seconds": seconds,
     }
     write_results(out, "continual", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
     return render(out)
+
+
+def export(source: str | Path, dest: str | Path) -> Path:
+    """Copy what a (possibly unfinished) run in ``source`` has finished into ``dest`` and
+    render its report there: the run's config, each unit's stamp, finished tasks
+    (``runs.json``) and the network state at its last checkpoint (``checkpoint/last.pt``: a
+    ``weights_only`` torch file of model, optimizer, method and tracker state; a few MB for
+    the small network), then ``results.json`` and ``report.html`` over the tasks every unit
+    has finished. The same command with ``--out`` on a copy of ``dest`` continues the run.
+
+    Returns:
+        The report's path.
+    """
+    src, dst = Path(source), Path(dest)
+    config_file = src / RUN_CONFIG
+    if not config_file.is_file():
+        raise ValueError(f"{src} holds no continual run ({RUN_CONFIG} is missing)")
+    cfg = config_from_dict(json.loads(config_file.read_text()))
+    units = plan(cfg)
+    runs: list[dict[str, Any]] = []
+    for unit in units:
+        folder, target = src / "units" / unit.key, dst / "units" / unit.key
+        if not (folder / "runs.json").is_file():
+            raise ValueError(f"unit {unit.key} in {src} has finished no task yet")
+        target.mkdir(parents=True, exist_ok=True)
+        # the checkpoint first: it is never behind runs.json, which is written after it
+        for name in ("checkpoint/last.pt", "config.json", "runs.json"):
+            if (folder / name).is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, target / name)
+        runs += json.loads((target / "runs.json").read_text())
+    shutil.copyfile(config_file, dst / RUN_CONFIG)
+    seconds = sum(t["seconds"] + t["measure_seconds"] for r in runs for t in r["tasks"])
+    return finish(cfg, dst, units, runs, seconds)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> ContinualConfig:
+    """A :class:`ContinualConfig` from its JSON form (lists back to tuples)."""
+    fields = {f.name for f in dataclasses.fields(ContinualConfig)}
+    unknown = set(raw) - fields
+    if unknown:
+        raise ValueError(f"unknown continual config fields {sorted(unknown)}")
+
+    def tup(value: Any) -> Any:
+        return tuple(tup(v) for v in value) if isinstance(value, list) else value
+
+    return ContinualConfig(**{k: tup(v) for k, v in raw.items()})
 
 
 def _progress(bar: Any, unit: Unit, t: int, tasks: int, began: float) -> None:
