@@ -18,8 +18,8 @@ from criticality.continual.analysis import (
     run_correlations,
     series,
     tail_comparisons,
-    verdict,
 )
+from criticality.experiments.continual.report import verdict
 
 
 def make_run(method, seed, lam, acc):
@@ -245,7 +245,7 @@ _GRID = [
 def test_the_analysis_never_raises_on_a_valid_grid(seeds: int, tasks: int, sweep: bool) -> None:
     """Every valid setting's records go through the analysis, the verdict and the scorecard:
     nothing may fail after the training (a sweep label, λ_1 measured every 6th task)."""
-    from criticality.experiments._continual_report import criticality_methods, scorecard
+    from criticality.experiments.continual.report import criticality_methods, scorecard
 
     for every in range(1, 8):
         a = analyse(_synthetic(seeds, tasks, every, sweep), kind="classification", chance=0.1)

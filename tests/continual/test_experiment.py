@@ -63,7 +63,7 @@ def test_tiny_end_to_end(tmp_path: Path) -> None:
     for row in data["throughput"]:
         unit_runs = [r for r in runs if r["method"] == row["method"]][:1]
         spent = sum(t["seconds"] + t["measure_seconds"] for r in unit_runs for t in r["tasks"])
-        assert row["compute (min)"] == pytest.approx(spent / 60)
+        assert row["compute_minutes"] == pytest.approx(spent / 60)
     assert "recorded training and measuring time" in path.read_text()
 
 
@@ -233,7 +233,7 @@ def test_plasticity_at_task_start_is_measured_on_the_tasks_first_examples(tmp_pa
     """Dohare et al.'s protocol: before a task's first step, on its first N examples."""
     from criticality.continual.metrics import plasticity_metrics
     from criticality.continual.networks import mlp
-    from criticality.experiments._continual_units import streams_of
+    from criticality.experiments.continual.units import streams_of
 
     cfg = small(methods=("plain",), seeds=(0,), tasks=1, plasticity_examples=40)
     continual.run(cfg, tmp_path)
@@ -289,3 +289,59 @@ def test_a_partial_run_exports_renders_and_continues(
     continual.run(cfg, exported)
     again = json.loads((exported / "results.json").read_text())["data"]["runs"]
     assert strip_times(again) == strip_times(reference)
+
+
+def test_old_results_load_and_another_schema_is_refused_by_name() -> None:
+    from criticality.experiments.continual.results import SCHEMA, ContinualResults
+
+    row = {"task": 0, "steps": 10, "seconds": 1.0, "measure_seconds": 0.5}
+    old = {  # a continual/1 file: no schema, display labels as keys, no task counts
+        "stream": {"name": "permuted_mnist"},
+        "arms": [],
+        "units": [],
+        "runs": [{"method": "plain", "seed": 0, "tasks": [row, row]}],
+        "analysis": {},
+        "throughput": [
+            {
+                "method": "plain",
+                "members per unit": 1,
+                "learner-steps/s": 9.0,
+                "measuring share": 0.1,
+                "compute (min)": 0.05,
+            }
+        ],
+    }
+    r = ContinualResults.from_dict(old)
+    assert r.schema == SCHEMA and (r.tasks_finished, r.tasks_planned) == (2, 2)
+    assert r.throughput[0].compute_minutes == 0.05 and r.plasticity_examples == 0
+    assert ContinualResults.from_dict(r.to_dict()) == r
+    with pytest.raises(ValueError, match="schema 'continual/9'"):
+        ContinualResults.from_dict({**old, "schema": "continual/9"})
+    with pytest.raises(ValueError, match=r"\(schema continual/1\) lack runs"):
+        ContinualResults.from_dict({k: v for k, v in old.items() if k != "runs"})
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    """config <- units <- experiment -> report -> results: no module of the package imports
+    one that imports it back (TYPE_CHECKING imports included)."""
+    import ast
+
+    folder = Path(continual.__file__).parent
+    edges = {}
+    for path in folder.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        mods = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "criticality.experiments.continual."
+            ):
+                mods.add(node.module.rsplit(".", 1)[1])
+        edges[path.stem] = mods
+    assert edges["config"] == set() and edges["results"] == set()
+    assert edges["units"] == {"config"} and edges["report"] == {"results"}
+
+    def reaches(a: str, b: str, seen: frozenset = frozenset()) -> bool:
+        return any(n == b or (n not in seen and reaches(n, b, seen | {n})) for n in edges[a])
+
+    assert not any(reaches(m, m) for m in edges)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from criticality.experiments._continual_report import scorecard
+from criticality.experiments.continual.report import scorecard
 
 
 def _comparison(mean: float, low: float, high: float, n: int = 5) -> dict[str, Any]:

@@ -22,8 +22,10 @@ Everything here is a plain function of these records and returns JSON-ready dict
   of the task-to-task changes at lags ``−K..K``, and the task at which each series has made
   half of its overall change;
 * :func:`tail_comparisons`: each method against the baseline over the last 10 % of tasks,
-  paired by seed;
-* :func:`verdict`: the reading of all this in words.
+  paired by seed.
+
+The reading of these numbers in words (the verdict) is the experiment's:
+:mod:`criticality.experiments.continual.report`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from criticality import stats
-from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.stats import mixed_effects, spearman
 
 Run = Mapping[str, Any]
@@ -326,7 +327,7 @@ def analyse(
     max_lag: int = 5,
     chance: float | None = None,
 ) -> dict[str, Any]:
-    """Everything :func:`verdict` reads, as one JSON-ready dict.
+    """Every number the experiment's verdict reads, as one JSON-ready dict.
 
     ``λ_1`` is the value measured at the start of each task (the network the task meets), so
     that a correlation with the task's online performance reads as a prediction.
@@ -407,183 +408,3 @@ def analyse(
         ),
         "max_difference_from_baseline": {m: max(v) for m, v in identical.items()},
     }
-
-
-def _ci(stat: Mapping[str, Any], key: str = "mean", kind: Kind = "diff") -> str:
-    lo, hi = stat["ci_low"], stat["ci_high"]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return fmt(stat[key], kind)
-    return fmt_ci(stat[key], lo, hi, kind)
-
-
-def _sign(stat: Mapping[str, Any]) -> int:
-    """+1 / −1 when the 95 % interval excludes 0 above / below; 0 otherwise."""
-    lo, hi = stat["ci_low"], stat["ci_high"]
-    if math.isfinite(lo) and lo > 0:
-        return 1
-    if math.isfinite(hi) and hi < 0:
-        return -1
-    return 0
-
-
-#: Fewest distinct seeds of the baseline for a verdict other than inconclusive.
-MIN_SEEDS = 3
-#: Learners whose best task's mean online accuracy is within this of chance never learned.
-CHANCE_MARGIN = 0.05
-
-
-def thin_evidence(a: Mapping[str, Any]) -> list[str]:
-    """Why :func:`analyse`'s numbers cannot carry a verdict (empty when they can): fewer than
-    :data:`MIN_SEEDS` distinct seeds of the baseline, an interval of zero width where the
-    verdict reads one, or a baseline whose online accuracy never left chance (by more than
-    :data:`CHANCE_MARGIN` on any task)."""
-    b, perf = a["baseline"], a["performance"]
-    why = []
-    seeds = a.get("seeds", {}).get(b)
-    drift = a.get("drift", {}).get(perf, {}).get(b, {})
-    n = len(seeds) if seeds is not None else drift.get("first", {}).get("n")
-    if n is not None and n < MIN_SEEDS:
-        why.append(f"{n} distinct seed{'s' if n != 1 else ''} of {b} (at least {MIN_SEEDS} needed)")
-    stats_read = [drift.get("change")]
-    corr = a.get("correlation", {}).get("abs_lambda_1", {}).get(b)
-    if corr is not None:
-        stats_read.append(corr["mean_rho"])
-    for stat in stats_read:
-        if stat is None:
-            continue
-        lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
-        if math.isfinite(lo) and math.isfinite(hi) and lo == hi:
-            why.append("an interval of zero width (the seeds' values are identical)")
-            break
-    chance = a.get("chance")
-    curve = a.get("curves", {}).get("online_accuracy", {}).get(b)
-    if chance is not None and curve is not None:
-        best = np.nanmax(np.asarray(curve["mean"], float)) if len(curve["mean"]) else math.nan
-        if not (math.isfinite(best) and best > chance + CHANCE_MARGIN):
-            why.append(
-                f"{b} never left chance (best task's online accuracy {fmt(best, 'fraction')}, "
-                f"chance {fmt(chance, 'fraction')})"
-            )
-    return why
-
-
-def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> str:
-    """One paragraph that reads :func:`analyse`'s numbers against the paper's claim: (1)
-    plain training loses plasticity, (2) it loses criticality with it, (3) the two move
-    together within runs, (4) the loss of criticality comes first, and (5) methods that keep
-    plasticity keep criticality, in particular the methods that steer toward criticality
-    (``criticality``: their names, the method registry's kind; default: names starting with
-    ``critical``).
-    """
-    b, perf, higher = a["baseline"], a["performance"], a["higher_is_better"]
-    name = perf.replace("_", " ")
-    pct = round(100 * a["fraction"])
-    if b not in a["drift"][perf]:
-        return f"No run of the baseline {b!r}: nothing to compare against."
-    worse = -1 if higher else 1  # the sign of a loss of performance
-    supported: list[str] = []
-    against: list[str] = []
-    d = a["drift"][perf][b]
-    lost = _sign(d["change"]) == worse
-    text = [
-        f"Under {b}, {name} went from {fmt(d['first']['mean'], 'fraction')} (first {pct} % of "
-        f"tasks) to {fmt(d['last']['mean'], 'fraction')} (last {pct} %), a change of "
-        f"{_ci(d['change'], 'mean_diff')}: "
-        + ("plasticity was lost." if lost else "no significant loss of plasticity here.")
-    ]
-    (supported if lost else against).append("plain training loses plasticity")
-    dist = a["drift"]["start.abs_lambda_1"][b]
-    lam_last = a["drift"]["start.lambda_1"][b]["last"]["mean"]
-    away = _sign(dist["change"])
-    text.append(
-        f"Its distance to criticality |λ_1| went from {fmt(dist['first']['mean'])} to "
-        f"{fmt(dist['last']['mean'])} ({_ci(dist['change'], 'mean_diff', 'exponent')}), ending "
-        f"at λ_1 = {fmt(lam_last, 'exponent')} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
-        + {
-            1: "it moved away from criticality.",
-            -1: "it moved toward criticality.",
-            0: "no significant change.",
-        }[away]
-    )
-    (supported if away == 1 else against).append("plain training loses criticality")
-    corr = a["correlation"]["abs_lambda_1"][b]
-    rho = corr["mean_rho"]
-    expected = worse  # farther from criticality, worse performance
-    text.append(
-        f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
-        f"{_ci(rho, kind='corr')} over {rho['n']} distinct seeds (mixed model slope "
-        f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
-    )
-    extra = []
-    for key, label in (
-        ("abs_lambda_1_median", "|median λ_1|"),
-        ("dead", "the dead-unit fraction at task start"),
-        ("effective_rank", "the effective rank at task start"),
-    ):
-        if b in a["correlation"].get(key, {}) and math.isfinite(
-            a["correlation"][key][b]["mean_rho"]["mean"]
-        ):
-            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'], kind='corr')}")
-    if extra:
-        text.append("For comparison, " + "; ".join(extra) + ".")
-    together = _sign(rho) == expected
-    (supported if together else against).append(
-        "distance to criticality and performance move together within runs"
-    )
-    lead = a["lead_lag"][b]["lead"]
-    order = _sign(lead)
-    if math.isfinite(lead["mean"]):
-        text.append(
-            f"|λ_1| made half of its change {_ci(lead, kind='points')} tasks before {name} did "
-            "(positive: "
-            "criticality moved first): "
-            + {
-                1: "the drift of λ_1 preceded the loss.",
-                -1: "the drift of λ_1 followed it.",
-                0: "no clear order.",
-            }[order]
-        )
-    else:
-        text.append("Which moved first could not be measured (too few measured tasks).")
-    (supported if order == 1 else against).append("the loss of criticality comes first")
-    rescue = []
-    consistent = inconsistent = 0
-    for method, comp in a["tail"].items():
-        dp, dd = comp[perf], comp["start.abs_lambda_1"]
-        better = _sign({"ci_low": dp["ci_low"], "ci_high": dp["ci_high"]}) == -worse
-        closer = _sign({"ci_low": dd["ci_low"], "ci_high": dd["ci_high"]}) == -1
-        rescue.append(
-            f"{method} {fmt(dp['mean_diff'], 'diff')} (|λ_1| {fmt(dd['mean_diff'], 'exponent')})"
-        )
-        if better:
-            consistent += closer
-            inconsistent += not closer
-        steers = method in criticality if criticality is not None else method.startswith("critical")
-        if steers:
-            (supported if better else against).append(f"{method} rescues plasticity")
-    if rescue:
-        text.append(
-            f"Over the last {pct} % of tasks, against {b} (paired by seed): "
-            + "; ".join(rescue)
-            + "."
-        )
-        text.append(
-            f"Of the methods with significantly better {name}, {consistent} also kept |λ_1| "
-            f"significantly smaller and {inconsistent} did not."
-        )
-    same = [m for m, v in a["max_difference_from_baseline"].items() if v == 0.0]
-    if same:
-        text.append(f"{', '.join(same)} trained exactly as {b} did: measuring changes nothing.")
-    thin = thin_evidence(a)
-    if thin:
-        return (
-            "Inconclusive: "
-            + "; ".join(thin)
-            + ", so no part of the claim is called. "
-            + " ".join(text)
-        )
-    text.append(
-        "Supported here: " + ("; ".join(supported) or "none of the claim's parts") + ". "
-        "Not supported: " + ("; ".join(against) or "nothing") + "."
-    )
-    return " ".join(text)

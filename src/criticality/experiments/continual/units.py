@@ -10,20 +10,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from criticality.continual.networks import StackedTask, member, member_loss, mlp, stack
 from criticality.continual.tracking import OnlineScore, SnapshotSettings, evaluate, snapshot
 from criticality.data.streams import TaskStream, make_stream
+from criticality.experiments.continual.config import ContinualConfig, Unit
 from criticality.reporting import atomic_write
 from criticality.training import Callback, TrainState, _checkpoint, fit
 from criticality.training.methods import MethodParts, build_method
 from criticality.training.methods.continual import for_ensemble
-
-if TYPE_CHECKING:
-    from criticality.experiments.continual import ContinualConfig, Unit
 
 log = logging.getLogger(__name__)
 

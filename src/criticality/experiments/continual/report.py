@@ -1,15 +1,17 @@
-"""The report of the continual-learning experiment, drawn from ``results.json`` alone."""
+"""The report of the continual-learning experiment, drawn from ``results.json`` alone: the
+verdict in words (the library's :mod:`criticality.continual.analysis` computes the numbers), the
+figures, the tables and the scorecard rows."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from criticality.continual.analysis import thin_evidence, verdict
+from criticality.experiments.continual.results import ContinualResults
 from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side, tables
@@ -70,12 +72,12 @@ def _curves_figure(analysis: Mapping[str, Any], keys: list[str], path: Path, tit
     return save(fig, path)
 
 
-def _stage_figure(data: Mapping[str, Any], path: Path) -> Path | None:
+def _stage_figure(data: ContinualResults, path: Path) -> Path | None:
     """Per-stage ``ln g_l`` at task start against task, mean over seeds, for a few methods."""
     from criticality.reporting.plots import save, subplots
 
-    runs = data["runs"]
-    base = data["analysis"]["baseline"]
+    runs = data.runs
+    base = data.analysis["baseline"]
     others = ("critical_stagewise", "critical_global", "continual_backprop")
     present = [m for m in others if any(r["method"] == m for r in runs)]
     wanted = [base, *present[:2]]
@@ -110,16 +112,16 @@ def _stage_figure(data: Mapping[str, Any], path: Path) -> Path | None:
     return save(fig, path)
 
 
-def _scatter_figure(data: Mapping[str, Any], path: Path) -> Path:
+def _scatter_figure(data: ContinualResults, path: Path) -> Path:
     """Online performance against λ_1 at task start, every task of every run."""
     from criticality.reporting.plots import axes as new_axes
     from criticality.reporting.plots import save
 
-    perf = data["analysis"]["performance"]
+    perf = data.analysis["performance"]
     fig, ax = new_axes(figsize=(6.0, 4.2))
-    for method in dict.fromkeys(r["method"] for r in data["runs"]):
+    for method in dict.fromkeys(r["method"] for r in data.runs):
         xs, ys = [], []
-        for run in (r for r in data["runs"] if r["method"] == method):
+        for run in (r for r in data.runs if r["method"] == method):
             for row in run["tasks"]:
                 lam = (row.get("start") or {}).get("lambda_1")
                 if lam is not None and math.isfinite(row[perf]):
@@ -157,6 +159,186 @@ def _fmt(stat: Mapping[str, Any], kind: Kind = "diff") -> str:
     return fmt_ci(stat["mean"], lo, hi, kind)
 
 
+def _ci(stat: Mapping[str, Any], key: str = "mean", kind: Kind = "diff") -> str:
+    lo, hi = stat["ci_low"], stat["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return fmt(stat[key], kind)
+    return fmt_ci(stat[key], lo, hi, kind)
+
+
+def _sign(stat: Mapping[str, Any]) -> int:
+    """+1 / −1 when the 95 % interval excludes 0 above / below; 0 otherwise."""
+    lo, hi = stat["ci_low"], stat["ci_high"]
+    if math.isfinite(lo) and lo > 0:
+        return 1
+    if math.isfinite(hi) and hi < 0:
+        return -1
+    return 0
+
+
+#: Fewest distinct seeds of the baseline for a verdict other than inconclusive.
+MIN_SEEDS = 3
+#: Learners whose best task's mean online accuracy is within this of chance never learned.
+CHANCE_MARGIN = 0.05
+
+
+def thin_evidence(a: Mapping[str, Any]) -> list[str]:
+    """Why :func:`analyse`'s numbers cannot carry a verdict (empty when they can): fewer than
+    :data:`MIN_SEEDS` distinct seeds of the baseline, an interval of zero width where the
+    verdict reads one, or a baseline whose online accuracy never left chance (by more than
+    :data:`CHANCE_MARGIN` on any task)."""
+    b, perf = a["baseline"], a["performance"]
+    why = []
+    seeds = a.get("seeds", {}).get(b)
+    drift = a.get("drift", {}).get(perf, {}).get(b, {})
+    n = len(seeds) if seeds is not None else drift.get("first", {}).get("n")
+    if n is not None and n < MIN_SEEDS:
+        why.append(f"{n} distinct seed{'s' if n != 1 else ''} of {b} (at least {MIN_SEEDS} needed)")
+    stats_read = [drift.get("change")]
+    corr = a.get("correlation", {}).get("abs_lambda_1", {}).get(b)
+    if corr is not None:
+        stats_read.append(corr["mean_rho"])
+    for stat in stats_read:
+        if stat is None:
+            continue
+        lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
+        if math.isfinite(lo) and math.isfinite(hi) and lo == hi:
+            why.append("an interval of zero width (the seeds' values are identical)")
+            break
+    chance = a.get("chance")
+    curve = a.get("curves", {}).get("online_accuracy", {}).get(b)
+    if chance is not None and curve is not None:
+        best = np.nanmax(np.asarray(curve["mean"], float)) if len(curve["mean"]) else math.nan
+        if not (math.isfinite(best) and best > chance + CHANCE_MARGIN):
+            why.append(
+                f"{b} never left chance (best task's online accuracy {fmt(best, 'fraction')}, "
+                f"chance {fmt(chance, 'fraction')})"
+            )
+    return why
+
+
+def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> str:
+    """One paragraph that reads :func:`analyse`'s numbers against the paper's claim: (1)
+    plain training loses plasticity, (2) it loses criticality with it, (3) the two move
+    together within runs, (4) the loss of criticality comes first, and (5) methods that keep
+    plasticity keep criticality, in particular the methods that steer toward criticality
+    (``criticality``: their names, the method registry's kind; default: names starting with
+    ``critical``).
+    """
+    b, perf, higher = a["baseline"], a["performance"], a["higher_is_better"]
+    name = perf.replace("_", " ")
+    pct = round(100 * a["fraction"])
+    if b not in a["drift"][perf]:
+        return f"No run of the baseline {b!r}: nothing to compare against."
+    worse = -1 if higher else 1  # the sign of a loss of performance
+    supported: list[str] = []
+    against: list[str] = []
+    d = a["drift"][perf][b]
+    lost = _sign(d["change"]) == worse
+    text = [
+        f"Under {b}, {name} went from {fmt(d['first']['mean'], 'fraction')} (first {pct} % of "
+        f"tasks) to {fmt(d['last']['mean'], 'fraction')} (last {pct} %), a change of "
+        f"{_ci(d['change'], 'mean_diff')}: "
+        + ("plasticity was lost." if lost else "no significant loss of plasticity here.")
+    ]
+    (supported if lost else against).append("plain training loses plasticity")
+    dist = a["drift"]["start.abs_lambda_1"][b]
+    lam_last = a["drift"]["start.lambda_1"][b]["last"]["mean"]
+    away = _sign(dist["change"])
+    text.append(
+        f"Its distance to criticality |λ_1| went from {fmt(dist['first']['mean'])} to "
+        f"{fmt(dist['last']['mean'])} ({_ci(dist['change'], 'mean_diff', 'exponent')}), ending "
+        f"at λ_1 = {fmt(lam_last, 'exponent')} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
+        + {
+            1: "it moved away from criticality.",
+            -1: "it moved toward criticality.",
+            0: "no significant change.",
+        }[away]
+    )
+    (supported if away == 1 else against).append("plain training loses criticality")
+    corr = a["correlation"]["abs_lambda_1"][b]
+    rho = corr["mean_rho"]
+    expected = worse  # farther from criticality, worse performance
+    text.append(
+        f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
+        f"{_ci(rho, kind='corr')} over {rho['n']} distinct seeds (mixed model slope "
+        f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
+    )
+    extra = []
+    for key, label in (
+        ("abs_lambda_1_median", "|median λ_1|"),
+        ("dead", "the dead-unit fraction at task start"),
+        ("effective_rank", "the effective rank at task start"),
+    ):
+        if b in a["correlation"].get(key, {}) and math.isfinite(
+            a["correlation"][key][b]["mean_rho"]["mean"]
+        ):
+            extra.append(f"{label}: ρ = {_ci(a['correlation'][key][b]['mean_rho'], kind='corr')}")
+    if extra:
+        text.append("For comparison, " + "; ".join(extra) + ".")
+    together = _sign(rho) == expected
+    (supported if together else against).append(
+        "distance to criticality and performance move together within runs"
+    )
+    lead = a["lead_lag"][b]["lead"]
+    order = _sign(lead)
+    if math.isfinite(lead["mean"]):
+        text.append(
+            f"|λ_1| made half of its change {_ci(lead, kind='points')} tasks before {name} did "
+            "(positive: "
+            "criticality moved first): "
+            + {
+                1: "the drift of λ_1 preceded the loss.",
+                -1: "the drift of λ_1 followed it.",
+                0: "no clear order.",
+            }[order]
+        )
+    else:
+        text.append("Which moved first could not be measured (too few measured tasks).")
+    (supported if order == 1 else against).append("the loss of criticality comes first")
+    rescue = []
+    consistent = inconsistent = 0
+    for method, comp in a["tail"].items():
+        dp, dd = comp[perf], comp["start.abs_lambda_1"]
+        better = _sign({"ci_low": dp["ci_low"], "ci_high": dp["ci_high"]}) == -worse
+        closer = _sign({"ci_low": dd["ci_low"], "ci_high": dd["ci_high"]}) == -1
+        rescue.append(
+            f"{method} {fmt(dp['mean_diff'], 'diff')} (|λ_1| {fmt(dd['mean_diff'], 'exponent')})"
+        )
+        if better:
+            consistent += closer
+            inconsistent += not closer
+        steers = method in criticality if criticality is not None else method.startswith("critical")
+        if steers:
+            (supported if better else against).append(f"{method} rescues plasticity")
+    if rescue:
+        text.append(
+            f"Over the last {pct} % of tasks, against {b} (paired by seed): "
+            + "; ".join(rescue)
+            + "."
+        )
+        text.append(
+            f"Of the methods with significantly better {name}, {consistent} also kept |λ_1| "
+            f"significantly smaller and {inconsistent} did not."
+        )
+    same = [m for m, v in a["max_difference_from_baseline"].items() if v == 0.0]
+    if same:
+        text.append(f"{', '.join(same)} trained exactly as {b} did: measuring changes nothing.")
+    thin = thin_evidence(a)
+    if thin:
+        return (
+            "Inconclusive: "
+            + "; ".join(thin)
+            + ", so no part of the claim is called. "
+            + " ".join(text)
+        )
+    text.append(
+        "Supported here: " + ("; ".join(supported) or "none of the claim's parts") + ". "
+        "Not supported: " + ("; ".join(against) or "nothing") + "."
+    )
+    return " ".join(text)
+
+
 CLAIM = (
     "The claim tested (Vock & Meisel 2025, claim 3): the loss of plasticity in continual learning "
     "is a loss of critical dynamics, and keeping a network near criticality prevents it. Their "
@@ -169,17 +351,17 @@ CLAIM = (
 )
 
 
-def _compute_minutes(data: Mapping[str, Any]) -> float:
-    return float(sum(row.get("compute (min)", math.nan) for row in data["throughput"]))
+def _compute_minutes(data: ContinualResults) -> float:
+    return float(sum(row.compute_minutes for row in data.throughput))
 
 
-def _setup(data: Mapping[str, Any]) -> str:
-    s = data["stream"]
-    n_runs = len(data["runs"])
+def _setup(data: ContinualResults) -> str:
+    s = data.stream
+    n_runs = len(data.runs)
     return (
         f"Stream {s['name']} ({', '.join(f'{k} {v}' for k, v in s.items() if k != 'name')}); "
-        f"{n_runs} runs ({len(data['arms'])} methods × seeds); this invocation took "
-        f"{data['seconds'] / 60:.1f} min, the units' recorded training and measuring time is "
+        f"{n_runs} runs ({len(data.arms)} methods × seeds); this invocation took "
+        f"{data.seconds / 60:.1f} min, the units' recorded training and measuring time is "
         f"{_compute_minutes(data):.1f} min (every session of a resumed run). Online "
         "performance is the prediction on each example before its update, averaged over the "
         "task; λ_1, σ and the per-stage ln g_l are measured on a fixed probe batch (the same "
@@ -193,21 +375,21 @@ def _setup(data: Mapping[str, Any]) -> str:
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The report: the verdict, the curves, the statistics and the cost."""
     figures = Path(out_dir) / "figures"
-    a = data["analysis"]
+    results = ContinualResults.from_dict(data)  # refuses another schema, naming it
+    a = results.analysis
     perf, test = a["performance"], "test_accuracy" if a["higher_is_better"] else "test_error"
     # the verdict is read again from the stored analysis, so a re-render takes today's wording
-    done, planned = data.get("tasks_finished"), data.get("tasks_planned")
     partial = (
-        f"Partial run: {done} of {planned} tasks finished in every unit; everything below reads "
-        "those tasks only. "
-        if done is not None and planned is not None and done < planned
+        f"Partial run: {results.tasks_finished} of {results.tasks_planned} tasks finished in "
+        "every unit; everything below reads those tasks only. "
+        if results.partial
         else ""
     )
     main = Section(
         "Continual learning: loss of plasticity and criticality",
         lead=partial + verdict(a, criticality_methods(list(a["tail"]))),
     )
-    main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(data)]))
+    main.items.append(Details("The claim tested and what ran", [CLAIM, _setup(results)]))
     main.items.append(
         Figure(
             _curves_figure(
@@ -234,7 +416,7 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     keys = ["start.dead_percent", "start.effective_rank_percent", "end.dead",
             "end.effective_rank", "end.weight_magnitude"]  # fmt: skip
     keys = [k for k in keys if k in a["curves"]]  # results written before the start metrics
-    n_first = data.get("plasticity_examples")
+    n_first = results.plasticity_examples
     main.items.append(
         Figure(
             _curves_figure(a, keys, figures / "continual_plasticity.png", "plasticity metrics"),
@@ -245,12 +427,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "width); beside them ours, at the end of each task on the fixed probe batch.",
         )
     )
-    stage = _stage_figure(data, figures / "continual_stages.png")
+    stage = _stage_figure(results, figures / "continual_stages.png")
     if stage is not None:
         main.items.append(Figure(stage, "Per-stage log-gain ln g_l at task start (0 = critical)."))
     main.items.append(
         Figure(
-            _scatter_figure(data, figures / "continual_scatter.png"),
+            _scatter_figure(results, figures / "continual_scatter.png"),
             "Online performance against λ_1 at task start.",
         )
     )
@@ -324,14 +506,14 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "Cross-correlation of task-to-task changes at lags −K..K.",
         )
     )
-    if data.get("class_incremental"):
+    if results.class_incremental:
         rows = [
             {
                 "method": m,
                 "forgetting": _fmt(v["forgetting"]),
                 "backward transfer": _fmt(v["backward_transfer"]),
             }
-            for m, v in data["class_incremental"].items()
+            for m, v in results.class_incremental.items()
         ]
         stats.items.append(
             Table(
@@ -340,10 +522,10 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                 "transfer (accuracy matrix over tasks)",
             )
         )
-    compute = sum(r["compute (min)"] for r in data["throughput"])
+    compute = _compute_minutes(results)
     setup = Section(
         "Continual learning: methods and cost",
-        lead=f"{len(data['arms'])} methods, their settings and sources; "
+        lead=f"{len(results.arms)} methods, their settings and sources; "
         f"{fmt(compute, 'plain')} min of recorded compute in all.",
     )
     setup.items.append(
@@ -355,14 +537,23 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                     "what": r["summary"],
                     "source": r["reference"],
                 }
-                for r in data["arms"]
+                for r in results.arms
             ],
             caption="The methods (rows of the training-method registry) and their settings",
         )
     )
     setup.items.append(
         Table(
-            data["throughput"],
+            [
+                {
+                    "method": r.method,
+                    "members per unit": r.members,
+                    "learner-steps/s": r.learner_steps_per_s,
+                    "measuring share": r.measuring_share,
+                    "compute (min)": r.compute_minutes,
+                }
+                for r in results.throughput
+            ],
             caption="Training speed (all seeds of an "
             "ensemble unit count) and the share of time spent measuring",
         )
