@@ -55,3 +55,30 @@ def test_snapshot_holds_metrics_and_criticality():
     assert snap["lambda_1"] == pytest.approx(sum(snap["stage_log_gain"]) / 3)
     assert snap["sigma"] > 0 and snap["sigma_inf"] > 0
     assert "lambda_1" not in snapshot(net, torch.rand(8, 6), SnapshotSettings(criticality=False))
+
+
+def test_memorisation_gradient_norm_is_the_mean_squared_per_example_gradient() -> None:
+    from torch import nn
+
+    from criticality.continual.tracking import memorisation_gradient_norm
+
+    torch.manual_seed(0)
+    net = nn.Linear(3, 4)
+    x = torch.randn(5, 3)
+    got = memorisation_gradient_norm(net, x, "classification", n=5, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    labels = [torch.randint(4, (1,), generator=gen) for _ in range(5)]
+    want = 0.0
+    for i in range(5):
+        # closed form for a linear layer with cross-entropy: ∇_W = (p − e_y) x^T, ∇_b = p − e_y
+        p = torch.softmax(net(x[i : i + 1]), -1)[0].detach()
+        r = p - nn.functional.one_hot(labels[i], 4)[0].float()
+        want += float((r**2).sum() * (x[i] ** 2).sum() + (r**2).sum())
+    assert got == pytest.approx(want / 5, rel=1e-5)
+    dead = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        for p in dead.parameters():
+            p.zero_()
+    # a network whose hidden units are all dead: only the output bias gets a gradient
+    g = memorisation_gradient_norm(dead, x, "classification", n=5)
+    assert g == pytest.approx(0.5)  # ‖p − e_y‖² = 2 · 0.25, p uniform over 2 classes

@@ -356,6 +356,7 @@ def analyse(
         "start.effective_rank_percent",
         "start.dead",
         "start.effective_rank",
+        "start.grad_norm_sq",
         "end.dead",
         "end.dormant",
         "end.tau_dormant",
@@ -388,6 +389,8 @@ def analyse(
             "abs_lambda_1_median": run_correlations(runs, "start.abs_lambda_1_median", perf),
             "dead": run_correlations(runs, "start.dead", perf),
             "effective_rank": run_correlations(runs, "start.effective_rank", perf),
+            "weight_magnitude": run_correlations(runs, "start.weight_magnitude", perf),
+            "grad_norm_sq": run_correlations(runs, "start.grad_norm_sq", perf),
         },
         "lead_lag": lead_lag(runs, dist, perf, max_lag),
         "tail": tail_comparisons(

@@ -43,6 +43,9 @@ class SnapshotSettings:
         dormant_below: activity fraction under which a unit is dormant.
         tau: ReDo's dormancy threshold for the τ-dormant fraction.
         seed: seed of the measures' random directions.
+        kind: the stream's kind; with it, a snapshot on a task's first examples also records
+            :func:`memorisation_gradient_norm` (``grad_norm_sq``).
+        memorisation_examples: examples of that memorisation task.
     """
 
     criticality: bool = True
@@ -51,6 +54,8 @@ class SnapshotSettings:
     dormant_below: float = 0.01
     tau: float = 0.1
     seed: int = 0
+    kind: Kind | None = None
+    memorisation_examples: int = 32
 
 
 def criticality_snapshot(
@@ -104,14 +109,58 @@ def snapshot(
         ``stage_log_gain`` (``L`` values ``ln g_l``), ``sigma`` (cascade branching ratio),
         ``sigma_inf`` (its infinitesimal form) and ``criticality_seconds`` (their time).
     """
+    if settings.kind is not None and plasticity_inputs is not None:
+        grad_norm = memorisation_gradient_norm(
+            net, plasticity_inputs, settings.kind, n=settings.memorisation_examples,
+            seed=settings.seed,
+        )  # fmt: skip
     inputs = probe if plasticity_inputs is None else plasticity_inputs
     out: dict[str, Any] = plasticity_metrics(
         net, inputs, dormant_below=settings.dormant_below, tau=settings.tau
     ).to_dict()
     out["plasticity_inputs"] = int(inputs.shape[0])
+    if settings.kind is not None and plasticity_inputs is not None:
+        out["grad_norm_sq"] = grad_norm
     if settings.criticality:
         out |= criticality_snapshot(net, probe, settings)
     return out
+
+
+def memorisation_gradient_norm(
+    net: nn.Module, x: torch.Tensor, kind: Kind, *, n: int = 32, seed: int = 0
+) -> float:
+    """The expected squared gradient norm ``E_(x, y) ‖∇_θ ℓ(f_θ(x), y)‖²`` on a synthetic
+    memorisation task: the first ``n`` of inputs ``x`` with labels drawn uniformly at random
+    (classification over the network's outputs) or ``N(0, 1)`` targets (regression), one
+    example per gradient, at the current weights (no update).
+
+    Our reading of Cheng (2026, "Local redundancy"), who bounds an information-theoretic
+    plasticity measure from below by this quantity and proposes it as a predictor of how well a
+    network learns the next task; not checked against their code.
+
+    Returns:
+        The mean over the ``n`` examples of the squared gradient norm over all parameters.
+    """
+    x = x[:n]
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in net.parameters() if p.requires_grad]
+    total = 0.0
+    training = net.training
+    net.train()
+    try:
+        for i in range(x.shape[0]):
+            out = net(x[i : i + 1])
+            if kind == "classification":
+                y = torch.randint(out.shape[-1], (1,), generator=gen).to(out.device)
+                loss = nn.functional.cross_entropy(out, y)
+            else:
+                y = torch.randn(out.shape, generator=gen).to(out.device)
+                loss = ((out - y) ** 2).sum()
+            grads = torch.autograd.grad(loss, params)
+            total += float(sum((g.detach().double() ** 2).sum() for g in grads))
+    finally:
+        net.train(training)
+    return total / max(1, x.shape[0])
 
 
 class OnlineScore:

@@ -42,6 +42,18 @@ _LABELS = {
 }
 
 
+#: The predictors of the correlation table, in words.
+_PREDICTORS = {
+    "lambda_1": "λ_1 (mean over probes)",
+    "abs_lambda_1": "|λ_1| (distance to criticality)",
+    "abs_lambda_1_median": "|median λ_1|",
+    "dead": "dead units (first examples of the task)",
+    "effective_rank": "effective rank (first examples of the task)",
+    "weight_magnitude": "mean |w|",
+    "grad_norm_sq": "E‖∇ℓ‖² on a memorisation task (Cheng 2026, our reading)",
+}
+
+
 def _band(ax: Any, curve: Mapping[str, Any], label: str) -> None:
     x = np.asarray(curve["task"])
     mean = np.asarray(curve["mean"], dtype=float)
@@ -480,6 +492,19 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             corr,
             caption=f"Within-run Spearman ρ of x (at task start) with "
             f"{_LABELS[perf]} across tasks; mixed model perf ~ x + (1 | seed)",
+        )
+    )
+    predictors = [
+        {"predictor (at task start)": _PREDICTORS.get(x, x)}
+        | {m: _fmt(c["mean_rho"], "corr") for m, c in per.items()}
+        for x, per in a["correlation"].items()
+    ]
+    stats.items.append(
+        Table(
+            predictors,
+            caption=f"Which predictor of plasticity is best? Each measure at the start of a task "
+            f"against that task's {_LABELS[perf]}: mean within-run Spearman ρ over seeds with its "
+            "95 % t-interval, per method (larger |ρ|: the better predictor within runs)",
         )
     )
     lead = [

@@ -49,7 +49,7 @@ class TaskTracker(Callback):
     def __init__(self, streams: Sequence[TaskStream], cfg: ContinualConfig) -> None:
         self.streams, self.cfg = list(streams), cfg
         self.kind = streams[0].kind
-        self.settings = SnapshotSettings(seed=cfg.seed)
+        self.settings = SnapshotSettings(seed=cfg.seed, kind=self.kind)
         self.score = OnlineScore(len(streams), self.kind)
         self.rows: list[list[dict[str, Any]]] = [[] for _ in streams]
         self.start: list[dict[str, Any]] = []
