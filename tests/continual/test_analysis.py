@@ -254,6 +254,8 @@ def test_the_analysis_never_raises_on_a_valid_grid(seeds: int, tasks: int, sweep
         text = verdict(a, names)
         if seeds < 3:  # too few replicates: never a verdict
             assert text.startswith(f"Inconclusive: {seeds} distinct seed")
+        if tasks < 10:  # too few tasks: never a verdict
+            assert text.startswith("Inconclusive") and f"only {tasks} task" in text
         assert all(len(r["rho"]) == 11 for r in a["lead_lag"].values())
         rows = scorecard({"analysis": a})
         assert all(r.verdict == "inconclusive" for r in rows) or seeds >= 3
@@ -278,6 +280,8 @@ def test_a_verdict_needs_three_seeds_a_wide_interval_and_learners_off_chance():
         return out
 
     assert "Supported here" in verdict(analyse(runs(4, 0.9), kind="classification", chance=0.1))
+    short = [{**r, "tasks": r["tasks"][:5]} for r in runs(4, 0.9)]
+    assert "only 5 tasks finished" in verdict(analyse(short, kind="classification"))
     two = verdict(analyse(runs(2, 0.9), kind="classification", chance=0.1))
     assert two.startswith("Inconclusive: 2 distinct seeds of plain (at least 3 needed)")
     chance = verdict(analyse(runs(4, 0.27), kind="classification", chance=0.25))

@@ -190,15 +190,19 @@ def _sign(stat: Mapping[str, Any]) -> int:
 
 #: Fewest distinct seeds of the baseline for a verdict other than inconclusive.
 MIN_SEEDS = 3
+#: Fewest finished tasks for a verdict (the first and last 10 % must be different tasks).
+MIN_TASKS = 10
 #: Learners whose best task's mean online accuracy is within this of chance never learned.
 CHANCE_MARGIN = 0.05
 
 
 def thin_evidence(a: Mapping[str, Any]) -> list[str]:
-    """Why :func:`analyse`'s numbers cannot carry a verdict (empty when they can): fewer than
+    """Why the analysis' numbers cannot carry a verdict (empty when they can): fewer than
     :data:`MIN_SEEDS` distinct seeds of the baseline, an interval of zero width where the
-    verdict reads one, or a baseline whose online accuracy never left chance (by more than
-    :data:`CHANCE_MARGIN` on any task)."""
+    verdict reads one, fewer than :data:`MIN_TASKS` finished tasks, or a baseline whose online
+    accuracy never left chance (by more than :data:`CHANCE_MARGIN` on any task). The rule is
+    local to this experiment (the shared rule of ``criticality.reporting`` was not on
+    ``main`` when it was written)."""
     b, perf = a["baseline"], a["performance"]
     why = []
     seeds = a.get("seeds", {}).get(b)
@@ -217,6 +221,12 @@ def thin_evidence(a: Mapping[str, Any]) -> list[str]:
         if math.isfinite(lo) and math.isfinite(hi) and lo == hi:
             why.append("an interval of zero width (the seeds' values are identical)")
             break
+    done = a.get("tasks_finished", {}).get(b)
+    if done is not None and done < MIN_TASKS:
+        why.append(
+            f"only {done} task{'s' if done != 1 else ''} finished (at least {MIN_TASKS} needed "
+            "for distinct first and last 10 %)"
+        )
     chance = a.get("chance")
     curve = a.get("curves", {}).get("online_accuracy", {}).get(b)
     if chance is not None and curve is not None:
@@ -273,7 +283,7 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     expected = worse  # farther from criticality, worse performance
     text.append(
         f"Within runs, |λ_1| and {name} correlated across tasks with mean Spearman ρ = "
-        f"{_ci(rho, kind='corr')} over {rho['n']} distinct seeds (mixed model slope "
+        f"{_ci(rho, kind='corr')} over {rho['n']} seeds with a defined ρ (mixed model slope "
         f"{fmt(corr['mixed']['slope'], 'diff')}, p = {fmt(corr['mixed']['p_value'], 'p')})."
     )
     extra = []
