@@ -16,6 +16,8 @@ from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side, tables
 from criticality.reporting.scorecard import INCONCLUSIVE, ScoreRow, combine, interval_verdict
+from criticality.reporting.verdicts import MIN_REPLICATES, Verdict, left_chance
+from criticality.reporting.verdicts import thin_evidence as reporting_thin
 
 TITLE = "Continual learning: is loss of plasticity a loss of criticality?"
 
@@ -188,28 +190,24 @@ def _sign(stat: Mapping[str, Any]) -> int:
     return 0
 
 
-#: Fewest distinct seeds of the baseline for a verdict other than inconclusive.
-MIN_SEEDS = 3
 #: Fewest finished tasks for a verdict (the first and last 10 % must be different tasks).
 MIN_TASKS = 10
-#: Learners whose best task's mean online accuracy is within this of chance never learned.
-CHANCE_MARGIN = 0.05
 
 
 def thin_evidence(a: Mapping[str, Any]) -> list[str]:
-    """Why the analysis' numbers cannot carry a verdict (empty when they can): fewer than
-    :data:`MIN_SEEDS` distinct seeds of the baseline, an interval of zero width where the
-    verdict reads one, fewer than :data:`MIN_TASKS` finished tasks, or a baseline whose online
-    accuracy never left chance (by more than :data:`CHANCE_MARGIN` on any task). The rule is
-    local to this experiment (the shared rule of ``criticality.reporting`` was not on
-    ``main`` when it was written)."""
+    """Why the analysis' numbers cannot carry a verdict (empty when they can), by the shared
+    rule of :mod:`criticality.reporting.verdicts` (fewer than ``MIN_REPLICATES`` distinct
+    seeds of the baseline, an interval of zero width where the verdict reads one, a baseline
+    whose online accuracy never left chance by ``CHANCE_MARGIN`` on any task) and this
+    experiment's own condition: fewer than :data:`MIN_TASKS` finished tasks."""
     b, perf = a["baseline"], a["performance"]
     why = []
     seeds = a.get("seeds", {}).get(b)
     drift = a.get("drift", {}).get(perf, {}).get(b, {})
     n = len(seeds) if seeds is not None else drift.get("first", {}).get("n")
-    if n is not None and n < MIN_SEEDS:
-        why.append(f"{n} distinct seed{'s' if n != 1 else ''} of {b} (at least {MIN_SEEDS} needed)")
+    if n is not None and n < MIN_REPLICATES:
+        why.append(f"{n} distinct seed{'s' if n != 1 else ''} of {b} (at least {MIN_REPLICATES} "
+                   "needed)")  # fmt: skip
     stats_read = [drift.get("change")]
     corr = a.get("correlation", {}).get("abs_lambda_1", {}).get(b)
     if corr is not None:
@@ -218,7 +216,7 @@ def thin_evidence(a: Mapping[str, Any]) -> list[str]:
         if stat is None:
             continue
         lo, hi = stat.get("ci_low", math.nan), stat.get("ci_high", math.nan)
-        if math.isfinite(lo) and math.isfinite(hi) and lo == hi:
+        if math.isfinite(lo) and math.isfinite(hi) and reporting_thin(lo, hi):
             why.append("an interval of zero width (the seeds' values are identical)")
             break
     done = a.get("tasks_finished", {}).get(b)
@@ -227,16 +225,26 @@ def thin_evidence(a: Mapping[str, Any]) -> list[str]:
             f"only {done} task{'s' if done != 1 else ''} finished (at least {MIN_TASKS} needed "
             "for distinct first and last 10 %)"
         )
-    chance = a.get("chance")
-    curve = a.get("curves", {}).get("online_accuracy", {}).get(b)
-    if chance is not None and curve is not None:
-        best = np.nanmax(np.asarray(curve["mean"], float)) if len(curve["mean"]) else math.nan
-        if not (math.isfinite(best) and best > chance + CHANCE_MARGIN):
-            why.append(
-                f"{b} never left chance (best task's online accuracy {fmt(best, 'fraction')}, "
-                f"chance {fmt(chance, 'fraction')})"
-            )
+    if not _learned(a):
+        curve = a["curves"]["online_accuracy"][b]
+        best = float(np.nanmax(np.asarray(curve["mean"], float)))
+        why.append(
+            f"{b} never left chance (best task's online accuracy {fmt(best, 'fraction')}, "
+            f"chance {fmt(a['chance'], 'fraction')})"
+        )
     return why
+
+
+def _learned(a: Mapping[str, Any]) -> bool:
+    """Whether the baseline's best task's mean online accuracy left chance (``True`` when
+    unknown: a regression stream, or results without the chance level)."""
+    chance = a.get("chance")
+    curve = a.get("curves", {}).get("online_accuracy", {}).get(a["baseline"])
+    if chance is None or curve is None or not len(curve["mean"]):
+        return True
+    means = np.asarray(curve["mean"], float)
+    best = float(np.nanmax(means)) if np.isfinite(means).any() else math.nan
+    return math.isfinite(best) and left_chance(best, chance)
 
 
 def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> str:
@@ -654,9 +662,15 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 "Loss of plasticity goes with a loss of criticality (continual learning)",
                 f"ρ(|λ_1|, {name}) = {fmt_ci(r['mean'], r['ci_low'], r['ci_high'], 'corr')}"
                 f" within {base} runs, n = {n_seeds} distinct seeds",
-                INCONCLUSIVE
+                Verdict(INCONCLUSIVE, "; ".join(thin))
                 if thin
-                else interval_verdict(r["ci_low"], r["ci_high"], direction=-1 if better else 1),
+                else interval_verdict(
+                    r["ci_low"],
+                    r["ci_high"],
+                    direction=-1 if better else 1,
+                    replicates=a.get("seeds", {}).get(base, n_seeds),
+                    learned=_learned(a),
+                ),
                 f"rule: mean within-run Spearman ρ over seeds, its CI {side} 0; a correlation,"
                 " not an order in time (see the lead-lag table)" + caveat,
                 section,
@@ -678,6 +692,8 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 c["ci_high"],
                 direction=1 if better else -1,
                 margin=ACCURACY_MARGIN if better else 0.0,
+                replicates=c["n"],
+                learned=_learned(a),
             )
         )
     if figures:
@@ -686,7 +702,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 "Keeping criticality prevents the loss of plasticity",
                 f"{name}, method − {base}, last {round(100 * a['fraction'])} % of tasks: "
                 + "; ".join(figures),
-                INCONCLUSIVE if thin else combine(verdicts),
+                Verdict(INCONCLUSIVE, "; ".join(thin)) if thin else combine(verdicts),
                 "rule: CI of method − baseline (paired by seed) on the better side of 0; the other"
                 " side or within ±0.5 pp: not supported; every criticality method must agree"
                 + caveat,
