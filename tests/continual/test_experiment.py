@@ -345,3 +345,20 @@ def test_the_package_has_no_import_cycle() -> None:
         return any(n == b or (n not in seen and reaches(n, b, seen | {n})) for n in edges[a])
 
     assert not any(reaches(m, m) for m in edges)
+
+
+def test_a_checkpoint_one_task_ahead_of_runs_json_resumes(tmp_path: Path) -> None:
+    """What an export of a live run can hold: runs.json copied just before the run finished a
+    task, the checkpoint just after. The rerun records that task from the checkpoint."""
+    cfg = small(methods=("plain",), tasks=3)
+    reference = json.loads(
+        (continual.run(cfg, tmp_path / "ref").parent / "results.json").read_text()
+    )["data"]["runs"]
+    two = small(methods=("plain",), tasks=2)
+    continual.run(two, tmp_path / "run")
+    unit = tmp_path / "run" / "units" / "plain-s0_1"
+    runs = json.loads((unit / "runs.json").read_text())
+    (unit / "runs.json").write_text(json.dumps([{**r, "tasks": r["tasks"][:1]} for r in runs]))
+    continual.run(cfg, tmp_path / "run")
+    again = json.loads((tmp_path / "run" / "results.json").read_text())["data"]["runs"]
+    assert strip_times(again) == strip_times(reference)

@@ -180,8 +180,10 @@ def export(source: str | Path, dest: str | Path) -> Path:
         if not (folder / "runs.json").is_file():
             raise ValueError(f"unit {unit.key} in {src} has finished no task yet")
         target.mkdir(parents=True, exist_ok=True)
-        # the checkpoint first: it is never behind runs.json, which is written after it
-        for name in ("checkpoint/last.pt", "config.json", "runs.json"):
+        # runs.json first, the checkpoint after it: a live run may finish a task between the
+        # two copies, and a checkpoint ahead of runs.json resumes (the task it covers is not
+        # trained again), where one behind it would not
+        for name in ("config.json", "runs.json", "checkpoint/last.pt"):
             if (folder / name).is_file():
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(folder / name, target / name)
