@@ -17,11 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Circles still to be removed, each with the work that removes it. Remove a line when its circle
 #: is gone (the test fails on a listed circle that no longer exists, and on any new one).
-KNOWN: dict[frozenset[str], str] = {
-    frozenset({"criticality.experiments.continual", "criticality.experiments._continual_units"}): (
-        "issue 22: the continual experiment becomes the package experiments/continual/"
-    ),
-}
+KNOWN: dict[frozenset[str], str] = {}
 
 
 def import_graph(root: Path) -> tuple[dict[str, set[str]], set[str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from criticality.experiments._scan_report import (
     DISTANCE,
@@ -71,10 +72,16 @@ def points(rows: Sequence[dict[str, Any]]) -> list[Record]:
 @functools.cache
 def _depth(net: str, stem: str) -> int:
     """Convolution and linear layers of ``net`` (rows written before ``depth`` was stored)."""
-    from criticality.experiments.zoo_train import weight_layers
     from criticality.zoo import small_image_net
 
     return weight_layers(small_image_net(net, seed=0))
+
+
+def weight_layers(model: torch.nn.Module) -> int:
+    """Depth as the number of convolution and linear layers (the partial correlation's
+    covariate)."""
+    kinds = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
+    return sum(isinstance(m, kinds) for m in model.modules())
 
 
 def by_network(

@@ -37,7 +37,7 @@ import torch
 
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._zoo_train_report import TITLE, scorecard, sections
+from criticality.experiments._zoo_train_report import TITLE, scorecard, sections, weight_layers
 from criticality.store import ResultStore, Row
 from criticality.training.callbacks import Callback
 
@@ -654,10 +654,3 @@ def measure_point(
         "seconds": time.perf_counter() - start,
     }  # fmt: skip
     return out
-
-
-def weight_layers(model: torch.nn.Module) -> int:
-    """Depth as the number of convolution and linear layers (the partial correlation's
-    covariate)."""
-    kinds = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
-    return sum(isinstance(m, kinds) for m in model.modules())
