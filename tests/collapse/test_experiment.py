@@ -114,3 +114,21 @@ def test_bad_config_names_the_field() -> None:
         dataclasses.replace(CollapseConfig.tiny(), models=("diffusion",)).validate()
     with pytest.raises(ValueError, match="modes"):
         dataclasses.replace(CollapseConfig.tiny(), modes=("keep",)).validate()
+
+
+def test_a_changed_weight_redoes_only_the_units_it_acts_on(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(
+        _KILL_CFG, models=("gmm", "vae"), modes=("replace", "mixed"),
+        methods=("plain", "critical_global"), generations=1, seeds=(0,),
+    )  # fmt: skip
+    run(cfg, tmp_path)
+    records = sorted((tmp_path / "units").glob("*/*/seed0/gen_001/record.json"))
+    assert len(records) == 5  # gmm: replace, mixed; vae: replace, critical_global, mixed
+    before = {p: p.stat().st_mtime_ns for p in records}
+    run(dataclasses.replace(cfg, critical_weight=2.0), tmp_path)
+    redone = {p.parts[-4] for p in records if p.stat().st_mtime_ns != before[p]}
+    assert redone == {"replace-critical_global"}
+    run(dataclasses.replace(cfg, critical_weight=2.0, real_fraction=0.3), tmp_path)
+    after = {p.parent.parent.parent.parent.name + "/" + p.parts[-4] for p in records
+             if p.stat().st_mtime_ns != before[p]}  # fmt: skip
+    assert after == {"vae/replace-critical_global", "gmm/mixed-plain", "vae/mixed-plain"}

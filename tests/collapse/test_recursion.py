@@ -103,3 +103,72 @@ def test_warm_start_loads_the_previous_generation() -> None:
     rec = Recursion(generations=2, n_samples=200, warm_start=True)
     out = run_generations(lambda g, s: Spy(3, init_seed=s), real, test, rec)
     assert seen[0] is None and seen[1] is not None and len(out) == 3
+
+
+class _Payload:
+    """A pickle whose loading would create a marker file (stands for any code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def _damage(path: Path, how: str, marker: Path) -> None:
+    if how == "pickle":
+        torch.save({"weights_": _Payload(marker)}, path)
+    elif how == "cut":
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    elif how == "random":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif how == "missing":
+        path.unlink()
+
+
+def _run_mode(out: Path | None, mode: Any) -> list[Any]:
+    real, test = sample_true_mixture(600, seed=0), sample_true_mixture(400, seed=1)
+    rec = Recursion(generations=4, n_samples=300, mode=mode, seed=3)
+    return run_generations(lambda g, s: GMMLearner(4, init_seed=s), real, test, rec, out_dir=out)
+
+
+@pytest.mark.parametrize(
+    ("file", "how", "mode"),
+    [
+        ("model.pt", "pickle", "accumulate"),
+        ("samples.pt", "pickle", "accumulate"),
+        ("model.pt", "cut", "accumulate"),
+        ("record.json", "cut", "accumulate"),
+        ("samples.pt", "random", "accumulate"),
+        ("model.pt", "missing", "accumulate"),
+        ("model.pt", "pickle", "replace"),  # the samples it needs were removed: drawn again
+        ("record.json", "cut", "replace"),
+    ],
+)
+def test_a_damaged_generation_runs_nothing_and_is_recomputed(
+    tmp_path: Path, file: str, how: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = _run_mode(tmp_path / "run", mode)
+    marker = tmp_path / "marker"
+    gen2 = tmp_path / "run" / "gen_002"
+    if file == "samples.pt" and not (gen2 / file).exists():
+        pytest.skip("replace removes used samples")
+    _damage(gen2 / file, how, marker)
+    with caplog.at_level("WARNING", logger="criticality.collapse.recursion"):
+        resumed = _run_mode(tmp_path / "run", mode)
+    assert not marker.exists()  # nothing in the file ran
+    assert [r.scores for r in resumed] == [r.scores for r in whole]
+    assert str(gen2 / file) in caplog.text  # the damaged file is named
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    # this generation and the later ones (built on it) are set aside, not deleted
+    assert names == [
+        "gen_000", "gen_001", "gen_002", "gen_002.damaged-1", "gen_003", "gen_003.damaged-1",
+        "gen_004", "gen_004.damaged-1",
+    ]  # fmt: skip
+
+
+def test_an_intact_resume_loads_without_unpickling(tmp_path: Path) -> None:
+    _run_mode(tmp_path, "accumulate")
+    # every file the recursion reads back loads as plain tensors
+    for path in tmp_path.glob("gen_*/*.pt"):
+        torch.load(path, weights_only=True)

@@ -107,13 +107,17 @@ class GMMLearner:
         }
 
     def state_dict(self) -> dict[str, Any]:
+        # Tensors, so that a saved state loads with ``torch.load(weights_only=True)``.
         m = self.model
-        return {k: getattr(m, k) for k in ("weights_", "means_", "covariances_")}
+        return {
+            k: torch.from_numpy(np.asarray(getattr(m, k)))
+            for k in ("weights_", "means_", "covariances_")
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         m = self.model
         m.weights_, m.means_, m.covariances_ = (
-            np.asarray(state[k]) for k in ("weights_", "means_", "covariances_")
+            np.asarray(state[k], dtype=np.float64) for k in ("weights_", "means_", "covariances_")
         )
         m.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(m.covariances_))
         # A warm start: EM of the next fit begins at these parameters instead of k-means.

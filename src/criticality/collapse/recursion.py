@@ -216,14 +216,19 @@ def run_generations(
     show = sys.stderr.isatty() if progress is None else progress
     for g in tqdm(range(recursion.generations + 1), desc="generations", disable=not show):
         gdir = root / f"gen_{g:03d}" if root is not None else None
-        learner = make(g, recursion.generation_seed(g, "init"))
-        done = _load_generation(gdir, learner)
+        learner, done = _resume_generation(gdir, make, g, recursion.generation_seed(g, "init"))
         if done is not None:
             record, new_samples = done
         else:
             began = time.perf_counter()
             if recursion.warm_start and previous is not None:
                 learner.load_state_dict(previous.state_dict())
+            if g > 0 and previous is not None and samples and samples[-1].numel() == 0:
+                # The previous generation was loaded without its samples (removed once a later
+                # generation had used them): draw them again, with the same seed.
+                samples[-1] = previous.sample(
+                    recursion.n_samples, seed=recursion.generation_seed(g - 1, "sample")
+                )
             pool = training_pool(recursion, g, real_train, samples)
             ckpt = gdir / "checkpoint" if gdir is not None else None
             learner.fit(pool, seed=recursion.generation_seed(g, "fit"), checkpoint_dir=ckpt)
@@ -249,6 +254,10 @@ def run_generations(
     return records
 
 
+class DamagedGenerationError(ValueError):
+    """A finished generation's file that does not load as the recursion wrote it."""
+
+
 def _save_generation(
     gdir: Path | None, learner: Learner, samples: torch.Tensor, record: GenerationRecord
 ) -> None:
@@ -262,18 +271,97 @@ def _save_generation(
     tmp.replace(gdir / "record.json")  # written last: its presence marks the generation done
 
 
+def _resume_generation(
+    gdir: Path | None, make: MakeLearner, generation: int, init_seed: int
+) -> tuple[Learner, tuple[GenerationRecord, torch.Tensor] | None]:
+    """A generation's learner and, if it finished, its record and samples (else ``None``).
+
+    A generation whose files do not load (cut, random bytes, a pickle that would run code) is
+    damaged: a warning names the file, the generation's folder and every later one are moved
+    aside (``gen_XXX.damaged-N``, never deleted), and the recursion computes them again from
+    there; earlier generations and other units are kept.
+    """
+    learner = make(generation, init_seed)
+    try:
+        return learner, _load_generation(gdir, learner, generation)
+    except DamagedGenerationError as err:
+        assert gdir is not None
+        moved = [_move_aside(d) for d in _this_and_later(gdir)]
+        log.warning(
+            "%s; recomputing generation %d onward (set aside: %s)",
+            err,
+            generation,
+            ", ".join(str(m) for m in moved),
+        )
+        # A fresh learner: the damaged files may have been half applied to this one.
+        return make(generation, init_seed), None
+
+
+def _this_and_later(gdir: Path) -> list[Path]:
+    first = int(gdir.name.removeprefix("gen_"))
+    later = [
+        d
+        for d in gdir.parent.glob("gen_*")
+        if d.is_dir() and d.name[4:].isdigit() and int(d.name[4:]) >= first
+    ]
+    return sorted(later)
+
+
+def _move_aside(folder: Path) -> Path:
+    n = 1
+    while (target := folder.with_name(f"{folder.name}.damaged-{n}")).exists():
+        n += 1
+    folder.rename(target)
+    return target
+
+
 def _load_generation(
-    gdir: Path | None, learner: Learner
+    gdir: Path | None, learner: Learner, generation: int
 ) -> tuple[GenerationRecord, torch.Tensor] | None:
     if gdir is None or not (gdir / "record.json").exists():
         return None
-    learner.load_state_dict(torch.load(gdir / "model.pt", weights_only=False))
-    # Samples of a generation that a later one has replaced may have been removed.
+    record = _load_record(gdir / "record.json", generation)
+    state = _load_tensors(gdir / "model.pt")
+    if not isinstance(state, Mapping):
+        raise DamagedGenerationError(f"{gdir / 'model.pt'} holds no model state")
+    # Samples of a generation that a later one has replaced may have been removed: an empty
+    # tensor stands for them (the recursion draws them again if it needs them).
     path = gdir / "samples.pt"
-    samples = torch.load(path, weights_only=True) if path.exists() else torch.empty(0)
-    record = GenerationRecord(**json.loads((gdir / "record.json").read_text()))
+    samples = _load_tensors(path) if path.exists() else torch.empty(0)
+    if not isinstance(samples, torch.Tensor):
+        raise DamagedGenerationError(f"{path} holds no tensor of samples")
+    try:
+        learner.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise DamagedGenerationError(
+            f"{gdir / 'model.pt'} does not fit the model ({type(err).__name__}: {err})"
+        ) from None
     log.info("generation %d: loaded from %s", record.generation, gdir)
     return record, samples
+
+
+def _load_tensors(path: Path) -> Any:
+    """``torch.load`` that never unpickles code: tensors and plain containers only."""
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise DamagedGenerationError(f"{path} is missing") from None
+    except Exception as err:  # torch raises many types for cut, random or pickled files
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DamagedGenerationError(
+            f"{path} is damaged or not a plain tensor file ({type(err).__name__}: {reason[:200]})"
+        ) from None
+
+
+def _load_record(path: Path, generation: int) -> GenerationRecord:
+    try:
+        raw = json.loads(path.read_text())
+        record = GenerationRecord(**raw)
+    except (ValueError, TypeError, OSError) as err:
+        raise DamagedGenerationError(f"{path} is damaged ({type(err).__name__}: {err})") from None
+    if record.generation != generation or not isinstance(record.scores, dict):
+        raise DamagedGenerationError(f"{path} does not hold generation {generation}'s record")
+    return record
 
 
 def _short(scores: Mapping[str, Any]) -> str:

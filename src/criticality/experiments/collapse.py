@@ -366,7 +366,7 @@ def run_unit(unit: Unit) -> list[dict[str, Any]]:
     """Run (or resume) one unit's generations; one flat row of numbers per generation."""
     cfg, variant = unit.cfg, unit.variant
     stamp = {"variant": variant, "condition": unit.condition, "seed": unit.seed,
-             **unit_fields(variant, cfg)}  # fmt: skip
+             **unit_fields(variant, cfg, unit.condition)}  # fmt: skip
     folder = resume_dir(unit.folder, stamp)
     torch.manual_seed(unit.seed)
     records = run_generations(
@@ -464,10 +464,17 @@ def recursion_of(variant: str, cond: str, seed: int, cfg: CollapseConfig) -> Rec
     )
 
 
-def unit_fields(variant: str, cfg: CollapseConfig) -> dict[str, Any]:
-    """The config fields a unit of ``variant`` depends on (its resume stamp): the recursion's
-    and the training method's, and the variant's own (``gmm_*``, ``vae_*``, ``charlm_*``)."""
-    shared = ("generations", "real_fraction", "warm_start", "critical_weight", "sub_batch", "seed")
+def unit_fields(variant: str, cfg: CollapseConfig, condition: str = CONTROL) -> dict[str, Any]:
+    """The config fields a unit of ``variant`` under ``condition`` depends on (its resume
+    stamp): the recursion's, the variant's own (``gmm_*``, ``vae_*``, ``charlm_*``), and only
+    where they act the criticality penalty's (``critical_*`` methods) and the mixed mode's
+    share of real data, so that changing one of those recomputes only the units it affects."""
+    mode, method = condition.split("/")
+    shared = ["generations", "warm_start", "seed"]
+    if method.startswith("critical"):
+        shared += ["critical_weight", "sub_batch"]
+    if mode.startswith("mixed"):
+        shared.append("real_fraction")
     prefix = variant.split("-")[0] + "_"
     other = "transformer" if variant == "charlm-gru" else "gru"
     return {
