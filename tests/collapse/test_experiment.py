@@ -41,6 +41,10 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     assert set(data) >= {"gaussian", "regression", "gmm", "vae", "charlm"}
     g = data["gaussian"]["mle/replace"]
     assert len(g["variance"]["mean"]) == CollapseConfig.tiny().stat_generations + 1
+    # the tail mass is skewed over runs: its median and the share of runs that lost the tails
+    assert 0.0 <= g["tail_mass_median"][-1] <= g["tail_mass"]["mean"][-1]
+    assert 0.0 < g["tails_lost_share"][-1] <= 1.0  # N = 10, 10 generations: most runs lose them
+    assert g["tails_lost_share"][0] < g["tails_lost_share"][-1]
     vae = data["vae"]["vae"]
     assert set(vae["runs"]) == {"replace/plain", "replace/critical_global", "mixed/plain"}
     rows = vae["runs"]["replace/plain"]
@@ -63,6 +67,7 @@ def test_tiny_runs_every_model(tmp_path: Path) -> None:
     assert "vae mixed" in rows[2].figure and "gmm mixed" in rows[2].figure
     assert rows[3].verdict == "agree", rows[3].figure  # the simulations follow the closed forms
     page = (tmp_path / "report.html").read_text()
+    assert "lost their tails" in page and "E ln det" in page
     assert "What the data support" in page and "In sum, on this run" in page
     assert rows[1].statement in page  # the scorecard is on top of the report
     for row in rows:  # every row's link lands on a section of this report

@@ -11,6 +11,7 @@ from scipy import special
 
 from criticality.collapse import (
     accumulate_bound,
+    accumulate_variance_limit,
     expected_log_det,
     expected_mean_error,
     expected_variance,
@@ -111,3 +112,22 @@ def test_bad_options_say_what_to_do() -> None:
         gaussian_generations(10, 2, estimator="bayes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mixed"):
         gaussian_generations(10, 2, mode="mixed")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [2, 10, 100])
+def test_accumulate_variance_converges_to_eulers_product(n: int) -> None:
+    limit = accumulate_variance_limit(n)
+    g = 2000
+    ev = expected_variance(n, g, estimator="mle", mode="accumulate")
+    # the closed form's recursion telescopes to the partial product up to k = g + 1
+    k = np.arange(1, 21)
+    assert ev[19] == pytest.approx(np.prod(1 - 1 / (n * k**2)), rel=1e-12)
+    # the rest of the product beyond K = g + 1 is about exp(-1/(N K)): it converges
+    assert ev[-1] / limit - 1 == pytest.approx(1 / (n * (g + 1)), rel=0.01)
+    assert limit < ev[-1] < ev[-2]
+    if n == 10:
+        assert limit == pytest.approx(0.8434, abs=5e-5)
+    sim = gaussian_generations(n, 60, estimator="mle", mode="accumulate", runs=4000, seed=1)
+    v = sim.variance[:, -1]
+    # the simulated mean at generation 60 against the closed form (5 standard errors)
+    assert abs(v.mean() - ev[60]) < 5 * v.std() / np.sqrt(len(v))

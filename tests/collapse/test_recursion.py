@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ from typing import Any
 import pytest
 import torch
 
-from criticality.collapse import GMMLearner, Recursion, run_generations, training_pool
+from criticality.collapse import (
+    GMMLearner,
+    Recursion,
+    TrainSpec,
+    run_generations,
+    training_pool,
+)
 from criticality.collapse.gmm import sample_true_mixture
 
 REAL = torch.arange(1000, dtype=torch.float64)[:, None]  # real points are >= 0
@@ -41,16 +48,36 @@ def test_pool_sizes_and_contents(mode: str) -> None:
                 assert int((pool == -(k + 1)).sum()) == 200
 
 
-def test_real_subset_is_fixed_and_mixed_real_is_fresh() -> None:
+def test_real_subset_is_fixed_and_mixed_keeps_generation_0s_data() -> None:
     acc = Recursion(generations=3, n_samples=50, mode="accumulate", n_real=100, seed=7)
     samples = [_samples(g, 50) for g in range(3)]
     base = training_pool(acc, 0, REAL, [])
     for g in (1, 2, 3):  # accumulate keeps the same real points
         pool = training_pool(acc, g, REAL, samples[:g])
         assert torch.equal(pool[:100], base)
-    mixed = Recursion(generations=3, n_samples=500, mode="mixed", real_fraction=0.2, seed=7)
-    fresh = [set(training_pool(mixed, g, REAL, samples[:g])[:100, 0].tolist()) for g in (1, 2)]
-    assert fresh[0] != fresh[1]  # drawn anew each generation
+    # mixed: the real share comes from generation 0's subset only, drawn anew each generation
+    mixed = Recursion(generations=3, n_samples=500, mode="mixed", real_fraction=0.2, n_real=300)
+    base = set(training_pool(mixed, 0, REAL, [])[:, 0].tolist())
+    real = [set(training_pool(mixed, g, REAL, samples[:g])[:100, 0].tolist()) for g in (1, 2)]
+    assert real[0] <= base and real[1] <= base and real[0] != real[1]
+    # mixed_fresh (the named old behaviour): real points the other modes never see
+    fresh = dataclasses.replace(mixed, mode="mixed_fresh")
+    seen = set().union(*(set(training_pool(fresh, g, REAL, samples[:g])[:100, 0].tolist())
+                         for g in (1, 2, 3)))  # fmt: skip
+    assert seen - base  # P(all 300 draws inside the 300 of 1000) is 0.3**300
+    too_many = Recursion(generations=1, n_samples=500, mode="mixed", real_fraction=0.5, n_real=50)
+    with pytest.raises(ValueError, match="generation 0 has 50"):
+        training_pool(too_many, 1, REAL, samples[:1])
+
+
+def test_an_epoch_over_the_pool_trains_more_steps_as_the_pool_grows() -> None:
+    spec = TrainSpec(steps=7, batch_size=64, epochs=1.0)
+    rec = Recursion(generations=4, n_samples=100, mode="accumulate", n_real=100)
+    steps = [spec.steps_for(sum(rec.pool_size(g, 100))) for g in range(5)]
+    assert steps == [2, 4, 5, 7, 8]  # ceil((g + 1) * 100 / 64)
+    assert TrainSpec(steps=7).steps_for(10_000) == 7
+    with pytest.raises(ValueError, match="epochs"):
+        TrainSpec(epochs=0.0)
 
 
 def test_options_are_checked() -> None:

@@ -14,6 +14,9 @@ from criticality.collapse.charlm import generate as generate
 from criticality.collapse.charlm import perplexity as perplexity
 from criticality.collapse.gaussian import GaussianGenerations as GaussianGenerations
 from criticality.collapse.gaussian import accumulate_bound as accumulate_bound
+from criticality.collapse.gaussian import (
+    accumulate_variance_limit as accumulate_variance_limit,
+)
 from criticality.collapse.gaussian import expected_log_det as expected_log_det
 from criticality.collapse.gaussian import expected_mean_error as expected_mean_error
 from criticality.collapse.gaussian import expected_variance as expected_variance

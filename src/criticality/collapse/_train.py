@@ -4,6 +4,7 @@ the training-method registry (:mod:`criticality.training.methods`)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,18 @@ class TrainSpec:
     """Training of each generation.
 
     Attributes:
-        steps: optimizer steps per generation.
+        steps: optimizer steps per generation (unless ``epochs`` is given).
         batch_size: examples per step.
         lr: Adam's learning rate (a method may set its own optimizer).
         method: a registered training method (``criticality.training.methods.list_methods()``).
         method_options: options of that method (each must be one of its options).
         shared: settings offered to every method; a method takes those it declares
             (e.g. ``sub_batch``).
+        epochs: passes over each generation's pool instead of a fixed number of steps
+            (``ceil(epochs · M / batch_size)`` steps for a pool of ``M``): the Koyejo lab's
+            schedule, one epoch over the growing pool under accumulate
+            (``KoyejoLab-Collapse-or-Thrive/src/globals.py``, ``"num_train_epochs": 1``), so
+            that later data are seen as often as earlier ones. ``None``: ``steps``.
     """
 
     steps: int = 1000
@@ -38,6 +44,17 @@ class TrainSpec:
     method: str = "plain"
     method_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     shared: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"epochs must be a positive number or None, got {self.epochs}")
+
+    def steps_for(self, pool_size: int) -> int:
+        """Optimizer steps of a generation whose pool holds ``pool_size`` examples."""
+        if self.epochs is None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * pool_size / self.batch_size))
 
 
 def train(
@@ -72,17 +89,18 @@ def train(
         parts = dataclasses.replace(
             parts, loss_terms=tuple(_OnStages(t, stages_of) for t in parts.loss_terms)
         )
+    steps = spec.steps_for(len(inputs))
     fit(
         model,
         (inputs, targets),
-        steps=spec.steps,
+        steps=steps,
         batch_size=spec.batch_size,
         lr=spec.lr,
         loss_fn=loss_fn,
         method=parts,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
-        checkpoint_every=max(spec.steps // 4, 1) if checkpoint_dir is not None else None,
+        checkpoint_every=max(steps // 4, 1) if checkpoint_dir is not None else None,
         progress=False,
     )
 

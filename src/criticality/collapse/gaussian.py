@@ -22,7 +22,9 @@ the digamma and trigamma functions; ``v_g`` any diagonal entry of ``Σ_g``, ``v_
   ``μ_g = Σ_{i≤g} ε_i/(i + 1)``, so ``E ‖μ_g‖² = (d/N) Σ_{i=0}^{g} E v_{i−1}/(i + 1)²
   < (π²/6) d/N`` (Gerstgrasser's bound: ``E v ≤ 1`` for both estimators), and the pooled sum of
   squares gives ``E v_g = Σ_{k=0}^{g} E v_{k−1} (N − 1/(k + 1)) / M_g`` with ``M_g = (g + 1) N``
-  (MLE) or ``(g + 1) N − 1`` (unbiased).
+  (MLE) or ``(g + 1) N − 1`` (unbiased). For the MLE this telescopes to
+  ``E v_g = Π_{k=1}^{g+1} (1 − 1/(N k²))``, which converges (it does not keep decaying) to
+  Euler's product ``sin(π/√N)/(π/√N)`` (0.8434 at ``N = 10``): :func:`accumulate_variance_limit`.
 """
 
 from __future__ import annotations
@@ -233,3 +235,19 @@ def expected_mean_error(
 def accumulate_bound(n_samples: int, *, dim: int = 1) -> float:
     """Gerstgrasser et al.'s bound under ``"accumulate"``: ``E ‖μ_g‖² < (π²/6) d / N`` for all g."""
     return math.pi**2 / 6.0 * dim / n_samples
+
+
+def accumulate_variance_limit(n_samples: int) -> float:
+    """``lim_{g→∞} E v_g`` under ``"accumulate"`` with the MLE: ``sin(π/√N)/(π/√N)``.
+
+    ``E v_g = E v_{g−1} (1 − 1/(N (g + 1)²))`` (from the pooled sum of squares), so
+    ``E v_g = Π_{k=1}^{g+1} (1 − 1/(N k²))`` and Euler's product
+    ``Π_k (1 − x²/k²) = sin(πx)/(πx)`` at ``x = 1/√N`` gives the limit.
+
+    >>> round(accumulate_variance_limit(10), 4)
+    0.8434
+    """
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2, got {n_samples}")
+    x = math.pi / math.sqrt(n_samples)
+    return math.sin(x) / x

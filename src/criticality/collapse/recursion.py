@@ -6,8 +6,13 @@ the next generation's training pool is built from them by the data mode (DESIGN 
 * ``"replace"``: only the newest samples, ``n_samples`` points;
 * ``"accumulate"``: the real data and every earlier generation's samples,
   ``n_real + g · n_samples`` points at generation ``g`` (Gerstgrasser et al. 2024);
-* ``"mixed"``: ``round(f · n_samples)`` fresh real points drawn anew each generation plus
-  ``n_samples − round(f · n_samples)`` of the newest samples (Shumailov et al. 2024 keep 10 %).
+* ``"mixed"``: ``round(f · n_samples)`` points of generation 0's real data (drawn anew from
+  that subset each generation) plus ``n_samples − round(f · n_samples)`` of the newest samples:
+  Shumailov et al. 2024 keep 10 % of the original data (``curse_recurse/main.py`` lines
+  286–298 keep the first batches of the generation's training set);
+* ``"mixed_fresh"``: the same shares, but the real points are drawn from the whole real
+  training set, so the recursion sees real points that generation 0 never had (this
+  library's behaviour before; kept as a named mode for comparison).
 
 Each generation starts from a fresh initialisation (seeded by ``(seed, g)``) or from the
 previous generation's weights (``warm_start``). :func:`run_generations` drives any learner that
@@ -33,8 +38,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-DataMode = Literal["replace", "accumulate", "mixed"]
-DATA_MODES: tuple[DataMode, ...] = ("replace", "accumulate", "mixed")
+DataMode = Literal["replace", "accumulate", "mixed", "mixed_fresh"]
+DATA_MODES: tuple[DataMode, ...] = ("replace", "accumulate", "mixed", "mixed_fresh")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +49,9 @@ class Recursion:
     Attributes:
         generations: generations after generation 0 (so ``generations + 1`` fits in all).
         n_samples: samples each generation draws for the next.
-        mode: ``"replace"``, ``"accumulate"`` or ``"mixed"``.
-        real_fraction: share of fresh real data in each ``"mixed"`` pool, in ``[0, 1]``.
+        mode: ``"replace"``, ``"accumulate"``, ``"mixed"`` or ``"mixed_fresh"``.
+        real_fraction: share of real data in each ``"mixed"`` (``"mixed_fresh"``) pool, in
+            ``[0, 1]``.
         n_real: real points generation 0 trains on (drawn once, seeded); ``None``: all given.
         warm_start: start each generation from the previous one's weights instead of a fresh
             initialisation.
@@ -121,8 +127,14 @@ def training_pool(
     if recursion.mode == "accumulate":
         return torch.cat([base, *samples[:generation]])
     n_fresh, n_syn = recursion.pool_size(generation, len(base))
+    source = base if recursion.mode == "mixed" else real
+    if n_fresh > len(source):
+        raise ValueError(
+            f"mixed mode needs {n_fresh} real points per generation but generation 0 has "
+            f"{len(source)}; lower real_fraction or n_samples, or raise n_real"
+        )
     gen = torch.Generator().manual_seed(recursion.generation_seed(generation, "real"))
-    fresh = real[torch.randperm(len(real), generator=gen)[:n_fresh]]
+    fresh = source[torch.randperm(len(source), generator=gen)[:n_fresh]]
     return torch.cat([fresh, samples[-1][:n_syn]])
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from criticality.collapse import (
+    DATA_MODES,
     CharLMLearner,
     CharLMSpec,
     GMMLearner,
@@ -42,6 +43,7 @@ from criticality.collapse import (
     VAELearner,
     VAESpec,
     accumulate_bound,
+    accumulate_variance_limit,
     expected_log_det,
     expected_mean_error,
     expected_test_error,
@@ -78,7 +80,11 @@ class CollapseConfig:
             is the control and always run).
         seeds: one run per seed and condition (initialisations, data order, samples).
         generations: generations after generation 0 of the neural models and the mixture.
-        real_fraction: share of fresh real data in the ``"mixed"`` mode.
+        real_fraction: share of real data in the ``"mixed"`` modes (``"mixed"`` draws it
+            from generation 0's data, ``"mixed_fresh"`` from the whole real training set).
+        epochs_per_generation: passes over each generation's pool for the networks instead of
+            ``vae_steps`` / ``charlm_steps`` (the Koyejo lab trains one epoch over the growing
+            accumulated pool); ``None``: the fixed steps.
         warm_start: start each generation from the previous weights (default: fresh init).
         critical_weight: weight of the criticality penalty (the registry's default, 5).
         sub_batch: inputs per step of the criticality penalty.
@@ -120,6 +126,7 @@ class CollapseConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     generations: int = 5
     real_fraction: float = 0.1
+    epochs_per_generation: float | None = None
     warm_start: bool = False
     critical_weight: float = 5.0
     sub_batch: int = 16
@@ -220,8 +227,12 @@ class CollapseConfig:
         """Raise ``ValueError`` naming the bad field."""
         if bad := set(self.models) - set(MODELS):
             raise ValueError(f"unknown models {sorted(bad)}; choose from {MODELS}")
-        if bad := set(self.modes) - {"replace", "accumulate", "mixed"}:
-            raise ValueError(f"unknown modes {sorted(bad)}; use replace, accumulate, mixed")
+        if bad := set(self.modes) - set(DATA_MODES):
+            raise ValueError(f"unknown modes {sorted(bad)}; use some of {DATA_MODES}")
+        if self.epochs_per_generation is not None and not self.epochs_per_generation > 0:
+            raise ValueError(
+                f"epochs_per_generation must be positive or None, got {self.epochs_per_generation}"
+            )
         if bad := set(self.charlm_archs) - {"gru", "transformer"}:
             raise ValueError(f"unknown charlm_archs {sorted(bad)}; use gru, transformer")
         if not self.seeds:
@@ -270,6 +281,10 @@ def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
 # The exact cases
 
 
+#: A run has lost its tails when its fit puts less than this mass beyond the real 5 % tails.
+TAILS_LOST = 1e-3
+
+
 def gaussian_study(cfg: CollapseConfig) -> dict[str, Any]:
     """Simulated means over runs and the closed forms, per estimator and mode."""
     n, g, d = cfg.gaussian_n, cfg.stat_generations, cfg.gaussian_dim
@@ -279,11 +294,14 @@ def gaussian_study(cfg: CollapseConfig) -> dict[str, Any]:
             res = gaussian_generations(
                 n, g, dim=d, estimator=est, mode=mode, runs=cfg.gaussian_runs, seed=cfg.seed
             )
+            tails = res.tail_mass(0.05, n_draws=512)
             row: dict[str, Any] = {
                 "variance": band_of_runs(res.variance),
                 "log_det": band_of_runs(res.log_det),
                 "mean_error": band_of_runs(res.mean_error),
-                "tail_mass": band_of_runs(res.tail_mass(0.05, n_draws=512)),
+                "tail_mass": band_of_runs(tails),
+                "tail_mass_median": np.median(tails, axis=0).tolist(),
+                "tails_lost_share": (tails < TAILS_LOST).mean(axis=0).tolist(),
                 "expected_variance": expected_variance(n, g, estimator=est, mode=mode).tolist(),
                 "expected_mean_error": expected_mean_error(
                     n, g, dim=d, estimator=est, mode=mode
@@ -291,6 +309,8 @@ def gaussian_study(cfg: CollapseConfig) -> dict[str, Any]:
             }
             if mode == "replace":
                 row["expected_log_det"] = expected_log_det(n, g, dim=d, estimator=est)[0].tolist()
+            if mode == "accumulate" and est == "mle":
+                row["variance_limit"] = accumulate_variance_limit(n)
             out[f"{est}/{mode}"] = row
     return out
 
@@ -431,7 +451,10 @@ def make_learner(variant: str, cond: str, cfg: CollapseConfig, setup: dict[str, 
         return lambda g, s: GMMLearner(6, init_seed=s)
     if variant == "vae":
         spec = VAESpec(latent=cfg.vae_latent, hidden=cfg.vae_hidden, n_eval=cfg.vae_n_eval)
-        ts = TrainSpec(cfg.vae_steps, cfg.vae_batch, cfg.vae_lr, method, options)
+        ts = TrainSpec(
+            cfg.vae_steps, cfg.vae_batch, cfg.vae_lr, method, options,
+            epochs=cfg.epochs_per_generation,
+        )  # fmt: skip
         shape = tuple(setup["train"].shape[1:])
         return lambda g, s: VAELearner(spec, ts, in_shape=shape, init_seed=s, judge=setup["judge"])
     arch = variant.removeprefix("charlm-")
@@ -443,7 +466,10 @@ def make_learner(variant: str, cond: str, cfg: CollapseConfig, setup: dict[str, 
         n_eval=cfg.charlm_n_eval,
         burn_in=min(16, cfg.charlm_window // 2),
     )
-    ts = TrainSpec(cfg.charlm_steps, cfg.charlm_batch, cfg.charlm_lr, method, options)
+    ts = TrainSpec(
+        cfg.charlm_steps, cfg.charlm_batch, cfg.charlm_lr, method, options,
+        epochs=cfg.epochs_per_generation,
+    )  # fmt: skip
     return lambda g, s: CharLMLearner(
         lm, ts, init_seed=s, reference_text=setup["reference"], decode=setup["decode"]
     )
@@ -471,6 +497,8 @@ def unit_fields(variant: str, cfg: CollapseConfig, condition: str = CONTROL) -> 
     share of real data, so that changing one of those recomputes only the units it affects."""
     mode, method = condition.split("/")
     shared = ["generations", "warm_start", "seed"]
+    if variant != "gmm":
+        shared.append("epochs_per_generation")
     if method.startswith("critical"):
         shared += ["critical_weight", "sub_batch"]
     if mode.startswith("mixed"):
