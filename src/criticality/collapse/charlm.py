@@ -3,8 +3,20 @@
 Both map token ids ``(B, T)`` to next-token logits ``(B, T, V)`` over the fixed vocabulary of
 :mod:`criticality.data.text` (``V = 96``). Perplexity of a text window is
 ``exp(mean_t −ln p(c_{t+1} | c_{≤t}))``; a model that predicts the uniform distribution has
-perplexity ``V`` on any text. Samples are drawn at temperature 1 (plain ancestral sampling), as
-in Shumailov et al.'s language-model experiment.
+perplexity ``V`` on any text.
+
+Two ways to generate the next generation's data:
+
+* :func:`generate`: unconditional ancestral sampling at a temperature (1 by default): the regime
+  of Kazdan, Schaeffer et al. (2024, "Collapse or Thrive?"), whose language models sample at
+  temperature 1;
+* :func:`beam_search`: conditioned on prompts, 5 beams with a repetition penalty of 3.0 and
+  exactly 64 new tokens after 64-token prompts from the training set: Shumailov et al.'s
+  protocol (``Zakahler/curse_recurse``, ``main.py`` line 305,
+  ``model.generate(input_ids, num_beams=5, max_new_tokens=64, min_new_tokens=64,
+  repetition_penalty=3.0)``, prompts the 64-token blocks of ``dataset.py`` line 31).
+  Beam search makes samples *more* probable under the model, temperature sampling does not:
+  the two regimes collapse differently.
 
 Stages (depth is time): the embedding, then each recurrent layer (GRU) or transformer block,
 then the output head. Measures start after the embedding (token ids are not a space to perturb);
@@ -274,3 +286,140 @@ def text_windows(ids: torch.Tensor, length: int, *, stride: int | None = None) -
     if ids.ndim != 1 or len(ids) < length:
         raise ValueError(f"need a 1-D stream of at least {length} tokens, got {tuple(ids.shape)}")
     return ids.unfold(0, length, stride).contiguous()
+
+
+def penalise_repeats(scores: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """The repetition penalty of Keskar et al. (2019) as ``transformers`` applies it.
+
+    A token already in the sequence has its score divided by ``penalty`` where the score is
+    positive and multiplied by it where negative (``RepetitionPenaltyLogitsProcessor``). In
+    ``transformers``' beam search the scores are log-probabilities (all negative), so a seen
+    token's log-probability is multiplied by ``penalty``.
+
+    Args:
+        scores: ``(B, V)``.
+        seen: ``(B, V)`` booleans, the tokens present in each sequence so far (prompt included).
+        penalty: ``>= 1``; 1 changes nothing.
+    """
+    if penalty == 1.0:
+        return scores
+    hit = torch.where(scores < 0, scores * penalty, scores / penalty)
+    return torch.where(seen, hit, scores)
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module,
+    prompts: torch.Tensor,
+    new_tokens: int,
+    *,
+    beams: int = 5,
+    repetition_penalty: float = 1.0,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """The most probable continuation of each prompt found by beam search.
+
+    As ``transformers``' ``generate(num_beams=beams, repetition_penalty=...,
+    min_new_tokens=max_new_tokens=new_tokens)`` for a vocabulary without an end token: at every
+    step each beam's next-token log-probabilities (``log_softmax`` of the logits) are penalised
+    for repeats (:func:`penalise_repeats`), added to the beam's score, and the ``beams`` best of
+    all ``beams × V`` extensions are kept (at the first step only the prompt's own beam
+    extends, so the beams start distinct). All hypotheses have the same length, so the result
+    is the beam with the highest summed (penalised) score.
+
+    Args:
+        model: a :class:`CharGRU` or :class:`CharTransformer` (any model mapping ids ``(B, T)``
+            to logits ``(B, T, V)`` works, recomputed over the whole prefix each step).
+        prompts: token ids ``(N, P)``.
+        new_tokens: tokens to add to each prompt.
+        beams: beams per prompt (1: greedy decoding).
+        repetition_penalty: ``>= 1``.
+        batch_size: prompts decoded together.
+
+    Returns:
+        int64 ids of the new tokens only, shape ``(N, new_tokens)``.
+    """
+    if beams < 1 or new_tokens < 1 or repetition_penalty < 1.0:
+        raise ValueError(
+            f"need beams >= 1, new_tokens >= 1 and repetition_penalty >= 1, got {beams}, "
+            f"{new_tokens} and {repetition_penalty}"
+        )
+    if prompts.ndim != 2 or prompts.shape[1] < 1:
+        raise ValueError(
+            f"prompts must be token ids (N, P) with P >= 1, got {tuple(prompts.shape)}"
+        )
+    was = model.training
+    model.eval()
+    try:
+        out = [
+            _beam_batch(model, p, new_tokens, beams, repetition_penalty)
+            for p in prompts.split(batch_size)
+        ]
+    finally:
+        model.train(was)
+    return torch.cat(out)
+
+
+def _beam_batch(
+    model: nn.Module, prompts: torch.Tensor, new_tokens: int, beams: int, penalty: float
+) -> torch.Tensor:
+    n, p = prompts.shape
+    device = next(model.parameters()).device
+    seq = prompts.to(device).repeat_interleave(beams, dim=0)  # (n·beams, P)
+    vocab = getattr(model, "vocab", None)
+    decoder = _Decoder(model)
+    logits = decoder.start(seq)  # (n·beams, V)
+    vocab = logits.shape[-1] if vocab is None else vocab
+    seen = torch.zeros(n * beams, vocab, dtype=torch.bool, device=device)
+    seen.scatter_(1, seq, True)
+    score = torch.full((n, beams), -1e9, dtype=torch.float64, device=device)
+    score[:, 0] = 0.0  # only the first copy of each prompt extends at the first step
+    rows = torch.arange(n, device=device)[:, None] * beams  # (n, 1)
+    for _ in range(new_tokens):
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        logp = penalise_repeats(logp, seen, penalty)
+        cand = (score[:, :, None] + logp.view(n, beams, vocab)).view(n, beams * vocab)
+        score, idx = cand.topk(beams, dim=1)  # sorted, best first
+        origin = (rows + idx // vocab).view(-1)  # (n·beams,) the beam each one extends
+        token = (idx % vocab).view(-1, 1)
+        seq = torch.cat([seq[origin], token], dim=1)
+        seen = seen[origin].scatter_(1, token, True)
+        logits = decoder.step(origin, token[:, 0], seq)
+    best = seq.view(n, beams, -1)[:, 0, p:]  # topk sorted: beam 0 holds the best score
+    return best.cpu()
+
+
+class _Decoder:
+    """Incremental next-token logits with beam reordering: the GRU's states, the transformer's
+    key-value caches, or (any other model) the whole prefix again."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.state: Any = None
+
+    def start(self, seq: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        if isinstance(m, CharGRU):
+            logits, self.state = m.run(seq)
+            return logits[:, -1]
+        if isinstance(m, CharTransformer) and seq.shape[1] <= m.context:
+            caches: list[Any] = [None] * len(m.blocks)
+            for t in range(seq.shape[1]):
+                logits, caches = m.step(seq[:, t], t, caches)
+            self.state = caches
+            return logits
+        return m(seq)[:, -1]
+
+    def step(self, origin: torch.Tensor, token: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        if isinstance(m, CharGRU):
+            state = [s[:, origin] for s in self.state]  # (1, B, H) each
+            logits, self.state = m.run(token[:, None], state)
+            return logits[:, -1]
+        if isinstance(m, CharTransformer) and self.state is not None and seq.shape[1] <= m.context:
+            caches = [(k[origin], v[origin]) for k, v in self.state]
+            logits, self.state = m.step(token, seq.shape[1] - 1, caches)
+            return logits
+        self.state = None
+        context = getattr(m, "context", seq.shape[1])
+        return m(seq[:, -context:])[:, -1]
