@@ -1,4 +1,4 @@
-"""Beam search with a repetition penalty: exact on a tiny vocabulary, and as transformers does it."""
+"""Beam search with a repetition penalty: exact on a tiny vocabulary, as transformers does it."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_greedy_and_beam_search_differ_somewhere(penalty: float) -> None:
 
 
 def test_the_penalty_divides_positive_and_multiplies_negative_scores() -> None:
-    scores = torch.tensor([[2.0, -2.0, 1.0, -1.0]])
+    scores = torch.tensor([[2.0, -2.0, 1.0, -1.0]], dtype=torch.float64)
     seen = torch.tensor([[True, True, False, False]])
     assert penalise_repeats(scores, seen, 3.0).tolist() == [[2 / 3, -6.0, 1.0, -1.0]]
 
