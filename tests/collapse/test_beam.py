@@ -95,6 +95,7 @@ class _Opaque(nn.Module):
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
+        self.context = getattr(inner, "context", 10**9)  # the transformer's window
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.inner(tokens)
