@@ -81,3 +81,30 @@ def test_mixture_sampler_and_gmm_learner() -> None:
         scores["test_loglik"]
     )
     torch.testing.assert_close(copy.sample(30, seed=3), learner.sample(30, seed=3))
+
+
+def test_mixture_l2_and_covariance_match_numerical_integration() -> None:
+    import numpy as np
+    from scipy import stats
+
+    from criticality.collapse.gmm import mixture_covariance, mixture_l2, sample_true_mixture
+
+    a = (np.array([0.3, 0.7]), np.array([[0.0, 0.0], [2.0, 1.0]]),
+         np.array([np.eye(2), [[0.5, 0.1], [0.1, 0.8]]]))  # fmt: skip
+    b = (np.array([1.0]), np.array([[0.5, 0.2]]), np.array([[[1.5, 0.0], [0.0, 1.2]]]))
+
+    def pdf(p: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
+        return sum(w * stats.multivariate_normal(m, c).pdf(x) for w, m, c in zip(*p, strict=True))
+
+    grid = np.linspace(-8, 10, 361)
+    xx, yy = np.meshgrid(grid, grid)
+    pts = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    numeric = ((pdf(a, pts) - pdf(b, pts)) ** 2).sum() * (grid[1] - grid[0]) ** 2
+    assert mixture_l2(a, b) == pytest.approx(numeric, rel=1e-4)
+    assert mixture_l2(a, a) == pytest.approx(0.0, abs=1e-12)
+    x = sample_true_mixture(200_000, seed=0).numpy()
+    from criticality.collapse.gmm import TRUE_MEANS, TRUE_SCALES, TRUE_WEIGHTS
+
+    covs = np.array([s**2 * np.eye(2) for s in TRUE_SCALES])
+    cov = mixture_covariance(TRUE_WEIGHTS, TRUE_MEANS, covs)
+    assert np.allclose(cov, np.cov(x.T), atol=0.05)

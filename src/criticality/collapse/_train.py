@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from criticality.training import fit
+from criticality.training.callbacks import Callback, TrainState
 from criticality.training.methods import build_method
 
 #: ``(model, x) -> (stages, h)``: the chain a loss term acts on and its input.
@@ -67,6 +68,7 @@ def train(
     seed: int,
     checkpoint_dir: Path | None,
     stages_of: StagesOf | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> None:
     """Train ``model`` on ``(inputs, targets)`` with ``spec``'s method, resumable.
 
@@ -81,7 +83,41 @@ def train(
         stages_of: for models whose inputs are no space to perturb (token ids): the chain each
             of the method's loss terms acts on, and its input (e.g. the stages after a language
             model's embedding and the embedded batch, gradients flowing into the embedding).
+        callbacks: extra callbacks of the fit (e.g. :class:`BestOnValidation`).
     """
+    _fit(model, (inputs, targets), spec.steps_for(len(inputs)), spec, loss_fn=loss_fn, seed=seed,
+         checkpoint_dir=checkpoint_dir, stages_of=stages_of, callbacks=callbacks)  # fmt: skip
+
+
+def train_stream(
+    model: nn.Module,
+    step: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    spec: TrainSpec,
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    seed: int,
+    checkpoint_dir: Path | None,
+) -> None:
+    """As :func:`train`, on a fresh batch ``step(i) -> (x, y)`` at every step (``spec.steps``
+    steps; ``spec.epochs`` has no pool to count and must be ``None``)."""
+    if spec.epochs is not None:
+        raise ValueError("a sample stream has no pool to take epochs over: give steps")
+    _fit(model, step, spec.steps, spec, loss_fn=loss_fn, seed=seed,
+         checkpoint_dir=checkpoint_dir, stages_of=None, callbacks=())  # fmt: skip
+
+
+def _fit(
+    model: nn.Module,
+    data: Any,
+    steps: int,
+    spec: TrainSpec,
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    seed: int,
+    checkpoint_dir: Path | None,
+    stages_of: StagesOf | None,
+    callbacks: Sequence[Callback],
+) -> None:
     parts = build_method(
         spec.method, model, seed=seed, shared=spec.shared, **dict(spec.method_options)
     )
@@ -89,10 +125,9 @@ def train(
         parts = dataclasses.replace(
             parts, loss_terms=tuple(_OnStages(t, stages_of) for t in parts.loss_terms)
         )
-    steps = spec.steps_for(len(inputs))
     fit(
         model,
-        (inputs, targets),
+        data,
         steps=steps,
         batch_size=spec.batch_size,
         lr=spec.lr,
@@ -102,7 +137,61 @@ def train(
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=max(steps // 4, 1) if checkpoint_dir is not None else None,
         progress=False,
+        callbacks=callbacks,
     )
+
+
+class BestOnValidation(Callback):
+    """Keep the weights with the lowest next-token loss on real validation windows.
+
+    Checked every ``every`` steps and after the last one; at the end of the fit the best
+    weights are put back (Lightning's ``ModelCheckpoint(monitor="val_loss", mode="min",
+    save_top_k=1)`` in the reference, ``curse_recurse/main.py`` lines 231–238). Resumable: the
+    best weights travel in the fit's checkpoints.
+
+    Args:
+        windows: real validation token ids ``(M, T + 1)``.
+        every: steps between checks.
+    """
+
+    name = "best_on_validation"
+
+    def __init__(self, windows: torch.Tensor, *, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every}")
+        self.windows, self.every = windows, every
+        self.best = float("inf")
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def _check(self, state: TrainState) -> None:
+        from criticality.collapse.charlm import window_nll
+
+        loss = float(window_nll(state.model, self.windows.to(state.device)).mean())
+        self.history.append({"step": float(state.step), "val_loss": loss})
+        if loss < self.best:
+            self.best = loss
+            self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.task_step % self.every == 0 and state.step < state.total_steps:
+            self._check(state)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._check(state)
+        assert self.best_state is not None
+        state.model.load_state_dict(self.best_state)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.history)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_state": self.best_state, "history": self.history}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_state = state["best_state"]
+        self.history = list(state["history"])
 
 
 class _OnStages(nn.Module):

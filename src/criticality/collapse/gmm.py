@@ -59,6 +59,34 @@ def sample_true_mixture(n: int, *, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
+Params = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _cross(a: Params, b: Params) -> float:
+    """``∫ p_a p_b = Σ_ij w_i v_j N(μ_i − ν_j; 0, Σ_i + Λ_j)``."""
+    total = 0.0
+    for wi, mi, ci in zip(*a, strict=True):
+        for wj, mj, cj in zip(*b, strict=True):
+            total += wi * wj * stats.multivariate_normal(np.zeros(len(mi)), ci + cj).pdf(mi - mj)
+    return float(total)
+
+
+def mixture_l2(a: Params, b: Params) -> float:
+    """Squared L2 distance ``∫ (p_a − p_b)²`` of two Gaussian mixtures, in closed form.
+
+    The reference notebook's divergence from generation 0 (``curse_recurse``,
+    ``Normals_GMM_experiments.ipynb``, ``L2_of_gmms``), plotted over 2,050 refits.
+    """
+    return _cross(a, a) + _cross(b, b) - 2.0 * _cross(a, b)
+
+
+def mixture_covariance(weights: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """The covariance of a mixture, ``Σ_k w_k (Σ_k + μ_k μ_kᵀ) − μ̄ μ̄ᵀ``, shape ``(D, D)``."""
+    mean = weights @ means
+    second = np.einsum("k,kij->ij", weights, covs + np.einsum("ki,kj->kij", means, means))
+    return np.asarray(second - np.outer(mean, mean))
+
+
 class GMMLearner:
     """A ``GaussianMixture`` with full covariances behind the recursion's learner protocol.
 
@@ -97,14 +125,22 @@ class GMMLearner:
         real_logp = true_log_density(real)
         cut = float(np.quantile(real_logp, self.tail_quantile))
         rare = len(TRUE_WEIGHTS) - 1
+        first = self if reference is None else reference
         return {
             "test_loglik": float(self.model.score(real)),
+            "l2_to_gen0": mixture_l2(self.params(), first.params()),
+            "log_det_cov": float(np.linalg.slogdet(mixture_covariance(*self.params()))[1]),
             "tail_mass": float((true_log_density(gen) < cut).mean()),
             "rare_component_mass": float((true_component(gen) == rare).mean()),
             "sample_true_loglik": float(true_log_density(gen).mean()),
             "sample_std": float(gen.std(axis=0).mean()),
             "converged": bool(getattr(self.model, "converged_", True)),
         }
+
+    def params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(weights (K,), means (K, 2), covariances (K, 2, 2))`` of the fit."""
+        m = self.model
+        return m.weights_, m.means_, m.covariances_
 
     def state_dict(self) -> dict[str, Any]:
         # Tensors, so that a saved state loads with ``torch.load(weights_only=True)``.

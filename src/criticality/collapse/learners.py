@@ -8,17 +8,19 @@ and tails of its samples, and the criticality of its networks (:mod:`.dynamics`)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from criticality.collapse._train import TrainSpec, train
+from criticality.collapse._train import BestOnValidation, TrainSpec, train, train_stream
 from criticality.collapse.charlm import (
     CharGRU,
     CharTransformer,
+    beam_search,
     generate,
     perplexity,
     sequence_loss,
@@ -43,6 +45,7 @@ class VAESpec:
         n_eval: real test images scored per generation.
         iwae_k: importance samples of the bound.
         n_probe: probe images (and prior latents) for the criticality measures.
+        n_drift: generated images encoded by generation 0's encoder for the latent drift.
     """
 
     latent: int = 16
@@ -51,6 +54,11 @@ class VAESpec:
     n_eval: int = 2000
     iwae_k: int = 64
     n_probe: int = 64
+    n_drift: int = 1000
+
+
+#: ``draw(n, seed) -> (n, ...)`` images: a stream of fresh samples of the previous generation.
+SampleStream = Callable[[int, int], torch.Tensor]
 
 
 class VAELearner:
@@ -77,7 +85,29 @@ class VAELearner:
         self.net = VAE(in_shape, latent=spec.latent, hidden=spec.hidden, activation=spec.activation)
         self.spec, self.train_spec, self.judge = spec, train_spec, judge
 
-    def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None = None) -> None:
+    def fit(
+        self,
+        data: torch.Tensor | SampleStream,
+        *,
+        seed: int,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        """Train on a pool of images ``(M, ...)``, or on a stream: ``data(n, seed)`` decodes a
+        fresh batch of the previous generation at every step, none reused (the reference
+        notebook's ``train_vae_gen(vae, sample_vae=True, ...)``)."""
+        if callable(data):
+            draw = data
+            batch = self.train_spec.batch_size
+
+            def step(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+                x = draw(batch, _step_seed(seed, i)).float()
+                return x, torch.zeros(len(x))
+
+            train_stream(
+                self.net, step, self.train_spec, loss_fn=lambda out, _: out.mean(), seed=seed,
+                checkpoint_dir=checkpoint_dir,
+            )  # fmt: skip
+            return
         dummy = torch.zeros(len(data))
         train(
             self.net,
@@ -104,7 +134,13 @@ class VAELearner:
         div = self.judge.diversity(samples)
         probe = real_test[: spec.n_probe].float()
         z = torch.randn((spec.n_probe, spec.latent), generator=torch.Generator().manual_seed(1))
+        # The reference's drift: generation 0's encoder means of this generation's samples
+        # (VAE_experiments.ipynb cells 9 and 13: mean and spread of the flattened means).
+        first = (reference or self).net.eval()
+        mu0 = first.encode(samples[: spec.n_drift].float())[0]
         return {
+            "latent_mean_gen0": float(mu0.mean()),
+            "latent_std_gen0": float(mu0.std()),
             "neg_elbo": float(-elbo.mean()),
             "neg_iwae": float(-iw.mean()),
             "entropy": div.entropy,
@@ -143,6 +179,8 @@ class CharLMSpec:
         burn_in: time steps before the in-time exponents are averaged (GRU).
         time_exponents: how many of the largest in-time Lyapunov exponents to record (GRU;
             at most the state size).
+        context: the transformer's longest window (``None``: ``window``; conditioned decoding
+            needs room for prompt and continuation).
     """
 
     arch: str = "gru"
@@ -155,13 +193,17 @@ class CharLMSpec:
     n_probe: int = 16
     burn_in: int = 16
     time_exponents: int = 4
+    context: int | None = None
 
     def build(self) -> nn.Module:
         if self.arch == "gru":
             return CharGRU(embed=self.embed, hidden=self.width, layers=self.layers)
         if self.arch == "transformer":
             return CharTransformer(
-                width=self.width, heads=self.heads, layers=self.layers, context=self.window
+                width=self.width,
+                heads=self.heads,
+                layers=self.layers,
+                context=self.context or self.window,
             )
         raise ValueError(f"arch must be 'gru' or 'transformer', got {self.arch!r}")
 
@@ -170,6 +212,35 @@ def after_embedding(model: nn.Module, tokens: torch.Tensor) -> tuple[list[nn.Mod
     """The stages after a language model's embedding and the embedded tokens ``(B, T, D)``."""
     chain: list[nn.Module] = list(stages(model))
     return chain[1:], chain[0](tokens)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    """How a language model writes the next generation's data.
+
+    Attributes:
+        kind: ``"sample"`` (unconditional ancestral sampling at ``temperature``, the regime of
+            Kazdan, Schaeffer et al. 2024) or ``"beam"`` (beam search from prompts, Shumailov
+            et al. 2024).
+        temperature: of ``"sample"``.
+        beams: of ``"beam"``.
+        repetition_penalty: of ``"beam"`` (``transformers``' rule, :func:`.penalise_repeats`).
+        prompts: where ``"beam"``'s prompts come from: ``"pool"`` (windows of the generation's
+            own training pool, as the reference's data loader, real text for generation 0) or
+            ``"real"`` (real training windows at every generation).
+    """
+
+    kind: str = "sample"
+    temperature: float = 1.0
+    beams: int = 5
+    repetition_penalty: float = 3.0
+    prompts: str = "pool"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sample", "beam"):
+            raise ValueError(f"decoding kind must be 'sample' or 'beam', got {self.kind!r}")
+        if self.prompts not in ("pool", "real"):
+            raise ValueError(f"prompts must be 'pool' or 'real', got {self.prompts!r}")
 
 
 class CharLMLearner:
@@ -181,6 +252,14 @@ class CharLMLearner:
         init_seed: seed of the initial weights.
         reference_text: statistics of the real text (:func:`.textstats.text_reference`).
         decode: token ids ``(T,)`` -> string.
+        decoding: how samples are written (default: temperature 1).
+        real_prompts: real training windows ``(M, T + 1)`` for ``decoding.prompts == "real"``.
+        validation: real validation windows ``(M, T + 1)``: keep the weights with the lowest
+            loss on them, checked every ``select_every`` steps and at the end (the reference
+            keeps the checkpoint with the best real validation loss).
+        select_every: see ``validation``.
+        base_state: weights every generation starts from (a model trained on real text: the
+            reference fine-tunes a pretrained model each generation); ``None``: fresh.
     """
 
     def __init__(
@@ -191,13 +270,28 @@ class CharLMLearner:
         init_seed: int,
         reference_text: TextReference,
         decode: Any,
+        decoding: Decoding | None = None,
+        real_prompts: torch.Tensor | None = None,
+        validation: torch.Tensor | None = None,
+        select_every: int = 50,
+        base_state: Mapping[str, Any] | None = None,
     ) -> None:
         torch.manual_seed(init_seed)
         self.net = spec.build()
+        if base_state is not None:
+            self.net.load_state_dict(base_state)
         self.spec, self.train_spec = spec, train_spec
         self.reference_text, self.decode = reference_text, decode
+        self.decoding = decoding or Decoding()
+        self.real_prompts, self.validation = real_prompts, validation
+        self.select_every = select_every
+        self.pool: torch.Tensor | None = None
 
     def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None = None) -> None:
+        self.pool = data
+        callbacks = []
+        if self.validation is not None:
+            callbacks.append(BestOnValidation(self.validation, every=self.select_every))
         train(
             self.net,
             data[:, :-1],
@@ -207,11 +301,32 @@ class CharLMLearner:
             seed=seed,
             checkpoint_dir=checkpoint_dir,
             stages_of=after_embedding,
+            callbacks=callbacks,
         )
 
     def sample(self, n: int, *, seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
-        return generate(self.net, n, self.spec.window + 1, generator=gen)
+        d = self.decoding
+        if d.kind == "sample":
+            return generate(
+                self.net, n, self.spec.window + 1, generator=gen, temperature=d.temperature
+            )
+        source = self.real_prompts if d.prompts == "real" else self.pool
+        if source is None:
+            raise ValueError(
+                "beam decoding needs prompts: fit the learner first (pool prompts) or give "
+                "real_prompts"
+            )
+        # every window of the source once in a random order (more if n exceeds them)
+        order = torch.cat([torch.randperm(len(source), generator=gen)
+                           for _ in range(-(-n // len(source)))])[:n]  # fmt: skip
+        return beam_search(
+            self.net,
+            source[order],
+            self.spec.window + 1,
+            beams=d.beams,
+            repetition_penalty=d.repetition_penalty,
+        )
 
     @torch.no_grad()
     def evaluate(
@@ -250,3 +365,8 @@ class CharLMLearner:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.net.load_state_dict(state)
+
+
+def _step_seed(seed: int, step: int) -> int:
+    """A seed per training step of a sample stream."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])

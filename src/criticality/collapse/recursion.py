@@ -14,6 +14,10 @@ the next generation's training pool is built from them by the data mode (DESIGN 
   training set, so the recursion sees real points that generation 0 never had (this
   library's behaviour before; kept as a named mode for comparison).
 
+With ``fresh_samples`` (``replace`` only) a generation does not train on a pool: it draws a fresh
+batch from its predecessor at every step, none reused (the reference VAE notebook's stream), so
+there is no finite-sample error, only the model's own.
+
 Each generation starts from a fresh initialisation (seeded by ``(seed, g)``) or from the
 previous generation's weights (``warm_start``). :func:`run_generations` drives any learner that
 fits, samples and scores itself; with ``out_dir`` every finished generation is saved (model
@@ -55,6 +59,9 @@ class Recursion:
         n_real: real points generation 0 trains on (drawn once, seeded); ``None``: all given.
         warm_start: start each generation from the previous one's weights instead of a fresh
             initialisation.
+        fresh_samples: generations after 0 train on a stream ``draw(n, seed)`` of fresh
+            samples of their predecessor instead of a pool (``replace`` only; the learner's
+            ``fit`` must accept a callable).
         seed: seed of the real subset, the initialisations, the training and the sampling.
     """
 
@@ -64,9 +71,15 @@ class Recursion:
     real_fraction: float = 0.1
     n_real: int | None = None
     warm_start: bool = False
+    fresh_samples: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.fresh_samples and self.mode != "replace":
+            raise ValueError(
+                f"fresh_samples streams the previous generation's samples, which only the "
+                f"replace mode trains on alone; got mode {self.mode!r}"
+            )
         if self.mode not in DATA_MODES:
             raise ValueError(f"mode must be one of {DATA_MODES}, got {self.mode!r}")
         if self.generations < 0 or self.n_samples < 1:
@@ -150,7 +163,8 @@ class Learner(Protocol):
     """A generative model the recursion can drive (one object per generation)."""
 
     def fit(self, data: torch.Tensor, *, seed: int, checkpoint_dir: Path | None) -> None:
-        """Train on ``data`` (shape ``(M, ...)``); resume from ``checkpoint_dir`` if given."""
+        """Train on ``data`` (shape ``(M, ...)``; with ``fresh_samples`` a stream
+        ``draw(n, seed)``); resume from ``checkpoint_dir`` if given."""
 
     def sample(self, n: int, *, seed: int) -> torch.Tensor:
         """Draw ``n`` samples shaped like the real data."""
@@ -241,7 +255,9 @@ def run_generations(
                 samples[-1] = previous.sample(
                     recursion.n_samples, seed=recursion.generation_seed(g - 1, "sample")
                 )
-            pool = training_pool(recursion, g, real_train, samples)
+            pool: Any = training_pool(recursion, g, real_train, samples)
+            if recursion.fresh_samples and previous is not None:
+                pool = _stream(previous)
             ckpt = gdir / "checkpoint" if gdir is not None else None
             learner.fit(pool, seed=recursion.generation_seed(g, "fit"), checkpoint_dir=ckpt)
             new_samples = learner.sample(
@@ -264,6 +280,13 @@ def run_generations(
         if g == 0:
             reference = learner
     return records
+
+
+def _stream(learner: Learner) -> Callable[[int, int], torch.Tensor]:
+    def draw(n: int, seed: int) -> torch.Tensor:
+        return learner.sample(n, seed=seed)
+
+    return draw
 
 
 class DamagedGenerationError(ValueError):

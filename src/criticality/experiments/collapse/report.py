@@ -39,6 +39,10 @@ LABELS = {
     "rare_word_mass": "rare-word mass",
     "nonword_rate": "non-word rate",
     "seconds": "seconds per generation",
+    "l2_to_gen0": "L2 distance² to generation 0's mixture (the reference's divergence)",
+    "log_det_cov": "ln det of the mixture's covariance",
+    "latent_mean_gen0": "mean of generation 0's encoder means of the samples (reference drift)",
+    "latent_std_gen0": "spread of generation 0's encoder means of the samples",
 }
 TAILS = {
     "gmm": "rare_component_mass",
