@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from criticality.experiments.collapse import CollapseConfig, run, scorecard, with_changes
 
@@ -137,3 +138,21 @@ def test_a_changed_weight_redoes_only_the_units_it_acts_on(tmp_path: Path) -> No
     after = {p.parent.parent.parent.parent.name + "/" + p.parts[-4] for p in records
              if p.stat().st_mtime_ns != before[p]}  # fmt: skip
     assert after == {"vae/replace-critical_global", "gmm/mixed-plain", "vae/mixed-plain"}
+
+
+def test_the_reference_protocols_run_end_to_end(tmp_path: Path) -> None:
+    cfg = with_changes(
+        CollapseConfig.tiny(),
+        {"models": ("vae", "charlm"), "modes": ("replace",), "methods": ("plain",),
+         "seeds": (0,), "vae.stream": "fresh", "charlm.decoding": "beam", "charlm.beams": 2,
+         "charlm.select_every": 2, "charlm.n_valid": 8, "charlm.pretrain_steps": 4},
+    )  # fmt: skip
+    run(cfg, tmp_path)
+    data = _data(tmp_path)
+    vae = data["vae"]["vae"]["runs"]["replace/plain"][0]
+    assert vae[0]["latent_mean_gen0"] != vae[1]["latent_mean_gen0"]
+    lm = data["charlm"]["charlm-gru"]["runs"]["replace/plain"][0]
+    assert {"test_ppl", "sample_ppl_gen0"} <= set(lm[1])
+    unit = tmp_path / "units" / "charlm-gru" / "replace-plain" / "seed0"
+    assert (unit / "pretrained.pt").exists()
+    torch.load(unit / "pretrained.pt", weights_only=True)  # plain tensors

@@ -296,7 +296,7 @@ class CollapseConfig:
             regression_n=50,
             regression_runs=2000,
             gmm=GMMSettings(n=100, generations=200),
-            vae=VAESettings(dataset="digits", n=1438, latent=20, hidden=(128, 128), steps=400,
+            vae=VAESettings(dataset="digits", n=1438, latent=20, hidden=(128, 128), steps=1000,
                             batch=256, lr=1e-3, n_eval=359, stream="fresh"),
             charlm=dataclasses.replace(lm, chars=200_000, n=256, steps=60, select_every=20,
                                        n_valid=64, pretrain_steps=400, n_eval=128),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
         data["regression"] = regression_study(cfg)
     for model in ("gmm", "vae", "charlm"):
         if model in cfg.models:
+            # the models finished so far, readable (and exportable) while the rest run
+            write_results(out, "collapse", cfg.to_dict(), data, seed=cfg.seed)
             data[model] = recursion_study(model, cfg, out / "units")
+            log.info("collapse: %s done", model)
     write_results(out, "collapse", cfg.to_dict(), data, seed=cfg.seed)
     return render(out)
 
@@ -156,9 +160,14 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, A
         ]
         done: dict[tuple[str, int], list[dict[str, Any]]] = {}
         bar = tqdm(total=len(jobs), desc=variant, disable=not sys.stderr.isatty())
+        began = time.perf_counter()
         for job, rows in map_jobs(run_unit, jobs, executor=cfg.executor, address=cfg.address):
             done[job.condition, job.seed] = rows
             bar.update(1)
+            spent = time.perf_counter() - began
+            log.info("collapse: %s %s seed %d done (unit %d of %d, %.0f s, about %.0f s left)",
+                     variant, job.condition, job.seed, len(done), len(jobs), spent,
+                     spent / len(done) * (len(jobs) - len(done)))  # fmt: skip
         bar.close()
         runs = {c: [done[c, s] for s in cfg.seeds] for c in cfg.conditions(model)}
         reference = setup_of(variant, cfg).get("reference_scores", {})
