@@ -131,3 +131,14 @@ def test_accumulate_variance_converges_to_eulers_product(n: int) -> None:
     v = sim.variance[:, -1]
     # the simulated mean at generation 60 against the closed form (5 standard errors)
     assert abs(v.mean() - ev[60]) < 5 * v.std() / np.sqrt(len(v))
+
+
+def test_hundreds_of_generations_keep_their_precision() -> None:
+    # N = 10 for 200 generations: variances near 1e-20 beside means near 0.3, where
+    # Σ xxᵀ − M μμᵀ would cancel to nonsense (and Cholesky fail); ln v follows its closed form
+    res = gaussian_generations(10, 200, runs=2000, seed=0)
+    expected, var = expected_log_det(10, 200)
+    z = (res.log_det.mean(axis=0) - expected) / np.sqrt(var / 2000)
+    assert np.abs(z).max() < 4.5
+    acc = gaussian_generations(10, 200, mode="accumulate", runs=500, seed=0)
+    assert np.isfinite(acc.log_det).all()

@@ -135,19 +135,30 @@ def gaussian_generations(
     mean = np.zeros((runs, generations + 1, dim))
     cov = np.zeros((runs, generations + 1, dim, dim))
     mu, chol = np.zeros((runs, dim)), np.broadcast_to(np.eye(dim), (runs, dim, dim))
-    total = np.zeros((runs, dim))  # Σ x over the pool (accumulate)
-    outer = np.zeros((runs, dim, dim))  # Σ x xᵀ over the pool
+    pool_mean = np.zeros((runs, dim))  # mean of the pool so far (accumulate)
+    scatter = np.zeros((runs, dim, dim))  # Σ (x − mean)(x − mean)ᵀ over the pool
     count = 0
     for g in range(generations + 1):
         z = rng.standard_normal((runs, n_samples, dim))
         x = mu[:, None, :] + np.einsum("rij,rnj->rni", chol, z)  # (R, N, d)
-        if mode == "replace":
-            total, outer, count = np.zeros_like(total), np.zeros_like(outer), 0
-        total = total + x.sum(axis=1)
-        outer = outer + np.einsum("rni,rnj->rij", x, x)
-        count += n_samples
-        mu = total / count  # (R, d)
-        scatter = outer - count * np.einsum("ri,rj->rij", mu, mu)  # Σ (x − μ)(x − μ)ᵀ
+        # Centred sums (Chan et al.'s pooled update): a variance far below the mean's square
+        # (hundreds of generations of collapse) loses no precision, as Σ xxᵀ − M μμᵀ would.
+        batch_mean = x.mean(axis=1)
+        dev = x - batch_mean[:, None, :]
+        batch_scatter = np.einsum("rni,rnj->rij", dev, dev)
+        if mode == "replace" or count == 0:
+            pool_mean, scatter, count = batch_mean, batch_scatter, n_samples
+        else:
+            delta = batch_mean - pool_mean
+            both = count + n_samples
+            scatter = (
+                scatter
+                + batch_scatter
+                + np.einsum("ri,rj->rij", delta, delta) * (count * n_samples / both)
+            )
+            pool_mean = pool_mean + delta * (n_samples / both)
+            count = both
+        mu = pool_mean  # (R, d)
         sigma = scatter / (count if estimator == "mle" else count - 1)
         sigma = 0.5 * (sigma + np.swapaxes(sigma, -1, -2))
         mean[:, g], cov[:, g] = mu, sigma
