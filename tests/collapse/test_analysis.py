@@ -58,7 +58,8 @@ def _rows(q: list[list[float]], lam: list[list[float]]) -> list[list[dict[str, f
 
 
 def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
-    from criticality.collapse.analysis import claim_tests, claim_verdicts
+    from criticality.collapse.analysis import claim_tests
+    from criticality.experiments.collapse.report import claim_verdicts
 
     # Loss (lower is better) rises by 10, 12, 14 under the control while λ_1 goes from about 0
     # to about −1 (farther from criticality); the critical method ends 4, 5, 6 lower, costs
@@ -88,7 +89,9 @@ def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
     }
     # A method that starts 20 better and collapses as fast is better at the end but does not
     # slow the collapse: the difference in differences tells the two apart.
-    shifted = [[{"q": row["q"] - 20, "lambda_1/net": 0.0} for row in seed] for seed in control]
+    # (shifts of 20, 20.5 and 21: a constant shift would give a zero-width interval)
+    shifted = [[{"q": row["q"] - 20 - 0.5 * i, "lambda_1/net": 0.0} for row in seed]
+               for i, seed in enumerate(control)]  # fmt: skip
     level = claim_verdicts(claim_tests({"replace/plain": control, "shift": shifted}, "q",
                                        higher_is_better=False))["remedies"]["shift"]  # fmt: skip
     assert level["better_at_end"] == "supported" and level["slows_collapse"] == "inconclusive"
@@ -100,3 +103,30 @@ def test_claim_tests_orient_every_difference_and_give_verdicts() -> None:
     assert up["remedies"]["replace/critical"]["slows_collapse"] == "not supported"
     with pytest.raises(ValueError, match="control"):
         claim_tests({"flat": control}, "q", higher_is_better=True)
+
+
+def test_thin_evidence_gives_no_verdict() -> None:
+    from criticality.collapse.analysis import claim_tests
+    from criticality.experiments.collapse.report import _verdict, claim_verdicts, thin_evidence
+
+    # two seeds that agree perfectly: a zero-width interval and too few replicates
+    assert _verdict({"ci_low": 1.0, "ci_high": 1.0, "n": 5}) == "inconclusive"
+    assert _verdict({"ci_low": 1.0, "ci_high": 2.0, "n": 2}) == "inconclusive"
+    assert _verdict({"ci_low": 1.0, "ci_high": 2.0, "n": 3}) == "supported"
+    two = _rows([[100, 110], [101, 111]], [[0.0, -1.0], [0.0, -1.2]])
+    v = claim_verdicts(claim_tests({"replace/plain": two}, "q", higher_is_better=False,
+                                   lambda_keys=["lambda_1/net"]))  # fmt: skip
+    assert v["collapsed"] is False  # 2 pairs: no call either way
+    cfg = {"seeds": [0, 1, 2], "vae": {"dataset": "digits"}}
+
+    def block(start: float) -> dict:
+        bands = {"test_ppl": {"mean": [start, start + 1]}}
+        return {"analysis": {"quality": "test_ppl",
+                             "conditions": {"replace/plain": {"bands": bands}}}}  # fmt: skip
+
+    assert thin_evidence("charlm-gru", block(95.0), cfg) is not None  # never left chance
+    assert "did not learn" in (thin_evidence("charlm-gru", block(95.0), cfg) or "")
+    assert thin_evidence("charlm-gru", block(6.0), cfg) is None
+    assert "2 distinct seeds" in (
+        thin_evidence("charlm-gru", block(6.0), {**cfg, "seeds": [0, 0, 1]}) or ""
+    )

@@ -17,8 +17,8 @@ All functions take curves of one quantity over generations, one row per seed: sh
   points, and of each against the generation index;
 * :func:`claim_tests`: the claim's two halves as paired tests over seeds (does quality fall
   under the control, does ``|λ_1|``, the distance from criticality, grow with it; does each
-  remedy keep quality, and at what cost at generation 0), with :func:`claim_verdicts` turning
-  their intervals into verdicts by stated rules.
+  remedy keep quality, and at what cost at generation 0); the experiment's report turns their
+  intervals into verdicts in words (:mod:`criticality.experiments.collapse.report`).
 """
 
 from __future__ import annotations
@@ -113,10 +113,6 @@ def tracking(lam: Any, quality: Any) -> dict[str, float]:
     return out
 
 
-#: Verdict words of :func:`claim_verdicts` (those of :mod:`criticality.reporting.scorecard`).
-SUPPORTED, INCONCLUSIVE, NOT_SUPPORTED = "supported", "inconclusive", "not supported"
-
-
 def _key(rows: Sequence[Sequence[Mapping[str, Any]]], key: str) -> np.ndarray:
     """``(seeds, G + 1)`` values of ``key`` from per-seed, per-generation rows (NaN if absent)."""
     return np.array([[float(r.get(key, np.nan)) for r in seed_rows] for seed_rows in rows])
@@ -191,50 +187,3 @@ def claim_tests(
             },
         }
     return out
-
-
-def _verdict(c: Mapping[str, Any]) -> str:
-    """Supported when the interval excludes 0 on the positive side, not supported when it
-    excludes 0 on the negative side, inconclusive otherwise (or with fewer than 2 seeds)."""
-    lo, hi = c["ci_low"], c["ci_high"]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return INCONCLUSIVE
-    if lo > 0:
-        return SUPPORTED
-    if hi < 0:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
-
-
-def claim_verdicts(tests: Mapping[str, Any]) -> dict[str, Any]:
-    """Verdicts on the claim from :func:`claim_tests`, by these rules (95 % paired intervals):
-
-    * ``collapsed``: the control's quality loss is above 0 (the recursion collapsed at all);
-    * ``loss_of_criticality``: only where it collapsed; per network part, *supported* when
-      ``|λ_1|`` grew, *not supported* when it shrank (the network moved toward criticality while
-      collapsing), *inconclusive* when the interval contains 0; ``None`` without a collapse or
-      without a network;
-    * ``remedies``: per condition, ``slows_collapse`` *supported* when it lost less quality
-      from generation 0 to the last than the control did, *not supported* when it lost more,
-      else *inconclusive*; beside it ``better_at_end`` (its quality at the last generation
-      against the control's, same rule), the cost at generation 0, and whether it kept
-      ``|λ_1|`` smaller.
-    """
-    collapsed = _verdict(tests["collapse"]) == SUPPORTED
-    loss = {k: _verdict(c) for k, c in tests["distance"].items()} if collapsed else {}
-    return {
-        "collapsed": collapsed,
-        "loss_of_criticality": loss or None,
-        "remedies": {
-            cond: {
-                "slows_collapse": _verdict(r["slowing"]),
-                "better_at_end": _verdict(r["gain"]),
-                "costs_at_generation_0": _verdict({"ci_low": -r["cost"]["ci_high"],
-                                                   "ci_high": -r["cost"]["ci_low"]}),
-                "closer_to_criticality": {k: _verdict({"ci_low": -c["ci_high"],
-                                                       "ci_high": -c["ci_low"]})
-                                          for k, c in r["distance"].items()},
-            }
-            for cond, r in tests["remedies"].items()
-        },
-    }  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from criticality.collapse.analysis import claim_tests, claim_verdicts
+from criticality.collapse.analysis import claim_tests
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side
@@ -112,7 +112,8 @@ def _variants(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per variant with the control and ≥ 2 seeds: its claim tests and verdicts."""
+    """Per variant with the control and ≥ 2 seeds: its claim tests, verdicts, and why the
+    evidence is too thin to call (``thin``, ``None`` when it is not)."""
     out = {}
     for variant, block in _variants(data):
         runs = block["runs"]
@@ -123,8 +124,98 @@ def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         tests = claim_tests(
             runs, quality, higher_is_better=HIGHER_IS_BETTER[quality], lambda_keys=lam
         )
-        out[variant] = {"tests": tests, "verdicts": claim_verdicts(tests)}
+        thin = thin_evidence(variant, block, data["config"])
+        verdicts = claim_verdicts(tests)
+        if thin is not None:  # every verdict of this variant is inconclusive
+            verdicts = _all_inconclusive(verdicts)
+        out[variant] = {"tests": tests, "verdicts": verdicts, "thin": thin}
     return out
+
+
+def _all_inconclusive(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _all_inconclusive(x) for k, x in v.items()}
+    return INCONCLUSIVE if v in (SUPPORTED, NOT_SUPPORTED) else v
+
+
+#: The fewest distinct replicates a verdict other than *inconclusive* needs.
+MIN_REPLICATES = 3
+#: Chance level of each headline quality at generation 0 (a learner that never left it did not
+#: learn): a uniform next-character guess (perplexity 96), Bernoulli(½) pixels (ln 2 nats each).
+CHANCE = {
+    "test_ppl": lambda cfg: 96.0,
+    "neg_elbo": lambda cfg: (784 if cfg["vae"]["dataset"] == "mnist" else 64) * math.log(2),
+}
+
+
+def thin_evidence(variant: str, block: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """Why the data of ``variant`` are too thin for a verdict, or ``None``: fewer than
+    :data:`MIN_REPLICATES` distinct seeds, or a generation 0 that never left chance."""
+    seeds = len(set(config.get("seeds", ())))
+    if seeds < MIN_REPLICATES:
+        return (
+            f"{seeds} distinct seed{'s' if seeds != 1 else ''} (a verdict needs {MIN_REPLICATES})"
+        )
+    quality = block["analysis"]["quality"]
+    chance = CHANCE.get(quality)
+    if chance is not None:
+        start = block["analysis"]["conditions"]["replace/plain"]["bands"][quality]["mean"][0]
+        level = chance(config)
+        if not start < 0.9 * level:
+            return f"generation 0 did not learn ({quality} {fmt(start)}, chance {fmt(level)})"
+    return None
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    """Supported when the interval excludes 0 on the positive side, not supported when it
+    excludes 0 on the negative side; inconclusive otherwise, with fewer than
+    :data:`MIN_REPLICATES` pairs, or for an interval of zero width (identical runs)."""
+    lo, hi = c["ci_low"], c["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0:
+        return INCONCLUSIVE
+    if int(c.get("n", MIN_REPLICATES)) < MIN_REPLICATES:
+        return INCONCLUSIVE
+    if lo > 0:
+        return SUPPORTED
+    if hi < 0:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE
+
+
+def _flip(c: dict[str, Any]) -> dict[str, Any]:
+    return {**c, "ci_low": -c["ci_high"], "ci_high": -c["ci_low"]}
+
+
+def claim_verdicts(tests: dict[str, Any]) -> dict[str, Any]:
+    """Verdicts on the claim from :func:`criticality.collapse.analysis.claim_tests`, by these
+    rules (95 % paired intervals, :func:`_verdict`):
+
+    * ``collapsed``: the control's quality loss is above 0 (the recursion collapsed at all);
+    * ``loss_of_criticality``: only where it collapsed; per network part, *supported* when
+      ``|λ_1|`` grew, *not supported* when it shrank (the network moved toward criticality while
+      collapsing), *inconclusive* when the interval contains 0; ``None`` without a collapse or
+      without a network;
+    * ``remedies``: per condition, ``slows_collapse`` *supported* when it lost less quality
+      from generation 0 to the last than the control did, *not supported* when it lost more,
+      else *inconclusive*; beside it ``better_at_end`` (its quality at the last generation
+      against the control's, same rule), the cost at generation 0, and whether it kept
+      ``|λ_1|`` smaller.
+    """
+    collapsed = _verdict(tests["collapse"]) == SUPPORTED
+    loss = {k: _verdict(c) for k, c in tests["distance"].items()} if collapsed else {}
+    return {
+        "collapsed": collapsed,
+        "loss_of_criticality": loss or None,
+        "remedies": {
+            cond: {
+                "slows_collapse": _verdict(r["slowing"]),
+                "better_at_end": _verdict(r["gain"]),
+                "costs_at_generation_0": _verdict(_flip(r["cost"])),
+                "closer_to_criticality": {k: _verdict(_flip(c)) for k, c in r["distance"].items()},
+            }
+            for cond, r in tests["remedies"].items()
+        },
+    }
 
 
 def _ci(c: dict[str, Any], kind: Any = "diff") -> str:
@@ -141,7 +232,9 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M4 in two rows (collapse comes with a loss of criticality; training toward criticality
     slows collapse) and our check that the literature's remedies work here.
 
-    Rules (95 % paired intervals over seeds, :func:`criticality.collapse.analysis.claim_verdicts`):
+    Rules (95 % paired intervals over seeds, :func:`claim_verdicts`; fewer than 3 distinct
+    seeds, an interval of zero width or a generation 0 at chance give *inconclusive* with the
+    reason, :func:`thin_evidence`):
     a model whose control did not collapse makes the first row inconclusive; per network part,
     ``|λ_1|`` growing under collapse supports it, shrinking contradicts it; a remedy supports
     its row when its quality at the last generation beats the control's; verdicts combine over
@@ -152,8 +245,12 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     loss_fig, loss_v, crit_fig, crit_v, mode_fig, mode_v = [], [], [], [], [], []
     for variant, entry in found.items():
         t, v = entry["tests"], entry["verdicts"]
+        why = f" (inconclusive: {entry['thin']})" if entry["thin"] else ""
         if t["distance"]:
-            if v["collapsed"]:
+            if entry["thin"]:
+                loss_fig.append(f"{variant}{why}")
+                loss_v.append(INCONCLUSIVE)
+            elif v["collapsed"]:
                 grew = list(v["loss_of_criticality"].values())
                 loss_fig.append(f"{variant} {grew.count(SUPPORTED)} of {len(grew)} parts")
                 loss_v.append(combine(grew))
@@ -163,10 +260,10 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         for cond, r in t["remedies"].items():
             verdict = v["remedies"][cond]["slows_collapse"]
             if cond.startswith(MODES):
-                mode_fig.append(f"{variant} {cond.split('/')[0]} {_ci(r['slowing'])}")
+                mode_fig.append(f"{variant} {cond.split('/')[0]} {_ci(r['slowing'])}{why}")
                 mode_v.append(verdict)
             else:
-                crit_fig.append(f"{variant} {cond.split('/')[1]} {_ci(r['slowing'])}")
+                crit_fig.append(f"{variant} {cond.split('/')[1]} {_ci(r['slowing'])}{why}")
                 crit_v.append(verdict)
     if loss_fig:
         rows.append(ScoreRow(
@@ -240,6 +337,8 @@ def _support_paragraph(data: dict[str, Any], found: dict[str, dict[str, Any]]) -
         t, v = entry["tests"], entry["verdicts"]
         g = t["generations"]
         q = _label(t["quality"]).split(" (")[0]
+        if entry["thin"]:
+            words.append(f"{variant}: no verdict, {entry['thin']}.")
         if not v["collapsed"]:
             words.append(
                 f"{variant}: the {q} did not get significantly worse over {g} generations "
