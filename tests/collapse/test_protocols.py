@@ -164,3 +164,24 @@ def test_named_presets_reach_the_registry() -> None:
     ref.validate()
     with pytest.raises(ValueError, match="shumailov"):
         spec.preset("nonesuch")
+
+
+def test_results_round_trip_upgrade_and_refuse_unknown_schemas() -> None:
+    from criticality.experiments.collapse.results import SCHEMA, CollapseResults, VariantResults
+
+    cfg = CollapseConfig.tiny()
+    runs = {"replace/plain": [[{"generation": 0, "q": 1.0}]]}
+    gmm = {"gmm": VariantResults(runs, {}, {"quality": "q"})}
+    res = CollapseResults(cfg, gaussian={"n": 10}, recursions={"gmm": gmm})
+    data = res.to_dict()
+    assert data["schema"] == SCHEMA and CollapseResults.from_dict(data) == res
+    assert CollapseResults.from_dict(data).recursions["gmm"]["gmm"].seeds == 1
+    # results written before the schema: flat config fields, no "schema"
+    old = {k: v for k, v in data.items() if k != "schema"}
+    flat = dict(cfg.to_dict())
+    for block in ("gmm", "vae", "charlm"):
+        flat.update({f"{block}_{k}": v for k, v in flat.pop(block).items()})
+    old["config"] = flat
+    assert CollapseResults.from_dict(old).config == cfg
+    with pytest.raises(ValueError, match="schema 99"):
+        CollapseResults.from_dict({**data, "schema": 99})

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from criticality.collapse.analysis import claim_tests
+from criticality.experiments.collapse.results import upgrade
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side
@@ -81,6 +82,7 @@ def _fmt(b: dict[str, list[float]], g: int) -> str:
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """Exact cases first, then each recursion (mixture, VAE, language models)."""
+    data = upgrade(data)  # any known schema; an unknown one is refused, named
     figures = Path(out_dir) / "figures"
     out: list[Section] = [_overview(data)]
     if "gaussian" in data:
@@ -240,6 +242,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     its row when its quality at the last generation beats the control's; verdicts combine over
     models, parts and methods with :func:`criticality.reporting.scorecard.combine`.
     """
+    data = upgrade(data)
     found = _verdicts(data)
     rows: list[ScoreRow] = []
     loss_fig, loss_v, crit_fig, crit_v, mode_fig, mode_v = [], [], [], [], [], []

@@ -46,6 +46,7 @@ from criticality.executor import map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments.collapse.config import CONTROL, CollapseConfig
 from criticality.experiments.collapse.report import TITLE, scorecard, sections
+from criticality.experiments.collapse.results import CollapseResults, VariantResults
 from criticality.experiments.collapse.units import Unit, run_unit, setup_of
 from criticality.reporting import write_results
 
@@ -66,18 +67,18 @@ def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every model's generations; write ``results.json`` and ``report.html``."""
     cfg.validate()
     out = Path(out_dir)
-    data: dict[str, Any] = {"config": cfg.to_dict()}
-    if "gaussian" in cfg.models:
-        data["gaussian"] = gaussian_study(cfg)
-    if "regression" in cfg.models:
-        data["regression"] = regression_study(cfg)
+    found = CollapseResults(
+        cfg,
+        gaussian=gaussian_study(cfg) if "gaussian" in cfg.models else None,
+        regression=regression_study(cfg) if "regression" in cfg.models else None,
+    )
     for model in ("gmm", "vae", "charlm"):
         if model in cfg.models:
             # the models finished so far, readable (and exportable) while the rest run
-            write_results(out, "collapse", cfg.to_dict(), data, seed=cfg.seed)
-            data[model] = recursion_study(model, cfg, out / "units")
+            write_results(out, "collapse", cfg.to_dict(), found.to_dict(), seed=cfg.seed)
+            found.recursions[model] = recursion_study(model, cfg, out / "units")
             log.info("collapse: %s done", model)
-    write_results(out, "collapse", cfg.to_dict(), data, seed=cfg.seed)
+    write_results(out, "collapse", cfg.to_dict(), found.to_dict(), seed=cfg.seed)
     return render(out)
 
 
@@ -146,7 +147,7 @@ def band_of_runs(x: np.ndarray) -> dict[str, list[float]]:
 # The recursions of the mixture and the networks
 
 
-def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, Any]:
+def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, VariantResults]:
     """Every condition and seed of ``model`` (per arch for the char-LM), then the analysis."""
     from tqdm.auto import tqdm
 
@@ -171,7 +172,7 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, A
         bar.close()
         runs = {c: [done[c, s] for s in cfg.seeds] for c in cfg.conditions(model)}
         reference = setup_of(variant, cfg).get("reference_scores", {})
-        out[variant] = {"runs": runs, "reference": reference, "analysis": analyse(variant, runs)}
+        out[variant] = VariantResults(runs, reference, analyse(variant, runs))
     return out
 
 
