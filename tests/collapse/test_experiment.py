@@ -95,7 +95,8 @@ def test_resume_after_a_kill_gives_the_same_results(tmp_path: Path) -> None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (out / "results.json").exists()
+    # the results written so far hold the models finished before the kill, not the VAE
+    assert not (out / "results.json").exists() or "vae" not in _data(out)
     assert not (unit / "gen_004" / "record.json").exists()
     resumed = _strip(_data(run(_KILL_CFG, out).parent))
     assert resumed == whole
