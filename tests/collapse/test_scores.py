@@ -108,3 +108,14 @@ def test_mixture_l2_and_covariance_match_numerical_integration() -> None:
     covs = np.array([s**2 * np.eye(2) for s in TRUE_SCALES])
     cov = mixture_covariance(TRUE_WEIGHTS, TRUE_MEANS, covs)
     assert np.allclose(cov, np.cov(x.T), atol=0.05)
+
+
+def test_the_mixtures_distance_to_the_truth_grows_as_it_collapses() -> None:
+    real, test = sample_true_mixture(4000, seed=0), sample_true_mixture(500, seed=1)
+    good, poor = GMMLearner(6, init_seed=0), GMMLearner(6, init_seed=0)
+    good.fit(real, seed=0)
+    poor.fit(real[:12], seed=0)  # a dozen points: needle-thin components
+    g = good.evaluate(test, good.sample(500, seed=1), None)
+    p = poor.evaluate(test, poor.sample(500, seed=1), good)
+    assert g["log_l2_to_true"] < math.log(1e-3) < p["log_l2_to_true"]
+    assert g["l2_to_gen0"] == pytest.approx(0.0, abs=1e-12) and p["l2_to_gen0"] > 0

@@ -181,13 +181,20 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, V
 
 #: Per model: the headline quality (and whether higher is better), tails, and λ_1 parts.
 QUALITY = {
-    "gmm": ("test_loglik", True),
+    "gmm": ("log_l2_to_true", False),
     "vae": ("neg_elbo", False),
     "charlm-gru": ("test_ppl", False),
     "charlm-transformer": ("test_ppl", False),
 }
 EXTRA = {
-    "gmm": ("rare_component_mass", "tail_mass", "sample_std", "l2_to_gen0", "log_det_cov"),
+    "gmm": (
+        "test_loglik",
+        "rare_component_mass",
+        "tail_mass",
+        "sample_std",
+        "l2_to_gen0",
+        "log_det_cov",
+    ),
     "vae": (
         "neg_iwae",
         "entropy",

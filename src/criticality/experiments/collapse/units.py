@@ -38,6 +38,10 @@ from criticality.reporting import atomic_write, resume_dir
 log = logging.getLogger(__name__)
 
 
+#: Version of the mixture's scores: a unit scored by an earlier version is computed again.
+GMM_SCORES = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class Unit:
     """One unit of work: a variant (``gmm``, ``vae``, ``charlm-gru``, ...), a condition
@@ -251,6 +255,8 @@ def unit_fields(variant: str, cfg: CollapseConfig, condition: str = CONTROL) -> 
     if mode.startswith("mixed"):
         out["real_fraction"] = cfg.real_fraction
     block = variant.split("-")[0]
+    if block == "gmm":
+        out["scores"] = GMM_SCORES
     own = dataclasses.asdict(getattr(cfg, block))
     if block == "charlm":
         other = "transformer" if variant == "charlm-gru" else "gru"
