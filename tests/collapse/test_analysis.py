@@ -127,6 +127,6 @@ def test_thin_evidence_gives_no_verdict() -> None:
     assert thin_evidence("charlm-gru", block(95.0), cfg) is not None  # never left chance
     assert "did not learn" in (thin_evidence("charlm-gru", block(95.0), cfg) or "")
     assert thin_evidence("charlm-gru", block(6.0), cfg) is None
-    assert "2 distinct seeds" in (
+    assert "only 2 distinct replicates" in (
         thin_evidence("charlm-gru", block(6.0), {**cfg, "seeds": [0, 0, 1]}) or ""
     )

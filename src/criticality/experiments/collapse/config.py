@@ -360,31 +360,17 @@ class CollapseConfig:
 
 
 def _tuples(d: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples of the config's fields."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def with_changes(cfg: Any, changes: Mapping[str, Any]) -> Any:
-    """``cfg`` with fields replaced, nested ones by dotted names: ``{"vae.latent": 8}``.
+    """``cfg`` with fields replaced, nested ones by dotted names: ``{"vae.latent": 8}``, each
+    value checked against its field's type (what ``--set`` does,
+    :func:`criticality.experiments._config.apply_overrides`).
 
-    A ``ValueError`` names an unknown field and lists the known ones at that level.
+    A ``ValueError`` names an unknown field and lists the known ones.
     """
-    top: dict[str, Any] = {}
-    inner: dict[str, dict[str, Any]] = {}
-    for key, value in changes.items():
-        head, dot, rest = key.partition(".")
-        if dot:
-            inner.setdefault(head, {})[rest] = value
-        else:
-            top[head] = value
-    fields = {f.name for f in dataclasses.fields(cfg)}
-    if bad := (set(top) | set(inner)) - fields:
-        raise ValueError(
-            f"{type(cfg).__name__} has no field {', '.join(sorted(bad))}; its fields: "
-            f"{', '.join(sorted(fields))}"
-        )
-    for head, sub in inner.items():
-        block = top.pop(head, getattr(cfg, head))
-        if not dataclasses.is_dataclass(block) or isinstance(block, type):
-            raise ValueError(f"{head} is not a block of settings; set it as {head}=VALUE")
-        top[head] = with_changes(block, sub)
-    return dataclasses.replace(cfg, **top)
+    from criticality.experiments._config import apply_overrides
+
+    return apply_overrides(cfg, changes, flag="with_changes")

@@ -20,6 +20,8 @@ from criticality.reporting.scorecard import (
     ScoreRow,
     combine,
 )
+from criticality.reporting.verdicts import Verdict, judge_interval
+from criticality.reporting.verdicts import thin_evidence as shared_thin
 
 TITLE = "criticality experiment collapse: model collapse and the loss of critical dynamics"
 
@@ -151,19 +153,17 @@ def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         thin = thin_evidence(variant, block, data["config"])
         verdicts = claim_verdicts(tests)
         if thin is not None:  # every verdict of this variant is inconclusive
-            verdicts = _all_inconclusive(verdicts)
+            verdicts = _all_inconclusive(verdicts, thin)
         out[variant] = {"tests": tests, "verdicts": verdicts, "thin": thin}
     return out
 
 
-def _all_inconclusive(v: Any) -> Any:
+def _all_inconclusive(v: Any, reason: str) -> Any:
     if isinstance(v, dict):
-        return {k: _all_inconclusive(x) for k, x in v.items()}
-    return INCONCLUSIVE if v in (SUPPORTED, NOT_SUPPORTED) else v
+        return {k: _all_inconclusive(x, reason) for k, x in v.items()}
+    return Verdict(INCONCLUSIVE, reason) if v in (SUPPORTED, NOT_SUPPORTED) else v
 
 
-#: The fewest distinct replicates a verdict other than *inconclusive* needs.
-MIN_REPLICATES = 3
 #: Chance level of each headline quality at generation 0 (a learner that never left it did not
 #: learn): a uniform next-character guess (perplexity 96), Bernoulli(½) pixels (ln 2 nats each).
 CHANCE = {
@@ -174,36 +174,28 @@ CHANCE = {
 
 def thin_evidence(variant: str, block: dict[str, Any], config: dict[str, Any]) -> str | None:
     """Why the data of ``variant`` are too thin for a verdict, or ``None``: fewer than
-    :data:`MIN_REPLICATES` distinct seeds, or a generation 0 that never left chance."""
-    seeds = len(set(config.get("seeds", ())))
-    if seeds < MIN_REPLICATES:
-        return (
-            f"{seeds} distinct seed{'s' if seeds != 1 else ''} (a verdict needs {MIN_REPLICATES})"
-        )
+    :data:`~criticality.reporting.verdicts.MIN_REPLICATES` distinct seeds, or a generation 0
+    that never left chance (the shared rule, :func:`criticality.reporting.verdicts.thin_evidence`).
+    """
+    learned = True
     quality = block["analysis"]["quality"]
     chance = CHANCE.get(quality)
     if chance is not None:
         start = block["analysis"]["conditions"]["replace/plain"]["bands"][quality]["mean"][0]
         level = chance(config)
-        if not start < 0.9 * level:
+        learned = bool(start < 0.9 * level)
+        if not learned:
             return f"generation 0 did not learn ({quality} {fmt(start)}, chance {fmt(level)})"
-    return None
+    reason = shared_thin(0.0, 1.0, replicates=list(config.get("seeds", ())), learned=learned)
+    return reason or None
 
 
 def _verdict(c: dict[str, Any]) -> str:
-    """Supported when the interval excludes 0 on the positive side, not supported when it
-    excludes 0 on the negative side; inconclusive otherwise, with fewer than
-    :data:`MIN_REPLICATES` pairs, or for an interval of zero width (identical runs)."""
-    lo, hi = c["ci_low"], c["ci_high"]
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0:
-        return INCONCLUSIVE
-    if int(c.get("n", MIN_REPLICATES)) < MIN_REPLICATES:
-        return INCONCLUSIVE
-    if lo > 0:
-        return SUPPORTED
-    if hi < 0:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
+    """The shared rule (:func:`criticality.reporting.verdicts.judge_interval`) on a paired
+    comparison: supported when the interval excludes 0 on the positive side, not supported on
+    the negative side; inconclusive otherwise, with fewer than 3 pairs, or for an interval of
+    zero width (identical runs), with the reason."""
+    return judge_interval(c["ci_low"], c["ci_high"], replicates=int(c.get("n", 3)))
 
 
 def _flip(c: dict[str, Any]) -> dict[str, Any]:
@@ -267,14 +259,19 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     data = upgrade(data)
     found = _verdicts(data)
     rows: list[ScoreRow] = []
-    loss_fig, loss_v, crit_fig, crit_v, mode_fig, mode_v = [], [], [], [], [], []
+    loss_fig: list[str] = []
+    loss_v: list[str] = []
+    crit_fig: list[str] = []
+    crit_v: list[str] = []
+    mode_fig: list[str] = []
+    mode_v: list[str] = []
     for variant, entry in found.items():
         t, v = entry["tests"], entry["verdicts"]
         why = f" (inconclusive: {entry['thin']})" if entry["thin"] else ""
         if t["distance"]:
             if entry["thin"]:
                 loss_fig.append(f"{variant}{why}")
-                loss_v.append(INCONCLUSIVE)
+                loss_v.append(Verdict(INCONCLUSIVE, entry["thin"]))
             elif v["collapsed"]:
                 grew = list(v["loss_of_criticality"].values())
                 loss_fig.append(f"{variant} {grew.count(SUPPORTED)} of {len(grew)} parts")
