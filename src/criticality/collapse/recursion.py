@@ -40,6 +40,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
+from criticality._files import DamagedFileError, load_tensors, read_json, save_tensors, set_aside
+
 log = logging.getLogger(__name__)
 
 DataMode = Literal["replace", "accumulate", "mixed", "mixed_fresh"]
@@ -299,8 +301,8 @@ def _save_generation(
     if gdir is None:
         return
     gdir.mkdir(parents=True, exist_ok=True)
-    torch.save(learner.state_dict(), gdir / "model.pt")
-    torch.save(samples, gdir / "samples.pt")
+    save_tensors(gdir / "model.pt", learner.state_dict())
+    save_tensors(gdir / "samples.pt", samples)
     tmp = gdir / "record.json.tmp"
     tmp.write_text(json.dumps(dataclasses.asdict(record)))
     tmp.replace(gdir / "record.json")  # written last: its presence marks the generation done
@@ -321,7 +323,7 @@ def _resume_generation(
         return learner, _load_generation(gdir, learner, generation)
     except DamagedGenerationError as err:
         assert gdir is not None
-        moved = [_move_aside(d) for d in _this_and_later(gdir)]
+        moved = [set_aside(d, "damaged") for d in _this_and_later(gdir)]
         log.warning(
             "%s; recomputing generation %d onward (set aside: %s)",
             err,
@@ -340,14 +342,6 @@ def _this_and_later(gdir: Path) -> list[Path]:
         if d.is_dir() and d.name[4:].isdigit() and int(d.name[4:]) >= first
     ]
     return sorted(later)
-
-
-def _move_aside(folder: Path) -> Path:
-    n = 1
-    while (target := folder.with_name(f"{folder.name}.damaged-{n}")).exists():
-        n += 1
-    folder.rename(target)
-    return target
 
 
 def _load_generation(
@@ -376,23 +370,21 @@ def _load_generation(
 
 
 def _load_tensors(path: Path) -> Any:
-    """``torch.load`` that never unpickles code: tensors and plain containers only."""
+    """Tensors of a file the recursion wrote; never unpickles code (:mod:`criticality._files`)."""
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        return load_tensors(path)
     except FileNotFoundError:
         raise DamagedGenerationError(f"{path} is missing") from None
-    except Exception as err:  # torch raises many types for cut, random or pickled files
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DamagedGenerationError(
-            f"{path} is damaged or not a plain tensor file ({type(err).__name__}: {reason[:200]})"
-        ) from None
+    except DamagedFileError as err:
+        raise DamagedGenerationError(str(err)) from None
 
 
 def _load_record(path: Path, generation: int) -> GenerationRecord:
     try:
-        raw = json.loads(path.read_text())
-        record = GenerationRecord(**raw)
-    except (ValueError, TypeError, OSError) as err:
+        record = GenerationRecord(**read_json(path))
+    except DamagedFileError as err:
+        raise DamagedGenerationError(str(err)) from None
+    except (TypeError, OSError) as err:
         raise DamagedGenerationError(f"{path} is damaged ({type(err).__name__}: {err})") from None
     if record.generation != generation or not isinstance(record.scores, dict):
         raise DamagedGenerationError(f"{path} does not hold generation {generation}'s record")

@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from criticality._files import DamagedFileError, load_tensors, save_tensors, set_aside
 from criticality.collapse import (
     CharLMLearner,
     CharLMSpec,
@@ -193,14 +195,13 @@ def _pretrained(
     path = folder / "pretrained.pt"
     if path.exists():
         try:
-            state = torch.load(path, weights_only=True, map_location="cpu")
-            if isinstance(state, dict):
-                return state
-            raise ValueError("not a dict of tensors")
-        except Exception as err:  # cut, random or pickled: never trusted
-            aside = path.with_name("pretrained.pt.damaged")
-            path.replace(aside)
-            log.warning("%s is damaged (%s): moved to %s, training it again", path, err, aside)
+            state = load_tensors(path)
+            if not isinstance(state, dict):
+                raise DamagedFileError(path, "not a dict of tensors")
+            return state
+        except DamagedFileError as err:  # cut, random or pickled: never trusted
+            aside = set_aside(path)
+            log.warning("%s; moved to %s, training it again", err, aside)
     ts = TrainSpec(lm.pretrain_steps, lm.batch, lm.lr)
     learner = CharLMLearner(
         lm_spec(variant, cfg), ts, init_seed=seed, reference_text=setup["reference"],
@@ -209,11 +210,7 @@ def _pretrained(
     )  # fmt: skip
     learner.fit(setup["train"], seed=seed, checkpoint_dir=folder / "pretrain_checkpoint")
     state = {k: v.detach().clone() for k, v in learner.state_dict().items()}
-    tmp = path.with_name("pretrained.pt.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    import shutil
-
+    save_tensors(path, state)
     shutil.rmtree(folder / "pretrain_checkpoint", ignore_errors=True)
     atomic_write(folder / "pretrained.txt", f"trained {lm.pretrain_steps} steps on real text\n")
     return state
