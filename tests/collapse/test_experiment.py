@@ -157,3 +157,15 @@ def test_the_reference_protocols_run_end_to_end(tmp_path: Path) -> None:
     unit = tmp_path / "units" / "charlm-gru" / "replace-plain" / "seed0"
     assert (unit / "pretrained.pt").exists()
     torch.load(unit / "pretrained.pt", weights_only=True)  # plain tensors
+
+
+def test_the_exact_check_agrees_on_the_reference_sizes() -> None:
+    from criticality.experiments.collapse.report import _exact_rows
+    from criticality.experiments.collapse.run import gaussian_study, regression_study
+
+    cfg = CollapseConfig.reference()  # N = 10 for 200 generations: v is very heavy-tailed
+    data = {"gaussian": gaussian_study(cfg), "regression": regression_study(cfg)}
+    (row,) = _exact_rows(data)
+    assert row.verdict == "agree", row.figure
+    # E ln det Σ is checked at all 201 generations of both replace estimators
+    assert int(row.figure.split(" over ")[1].split()[0]) > 4 * 201

@@ -113,7 +113,9 @@ def gaussian_study(cfg: CollapseConfig) -> dict[str, Any]:
                 ).tolist(),
             }
             if mode == "replace":
-                row["expected_log_det"] = expected_log_det(n, g, dim=d, estimator=est)[0].tolist()
+                mean_ld, var_ld = expected_log_det(n, g, dim=d, estimator=est)
+                row["expected_log_det"] = mean_ld.tolist()
+                row["expected_log_det_var"] = var_ld.tolist()
             if mode == "accumulate" and est == "mle":
                 row["variance_limit"] = accumulate_variance_limit(n)
             out[f"{est}/{mode}"] = row
