@@ -156,7 +156,23 @@ def test_the_reference_protocols_run_end_to_end(tmp_path: Path) -> None:
     assert {"test_ppl", "sample_ppl_gen0"} <= set(lm[1])
     unit = tmp_path / "units" / "charlm-gru" / "replace-plain" / "seed0"
     assert (unit / "pretrained.pt").exists()
-    torch.load(unit / "pretrained.pt", weights_only=True)  # plain tensors
+    base = torch.load(unit / "pretrained.pt", weights_only=True)  # plain tensors
+    # a crafted pretrained.pt runs nothing: it is set aside and trained again, identically
+    marker = tmp_path / "marker"
+    torch.save({"w": _Payload(marker)}, unit / "pretrained.pt")
+    run(cfg, tmp_path)
+    assert not marker.exists() and (unit / "pretrained.pt.damaged-1").exists()
+    again = torch.load(unit / "pretrained.pt", weights_only=True)
+    assert all(torch.equal(base[k], again[k]) for k in base)
+    assert _strip(_data(tmp_path)) == _strip(data)
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
 
 
 def test_the_exact_check_agrees_on_the_reference_sizes() -> None:
