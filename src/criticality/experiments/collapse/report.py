@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from criticality.collapse import expected_log_det
 from criticality.collapse.analysis import claim_tests
 from criticality.experiments.collapse.results import upgrade
 from criticality.numbers import fmt, fmt_ci
@@ -326,9 +327,7 @@ def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
             # Under replace, v_g is log-normal-like with Var ln v_g growing with g: once its sd
             # passes 1, E v_g (and E‖μ_g‖², which it drives) is carried by runs rarer than the
             # simulation holds, and a sample mean cannot test it; E ln det Σ can, always.
-            spread = np.asarray(
-                row.get("expected_log_det_var", [0.0] * len(row["variance"]["mean"]))
-            )
+            spread = np.asarray(row.get("expected_log_det_var") or _log_det_var(g, key, row))
             usable = spread <= 1.0
             for sim, exact in (("variance", "expected_variance"),
                                ("mean_error", "expected_mean_error"),
@@ -352,6 +351,19 @@ def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
         "sd(ln v) ≤ 1: beyond, their means are carried by runs rarer than those simulated)",
         "collapse-gaussian" if "gaussian" in data else "collapse-regression",
     )]  # fmt: skip
+
+
+def _log_det_var(g: dict[str, Any], key: str, row: dict[str, Any]) -> list[float]:
+    """Var ln det Σ_g under replace in closed form, for results written before it was stored
+    (zeros under accumulate, where ``E v`` stays bounded and its mean is testable)."""
+    est, mode = key.split("/")
+    generations = len(row["variance"]["mean"]) - 1
+    if mode != "replace":
+        return [0.0] * (generations + 1)
+    estimator: Any = est
+    return list(
+        expected_log_det(int(g["n"]), generations, dim=int(g["dim"]), estimator=estimator)[1]
+    )
 
 
 def _subset(band: dict[str, list[float]], keep: np.ndarray) -> dict[str, list[float]]:
