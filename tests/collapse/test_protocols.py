@@ -134,7 +134,7 @@ def test_nested_changes_and_old_flat_configs() -> None:
     cfg = with_changes(CollapseConfig.tiny(), {"vae.latent": 8, "seeds": (0, 1, 2)})
     assert cfg.vae.latent == 8 and cfg.seeds == (0, 1, 2)
     assert cfg.vae.dataset == CollapseConfig.tiny().vae.dataset  # the rest of the block kept
-    with pytest.raises(ValueError, match=r"has no field 'vae\.latnet'"):
+    with pytest.raises(ValueError, match=r"has no field '?vae\.latnet"):
         with_changes(cfg, {"vae.latnet": 8})
     with pytest.raises(ValueError, match="seed has no fields"):
         with_changes(cfg, {"seed.x": 1})
