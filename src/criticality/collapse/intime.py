@@ -35,8 +35,8 @@ class TimeStep(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         # A state of the first b rows (the measures check a stage on a few inputs) is driven
         # by the first b rows of the input.
-        x_t = self.x_t if len(h) == len(self.x_t) else self.x_t[: len(h)]
-        return self.step(x_t, h)
+        x_t: torch.Tensor = self.x_t  # type: ignore[assignment]  # a registered buffer
+        return self.step(x_t if len(h) == len(x_t) else x_t[: len(h)], h)
 
 
 def time_stages(step: nn.Module, inputs: torch.Tensor) -> list[Stage]:

@@ -182,7 +182,6 @@ class CollapseConfig:
     address: str | None = None
     seed: int = 0
 
-
     @classmethod
     def tiny(cls) -> CollapseConfig:
         """Seconds-long version for tests."""
