@@ -184,3 +184,23 @@ def test_report_writes_nothing_outside_its_folder(
     assert len(figures) == 1 and figures[0].suffix == ".png"
     assert re.fullmatch(r"[A-Za-z0-9._+=-]+", figures[0].name), figures[0].name
     assert "data:image/png;base64" in (crafted / "report.html").read_text()  # and drawn
+
+
+@pytest.mark.parametrize("flag", ["--format", "--tensorboard"])
+def test_report_export_to_a_bad_place_fails_before_rendering(
+    tmp_path: Path, capsys, flag: str
+) -> None:
+    run = tmp_path / "run"
+    assert main([*MEASURE, "--out", str(run)]) == 0
+    capsys.readouterr()
+    (run / "report.html").unlink()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    if flag == "--format":
+        (run / "tables").write_text("mine")  # where the tables go is a file
+        argv = ["report", str(run), "--format", "csv"]
+    else:
+        argv = ["report", str(run), "--tensorboard", str(blocker)]
+    err = _error(capsys, argv)
+    assert "is a file, not a folder" in err
+    assert not (run / "report.html").exists()  # refused before re-rendering

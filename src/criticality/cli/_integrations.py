@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -14,6 +15,34 @@ def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:
         help="also write the run's criticality scalars and spectrum histograms to DIR for "
         "TensorBoard (needs the tensorboard package: pip install 'criticality[tensorboard]')",
     )
+
+
+def check_exports(args: argparse.Namespace, out: Path) -> None:
+    """Before any rendering: ``--format`` tables and ``--tensorboard DIR`` can be written where
+    they go, so that a bad place fails at once, not after the report was re-drawn."""
+    if getattr(args, "format", None) is not None:
+        from criticality.integrations.frames import check_export
+
+        check_export(out, args.format)
+    folder = getattr(args, "tensorboard", None)
+    if folder is None:
+        return
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "--tensorboard needs the tensorboard package: pip install 'criticality[tensorboard]'"
+        ) from None
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--tensorboard {folder} is a file, not a folder: pass another DIR")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"--tensorboard {folder} cannot be made ({err.strerror}): pass another DIR"
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--tensorboard {folder} is not writable: pass another DIR")
 
 
 def write_tensorboard(args: argparse.Namespace, out: Path) -> None:

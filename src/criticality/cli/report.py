@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from criticality.cli._integrations import add_tensorboard_argument, write_tables, write_tensorboard
+from criticality.cli._integrations import (
+    add_tensorboard_argument,
+    check_exports,
+    write_tables,
+    write_tensorboard,
+)
 
 NAME = "report"
 HELP = "re-render the figures and report.html of a finished run without recomputing"
@@ -26,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from criticality.experiments import render
 
+    check_exports(args, args.out)  # a bad place for tables or TensorBoard fails before rendering
     path = render(args.out)
     print(f"report: {path}")
     write_tables(args.out, args.format)
