@@ -37,7 +37,7 @@ def summary_writer(log_dir: str | Path) -> Any:
 
 
 class TensorBoardSink:
-    """A :class:`~criticality.training.callbacks.MeasurementSink` writing every measurement of
+    """A :class:`~criticality.training.MeasurementSink` writing every measurement of
     a monitor to TensorBoard under ``log_dir`` (the writer opens at the first one).
 
     Args:

@@ -5,10 +5,13 @@ from criticality.training import energy as energy
 from criticality.training import methods as methods
 from criticality.training.callbacks import Callback as Callback
 from criticality.training.callbacks import CriticalityMonitor as CriticalityMonitor
+from criticality.training.callbacks import MeasurementSink as MeasurementSink
 from criticality.training.callbacks import TrainState as TrainState
 from criticality.training.corruptions import CORRUPTIONS as CORRUPTIONS
 from criticality.training.corruptions import corrupt as corrupt
+from criticality.training.fit import FitOptions as FitOptions
 from criticality.training.fit import FitResult as FitResult
+from criticality.training.fit import Method as Method
 from criticality.training.fit import fit as fit
 from criticality.training.methods import build_method as build_method
 from criticality.training.methods import list_methods as list_methods
