@@ -15,7 +15,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import stats as sps
@@ -399,8 +399,24 @@ def detectable_correlation(
 # ---- statistics that respect clusters (families of architectures) ---------------------------
 
 
+_R = TypeVar("_R", bound="_Record")
+
+
+class _Record:
+    """JSON round trip of a result dataclass: ``to_dict`` and ``from_dict`` (keys the class
+    does not know are ignored, so a newer file still loads)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclasses.dataclass(frozen=True)
-class ClusteredSpearman:
+class ClusteredSpearman(_Record):
     """Spearman's ``ρ`` with a CI from a bootstrap that resamples clusters, not observations.
 
     Observations of one cluster (the architectures of one family) are not independent; the
@@ -426,13 +442,6 @@ class ClusteredSpearman:
     n: int
     n_clusters: int
     note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClusteredSpearman:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def _ranks_corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -652,7 +661,7 @@ def partial_spearman(
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusteredMean:
+class ClusteredMean(_Record):
     """A mean (e.g. of paired differences) with a CI from a bootstrap that resamples clusters.
 
     Attributes:
@@ -672,13 +681,6 @@ class ClusteredMean:
     n: int
     n_clusters: int
     note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClusteredMean:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def cluster_mean(
