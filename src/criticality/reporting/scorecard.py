@@ -179,6 +179,21 @@ def _untested(claim: Claim, ran: set[str], known: set[str]) -> str:
     return f"needs the {absent[0]} experiment, which this version does not have yet"
 
 
+#: Characters of a scorecard cell shown before the rest folds under it (one line at 1280 px).
+FOLD_AT = 48
+
+
+def _folded(text: str, limit: int = FOLD_AT) -> str:
+    """A cell's text, escaped; a long one shows its start and folds the whole text under it
+    (``<details>``), so that every paper claim stays on the report's first screen."""
+    e = html.escape
+    if len(text) <= limit:
+        return e(text)
+    cut = text.rfind(" ", 0, limit)
+    head = text[: cut if cut > limit // 2 else limit].rstrip(" ;,:(")
+    return f'<details class="cell"><summary>{e(head)} …</summary>{e(text)}</details>'
+
+
 def render_scorecard(rows: Sequence[ScoreRow], lookup: Mapping[str, str]) -> str:
     """The scorecard as an HTML table; ``lookup`` maps section keys and titles to anchors.
 
@@ -206,9 +221,9 @@ def render_scorecard(rows: Sequence[ScoreRow], lookup: Mapping[str, str]) -> str
         body.append(
             f'<tr class="claim" data-claim="{e(row.shown_label)}" data-verdict="{e(row.verdict)}"'
             f' data-section="{anchor}"><td class="label">{label}</td><td>{e(row.statement)}</td>'
-            f'<td class="figure">{e(row.figure)}</td>'
+            f'<td class="figure">{_folded(row.figure)}</td>'
             f'<td><span class="verdict v-{row.tone}">{e(row.verdict)}</span></td>'
-            f'<td class="why">{e(row.why)}</td></tr>'
+            f'<td class="why">{_folded(row.why)}</td></tr>'
         )
     # the label column fits its longest label ("M1", "C12", "regime"), at about 0.7 em a letter
     longest = max((len(r.shown_label) for r in rows), default=2)
