@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/demo
 
-.PHONY: demo test test-slow lint bench clean docs
+.PHONY: demo demo-full test test-slow lint bench clean docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/criticality demo --out $(OUT)
 	@echo "report: $(OUT)/report.html"
+
+# every part at its full defaults: hours on 2 cores
+demo-full: $(STAMP)
+	$(BIN)/criticality demo --preset full --out runs/demo-full
+	@echo "report: runs/demo-full/report.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks notebooks docs/_ext docs/figures

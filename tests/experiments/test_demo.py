@@ -66,3 +66,58 @@ def test_the_demo_seed_sets_each_part_probe_seed_and_the_footer_says_so() -> Non
         "probe_seed 3: probe inputs, data subsets and the measures' random directions; "
         "set in phase, training; phase seeds 0, 1"
     )
+
+
+def test_committed_studies_are_judged_from_their_data_beside_the_live_parts(
+    tiny_demo: Path, tmp_path: Path
+) -> None:
+    """A committed study is read from its folder, judged by its experiment's own scorecard,
+    labelled with its folder and command in the demo's scorecard and sections; a damaged one
+    is listed with the reason, never judged."""
+    from criticality.experiments import render
+
+    out = tmp_path / "demo"
+    shutil.copytree(tiny_demo, out)
+    committed = tmp_path / "results"
+    shutil.copytree(out / "training", committed / "training-study")
+    (committed / "training-study" / "study.json").write_text(
+        json.dumps({"command": "criticality experiment training --preset full", "status": "done"})
+    )
+    shutil.copytree(out / "continual", committed / "continual-study")
+    (committed / "continual-study" / "results.json").write_text('{"cut short')
+    (committed / "notes").mkdir()  # a folder without results.json is no study
+
+    studies = demo.committed_studies(committed)
+    assert [Path(s["folder"]).name for s in studies] == ["continual-study", "training-study"]
+    damaged, trained = studies
+    assert damaged["error"] and "continual-study" in damaged["error"] and not damaged["rows"]
+    own = get_experiment("training").scorecard(json.loads((out / "training" / "results.json")
+                                                          .read_text())["data"])  # fmt: skip
+    assert [r["statement"] for r in trained["rows"]] == [r.statement for r in own]
+    assert [r["verdict"] for r in trained["rows"]] == [str(r.verdict) for r in own]
+    assert trained["command"] == "criticality experiment training --preset full"
+
+    results = json.loads((out / "results.json").read_text())
+    results["data"]["committed"] = studies
+    (out / "results.json").write_text(json.dumps(results))
+    html = render(out).read_text()
+    assert "Committed study: " + trained["folder"] in html and "is damaged" in html
+    rows, ids = read_scorecard(html)
+    mine = [r for r in rows if r["section"] == "sec-committed-training-study"]
+    assert [r["verdict"] for r in mine] == [str(r.verdict) for r in own] and mine[0][
+        "section"
+    ] in ids
+    assert html.count(f"Committed study {trained['folder']} (done): ") == len(own)
+    assert demo.committed_studies(tmp_path / "absent") == []
+
+
+def test_the_repository_committed_studies_are_readable_by_this_version() -> None:
+    """Every study under results/ loads, is judged by its experiment's scorecard and says how
+    to reproduce it (what the demo shows beside its live parts)."""
+    root = Path(__file__).resolve().parents[2] / "results"
+    studies = demo.committed_studies(root)
+    assert studies, "results/ holds no committed study"
+    for study in studies:
+        assert study["error"] is None, study
+        assert study["command"] and study["status"], f"{study['folder']}: write its study.json"
+        assert study["rows"], f"{study['folder']}: its scorecard gave no row"

@@ -13,7 +13,20 @@ HELP = "run the demonstration: every registered experiment's demo preset, one re
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
-    parser.add_argument("--tiny", action="store_true", help="a seconds-long version (for tests)")
+    parser.add_argument(
+        "--preset",
+        choices=("tiny", "demo", "full"),
+        default="demo",
+        help="every part's preset: demo (bounded, about ten minutes on 2 cores; the default), "
+        "full (every part's long defaults: hours) or tiny (seconds, for tests)",
+    )
+    parser.add_argument("--tiny", action="store_true", help="the same as --preset tiny")
+    parser.add_argument(
+        "--committed",
+        default="results",
+        help="folder of committed studies shown beside the live parts (default: results, the "
+        "repository's; 'none' shows none)",
+    )
     parser.add_argument(
         "--parts", help="comma-separated experiments to include (default: every demo part)"
     )
@@ -32,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from criticality.experiments import demo
 
     parts = tuple(p.strip() for p in args.parts.split(",")) if args.parts else ()
-    cfg = demo.DemoConfig(parts=parts, preset="tiny" if args.tiny else "demo", probe_seed=args.seed)
+    committed = None if args.committed.lower() == "none" else args.committed
+    preset = "tiny" if args.tiny else args.preset
+    cfg = demo.DemoConfig(parts=parts, preset=preset, probe_seed=args.seed, committed=committed)
     path = demo.run(cfg, args.out)
     print(f"report: {path}")
     return 0

@@ -5,6 +5,11 @@ today the phase diagram of random MLPs, torchvision architectures at random init
 zoo analysis offline and training toward criticality. Each part runs into ``OUT/<name>/`` and
 resumes there on its own (finished units of work are kept while its config is unchanged). The
 demo's report puts every part's sections together.
+
+Beside the bounded live parts, the report shows the **committed studies**: every folder of the
+repository's ``results/`` (DESIGN §9) that holds a ``results.json``, read and judged from its data
+by its experiment's own scorecard, labelled as committed, with the command that reproduces it
+(from the folder's ``study.json``: ``{"command": ..., "status": ...}``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from criticality._files import DamagedFileError, read_json
 from criticality.experiments._registry import (
     PRESETS,
     demo_parts,
@@ -24,7 +30,7 @@ from criticality.experiments._registry import (
 )
 from criticality.progress import progress
 from criticality.reporting import Section, load_results, write_results
-from criticality.reporting.html import condense
+from criticality.reporting.html import Figure, FigureRow, Table, condense
 from criticality.reporting.scorecard import ScoreRow, gather
 from criticality.seeding import PROBE_SEED
 
@@ -42,16 +48,19 @@ class DemoConfig:
         preset: the preset each part runs (``"demo"``; ``"tiny"`` for tests).
         probe_seed: the ``probe_seed`` of every part that has one (probe inputs, data subsets,
             the measures' random directions); each part's replicates are its own ``seeds``.
+        committed: the folder of committed studies shown beside the live parts (relative to
+            the working folder, as ``make demo`` runs in the repository; ``None``: none).
     """
 
     parts: tuple[str, ...] = ()
     preset: str = "demo"
     probe_seed: int = 0
+    committed: str | None = "results"
 
     @classmethod
     def tiny(cls) -> DemoConfig:
-        """Every part at its tiny preset: seconds, for tests."""
-        return cls(preset="tiny")
+        """Every part at its tiny preset, no committed studies: seconds, for tests."""
+        return cls(preset="tiny", committed=None)
 
     @classmethod
     def demo(cls) -> DemoConfig:
@@ -97,21 +106,134 @@ def seeded(cfg: DemoConfig, configs: dict[str, Any]) -> dict[str, Any]:
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """Every part's sections, in order, from ``results.json`` alone; each part shows its
     headline section and folds the others under their leads (each part's own report, in
-    ``OUT/<part>/report.html``, shows them all open)."""
+    ``OUT/<part>/report.html``, shows them all open). Then one section per committed study."""
     out: list[Section] = []
     for name, part in data["parts"].items():
         out += condense(get_experiment(name).sections(part, Path(out_dir) / name))
+    studies = data.get("committed")
+    if studies is not None:
+        out += committed_sections(studies, Path(out_dir) / "committed")
     return out
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """Every part's rows: each of the paper's claims M1–M5 in order (not testable here, with
-    the reason, where no part tests it), then our own checks."""
+    the reason, where no part tests it), then our own checks. A committed study's rows stand
+    beside the live parts' rows of the same claim, labelled with the study's folder."""
     rows = []
     for name, part in data["parts"].items():
         spec = get_experiment(name)
         rows += spec.scorecard(part) if spec.scorecard else []
+    for study in data.get("committed") or []:
+        rows += [_committed_row(study, row) for row in study["rows"]]
     return gather(rows, data["parts"], list_experiments())
+
+
+# --- the committed studies (results/) -------------------------------------------------------
+
+#: A committed study's own description, beside its ``results.json``.
+STUDY_FILE = "study.json"
+
+
+def committed_studies(folder: str | Path) -> list[dict[str, Any]]:
+    """Every committed study in ``folder`` (one sub-folder with a ``results.json`` each),
+    judged from its data by its experiment's own scorecard.
+
+    Each entry: ``folder``, ``experiment``, ``created``, ``command`` and ``status`` (from the
+    study's ``study.json``; ``None`` where it has none), ``rows`` (its scorecard rows as dicts)
+    and ``error`` (why it could not be read; the study is then listed, not judged). A folder
+    that does not exist gives ``[]``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    out = []
+    for sub in sorted(p for p in root.iterdir() if (p / "results.json").is_file()):
+        study: dict[str, Any] = dict.fromkeys(("experiment", "created", "command", "status"))
+        study.update(folder=sub.as_posix(), rows=[], error=None)
+        try:
+            about = read_json(sub / STUDY_FILE) if (sub / STUDY_FILE).is_file() else {}
+            study.update({k: about.get(k) for k in ("command", "status")})
+            results = load_results(sub)
+            spec = get_experiment(results["kind"])
+            study.update(experiment=spec.name, created=results.get("created"))
+            rows = spec.scorecard(results["data"]) if spec.scorecard else []
+            study["rows"] = [_row_dict(r) for r in rows]
+        except (DamagedFileError, ValueError, KeyError, TypeError) as err:
+            log.warning("committed study %s not judged: %s", sub, err)
+            study["error"] = str(err)
+        out.append(study)
+    return out
+
+
+def _row_dict(row: ScoreRow) -> dict[str, Any]:
+    """A row as plain JSON (its verdict as the plain word; its reason is already in ``why``)."""
+    return {**dataclasses.asdict(row), "verdict": str(row.verdict)}
+
+
+def _study_key(study: dict[str, Any]) -> str:
+    return "committed-" + Path(study["folder"]).name
+
+
+def _committed_row(study: dict[str, Any], row: dict[str, Any]) -> ScoreRow:
+    """A committed study's row for the demo's scorecard: the statement says where it is from."""
+    where = f"Committed study {study['folder']}"
+    if study.get("status"):
+        where += f" ({study['status']})"
+    return dataclasses.replace(
+        ScoreRow(**row), statement=f"{where}: {row['statement']}", section=_study_key(study)
+    )
+
+
+def committed_sections(studies: list[dict[str, Any]], fig_dir: Path) -> list[Section]:
+    """One section per committed study: what it is, how to reproduce it, its verdicts and its
+    headline figure, drawn again from its data into ``fig_dir``."""
+    if not studies:
+        return [
+            Section(
+                "Committed studies",
+                ["No committed study was found (the repository's results/ folder is read from "
+                 "the folder the demo runs in; run make demo in the repository)."],
+            )
+        ]  # fmt: skip
+    out = []
+    for study in studies:
+        name = Path(study["folder"]).name
+        lead = f"Read from the committed data in {study['folder']}, not run by this demo"
+        if study.get("status"):
+            lead += f"; {study['status']}"
+        items: list[Any] = []
+        if study.get("created"):
+            items.append(f"Data written {study['created']} ({study['experiment']}).")
+        if study.get("command"):
+            items.append(f"Reproduce (resumes from a copy of the folder): {study['command']}")
+        items.append(f"Its whole report, offline: criticality report {study['folder']}")
+        if study.get("error"):
+            items.append(f"Not judged: {study['error']}")
+        elif study["rows"]:
+            table = [{"claim": r["claim"] or "check", "statement": r["statement"],
+                      "figure": r["figure"], "verdict": r["verdict"], "why": r["why"]}
+                     for r in study["rows"]]  # fmt: skip
+            items.append(Table(table, caption="Its verdicts, by its experiment's own rules"))
+            items += _headline_figure(study, fig_dir / name)
+        out.append(Section(f"Committed study: {study['folder']}", items, key=_study_key(study),
+                           lead=lead))  # fmt: skip
+    return out
+
+
+def _headline_figure(study: dict[str, Any], fig_dir: Path) -> list[Any]:
+    """The first figure of the study's own report, drawn from its data (none when it has
+    none, or drawing fails: the verdicts above stand without it)."""
+    try:
+        spec = get_experiment(study["experiment"])
+        data = load_results(study["folder"])["data"]
+        for section in spec.sections(data, fig_dir):
+            for item in section.items:
+                if isinstance(item, (Figure, FigureRow)):
+                    return [item]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("committed study %s: no figure (%s)", study["folder"], err)
+    return []
 
 
 @register_experiment(
@@ -133,6 +255,8 @@ def run(cfg: DemoConfig, out_dir: str | Path) -> Path:
             get_experiment(name).run(configs[name], out / name)  # resumes its finished units
             data["parts"][name] = load_results(out / name)["data"]
             bar.update(label=name)
+    if cfg.committed is not None:
+        data["committed"] = committed_studies(cfg.committed)
     config = {"demo": dataclasses.asdict(cfg),
               "parts": {n: dataclasses.asdict(c) for n, c in configs.items()}}  # fmt: skip
     write_results(out, "demo", config, data, seed=seeded(cfg, configs))

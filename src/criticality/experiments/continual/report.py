@@ -275,10 +275,14 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     dist = a["drift"]["start.abs_lambda_1"][b]
     lam_last = a["drift"]["start.lambda_1"][b]["last"]["mean"]
     away = _sign(dist["change"])
+    if not math.isfinite(lam_last):
+        side = "not measured in the last tasks"
+    else:
+        side = "ordered side" if lam_last < 0 else "chaotic side"
     text.append(
         f"Its distance to criticality |λ_1| went from {fmt(dist['first']['mean'])} to "
         f"{fmt(dist['last']['mean'])} ({_ci(dist['change'], 'mean_diff', 'exponent')}), ending "
-        f"at λ_1 = {fmt(lam_last, 'exponent')} ({'ordered' if lam_last < 0 else 'chaotic'} side): "
+        f"at λ_1 = {fmt(lam_last, 'exponent')} ({side}): "
         + {
             1: "it moved away from criticality.",
             -1: "it moved toward criticality.",
@@ -654,7 +658,19 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     thin = thin_evidence(a)
     caveat = f"; inconclusive here: {'; '.join(thin)}" if thin else ""
     corr = a["correlation"].get("abs_lambda_1", {}).get(base)
-    if corr is not None and math.isfinite(corr["mean_rho"]["mean"]):
+    if corr is None or not math.isfinite(corr["mean_rho"]["mean"]):
+        few = "λ_1 was measured at too few tasks for a within-run correlation"
+        rows.append(
+            ScoreRow(
+                "Loss of plasticity goes with a loss of criticality (continual learning)",
+                f"ρ(|λ_1|, {name}) not defined within {base} runs",
+                Verdict(INCONCLUSIVE, "; ".join([*thin, few])),
+                "rule: mean within-run Spearman ρ over seeds, its CI on the claimed side of 0",
+                section,
+                claim="M3",
+            )
+        )
+    else:
         r, side = corr["mean_rho"], "below" if better else "above"
         n_seeds = len(a.get("seeds", {}).get(base, [])) or r["n"]
         rows.append(
