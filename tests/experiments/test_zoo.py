@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from criticality.experiments import zoo
+from criticality.experiments.zoo import zoo
 from criticality.reporting.html import render_html
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from criticality.experiments import get_experiment, zoo_train
-from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+from criticality.experiments import get_experiment
+from criticality.experiments.zoo import train as zoo_train
+from criticality.experiments.zoo.train_report import analyse_all, verdict_text
 from criticality.store import ResultStore
 
 NET = "densenet_g12_2222"

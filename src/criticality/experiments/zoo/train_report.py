@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from criticality.experiments._scan_report import (
+from criticality.experiments.zoo.scan_report import (
     DISTANCE,
     analyse,
     groups_table,
@@ -87,7 +87,7 @@ def weight_layers(model: torch.nn.Module) -> int:
 def by_network(
     pts: Sequence[Record], dataset: str, step: int, start: str = "default"
 ) -> list[Record]:
-    """Records of :mod:`._scan_report`'s form, one per network: the mean over seeds at
+    """Records of :mod:`.scan_report`'s form, one per network: the mean over seeds at
     ``step`` of accuracy and of every measure (networks of the ``start`` initialisation)."""
     groups: dict[str, list[Record]] = defaultdict(list)
     for p in pts:
@@ -190,8 +190,8 @@ def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> di
 
 
 def _m1(nets: Sequence[Record], init: dict[str, Record], seed: int) -> dict[str, Any]:
-    """The three M1 questions under the family-aware rule (:mod:`._zoo_m1`)."""
-    from criticality.experiments._zoo_m1 import m1_test
+    """The three M1 questions under the family-aware rule (:mod:`.m1`)."""
+    from criticality.experiments.zoo.m1 import m1_test
 
     fam = [r["family"] for r in nets]
     acc = _acc(nets)
@@ -222,7 +222,7 @@ def _intervention(arms: Sequence[Record], dataset: str, final: int, seed: int) -
     """Critical start − default start, paired by network and seed at the final step (each
     network's pairs averaged over its seeds), with family-resampled intervals; ``None`` when
     no pair exists."""
-    from criticality.experiments._zoo_m1 import intervention
+    from criticality.experiments.zoo.m1 import intervention
 
     at = {(p["net"], p["seed"], p["start"]): p for p in arms if p["step"] == final}
     early = sorted({p["step"] for p in arms if 0 < p["step"] < final})
@@ -329,7 +329,7 @@ def _p(value: float) -> str:
 def verdict_text(stats: dict[str, Any]) -> str:
     """The zoo's answer to claim 1 in words: n, ρ with CI and p, the mixed-model slope, the
     verdict, the initialisation-only predictor and the power."""
-    from criticality.experiments._zoo_m1 import M1Test, m1_sentence
+    from criticality.experiments.zoo.m1 import M1Test, m1_sentence
 
     h = stats["headline"]
     if math.isnan(h["rho"]):
@@ -378,12 +378,12 @@ def verdict_text(stats: dict[str, Any]) -> str:
 
 
 def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
-    from criticality.experiments._scan_report import _scatter
+    from criticality.experiments.zoo.scan_report import _scatter
 
     ds = stats["dataset"]
     recs = [{"family": n["family"], "accuracy": n["accuracy"], "metrics": {DISTANCE: n[DISTANCE]}}
             for n in stats["nets"] if n[DISTANCE] is not None]  # fmt: skip
-    from criticality.experiments._zoo_m1 import M1Test, m1_rows, m1_sentence
+    from criticality.experiments.zoo.m1 import M1Test, m1_rows, m1_sentence
 
     items: list[Item] = [_scatter(recs, "accuracy", figure)] if recs else []
     for key, caption in (("accuracy", "M1: final accuracy against final"),
@@ -447,7 +447,7 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
 
 
 def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
-    from criticality.experiments._zoo_m1 import Intervention, diff_text
+    from criticality.experiments.zoo.m1 import Intervention, diff_text
 
     final = Intervention.from_dict(iv["final"])
     moved = Intervention.from_dict(iv["start_distance"])
@@ -532,7 +532,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     initialisation."""
     part = data.get("full") or data
     rows = []
-    from criticality.experiments._zoo_m1 import M1Test
+    from criticality.experiments.zoo.m1 import M1Test
 
     for ds, stats in analyse_all(part).items():
         label = "the full run" if data.get("full") else "this run"
@@ -556,7 +556,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             ))  # fmt: skip
         iv = stats.get("intervention")
         if iv:
-            from criticality.experiments._zoo_m1 import Intervention, diff_text
+            from criticality.experiments.zoo.m1 import Intervention, diff_text
 
             f = Intervention.from_dict(iv["final"])
             rows.append(ScoreRow(

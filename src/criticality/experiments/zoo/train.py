@@ -19,7 +19,7 @@ carries the training metadata (``zoo_train``). Jobs fan out with
 :func:`criticality.executor.map_jobs` (``executor="ray"`` for a cluster; the work folder must then
 be shared).
 
-The statistics (:mod:`criticality.experiments._zoo_train_report`) read the stored rows only.
+The statistics (:mod:`criticality.experiments.zoo.train_report`) read the stored rows only.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._zoo_train_report import TITLE, scorecard, sections, weight_layers
+from criticality.experiments.zoo.train_report import TITLE, scorecard, sections, weight_layers
 from criticality.store import ResultStore, Row
 from criticality.training.callbacks import Callback
 

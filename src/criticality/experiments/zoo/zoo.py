@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from criticality.experiments._minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._scan_report import (
+from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
+from criticality.experiments.zoo.scan import ScanConfig, scan
+from criticality.experiments.zoo.scan_report import (
     analyse,
     analysis_sections,
     ftle_sentence,
@@ -40,7 +41,6 @@ from criticality.experiments._scan_report import (
     stats_title,
     wilcoxon_verdict,
 )
-from criticality.experiments.scan import ScanConfig, scan
 from criticality.numbers import fmt
 from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
 from criticality.reporting.html import Details
@@ -247,7 +247,7 @@ PART_D = "(d) The trained zoo: real architectures trained here (claim 1 with pow
 
 def _trained_zoo_sections(full: dict[str, Any]) -> list[Section]:
     """Part (d): the verdict of the stored full ``zoo-train`` run (details in its report)."""
-    from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+    from criticality.experiments.zoo.train_report import analyse_all, verdict_text
 
     leads = [verdict_text(stats) for stats in analyse_all(full).values()]
     where = f"Read from {full.get('path', 'the store')}; the zoo-train report has the details."
@@ -332,7 +332,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
 
 
 def _distance_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    from criticality.experiments._scan_report import DISTANCE
+    from criticality.experiments.zoo.scan_report import DISTANCE
 
     return next((r for r in rows if r["x"] == DISTANCE), None)
 
@@ -342,7 +342,7 @@ Records = list[dict[str, Any]]
 
 def _mini_records(entries: Records) -> tuple[Records, Records]:
     """Records of the trained nets (``weights="pretrained"``) and their initialisations."""
-    from criticality.experiments._scan_report import metrics
+    from criticality.experiments.zoo.scan_report import metrics
     from criticality.report import CriticalityReport
 
     trained: Records = []
@@ -409,7 +409,7 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     data = run_parts(cfg, out)
     if cfg.trained_zoo is not None:
-        from criticality.experiments.zoo_train import read_full
+        from criticality.experiments.zoo.train import read_full
 
         data["d"] = read_full(Path(cfg.trained_zoo))
     write_results(out, "zoo", data["config"], data, seed=cfg.seed)
