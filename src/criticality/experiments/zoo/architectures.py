@@ -2,13 +2,15 @@
 
 Each architecture is built at random initialisation, probed with Gaussian inputs and measured
 with every measure side by side: spectra, per-stage profiles and a reading in words. Each
-model's report is saved under ``OUT/parts/`` as it finishes; a rerun resumes there.
+model's report is kept under ``OUT/parts/`` as it finishes
+(:func:`~criticality.experiments._units.cached_unit`); a rerun resumes there, and a damaged
+report is named, set aside and measured again alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
-from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.experiments._units import cached_unit
+from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
 
@@ -85,6 +88,20 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
         model = create_model(name, **build)
     report = measure_or_body(model, x, measures=cfg.measures, seed=cfg.seed, name=name, **options)
     return report.to_dict()
+
+
+def architecture_unit(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
+    """The settings that decide one architecture's report (its unit of work): a change of
+    another architecture, or of the list, leaves it finished."""
+    return {"architecture": name, **{k: v for k, v in dataclasses.asdict(cfg).items()
+                                     if k != "architectures"}}  # fmt: skip
+
+
+def _check_report(report: Any) -> None:
+    """A report read back loads (else its file is damaged)."""
+    from criticality.report import CriticalityReport
+
+    CriticalityReport.from_dict(report)
 
 
 SECTION = "torchvision architectures at random initialisation"
@@ -213,13 +230,14 @@ def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
     reports = {}
     for name in tqdm(cfg.architectures, desc="architectures", disable=not sys.stderr.isatty()):
-        path = parts / f"arch_{name}.json"
-        if not path.is_file():
-            atomic_write(path, json.dumps(measure_architecture(name, cfg)))
-        reports[name] = json.loads(path.read_text())
+        reports[name] = cached_unit(
+            out / "parts" / f"arch_{name}.json",
+            functools.partial(measure_architecture, name, cfg),
+            config=architecture_unit(name, cfg),
+            check=_check_report,
+        )
     write_results(out, "architectures", dataclasses.asdict(cfg), {"architectures": reports},
                   seed=cfg.seed)  # fmt: skip
     return render(out)

@@ -91,7 +91,7 @@ def metrics(report: Any) -> dict[str, float]:
 def analyse(recs: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
     """All statistics of one set of records, as plain dicts (tables of the report)."""
     with_acc = [r for r in recs if r["accuracy"] is not None]
-    names = sorted({m for r in recs for m in r["metrics"]}, key=lambda m: m != DISTANCE)
+    names = sorted({m for r in recs for m in r["metrics"]}, key=lambda m: (m != DISTANCE, m))
     acc = np.array([r["accuracy"] for r in with_acc], dtype=float)
     out: dict[str, Any] = {"n": len(recs), "n_with_accuracy": len(with_acc)}
     out["spearman"] = [

@@ -13,19 +13,22 @@
     statistics (the paper's analysis in miniature, on real data and really trained networks).
 
 ``criticality experiment zoo``; finished pieces are kept (``OUT/zoo.sqlite`` and
-``OUT/zoo_parts/``), so a rerun resumes.
+``OUT/zoo_parts/``, one file per mini-zoo entry kept by
+:func:`~criticality.experiments._units.cached_unit`), so a rerun resumes; a damaged entry is
+named, set aside and trained again alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments.zoo.scan import ScanConfig, scan
 from criticality.experiments.zoo.scan_report import (
@@ -42,7 +45,7 @@ from criticality.experiments.zoo.scan_report import (
     wilcoxon_verdict,
 )
 from criticality.numbers import fmt
-from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting import Section, Table, write_results
 from criticality.reporting.html import Details
 from criticality.reporting.scorecard import ScoreRow, combine
 from criticality.zoo import NetSpec
@@ -137,9 +140,7 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
     part_b = scan(lite, out / "zoo.sqlite")
     seconds["b"] = time.perf_counter() - start
     start = time.perf_counter()
-    keys = ("datasets", "specs", "train_steps", "n_test", "n_probes_mini", "seed")
-    parts = resume_dir(out / "zoo_parts", {k: getattr(cfg, k) for k in keys})
-    part_c = {ds: _mini_zoo(cfg, ds, parts) for ds in cfg.datasets}
+    part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts") for ds in cfg.datasets}
     seconds["c"] = time.perf_counter() - start
     log.info("zoo demo parts took %s s", {k: round(v, 1) for k, v in seconds.items()})
     config = dataclasses.asdict(cfg)
@@ -154,22 +155,42 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
     x_train, y_train = load_tensors(dataset, "train")
     x_test, y_test = load_tensors(dataset, "test")
     data = (x_train, y_train, x_test[: cfg.n_test], y_test[: cfg.n_test])
-    entries = []
-    for spec in cfg.specs:
-        path = parts / f"{dataset}_{spec.name}.json"
-        if path.is_file():
-            entries.append(json.loads(path.read_text()))
-            continue
+
+    def train(spec: NetSpec) -> dict[str, Any]:
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.threads or threads)
         try:
-            entry = train_and_measure(spec, data, steps=cfg.train_steps,
-                                      n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
+            return train_and_measure(spec, data, steps=cfg.train_steps,
+                                     n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
         finally:
             torch.set_num_threads(threads)
-        atomic_write(path, json.dumps(entry))
-        entries.append(entry)
-    return entries
+
+    return [
+        cached_unit(
+            parts / f"{dataset}_{spec.name}.json",
+            functools.partial(train, spec),
+            config=mini_zoo_unit(cfg, dataset, spec),
+            check=_check_entry,
+        )
+        for spec in cfg.specs
+    ]
+
+
+def mini_zoo_unit(cfg: ZooConfig, dataset: str, spec: NetSpec) -> dict[str, Any]:
+    """The settings that decide one mini-zoo entry (its unit of work: one network trained on
+    one dataset and measured before and after)."""
+    return {"dataset": dataset, "spec": dataclasses.asdict(spec), "train_steps": cfg.train_steps,
+            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini, "seed": cfg.seed}  # fmt: skip
+
+
+def _check_entry(entry: Any) -> None:
+    """A mini-zoo entry read back has what the report reads (else its file is damaged)."""
+    from criticality.report import CriticalityReport
+
+    for key in ("init", "trained"):
+        CriticalityReport.from_dict(entry[key])
+    if not all(isinstance(entry[k], (int, float)) for k in ("accuracy", "init_accuracy")):
+        raise TypeError("its accuracies are not numbers")
 
 
 # ---- rendering --------------------------------------------------------------------------------
