@@ -133,6 +133,28 @@ def test_a_damaged_point_is_named_set_aside_and_measured_again(
     assert (work / "fit.replaced-1").is_dir()
 
 
+def test_the_committed_study_loads_typed_and_keeps_its_store_key(tmp_path: Path) -> None:
+    """``results/zoo-train`` (written before results had a schema) reads as ``zoo-train/1``
+    under the default config's store key, so a run of the defaults resumes it; another schema
+    is refused with both named."""
+    from criticality.experiments._results import SchemaError
+    from criticality.experiments.zoo.results import ZooTrainResults
+
+    committed = Path(__file__).resolve().parents[2] / "results" / "zoo-train" / "results.json"
+    data = json.loads(committed.read_text())["data"]
+    assert "schema" not in data
+    typed = ZooTrainResults.from_dict(data)
+    assert len(typed.rows) == 63 and typed.full is None and typed.planned is not None
+    with ResultStore(tmp_path / zoo_train.STORE) as store:
+        assert store.add_config(zoo_train.ZooTrainConfig().settings()) == typed.config_hash
+    again = typed.to_dict()
+    assert again["schema"] == "zoo-train/1" and ZooTrainResults.from_dict(again) == typed
+    with pytest.raises(SchemaError, match="'scan/1' results, not zoo-train/1"):
+        ZooTrainResults.from_dict({**data, "schema": "scan/1"})
+    with pytest.raises(SchemaError, match=r"zoo-train/2 cannot be read.*upgrade criticality"):
+        ZooTrainResults.from_dict({**data, "schema": "zoo-train/2"})
+
+
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
     tiny = zoo_train.ZooTrainConfig.tiny()
     bad = [({"nets": ("resnet9000",)}, "unknown nets"), ({"datasets": ("cifar10",)}, "datasets"),

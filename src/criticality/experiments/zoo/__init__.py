@@ -20,8 +20,9 @@ One package owns the family's experiments; importing it registers all five:
 * :mod:`~criticality.experiments.zoo.pairs`: ``criticality experiment zoo-pairs``: real
   pretrained networks against their random-initialisation twins.
 
-Imports run one way: the report modules read stored results only; the experiments import
-them, never the reverse.
+The typed results of each (schema-versioned) are in
+:mod:`~criticality.experiments.zoo.results`. Imports run one way: the report modules read
+stored results only; the experiments import them, never the reverse.
 """
 
 from criticality.experiments.zoo.architectures import ArchitecturesConfig as ArchitecturesConfig

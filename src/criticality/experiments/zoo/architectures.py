@@ -19,6 +19,7 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
+from criticality.experiments.zoo.results import ArchitecturesResults
 from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
@@ -110,7 +111,8 @@ SECTION = "torchvision architectures at random initialisation"
 def _reports(data: dict[str, Any]) -> list[Any]:
     from criticality.report import CriticalityReport
 
-    return [CriticalityReport.from_dict(r) for r in data["architectures"].values()]
+    results = ArchitecturesResults.from_dict(data)
+    return [CriticalityReport.from_dict(r) for r in results.architectures.values()]
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -238,6 +240,6 @@ def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
             config=architecture_unit(name, cfg),
             check=_check_report,
         )
-    write_results(out, "architectures", dataclasses.asdict(cfg), {"architectures": reports},
-                  seed=cfg.seed)  # fmt: skip
+    data = ArchitecturesResults(architectures=reports).to_dict()
+    write_results(out, "architectures", dataclasses.asdict(cfg), data, seed=cfg.seed)
     return render(out)

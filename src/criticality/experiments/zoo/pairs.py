@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments.zoo.results import PairsResults
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Section, Table
 from criticality.reporting.scorecard import ScoreRow
@@ -263,16 +264,17 @@ def lead(s: dict[str, Any]) -> str:
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
-    s = data["summary"]
+    results = PairsResults.from_dict(data)
+    s = results.summary
     return [Section("Pretrained networks against their initialisation",
-                    [Table(data["rows"], kinds={"λ_1 pretrained": "exponent",
+                    [Table(results.rows, kinds={"λ_1 pretrained": "exponent",
                                                 "λ_1 init": "exponent",
                                                 "Δ|λ_1| (trained − init)": "exponent"})],
                     lead=lead(s))]  # fmt: skip
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
-    s = data["summary"]
+    s = PairsResults.from_dict(data).summary
     return [ScoreRow(
         "Training moved these pretrained networks toward criticality",
         f"{s['closer']} of {s['n']} closer; mean Δ|λ_1| = {fmt(s['mean']['mean'], 'diff')}",
@@ -298,7 +300,7 @@ def run(cfg: PairsConfig, out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     rows = measure_pairs(cfg)
-    data = {"rows": rows, "summary": summary(rows)}
+    data = PairsResults(rows=rows, summary=summary(rows)).to_dict()
     write_results(out, "zoo-pairs", json.loads(json.dumps(dataclasses.asdict(cfg))), data,
                   seed=cfg.probe_seed)  # fmt: skip
     return render(out)

@@ -179,9 +179,10 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     Returns:
         The path of ``report.html``.
     """
+    from criticality.experiments.zoo.results import ScanResults
     from criticality.reporting import write_results
 
-    data = scan(cfg, Path(out_dir) / "scan.sqlite")
+    data = ScanResults.from_dict(scan(cfg, Path(out_dir) / "scan.sqlite")).to_dict()
     write_results(out_dir, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
     return render(out_dir)
 

@@ -209,7 +209,10 @@ def groups_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The scan report: what ran, what failed, the statistics and the figures."""
-    rows = data["rows"]
+    from criticality.experiments.zoo.results import ScanResults
+
+    results = ScanResults.from_dict(data)
+    rows = results.rows
     recs = records(rows)
     figures = out_dir / "figures"
     ok = sum(r["status"] == "ok" for r in rows)
@@ -219,8 +222,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     head = Section(
         SCANNED,
         [
-            f"Measurement settings: {settings_text(data['settings'])} (store key "
-            f"{data['config_hash']}). Distance "
+            f"Measurement settings: {settings_text(results.settings)} (store key "
+            f"{results.config_hash}). Distance "
             "to criticality is |λ_1|, the top Lyapunov exponent across depth (nats per stage); 0 "
             "is critical.",
             Details(
@@ -359,7 +362,9 @@ def reading(stats: dict[str, Any]) -> str:
 def scan_scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the scanned models (pretrained when there are, else at random initialisation, with
     that caveat), the publication-year trend, and pretrained against random initialisation."""
-    recs = records(data["rows"])
+    from criticality.experiments.zoo.results import ScanResults
+
+    recs = records(ScanResults.from_dict(data).rows)
     rows: list[ScoreRow] = []
     pretrained = [r for r in recs if r["weights"] != "random"]
     subset, weights = (pretrained, "pretrained") if pretrained else (recs, "random")

@@ -40,6 +40,7 @@ from criticality._files import set_aside
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
+from criticality.experiments.zoo.results import ZooTrainResults
 from criticality.experiments.zoo.train_report import TITLE, scorecard, sections, weight_layers
 from criticality.store import ResultStore, Row
 from criticality.training.callbacks import Callback
@@ -265,7 +266,8 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     out = Path(out_dir)
 
     def save(data: dict[str, Any]) -> None:
-        write_results(out, "zoo-train", dataclasses.asdict(cfg), data,
+        typed = ZooTrainResults.from_dict(data).to_dict()
+        write_results(out, "zoo-train", dataclasses.asdict(cfg), typed,
                       seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
 
     data = train_zoo(cfg, out, on_job=save)
@@ -381,7 +383,15 @@ def read_full(folder: Path) -> dict[str, Any] | None:
         exported = folder / "results.json"
         if not exported.is_file():
             return None
-        data = json.loads(exported.read_text()).get("data", {})
+        from criticality.reporting import load_results
+
+        results = load_results(folder)
+        if results.get("kind") != "zoo-train":
+            raise ValueError(
+                f"{exported} holds a {results.get('kind')!r} run, not a zoo-train run: the full "
+                "run to show (full_from, trained_zoo) must be a zoo-train output folder"
+            )
+        data = dict(results["data"])
         data.pop("full", None)
         data["path"] = str(exported)
         return data if data.get("rows") else None

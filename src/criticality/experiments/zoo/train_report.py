@@ -11,13 +11,14 @@ import dataclasses
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from criticality.experiments.zoo.results import ZooTrainResults
 from criticality.experiments.zoo.scan_report import (
     DISTANCE,
     analyse,
@@ -311,9 +312,10 @@ def _training(pts: Sequence[Record], dataset: str, steps: list[int], seed: int) 
     return rows
 
 
-def analyse_all(data: dict[str, Any]) -> dict[str, Any]:
-    """Statistics per dataset of ``data["rows"]``."""
-    pts = points(data["rows"])
+def analyse_all(data: ZooTrainResults | Mapping[str, Any]) -> dict[str, Any]:
+    """Statistics per dataset of the results' rows (typed, or ``results.json``'s ``data``)."""
+    results = data if isinstance(data, ZooTrainResults) else ZooTrainResults.from_dict(data)
+    pts = points(results.rows)
     return {ds: analyse_dataset(pts, ds) for ds in dict.fromkeys(p["dataset"] for p in pts)}
 
 
@@ -473,17 +475,18 @@ def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The report: the bounded run of this configuration, then the stored full run if any."""
     out: list[Section] = []
-    parts = [("this run", data)]
-    if data.get("full"):
-        parts.insert(0, ("the full run", data["full"]))
+    results = ZooTrainResults.from_dict(data)
+    parts = [("this run", results)]
+    if results.full is not None:
+        parts.insert(0, ("the full run", results.full))
     for label, part in parts:
-        rows = part["rows"]
+        rows = part.rows
         ok = sum(r["status"] == "ok" for r in rows)
         failed = [{"model": r["model"], "weights": r["weights"], "reason": r["reason"]}
                   for r in rows if r["status"] != "ok"]  # fmt: skip
         what: list[Item] = [
-            f"Settings: {part['settings']} (store key {part['config_hash']}"
-            + (f", {part['path']}" if part.get("path") else "")
+            f"Settings: {part.settings} (store key {part.config_hash}"
+            + (f", {part.path}" if part.path else "")
             + "). Every network is a torchvision builder's, adapted to 1-channel 32 px inputs "
             "and 10 classes by its stem convolution and its head only; its body (every stage "
             "before the head) is measured.",
@@ -502,12 +505,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     return out
 
 
-def progress_text(part: dict[str, Any]) -> str:
+def progress_text(part: ZooTrainResults) -> str:
     """How much of the planned study finished: jobs (network × dataset × seed × start) with
     their final point stored, and networks with every planned seed of the default start."""
-    plan = part.get("planned")
-    final = max((_step(r["weights"]) for r in part["rows"] if r["status"] == "ok"), default=None)
-    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part["rows"]
+    plan = part.planned
+    final = max((_step(r["weights"]) for r in part.rows if r["status"] == "ok"), default=None)
+    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part.rows
             if r["status"] == "ok" and _step(r["weights"]) == final}  # fmt: skip
     if not plan:
         return f"{len(done)} jobs finished."
@@ -530,12 +533,13 @@ def _step(weights: str) -> int:
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained zoo (the full run when stored, else this run), and training against
     initialisation."""
-    part = data.get("full") or data
+    results = ZooTrainResults.from_dict(data)
+    part = results.full or results
     rows = []
     from criticality.experiments.zoo.m1 import M1Test
 
     for ds, stats in analyse_all(part).items():
-        label = "the full run" if data.get("full") else "this run"
+        label = "the full run" if results.full is not None else "this run"
         section = f"{ds}: accuracy against distance to criticality ({label})"
         for key, statement in (
             ("accuracy", "More accurate networks sit closer to criticality"),

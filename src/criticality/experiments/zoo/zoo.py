@@ -30,6 +30,7 @@ from typing import Any
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
+from criticality.experiments.zoo.results import ZooResults, ZooTrainResults
 from criticality.experiments.zoo.scan import ScanConfig, scan
 from criticality.experiments.zoo.scan_report import (
     analyse,
@@ -212,7 +213,8 @@ def _c_paired_title(ds: str) -> str:
 def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
     """Report sections of parts (a)-(c), from the data of :func:`run_parts` alone."""
     figures = Path(out_dir) / "figures"
-    a = data["a"]
+    results = ZooResults.from_dict(data)
+    a = results.a
     n_ok = sum(r["status"] == "ok" for r in a["rows"])
     out = [
         Section(
@@ -233,16 +235,16 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
                 ),
             ],
             lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
-            f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason. "
+            f"{results.seconds['a']:.0f} s; the other {len(failed)} are listed with their reason. "
             f"{ftle_sentence(a['rows'])}".strip(),
         )
     )
     out += analysis_sections(records(a["rows"]), figures, tag="zoo_a_", what=_A_WHAT)
-    recs_b = records(data["b"]["rows"])
+    recs_b = records(results.b["rows"])
     pair = paired(recs_b)
     rows_b = [
         {k: r[k] for k in ("model", "weights", "status", "reason", "seconds")}
-        for r in data["b"]["rows"]
+        for r in results.b["rows"]
     ]
     part_b = Section(PART_B, [Details(f"The {len(rows_b)} runs", [Table(rows_b)])], lead=_B_WHAT)
     if pair is not None:  # the Wilcoxon test of the pairs belongs to this part
@@ -250,7 +252,7 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
         part_b.lead += " " + test.lead
         part_b.items = test.items + part_b.items
     out.append(part_b)
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, init = _mini_records(entries)
         out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=_c_what(ds))
         pair_c = paired(recs + init)
@@ -258,20 +260,20 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
             sec = paired_section(pair_c, after="trained")
             sec.title = _c_paired_title(ds)
             out.append(sec)
-    if data.get("d"):
-        out += _trained_zoo_sections(data["d"])
+    if results.d is not None:
+        out += _trained_zoo_sections(results.d)
     return out
 
 
 PART_D = "(d) The trained zoo: real architectures trained here (claim 1 with power)"
 
 
-def _trained_zoo_sections(full: dict[str, Any]) -> list[Section]:
+def _trained_zoo_sections(full: ZooTrainResults) -> list[Section]:
     """Part (d): the verdict of the stored full ``zoo-train`` run (details in its report)."""
     from criticality.experiments.zoo.train_report import analyse_all, verdict_text
 
     leads = [verdict_text(stats) for stats in analyse_all(full).values()]
-    where = f"Read from {full.get('path', 'the store')}; the zoo-train report has the details."
+    where = f"Read from {full.path or 'the store'}; the zoo-train report has the details."
     return [Section(PART_D, [where], lead=" ".join(leads) or "No network was measured.")]
 
 
@@ -279,16 +281,17 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained mini-zoo and on the untrained architectures against their ImageNet
     accuracy and publication year, and whether training moves networks toward criticality ((b),
     (c))."""
+    results = ZooResults.from_dict(data)
     rows = []
     acc, verdicts, first = [], [], None
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, _ = _mini_records(entries)
         main = _distance_row(analyse(recs)["spearman"]) if recs else None
         if main is not None:
             acc.append(f"(c) {ds}: {rho_text(main)}")
             verdicts.append(spearman_verdict(main))
             first = first or stats_title(_c_what(ds))
-    recs_a = records(data["a"]["rows"])
+    recs_a = records(results.a["rows"])
     main_a = _distance_row(analyse(recs_a)["spearman"]) if recs_a else None
     if main_a is not None:
         acc.append(f"(a) untrained: {rho_text(main_a)}")
@@ -319,7 +322,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             )
         )
     trained, verdicts, link = [], [], None
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, init = _mini_records(entries)
         pair = paired(recs + init)
         if pair is not None:
@@ -330,7 +333,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             )
             verdicts.append(wilcoxon_verdict(t))
             link = link or _c_paired_title(ds)
-    pair_b = paired(records(data["b"]["rows"]))
+    pair_b = paired(records(results.b["rows"]))
     if pair_b is not None:
         t = pair_b["test"]
         trained.append(
@@ -433,5 +436,5 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
         from criticality.experiments.zoo.train import read_full
 
         data["d"] = read_full(Path(cfg.trained_zoo))
-    write_results(out, "zoo", data["config"], data, seed=cfg.seed)
+    write_results(out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=cfg.seed)
     return render(out)
