@@ -128,6 +128,17 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     return [section]
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): each architecture's
+    headline of every measure (float32: :data:`~.scan_report.MEASURE_TOL`)."""
+    from criticality.experiments.zoo.scan_report import report_headline
+
+    out: dict[str, tuple[float, float]] = {}
+    for name, report in ArchitecturesResults.from_dict(data).architectures.items():
+        out |= report_headline(report, name)
+    return out
+
+
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """Do the measures agree on each architecture's regime?"""
     from criticality.consensus import consensus
@@ -226,6 +237,7 @@ def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
     summary="torchvision architectures at random init: every measure side by side",
     demo_rank=20,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the measurements; write ``results.json`` and ``report.html``."""

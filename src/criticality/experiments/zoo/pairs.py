@@ -273,6 +273,18 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
                     lead=lead(s))]  # fmt: skip
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): ``λ_1`` of each pretrained
+    network and of its twin (float32: :data:`~.scan_report.MEASURE_TOL`)."""
+    from criticality.experiments.zoo.scan_report import MEASURE_TOL
+
+    out: dict[str, tuple[float, float]] = {}
+    for r in PairsResults.from_dict(data).rows:
+        out[f"{r['model']}.lambda_1.pretrained"] = (r["λ_1 pretrained"], MEASURE_TOL)
+        out[f"{r['model']}.lambda_1.init"] = (r["λ_1 init"], MEASURE_TOL)
+    return out
+
+
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     s = PairsResults.from_dict(data).summary
     return [ScoreRow(
@@ -293,6 +305,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     summary="real pretrained networks (MiniLM, EfficientNet-Lite0/1/2) against their "
     "random-initialisation twins: did training move them toward criticality?",
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: PairsConfig, out_dir: str | Path) -> Path:
     """Measure every pair; write ``results.json`` and ``report.html``."""

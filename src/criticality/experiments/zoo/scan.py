@@ -35,7 +35,7 @@ from typing import Any
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments.zoo.scan_report import TITLE as TITLE
-from criticality.experiments.zoo.scan_report import scan_scorecard
+from criticality.experiments.zoo.scan_report import scan_headline, scan_scorecard
 from criticality.experiments.zoo.scan_report import sections as sections
 from criticality.store import ResultStore, Row, writer_lock
 
@@ -172,6 +172,7 @@ def _match(name: str, pattern: str) -> bool:
     summary="a zoo of models (torchvision, timm) against accuracy and year (claim 1; "
     "criticality scan)",
     scorecard=scan_scorecard,
+    headline=scan_headline,
 )
 def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the scan and write ``OUT/scan.sqlite``, ``results.json``, ``report.html``.

@@ -359,6 +359,39 @@ def reading(stats: dict[str, Any]) -> str:
     )
 
 
+#: Absolute tolerance of a float32 measure's headline in a golden file (as ``measure``'s).
+MEASURE_TOL = 1e-3
+
+
+def accuracy_tol(n_test: int) -> float:
+    """Absolute tolerance of a test accuracy in % in a golden file: four of the ``n_test`` test
+    images (as ``training``'s; a float32 drift of the weights moves only images near the
+    decision boundary)."""
+    return 400.0 / n_test
+
+
+def report_headline(report: dict[str, Any], prefix: str) -> dict[str, tuple[float, float]]:
+    """``{PREFIX.MEASURE: (headline mean, MEASURE_TOL)}`` of one report dict."""
+    from criticality.report import CriticalityReport
+
+    rep = CriticalityReport.from_dict(report)
+    return {f"{prefix}.{m}": (r.headline().mean, MEASURE_TOL) for m, r in rep.results.items()}
+
+
+def scan_headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): each measured row's
+    headline of every measure (float32: :data:`MEASURE_TOL`), and the count of measured rows
+    (exact)."""
+    from criticality.experiments.zoo.results import ScanResults
+
+    rows = ScanResults.from_dict(data).rows
+    ok = [r for r in rows if r["status"] == "ok" and r.get("report")]
+    out: dict[str, tuple[float, float]] = {"measured rows": (len(ok), 0.0)}
+    for r in ok:
+        out |= report_headline(r["report"], f"{r['model']}.{r['weights']}")
+    return out
+
+
 def scan_scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the scanned models (pretrained when there are, else at random initialisation, with
     that caveat), the publication-year trend, and pretrained against random initialisation."""

@@ -41,7 +41,13 @@ from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.results import ZooTrainResults
-from criticality.experiments.zoo.train_report import TITLE, scorecard, sections, weight_layers
+from criticality.experiments.zoo.train_report import (
+    TITLE,
+    headline,
+    scorecard,
+    sections,
+    weight_layers,
+)
 from criticality.store import ResultStore, Row
 from criticality.training.callbacks import Callback
 
@@ -258,6 +264,7 @@ def point_label(dataset: str, seed: int, step: int, start: str = "default") -> s
     "against distance to criticality (claim 1 with power)",
     demo_rank=35,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     """Train and measure what the store lacks; write ``results.json`` and ``report.html``."""

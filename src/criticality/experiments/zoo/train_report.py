@@ -530,6 +530,26 @@ def _step(weights: str) -> int:
     return int(tail[4:]) if tail.startswith("step") and tail[4:].isdigit() else -1
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`) of this run's points: each
+    network's test accuracy (in %, to :func:`~.scan_report.accuracy_tol` of its test images),
+    every measure's headline and ``λ_1`` on the other probe sets (float32:
+    :data:`~.scan_report.MEASURE_TOL`)."""
+    from criticality.experiments.zoo.scan_report import MEASURE_TOL, accuracy_tol, report_headline
+
+    out: dict[str, tuple[float, float]] = {}
+    for r in ZooTrainResults.from_dict(data).rows:
+        if r["status"] != "ok" or not r.get("report"):
+            continue
+        tag = f"{r['model']}.{r['weights']}"
+        z = r["report"]["metadata"]["zoo_train"]
+        out[f"{tag}.accuracy"] = (z["accuracy"], accuracy_tol(int(z["n_test"])))
+        out |= report_headline(r["report"], tag)
+        for probes in PROBES[1:]:
+            out[f"{tag}.lambda_1.{probes} probes"] = (z["lambda_1"][probes], MEASURE_TOL)
+    return out
+
+
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained zoo (the full run when stored, else this run), and training against
     initialisation."""

@@ -355,6 +355,30 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     return rows
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): every measure's headline of
+    each model of (a) and (b) and of each mini-zoo network before and after training (float32:
+    :data:`~.scan_report.MEASURE_TOL`), and the mini-zoo's test accuracies (in %, to
+    :func:`~.scan_report.accuracy_tol` of its test images)."""
+    from criticality.experiments.zoo.scan_report import accuracy_tol, report_headline
+
+    results = ZooResults.from_dict(data)
+    tol = accuracy_tol(int(results.config["n_test"]))
+    out: dict[str, tuple[float, float]] = {}
+    for part, scanned in (("a", results.a), ("b", results.b)):
+        for r in scanned["rows"]:
+            if r["status"] == "ok" and r.get("report"):
+                out |= report_headline(r["report"], f"{part}.{r['model']}.{r['weights']}")
+    for ds, entries in results.c.items():
+        for e in entries:
+            tag = f"c.{ds}.{e['spec']['name']}"
+            out[f"{tag}.accuracy"] = (e["accuracy"], tol)
+            out[f"{tag}.init_accuracy"] = (e["init_accuracy"], tol)
+            out |= report_headline(e["init"], f"{tag}.init")
+            out |= report_headline(e["trained"], f"{tag}.trained")
+    return out
+
+
 def _distance_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     from criticality.experiments.zoo.scan_report import DISTANCE
 
@@ -427,6 +451,7 @@ _READING = (
     "a trained mini-zoo",
     demo_rank=30,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
     """Run (or resume) parts (a)-(c); write ``results.json`` and ``report.html``."""
