@@ -95,11 +95,14 @@ class ZooTrainResults(_Optional):
 
     @classmethod
     def _decode(cls, name: str, value: Any) -> Any:
-        if name == "rows":
-            return _rows(value)
-        if name == "full" and value is not None:
-            return ZooTrainResults.from_dict(value)
-        return value
+        if name == "full":
+            return _zoo_train(value)
+        return _rows(value) if name == "rows" else value
+
+
+def _zoo_train(value: Any) -> ZooTrainResults | None:
+    """A nested full run (``None`` when there is none)."""
+    return None if value is None else ZooTrainResults.from_dict(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,13 +131,13 @@ class ZooResults(_Optional):
 
     @classmethod
     def _decode(cls, name: str, value: Any) -> Any:
-        if name in ("a", "b"):
-            if not isinstance(value, Mapping):
-                raise IncompleteResultsError(f"its part ({name}) is not a record")
-            return {**value, "rows": _rows(value.get("rows"))}
-        if name == "d" and value is not None:
-            return ZooTrainResults.from_dict(value)
-        return value
+        if name == "d":
+            return _zoo_train(value)
+        if name not in ("a", "b"):
+            return value
+        if not isinstance(value, Mapping):
+            raise IncompleteResultsError(f"its part ({name}) is not a record")
+        return {**value, "rows": _rows(value.get("rows"))}
 
 
 @dataclasses.dataclass(frozen=True)
