@@ -1,6 +1,6 @@
 """Wall time of the full torchvision scan with a converged FTLE (issue 13: ≤ 10 min at 64 px).
 
-Runs ``criticality.experiments.scan.run`` over every torchvision classifier at random
+Runs ``criticality.experiments.zoo.scan.run`` over every torchvision classifier at random
 initialisation, 4 Gaussian probes at 64 px, ``lyapunov`` (k = 2) and ``ftle`` (Lanczos to a
 relative change < 1e-3, at most ``--ftle-iter`` steps), one thread, in a fresh output folder,
 and records the wall time of the whole run (measuring, statistics and report) and its CPU time
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from _bench import machine
 
-from criticality.experiments.scan import ScanConfig, run, scan
+from criticality.experiments.zoo.scan import ScanConfig, run, scan
 
 RESULTS = Path(__file__).parent / "results"
 

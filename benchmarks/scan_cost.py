@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from criticality.experiments.scan import Job, ScanConfig, probe_shape, run_job
+from criticality.experiments.zoo.scan import Job, ScanConfig, probe_shape, run_job
 from criticality.zoo import create_model, model_info
 
 RESULTS = Path(__file__).parent / "results"

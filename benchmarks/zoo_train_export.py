@@ -6,7 +6,7 @@ checkpoints), and ``OUT/config.json``. This copies those two files into ``DEST``
 ``results/zoo-train``) with ``full_from`` cleared, and renders ``DEST/report.html`` from them
 offline. To continue the committed study later, copy ``DEST/results.json`` into a new output
 folder and run the same command there: the run takes the rows it finds and trains only the
-rest (:func:`criticality.experiments.zoo_train.import_results`)::
+rest (:func:`criticality.experiments.zoo.train.import_results`)::
 
     PYTHONPATH=src python benchmarks/zoo_train_export.py /work/runs/zoo-train results/zoo-train
 """

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from criticality.experiments.zoo_train import ZooTrainConfig
+    from criticality.experiments.zoo.train import ZooTrainConfig
 
 
 def config(device: str, quick: bool) -> ZooTrainConfig:
-    from criticality.experiments.zoo_train import ZooTrainConfig
+    from criticality.experiments.zoo.train import ZooTrainConfig
 
     if quick:
         return dataclasses.replace(ZooTrainConfig.tiny(), device=device)
@@ -40,7 +40,7 @@ def config(device: str, quick: bool) -> ZooTrainConfig:
 
 def worker(out: Path, device: str, quick: bool, index: int, count: int) -> None:
     """Train the jobs ``index::count`` (networks in a fixed order) of the configuration."""
-    from criticality.experiments.zoo_train import train_zoo
+    from criticality.experiments.zoo.train import train_zoo
 
     cfg = config(device, quick)
     names = cfg.net_names()
@@ -74,7 +74,7 @@ def main() -> None:
     ]  # fmt: skip
     codes = [p.wait() for p in procs]
     trained = time.perf_counter() - start
-    from criticality.experiments.zoo_train import run
+    from criticality.experiments.zoo.train import run
 
     cfg = config(args.device, args.quick)
     report = run(cfg, args.out)  # everything is stored: collects and renders

@@ -2,7 +2,7 @@
 every network learn, and how the architectures should meet 32 px inputs.
 
 It trains a handful of networks of different families with the zoo's recipe (Adam, cosine decay
-to 0, random shifts, batches drawn like :class:`criticality.experiments.zoo_train.Batches`) and
+to 0, random shifts, batches drawn like :class:`criticality.experiments.zoo.train.Batches`) and
 records the Fashion-MNIST test accuracy on ``--n-test`` images at a few steps, and the seconds
 per step, for two stems:
 
@@ -51,7 +51,7 @@ def stride1(model: nn.Module) -> nn.Module:
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_train: torch.Tensor) -> float:
-    from criticality.experiments.zoo_train import recalibrate_bn
+    from criticality.experiments.zoo.train import recalibrate_bn
 
     recalibrate_bn(model, x_train)
     model.eval()
@@ -65,7 +65,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_train: torch.
 
 def train(net: str, stem: str, steps: int, evals: list[int], lr: float, seed: int,
           n_test: int, warmup: float) -> dict[str, Any]:  # fmt: skip
-    from criticality.experiments.zoo_train import ZooTrainConfig, augment, load_data
+    from criticality.experiments.zoo.train import ZooTrainConfig, augment, load_data
     from criticality.zoo import small_image_net
 
     cfg = ZooTrainConfig()

@@ -74,7 +74,7 @@ def _time_eval(model: nn.Module, x: torch.Tensor, mode: str) -> float:
 
 
 def bench(net: str, args: argparse.Namespace) -> dict[str, Any]:
-    from criticality.experiments import zoo_train
+    from criticality.experiments.zoo import train as zoo_train
     from criticality.zoo import small_image_net
 
     cfg = dataclasses.replace(zoo_train.ZooTrainConfig(), nets=(net,), n_test=args.n_test)

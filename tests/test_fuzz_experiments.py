@@ -122,9 +122,20 @@ CASES: list[Any] = [
         for name, path, owner, what in [
             ("training", "runs/<run>.json", "core", "a finished training run"),
             ("training", "runs/config.json", "core", "the runs' stamp (resume_dir names it)"),
-            ("zoo", "zoo_parts/<part>.json", "zoo", "a mini-zoo entry"),
-            ("architectures", "parts/<part>.json", "zoo", "an architecture's report"),
-            ("zoo-train", "work/<job>/point_<n>.json", "zoo", "a training point"),
+        ]
+        for d in DAMAGES
+    ],
+    *[
+        pytest.param(name, path, d)
+        for name, path in [
+            ("zoo", "zoo_parts/mnist_mlp4-tanh-σ1.json"),
+            ("architectures", "parts/arch_resnet18.json"),
+            # the tiny preset's store key (a change of its settings renames the folder)
+            (
+                "zoo-train",
+                "zoo_train_work/7ef4ead1de414c7b/fashion_mnist/densenet_g12_2222/"
+                "seed0/point_4.json",
+            ),
         ]
         for d in DAMAGES
     ],

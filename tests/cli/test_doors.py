@@ -10,8 +10,8 @@ import pytest
 from criticality.cli import measure, scan, train
 from criticality.cli.main import build_parser
 from criticality.experiments.measure import MeasureConfig
-from criticality.experiments.scan import ScanConfig
 from criticality.experiments.training import TrainingConfig
+from criticality.experiments.zoo.scan import ScanConfig
 
 
 def test_train_defaults_are_the_training_experiments() -> None:

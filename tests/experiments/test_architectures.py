@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 import criticality.zoo
-from criticality.experiments import scan
 from criticality.experiments._bodies import measure_or_body
-from criticality.experiments.architectures import ArchitecturesConfig, measure_architecture
+from criticality.experiments.zoo import scan
+from criticality.experiments.zoo.architectures import ArchitecturesConfig, measure_architecture
 from criticality.measures import DegenerateStageError
 
 BODY = "resnet18 (body; its zero-initialised head left out)"

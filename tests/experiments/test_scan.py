@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import torch
 
-from criticality.experiments import render, scan
-from criticality.experiments.scan import Job, ModelTimeout, ScanConfig, run_job, time_limit
+from criticality.experiments import render
+from criticality.experiments.zoo import scan
+from criticality.experiments.zoo.scan import Job, ModelTimeout, ScanConfig, run_job, time_limit
 from criticality.store import ResultStore
 
 TINY = dataclasses.replace(ScanConfig.tiny(), threads=1)
@@ -118,7 +119,7 @@ def test_import_criticality_does_not_import_ray() -> None:
     import subprocess
     import sys
 
-    code = "import sys, criticality, criticality.experiments.scan; print('ray' in sys.modules)"
+    code = "import sys, criticality, criticality.experiments.zoo.scan; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -134,7 +135,7 @@ def test_a_failed_job_has_the_same_label_from_every_executor(tmp_path: Path) -> 
 
 
 def test_models_whose_ftle_did_not_converge_are_named() -> None:
-    from criticality.experiments._scan_report import ftle_sentence
+    from criticality.experiments.zoo.scan_report import ftle_sentence
 
     def row(model: str, converged: bool | None, status: str = "ok") -> dict[str, Any]:
         ftle = {} if converged is None else {"converged": converged}

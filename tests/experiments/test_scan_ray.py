@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from criticality.experiments import scan
+from criticality.experiments.zoo import scan
 from criticality.store import ResultStore
 
 ray: Any

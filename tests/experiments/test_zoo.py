@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from criticality.experiments import zoo
+from criticality.experiments.zoo import zoo
 from criticality.reporting.html import render_html
 
 
@@ -24,10 +24,19 @@ def test_tiny_zoo_runs_resumes_and_renders(tmp_path: Path) -> None:
 
     parts = sorted((tmp_path / "zoo_parts").glob("mnist_*.json"))
     marked = json.loads(parts[0].read_text())
-    marked["accuracy"] = 12.5
+    marked["value"]["accuracy"] = 12.5  # the unit file: {"unit", "config", "value"}
     parts[0].write_text(json.dumps(marked))
+    parts[1].write_text(parts[1].read_text()[:100])  # cut short: set aside, trained again
     again = zoo.run_parts(zoo.ZooConfig.tiny(), tmp_path)  # finished pieces are reused
     assert 12.5 in [e["accuracy"] for e in again["c"]["mnist"]]
+    assert (tmp_path / "zoo_parts" / f"{parts[1].name}.damaged-1").is_file()
+    redone = {e["spec"]["name"]: e for e in again["c"]["mnist"]}
+    for entry in mini:  # the entry trained again equals the first (deterministic)
+        if f"mnist_{entry['spec']['name']}.json" == parts[1].name:
+            assert (
+                redone[entry["spec"]["name"]]["trained"]["results"] == entry["trained"]["results"]
+            )
+            assert redone[entry["spec"]["name"]]["accuracy"] == entry["accuracy"]
 
     html = render_html("zoo", zoo.sections(again, tmp_path))
     for words in ("(a) torchvision", "(b) EfficientNet-Lite", "trained mini-zoo", "Wilcoxon",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from criticality.experiments import get_experiment, zoo_train
-from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+from criticality.experiments import get_experiment
+from criticality.experiments.zoo import train as zoo_train
+from criticality.experiments.zoo.train_report import analyse_all, verdict_text
 from criticality.store import ResultStore
 
 NET = "densenet_g12_2222"
@@ -19,6 +21,15 @@ def _rows(out: Path) -> dict[tuple[str, str], dict]:
     with ResultStore(out / zoo_train.STORE) as store:
         return {(r.model, r.weights): json.loads(r.report) for r in store.rows()
                 if r.status == "ok"}  # fmt: skip
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without its wall times and dates (``seconds``, ``timestamp``)."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in ("seconds", "timestamp")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
 
 
 def test_tiny_zoo_trains_measures_stores_and_renders(tmp_path: Path) -> None:
@@ -83,7 +94,7 @@ def test_resume_across_a_kill_loses_nothing(
     assert sorted(p.name for p in work.glob("point_*.json")) == ["point_0.json", "point_4.json"]
     assert _rows(killed) == {}  # the driver stores a job when it finishes
     monkeypatch.setattr(zoo_train.CosineLR, "on_step_end", original)
-    marked = json.loads((work / "point_4.json").read_text())
+    marked = json.loads((work / "point_4.json").read_text())["value"]  # the unit's report
     zoo_train.train_zoo(cfg, killed)
     got = _rows(killed)
     assert got.keys() == want.keys()
@@ -91,6 +102,57 @@ def test_resume_across_a_kill_loses_nothing(
     for key in want:
         a, b = want[key]["metadata"]["zoo_train"], got[key]["metadata"]["zoo_train"]
         assert (a["accuracy"], a["lambda_1"]) == (b["accuracy"], b["lambda_1"]), key
+
+
+@pytest.mark.parametrize("damage", ["random", "delete"])
+def test_a_damaged_point_is_named_set_aside_and_measured_again(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A point's file damaged after its job went on (the store lost too, so the job runs
+    again): the file is named and set aside, the network is trained again from the start (the
+    checkpoint has gone past that point) and the point measured again, equal to the first."""
+    tiny = zoo_train.ZooTrainConfig.tiny()
+    cfg = dataclasses.replace(tiny, nets=(NET,), examples=64, batch_size=8,
+                              points=(0.0, 0.5, 1.0), measures=("lyapunov",))  # fmt: skip
+    zoo_train.train_zoo(cfg, tmp_path)
+    want = _rows(tmp_path)
+    for stored in tmp_path.glob(f"{zoo_train.STORE}*"):  # the store and its journal
+        stored.unlink()
+    work = next(tmp_path.glob(f"zoo_train_work/*/fashion_mnist/{NET}/seed0"))
+    point = work / "point_4.json"
+    if damage == "random":
+        point.write_bytes(b"\x80not json" * 10)
+    else:
+        point.unlink()
+    with caplog.at_level("WARNING"):
+        zoo_train.train_zoo(cfg, tmp_path)
+    assert _timeless(_rows(tmp_path)) == _timeless(want)
+    if damage == "random":
+        assert "point_4.json" in caplog.text and (work / "point_4.json.damaged-1").is_file()
+    assert "training again from the start" in caplog.text  # the checkpoint was at step 8
+    assert (work / "fit.replaced-1").is_dir()
+
+
+def test_the_committed_study_loads_typed_and_keeps_its_store_key(tmp_path: Path) -> None:
+    """``results/zoo-train`` (written before results had a schema) reads as ``zoo-train/1``
+    under the default config's store key, so a run of the defaults resumes it; another schema
+    is refused with both named."""
+    from criticality.experiments._results import SchemaError
+    from criticality.experiments.zoo.results import ZooTrainResults
+
+    committed = Path(__file__).resolve().parents[2] / "results" / "zoo-train" / "results.json"
+    data = json.loads(committed.read_text())["data"]
+    assert "schema" not in data
+    typed = ZooTrainResults.from_dict(data)
+    assert len(typed.rows) == 63 and typed.full is None and typed.planned is not None
+    with ResultStore(tmp_path / zoo_train.STORE) as store:
+        assert store.add_config(zoo_train.ZooTrainConfig().settings()) == typed.config_hash
+    again = typed.to_dict()
+    assert again["schema"] == "zoo-train/1" and ZooTrainResults.from_dict(again) == typed
+    with pytest.raises(SchemaError, match="'scan/1' results, not zoo-train/1"):
+        ZooTrainResults.from_dict({**data, "schema": "scan/1"})
+    with pytest.raises(SchemaError, match=r"zoo-train/2 cannot be read.*upgrade criticality"):
+        ZooTrainResults.from_dict({**data, "schema": "zoo-train/2"})
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:

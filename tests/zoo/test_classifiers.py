@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from criticality.experiments._minizoo import MINI_ZOO
+from criticality.experiments.zoo.minizoo import MINI_ZOO
 from criticality.stages import stages
 from criticality.zoo import NetSpec, build_net, init_gaussian_, init_generator, mlp, mlp_classifier
 

@@ -16,15 +16,15 @@ HELP = "measure many zoo models (resumable) and relate criticality to accuracy a
 
 #: ``ScanConfig``'s field of the probe seed (``seed`` in older configs).
 def _probe_field() -> str:
-    from criticality.experiments.scan import ScanConfig
+    from criticality.experiments.zoo.scan import ScanConfig
 
     names = {f.name for f in dataclasses.fields(ScanConfig)}
     return "probe_seed" if "probe_seed" in names else "seed"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The fields of :class:`~criticality.experiments.scan.ScanConfig`, with its defaults."""
-    from criticality.experiments.scan import ScanConfig
+    """The fields of :class:`~criticality.experiments.zoo.scan.ScanConfig`, with its defaults."""
+    from criticality.experiments.zoo.scan import ScanConfig
 
     parser.add_argument("patterns", nargs="*", default=["*"], help="model name patterns (all)")
     add_field(parser, ScanConfig, "zoo", choices=("torchvision", "timm", "builtin"))
@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~criticality.experiments.scan.ScanConfig` of the command line."""
-    from criticality.experiments.scan import ScanConfig
+    """The :class:`~criticality.experiments.zoo.scan.ScanConfig` of the command line."""
+    from criticality.experiments.zoo.scan import ScanConfig
 
     if args.paired and not args.pretrained:
         raise ValueError("--paired adds random-init twins to --pretrained; pass both")
@@ -86,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from criticality.experiments.scan import run as run_scan
+    from criticality.experiments.zoo.scan import run as run_scan
 
     cfg = config_from_args(args)
     path = run_scan(cfg, args.out or Path("runs") / f"scan-{args.zoo}")

@@ -2,13 +2,15 @@
 
 Each architecture is built at random initialisation, probed with Gaussian inputs and measured
 with every measure side by side: spectra, per-stage profiles and a reading in words. Each
-model's report is saved under ``OUT/parts/`` as it finishes; a rerun resumes there.
+model's report is kept under ``OUT/parts/`` as it finishes
+(:func:`~criticality.experiments._units.cached_unit`); a rerun resumes there, and a damaged
+report is named, set aside and measured again alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
-from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.experiments._units import cached_unit
+from criticality.experiments.zoo.results import ArchitecturesResults
+from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
 
@@ -87,13 +91,28 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     return report.to_dict()
 
 
+def architecture_unit(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
+    """The settings that decide one architecture's report (its unit of work): a change of
+    another architecture, or of the list, leaves it finished."""
+    return {"architecture": name, **{k: v for k, v in dataclasses.asdict(cfg).items()
+                                     if k != "architectures"}}  # fmt: skip
+
+
+def _check_report(report: Any) -> None:
+    """A report read back loads (else its file is damaged)."""
+    from criticality.report import CriticalityReport
+
+    CriticalityReport.from_dict(report)
+
+
 SECTION = "torchvision architectures at random initialisation"
 
 
 def _reports(data: dict[str, Any]) -> list[Any]:
     from criticality.report import CriticalityReport
 
-    return [CriticalityReport.from_dict(r) for r in data["architectures"].values()]
+    results = ArchitecturesResults.from_dict(data)
+    return [CriticalityReport.from_dict(r) for r in results.architectures.values()]
 
 
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
@@ -107,6 +126,17 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     section = _arch_section(reports, figures)
     section.items += [report_details(r, figures, tag=f"arch{i}_") for i, r in enumerate(reports)]
     return [section]
+
+
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): each architecture's
+    headline of every measure (float32: :data:`~.scan_report.MEASURE_TOL`)."""
+    from criticality.experiments.zoo.scan_report import report_headline
+
+    out: dict[str, tuple[float, float]] = {}
+    for name, report in ArchitecturesResults.from_dict(data).architectures.items():
+        out |= report_headline(report, name)
+    return out
 
 
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
@@ -207,19 +237,21 @@ def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
     summary="torchvision architectures at random init: every measure side by side",
     demo_rank=20,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the measurements; write ``results.json`` and ``report.html``."""
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
     reports = {}
     for name in tqdm(cfg.architectures, desc="architectures", disable=not sys.stderr.isatty()):
-        path = parts / f"arch_{name}.json"
-        if not path.is_file():
-            atomic_write(path, json.dumps(measure_architecture(name, cfg)))
-        reports[name] = json.loads(path.read_text())
-    write_results(out, "architectures", dataclasses.asdict(cfg), {"architectures": reports},
-                  seed=cfg.seed)  # fmt: skip
+        reports[name] = cached_unit(
+            out / "parts" / f"arch_{name}.json",
+            functools.partial(measure_architecture, name, cfg),
+            config=architecture_unit(name, cfg),
+            check=_check_report,
+        )
+    data = ArchitecturesResults(architectures=reports).to_dict()
+    write_results(out, "architectures", dataclasses.asdict(cfg), data, seed=cfg.seed)
     return render(out)

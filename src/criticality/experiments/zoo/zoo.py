@@ -13,21 +13,26 @@
     statistics (the paper's analysis in miniature, on real data and really trained networks).
 
 ``criticality experiment zoo``; finished pieces are kept (``OUT/zoo.sqlite`` and
-``OUT/zoo_parts/``), so a rerun resumes.
+``OUT/zoo_parts/``, one file per mini-zoo entry kept by
+:func:`~criticality.experiments._units.cached_unit`), so a rerun resumes; a damaged entry is
+named, set aside and trained again alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from criticality.experiments._minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._scan_report import (
+from criticality.experiments._units import cached_unit
+from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
+from criticality.experiments.zoo.results import ZooResults, ZooTrainResults
+from criticality.experiments.zoo.scan import ScanConfig, scan
+from criticality.experiments.zoo.scan_report import (
     analyse,
     analysis_sections,
     ftle_sentence,
@@ -40,9 +45,8 @@ from criticality.experiments._scan_report import (
     stats_title,
     wilcoxon_verdict,
 )
-from criticality.experiments.scan import ScanConfig, scan
 from criticality.numbers import fmt
-from criticality.reporting import Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting import Section, Table, write_results
 from criticality.reporting.html import Details
 from criticality.reporting.scorecard import ScoreRow, combine
 from criticality.zoo import NetSpec
@@ -137,9 +141,7 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
     part_b = scan(lite, out / "zoo.sqlite")
     seconds["b"] = time.perf_counter() - start
     start = time.perf_counter()
-    keys = ("datasets", "specs", "train_steps", "n_test", "n_probes_mini", "seed")
-    parts = resume_dir(out / "zoo_parts", {k: getattr(cfg, k) for k in keys})
-    part_c = {ds: _mini_zoo(cfg, ds, parts) for ds in cfg.datasets}
+    part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts") for ds in cfg.datasets}
     seconds["c"] = time.perf_counter() - start
     log.info("zoo demo parts took %s s", {k: round(v, 1) for k, v in seconds.items()})
     config = dataclasses.asdict(cfg)
@@ -154,22 +156,42 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
     x_train, y_train = load_tensors(dataset, "train")
     x_test, y_test = load_tensors(dataset, "test")
     data = (x_train, y_train, x_test[: cfg.n_test], y_test[: cfg.n_test])
-    entries = []
-    for spec in cfg.specs:
-        path = parts / f"{dataset}_{spec.name}.json"
-        if path.is_file():
-            entries.append(json.loads(path.read_text()))
-            continue
+
+    def train(spec: NetSpec) -> dict[str, Any]:
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.threads or threads)
         try:
-            entry = train_and_measure(spec, data, steps=cfg.train_steps,
-                                      n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
+            return train_and_measure(spec, data, steps=cfg.train_steps,
+                                     n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
         finally:
             torch.set_num_threads(threads)
-        atomic_write(path, json.dumps(entry))
-        entries.append(entry)
-    return entries
+
+    return [
+        cached_unit(
+            parts / f"{dataset}_{spec.name}.json",
+            functools.partial(train, spec),
+            config=mini_zoo_unit(cfg, dataset, spec),
+            check=_check_entry,
+        )
+        for spec in cfg.specs
+    ]
+
+
+def mini_zoo_unit(cfg: ZooConfig, dataset: str, spec: NetSpec) -> dict[str, Any]:
+    """The settings that decide one mini-zoo entry (its unit of work: one network trained on
+    one dataset and measured before and after)."""
+    return {"dataset": dataset, "spec": dataclasses.asdict(spec), "train_steps": cfg.train_steps,
+            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini, "seed": cfg.seed}  # fmt: skip
+
+
+def _check_entry(entry: Any) -> None:
+    """A mini-zoo entry read back has what the report reads (else its file is damaged)."""
+    from criticality.report import CriticalityReport
+
+    for key in ("init", "trained"):
+        CriticalityReport.from_dict(entry[key])
+    if not all(isinstance(entry[k], (int, float)) for k in ("accuracy", "init_accuracy")):
+        raise TypeError("its accuracies are not numbers")
 
 
 # ---- rendering --------------------------------------------------------------------------------
@@ -191,7 +213,8 @@ def _c_paired_title(ds: str) -> str:
 def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
     """Report sections of parts (a)-(c), from the data of :func:`run_parts` alone."""
     figures = Path(out_dir) / "figures"
-    a = data["a"]
+    results = ZooResults.from_dict(data)
+    a = results.a
     n_ok = sum(r["status"] == "ok" for r in a["rows"])
     out = [
         Section(
@@ -212,16 +235,16 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
                 ),
             ],
             lead=f"{n_ok} of 80 architectures measured ({settings_text(a['settings'])}) in "
-            f"{data['seconds']['a']:.0f} s; the other {len(failed)} are listed with their reason. "
+            f"{results.seconds['a']:.0f} s; the other {len(failed)} are listed with their reason. "
             f"{ftle_sentence(a['rows'])}".strip(),
         )
     )
     out += analysis_sections(records(a["rows"]), figures, tag="zoo_a_", what=_A_WHAT)
-    recs_b = records(data["b"]["rows"])
+    recs_b = records(results.b["rows"])
     pair = paired(recs_b)
     rows_b = [
         {k: r[k] for k in ("model", "weights", "status", "reason", "seconds")}
-        for r in data["b"]["rows"]
+        for r in results.b["rows"]
     ]
     part_b = Section(PART_B, [Details(f"The {len(rows_b)} runs", [Table(rows_b)])], lead=_B_WHAT)
     if pair is not None:  # the Wilcoxon test of the pairs belongs to this part
@@ -229,7 +252,7 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
         part_b.lead += " " + test.lead
         part_b.items = test.items + part_b.items
     out.append(part_b)
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, init = _mini_records(entries)
         out += analysis_sections(recs, figures, tag=f"zoo_c_{ds}_", what=_c_what(ds))
         pair_c = paired(recs + init)
@@ -237,20 +260,20 @@ def sections(data: dict[str, Any], out_dir: str | Path) -> list[Section]:
             sec = paired_section(pair_c, after="trained")
             sec.title = _c_paired_title(ds)
             out.append(sec)
-    if data.get("d"):
-        out += _trained_zoo_sections(data["d"])
+    if results.d is not None:
+        out += _trained_zoo_sections(results.d)
     return out
 
 
 PART_D = "(d) The trained zoo: real architectures trained here (claim 1 with power)"
 
 
-def _trained_zoo_sections(full: dict[str, Any]) -> list[Section]:
+def _trained_zoo_sections(full: ZooTrainResults) -> list[Section]:
     """Part (d): the verdict of the stored full ``zoo-train`` run (details in its report)."""
-    from criticality.experiments._zoo_train_report import analyse_all, verdict_text
+    from criticality.experiments.zoo.train_report import analyse_all, verdict_text
 
     leads = [verdict_text(stats) for stats in analyse_all(full).values()]
-    where = f"Read from {full.get('path', 'the store')}; the zoo-train report has the details."
+    where = f"Read from {full.path or 'the store'}; the zoo-train report has the details."
     return [Section(PART_D, [where], lead=" ".join(leads) or "No network was measured.")]
 
 
@@ -258,16 +281,17 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained mini-zoo and on the untrained architectures against their ImageNet
     accuracy and publication year, and whether training moves networks toward criticality ((b),
     (c))."""
+    results = ZooResults.from_dict(data)
     rows = []
     acc, verdicts, first = [], [], None
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, _ = _mini_records(entries)
         main = _distance_row(analyse(recs)["spearman"]) if recs else None
         if main is not None:
             acc.append(f"(c) {ds}: {rho_text(main)}")
             verdicts.append(spearman_verdict(main))
             first = first or stats_title(_c_what(ds))
-    recs_a = records(data["a"]["rows"])
+    recs_a = records(results.a["rows"])
     main_a = _distance_row(analyse(recs_a)["spearman"]) if recs_a else None
     if main_a is not None:
         acc.append(f"(a) untrained: {rho_text(main_a)}")
@@ -298,7 +322,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             )
         )
     trained, verdicts, link = [], [], None
-    for ds, entries in data["c"].items():
+    for ds, entries in results.c.items():
         recs, init = _mini_records(entries)
         pair = paired(recs + init)
         if pair is not None:
@@ -309,7 +333,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             )
             verdicts.append(wilcoxon_verdict(t))
             link = link or _c_paired_title(ds)
-    pair_b = paired(records(data["b"]["rows"]))
+    pair_b = paired(records(results.b["rows"]))
     if pair_b is not None:
         t = pair_b["test"]
         trained.append(
@@ -331,8 +355,32 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     return rows
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): every measure's headline of
+    each model of (a) and (b) and of each mini-zoo network before and after training (float32:
+    :data:`~.scan_report.MEASURE_TOL`), and the mini-zoo's test accuracies (in %, to
+    :func:`~.scan_report.accuracy_tol` of its test images)."""
+    from criticality.experiments.zoo.scan_report import accuracy_tol, report_headline
+
+    results = ZooResults.from_dict(data)
+    tol = accuracy_tol(int(results.config["n_test"]))
+    out: dict[str, tuple[float, float]] = {}
+    for part, scanned in (("a", results.a), ("b", results.b)):
+        for r in scanned["rows"]:
+            if r["status"] == "ok" and r.get("report"):
+                out |= report_headline(r["report"], f"{part}.{r['model']}.{r['weights']}")
+    for ds, entries in results.c.items():
+        for e in entries:
+            tag = f"c.{ds}.{e['spec']['name']}"
+            out[f"{tag}.accuracy"] = (e["accuracy"], tol)
+            out[f"{tag}.init_accuracy"] = (e["init_accuracy"], tol)
+            out |= report_headline(e["init"], f"{tag}.init")
+            out |= report_headline(e["trained"], f"{tag}.trained")
+    return out
+
+
 def _distance_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    from criticality.experiments._scan_report import DISTANCE
+    from criticality.experiments.zoo.scan_report import DISTANCE
 
     return next((r for r in rows if r["x"] == DISTANCE), None)
 
@@ -342,7 +390,7 @@ Records = list[dict[str, Any]]
 
 def _mini_records(entries: Records) -> tuple[Records, Records]:
     """Records of the trained nets (``weights="pretrained"``) and their initialisations."""
-    from criticality.experiments._scan_report import metrics
+    from criticality.experiments.zoo.scan_report import metrics
     from criticality.report import CriticalityReport
 
     trained: Records = []
@@ -403,14 +451,15 @@ _READING = (
     "a trained mini-zoo",
     demo_rank=30,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
     """Run (or resume) parts (a)-(c); write ``results.json`` and ``report.html``."""
     out = Path(out_dir)
     data = run_parts(cfg, out)
     if cfg.trained_zoo is not None:
-        from criticality.experiments.zoo_train import read_full
+        from criticality.experiments.zoo.train import read_full
 
         data["d"] = read_full(Path(cfg.trained_zoo))
-    write_results(out, "zoo", data["config"], data, seed=cfg.seed)
+    write_results(out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=cfg.seed)
     return render(out)

@@ -19,12 +19,13 @@ carries the training metadata (``zoo_train``). Jobs fan out with
 :func:`criticality.executor.map_jobs` (``executor="ray"`` for a cluster; the work folder must then
 be shared).
 
-The statistics (:mod:`criticality.experiments._zoo_train_report`) read the stored rows only.
+The statistics (:mod:`criticality.experiments.zoo.train_report`) read the stored rows only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -35,9 +36,18 @@ from typing import Any
 
 import torch
 
+from criticality._files import set_aside
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
-from criticality.experiments._zoo_train_report import TITLE, scorecard, sections, weight_layers
+from criticality.experiments._units import cached_unit
+from criticality.experiments.zoo.results import ZooTrainResults
+from criticality.experiments.zoo.train_report import (
+    TITLE,
+    headline,
+    scorecard,
+    sections,
+    weight_layers,
+)
 from criticality.store import ResultStore, Row
 from criticality.training.callbacks import Callback
 
@@ -254,6 +264,7 @@ def point_label(dataset: str, seed: int, step: int, start: str = "default") -> s
     "against distance to criticality (claim 1 with power)",
     demo_rank=35,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     """Train and measure what the store lacks; write ``results.json`` and ``report.html``."""
@@ -262,7 +273,8 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     out = Path(out_dir)
 
     def save(data: dict[str, Any]) -> None:
-        write_results(out, "zoo-train", dataclasses.asdict(cfg), data,
+        typed = ZooTrainResults.from_dict(data).to_dict()
+        write_results(out, "zoo-train", dataclasses.asdict(cfg), typed,
                       seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
 
     data = train_zoo(cfg, out, on_job=save)
@@ -378,7 +390,15 @@ def read_full(folder: Path) -> dict[str, Any] | None:
         exported = folder / "results.json"
         if not exported.is_file():
             return None
-        data = json.loads(exported.read_text()).get("data", {})
+        from criticality.reporting import load_results
+
+        results = load_results(folder)
+        if results.get("kind") != "zoo-train":
+            raise ValueError(
+                f"{exported} holds a {results.get('kind')!r} run, not a zoo-train run: the full "
+                "run to show (full_from, trained_zoo) must be a zoo-train output folder"
+            )
+        data = dict(results["data"])
         data.pop("full", None)
         data["path"] = str(exported)
         return data if data.get("rows") else None
@@ -562,7 +582,14 @@ def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
 
 
 def run_job(job: Job) -> list[Row]:
-    """Train one network with the recipe, measuring at each point; a row per point."""
+    """Train one network with the recipe, measuring at each point; a row per point.
+
+    Each measured point is a unit of work (:func:`point_unit`, kept by
+    :func:`~criticality.experiments._units.cached_unit`): a finished point is read back, a
+    damaged one is named, set aside and measured again. The network at a point is reproduced
+    from the training checkpoint only when the checkpoint has not gone past that point; else
+    training starts over (it is deterministic, so the points already finished stay valid)."""
+    from criticality.reporting import _folders
     from criticality.training import fit
 
     cfg = job.config
@@ -570,33 +597,38 @@ def run_job(job: Job) -> list[Row]:
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    work = Path(job.work)
     try:
-        work = Path(job.work)
-        data = load_data(job.dataset)
-        probes = probe_sets(data, cfg)
-        model = build(job.net, job.seed, cfg, job.start, data)
-        total = cfg.steps()
-        schedule = CosineLR(cfg.lr, total, round(cfg.warmup * total))
-        state, previous = None, 0
-        for task, step in enumerate(cfg.point_steps()):
-            if step > previous:
-                result = fit(model, Batches(data, cfg, job.seed, previous), steps=step - previous,
-                             batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
-                             callbacks=(schedule,), checkpoint_dir=work / "fit",
-                             checkpoint_every=max(1, (step - previous) // 4), seed=job.seed,
-                             device=cfg.device, progress=False, state=state,
-                             task=task)  # fmt: skip
-                state = result.state
-            previous = step
-            path = work / f"point_{step}.json"
-            if not path.is_file():
-                from criticality.reporting import atomic_write
-
-                report = measure_point(model, job, step, data, probes)
-                atomic_write(path, json.dumps(report))
+        reports = finished_points(job)
+        todo = [step for step in cfg.point_steps() if step not in reports]
+        if todo:
+            _restart_if_past(work / "fit", todo)
+            data = load_data(job.dataset)
+            probes = probe_sets(data, cfg)
+            model = build(job.net, job.seed, cfg, job.start, data)
+            total = cfg.steps()
+            schedule = CosineLR(cfg.lr, total, round(cfg.warmup * total))
+            state, previous = None, 0
+            for task, step in enumerate(cfg.point_steps()):
+                if step > todo[-1]:
+                    break
+                if step > previous:
+                    result = fit(model, Batches(data, cfg, job.seed, previous),
+                                 steps=step - previous, batch_size=cfg.batch_size, lr=cfg.lr,
+                                 optimizer="adam", callbacks=(schedule,),
+                                 checkpoint_dir=work / "fit",
+                                 checkpoint_every=max(1, (step - previous) // 4), seed=job.seed,
+                                 device=cfg.device, progress=False, state=state,
+                                 task=task)  # fmt: skip
+                    state = result.state
+                previous = step
+                if step in todo:
+                    path, config = point_unit(job, step)
+                    measure = functools.partial(measure_point, model, job, step, data, probes)
+                    reports[step] = cached_unit(path, measure, config=config, check=_check_point)
         rows = []
         for step in cfg.point_steps():
-            report = json.loads((work / f"point_{step}.json").read_text())
+            report = reports[step]
             seconds = report["metadata"]["zoo_train"]["seconds"]
             rows.append(Row(job.net, point_label(job.dataset, job.seed, step, job.start), job.key,
                             "ok", "", json.dumps(report), seconds))  # fmt: skip
@@ -604,6 +636,68 @@ def run_job(job: Job) -> list[Row]:
         return rows
     finally:
         torch.set_num_threads(threads)
+        _folders.release_under(work)  # a worker of a cluster keeps no lock on the job's folder
+
+
+def point_unit(job: Job, step: int) -> tuple[Path, dict[str, Any]]:
+    """The file of one measured point and the settings that decide it: the store's key (the
+    recipe and the measurement), the network, dataset, seed, start and step."""
+    config = {"store_key": job.key, "net": job.net, "dataset": job.dataset, "seed": job.seed,
+              "start": job.start, "step": step}  # fmt: skip
+    return Path(job.work) / f"point_{step}.json", config
+
+
+class _Unfinished(Exception):
+    """Raised instead of measuring: the point has no finished unit."""
+
+
+def _unfinished() -> Any:
+    raise _Unfinished
+
+
+def finished_points(job: Job) -> dict[int, dict[str, Any]]:
+    """The job's points whose unit is finished, read back (a damaged or stale one is named in a
+    warning and set aside, so it counts as not finished)."""
+    out = {}
+    for step in job.config.point_steps():
+        path, config = point_unit(job, step)
+        try:
+            out[step] = cached_unit(path, _unfinished, config=config, check=_check_point)
+        except _Unfinished:
+            continue
+    return out
+
+
+def _check_point(report: Any) -> None:
+    """A point read back is a whole report with the training metadata."""
+    from criticality.report import CriticalityReport
+
+    CriticalityReport.from_dict(report)
+    z = report["metadata"]["zoo_train"]
+    if not all(isinstance(z[k], (int, float)) for k in ("accuracy", "seconds", "step")):
+        raise TypeError("its accuracy, seconds or step is not a number")
+
+
+def _restart_if_past(fit_dir: Path, todo: list[int]) -> None:
+    """Set the training checkpoint aside when it cannot give the network at a point still to
+    measure: it has gone past that point (the point's unit was damaged after the run went on),
+    or no checkpoint in it can be read. Training then starts over from the initialisation."""
+    from criticality.training import _checkpoint
+
+    first = next((step for step in todo if step > 0), None)  # step 0 needs no training
+    if first is None or not fit_dir.is_dir():
+        return
+    try:
+        ckpt = _checkpoint.load(fit_dir)
+    except _checkpoint.DamagedCheckpointError as err:
+        why = str(err)
+    else:
+        if ckpt is None or int(ckpt["step"]) <= first:
+            return
+        why = f"it has trained to step {int(ckpt['step'])}, past the point at step {first}"
+    aside = set_aside(fit_dir, "replaced")
+    log.warning("%s: %s; training again from the start (the old one is kept as %s)", fit_dir,
+                why, aside.name)  # fmt: skip
 
 
 def measure_point(

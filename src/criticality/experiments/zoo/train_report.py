@@ -11,14 +11,15 @@ import dataclasses
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from criticality.experiments._scan_report import (
+from criticality.experiments.zoo.results import ZooTrainResults
+from criticality.experiments.zoo.scan_report import (
     DISTANCE,
     analyse,
     groups_table,
@@ -87,7 +88,7 @@ def weight_layers(model: torch.nn.Module) -> int:
 def by_network(
     pts: Sequence[Record], dataset: str, step: int, start: str = "default"
 ) -> list[Record]:
-    """Records of :mod:`._scan_report`'s form, one per network: the mean over seeds at
+    """Records of :mod:`.scan_report`'s form, one per network: the mean over seeds at
     ``step`` of accuracy and of every measure (networks of the ``start`` initialisation)."""
     groups: dict[str, list[Record]] = defaultdict(list)
     for p in pts:
@@ -190,8 +191,8 @@ def analyse_dataset(pts: Sequence[Record], dataset: str, *, seed: int = 0) -> di
 
 
 def _m1(nets: Sequence[Record], init: dict[str, Record], seed: int) -> dict[str, Any]:
-    """The three M1 questions under the family-aware rule (:mod:`._zoo_m1`)."""
-    from criticality.experiments._zoo_m1 import m1_test
+    """The three M1 questions under the family-aware rule (:mod:`.m1`)."""
+    from criticality.experiments.zoo.m1 import m1_test
 
     fam = [r["family"] for r in nets]
     acc = _acc(nets)
@@ -222,7 +223,7 @@ def _intervention(arms: Sequence[Record], dataset: str, final: int, seed: int) -
     """Critical start − default start, paired by network and seed at the final step (each
     network's pairs averaged over its seeds), with family-resampled intervals; ``None`` when
     no pair exists."""
-    from criticality.experiments._zoo_m1 import intervention
+    from criticality.experiments.zoo.m1 import intervention
 
     at = {(p["net"], p["seed"], p["start"]): p for p in arms if p["step"] == final}
     early = sorted({p["step"] for p in arms if 0 < p["step"] < final})
@@ -311,9 +312,10 @@ def _training(pts: Sequence[Record], dataset: str, steps: list[int], seed: int) 
     return rows
 
 
-def analyse_all(data: dict[str, Any]) -> dict[str, Any]:
-    """Statistics per dataset of ``data["rows"]``."""
-    pts = points(data["rows"])
+def analyse_all(data: ZooTrainResults | Mapping[str, Any]) -> dict[str, Any]:
+    """Statistics per dataset of the results' rows (typed, or ``results.json``'s ``data``)."""
+    results = data if isinstance(data, ZooTrainResults) else ZooTrainResults.from_dict(data)
+    pts = points(results.rows)
     return {ds: analyse_dataset(pts, ds) for ds in dict.fromkeys(p["dataset"] for p in pts)}
 
 
@@ -329,7 +331,7 @@ def _p(value: float) -> str:
 def verdict_text(stats: dict[str, Any]) -> str:
     """The zoo's answer to claim 1 in words: n, ρ with CI and p, the mixed-model slope, the
     verdict, the initialisation-only predictor and the power."""
-    from criticality.experiments._zoo_m1 import M1Test, m1_sentence
+    from criticality.experiments.zoo.m1 import M1Test, m1_sentence
 
     h = stats["headline"]
     if math.isnan(h["rho"]):
@@ -378,12 +380,12 @@ def verdict_text(stats: dict[str, Any]) -> str:
 
 
 def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
-    from criticality.experiments._scan_report import _scatter
+    from criticality.experiments.zoo.scan_report import _scatter
 
     ds = stats["dataset"]
     recs = [{"family": n["family"], "accuracy": n["accuracy"], "metrics": {DISTANCE: n[DISTANCE]}}
             for n in stats["nets"] if n[DISTANCE] is not None]  # fmt: skip
-    from criticality.experiments._zoo_m1 import M1Test, m1_rows, m1_sentence
+    from criticality.experiments.zoo.m1 import M1Test, m1_rows, m1_sentence
 
     items: list[Item] = [_scatter(recs, "accuracy", figure)] if recs else []
     for key, caption in (("accuracy", "M1: final accuracy against final"),
@@ -447,7 +449,7 @@ def _dataset_sections(stats: dict[str, Any], figure: Path) -> list[Section]:
 
 
 def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
-    from criticality.experiments._zoo_m1 import Intervention, diff_text
+    from criticality.experiments.zoo.m1 import Intervention, diff_text
 
     final = Intervention.from_dict(iv["final"])
     moved = Intervention.from_dict(iv["start_distance"])
@@ -473,17 +475,18 @@ def _intervention_section(ds: str, iv: dict[str, Any]) -> Section:
 def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     """The report: the bounded run of this configuration, then the stored full run if any."""
     out: list[Section] = []
-    parts = [("this run", data)]
-    if data.get("full"):
-        parts.insert(0, ("the full run", data["full"]))
+    results = ZooTrainResults.from_dict(data)
+    parts = [("this run", results)]
+    if results.full is not None:
+        parts.insert(0, ("the full run", results.full))
     for label, part in parts:
-        rows = part["rows"]
+        rows = part.rows
         ok = sum(r["status"] == "ok" for r in rows)
         failed = [{"model": r["model"], "weights": r["weights"], "reason": r["reason"]}
                   for r in rows if r["status"] != "ok"]  # fmt: skip
         what: list[Item] = [
-            f"Settings: {part['settings']} (store key {part['config_hash']}"
-            + (f", {part['path']}" if part.get("path") else "")
+            f"Settings: {part.settings} (store key {part.config_hash}"
+            + (f", {part.path}" if part.path else "")
             + "). Every network is a torchvision builder's, adapted to 1-channel 32 px inputs "
             "and 10 classes by its stem convolution and its head only; its body (every stage "
             "before the head) is measured.",
@@ -502,12 +505,12 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
     return out
 
 
-def progress_text(part: dict[str, Any]) -> str:
+def progress_text(part: ZooTrainResults) -> str:
     """How much of the planned study finished: jobs (network × dataset × seed × start) with
     their final point stored, and networks with every planned seed of the default start."""
-    plan = part.get("planned")
-    final = max((_step(r["weights"]) for r in part["rows"] if r["status"] == "ok"), default=None)
-    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part["rows"]
+    plan = part.planned
+    final = max((_step(r["weights"]) for r in part.rows if r["status"] == "ok"), default=None)
+    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part.rows
             if r["status"] == "ok" and _step(r["weights"]) == final}  # fmt: skip
     if not plan:
         return f"{len(done)} jobs finished."
@@ -527,15 +530,36 @@ def _step(weights: str) -> int:
     return int(tail[4:]) if tail.startswith("step") and tail[4:].isdigit() else -1
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`) of this run's points: each
+    network's test accuracy (in %, to :func:`~.scan_report.accuracy_tol` of its test images),
+    every measure's headline and ``λ_1`` on the other probe sets (float32:
+    :data:`~.scan_report.MEASURE_TOL`)."""
+    from criticality.experiments.zoo.scan_report import MEASURE_TOL, accuracy_tol, report_headline
+
+    out: dict[str, tuple[float, float]] = {}
+    for r in ZooTrainResults.from_dict(data).rows:
+        if r["status"] != "ok" or not r.get("report"):
+            continue
+        tag = f"{r['model']}.{r['weights']}"
+        z = r["report"]["metadata"]["zoo_train"]
+        out[f"{tag}.accuracy"] = (z["accuracy"], accuracy_tol(int(z["n_test"])))
+        out |= report_headline(r["report"], tag)
+        for probes in PROBES[1:]:
+            out[f"{tag}.lambda_1.{probes} probes"] = (z["lambda_1"][probes], MEASURE_TOL)
+    return out
+
+
 def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
     """M1 on the trained zoo (the full run when stored, else this run), and training against
     initialisation."""
-    part = data.get("full") or data
+    results = ZooTrainResults.from_dict(data)
+    part = results.full or results
     rows = []
-    from criticality.experiments._zoo_m1 import M1Test
+    from criticality.experiments.zoo.m1 import M1Test
 
     for ds, stats in analyse_all(part).items():
-        label = "the full run" if data.get("full") else "this run"
+        label = "the full run" if results.full is not None else "this run"
         section = f"{ds}: accuracy against distance to criticality ({label})"
         for key, statement in (
             ("accuracy", "More accurate networks sit closer to criticality"),
@@ -556,7 +580,7 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
             ))  # fmt: skip
         iv = stats.get("intervention")
         if iv:
-            from criticality.experiments._zoo_m1 import Intervention, diff_text
+            from criticality.experiments.zoo.m1 import Intervention, diff_text
 
             f = Intervention.from_dict(iv["final"])
             rows.append(ScoreRow(
