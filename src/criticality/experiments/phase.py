@@ -9,7 +9,6 @@ activation's sweeps are saved under ``OUT/parts/`` as they finish; a rerun resum
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._results import IncompleteResultsError, Results
+from criticality.experiments._units import cached_unit, stamped_folder
 from criticality.measures.words import CRITICAL_BAND
 from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.progress import progress
-from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Item
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
@@ -85,11 +85,12 @@ def sweeps(
 ) -> dict[str, Any]:
     """Each activation's sweeps (one :func:`~criticality.phase.phase_sweep` per seed), merged
     by :func:`merge_seeds`, resumed from ``out/parts``."""
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
+    config = dataclasses.asdict(cfg)
+    parts = stamped_folder(out / "parts", config)
     phase = {}
     for act in cfg.activations:
-        path = parts / f"phase_{act}.json"
-        if not path.is_file():
+
+        def sweep(act: str = act) -> dict[str, Any]:
             runs = [
                 phase_sweep(
                     act,
@@ -105,9 +106,17 @@ def sweeps(
                 )
                 for s in cfg.seeds
             ]
-            atomic_write(path, json.dumps(merge_seeds(runs)))
-        phase[act] = json.loads(path.read_text())
+            return merge_seeds(runs)
+
+        path = parts / f"phase_{act}.json"
+        phase[act] = cached_unit(path, sweep, config=config, on_change="refuse", check=_sweep_check)
     return phase
+
+
+def _sweep_check(sweep: Any) -> None:
+    """What a finished sweep's file must hold (a ``KeyError`` or ``TypeError`` if not)."""
+    if missing := [k for k in ("runs", *SWEEP_FIELDS) if k not in sweep]:
+        raise KeyError(f"the sweep lacks {', '.join(missing)}")
 
 
 def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:

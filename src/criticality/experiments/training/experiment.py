@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,14 @@ from torch import nn
 from criticality.data import load_tensors
 from criticality.executor import map_jobs
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._units import finished_unit, stamped_folder, write_unit
 from criticality.experiments.training.energy import energy_summary, run_energy
 from criticality.experiments.training.report import METRICS as METRICS
 from criticality.experiments.training.report import effect_sentences as effect_sentences
 from criticality.experiments.training.report import scorecard
 from criticality.experiments.training.report import sections as sections
 from criticality.experiments.training.results import RunRecord, TrainingResults
-from criticality.reporting import atomic_write, resume_dir, write_results
+from criticality.reporting import write_results
 from criticality.stats import mean_ci, paired_comparison
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
 from criticality.training.energy import AccuracyTrace
@@ -290,20 +291,35 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     config = dataclasses.asdict(cfg)
     # where the runs execute does not change their results: not part of the resume stamp
     stamp = {k: v for k, v in config.items() if k not in _WHERE}
-    runs_dir = resume_dir(out / "runs", stamp, on_change="refuse")
+    runs_dir = stamped_folder(out / "runs", stamp, unvouched=[out / "checkpoints"])
     specs = run_specs(cfg)
-    todo = [s for s in specs if not (runs_dir / f"{s.key}.json").is_file()]
+    done = {}
+    for s in specs:
+        found, record = finished_unit(runs_dir / f"{s.key}.json", config=stamp,
+                                      on_change="refuse", check=_record_check(s))  # fmt: skip
+        if found:
+            done[s.key] = record
+    todo = [s for s in specs if s.key not in done]
     jobs = [TrainJob(s, cfg, str(out / "checkpoints" / s.key)) for s in todo]
     gpus = 1 if cfg.device.startswith("cuda") else 0
     finished = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
-                        desc="training runs", done=len(specs) - len(todo), unit="run")  # fmt: skip
+                        desc="training runs", done=len(done), unit="run")  # fmt: skip
     for job, record in finished:
-        atomic_write(runs_dir / f"{job.spec.key}.json", json.dumps(record))
+        done[job.spec.key] = write_unit(runs_dir / f"{job.spec.key}.json", stamp, record)
         shutil.rmtree(job.checkpoint, ignore_errors=True)
     if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
         (out / "checkpoints").rmdir()
-    records = [json.loads((runs_dir / f"{s.key}.json").read_text()) for s in specs]
-    return write_outputs(out, cfg, config, records)
+    return write_outputs(out, cfg, config, [done[s.key] for s in specs])
+
+
+def _record_check(spec: RunSpec) -> Callable[[Any], object]:
+    """What a finished run's file must hold: a whole record of this run."""
+
+    def check(record: Any) -> None:
+        if RunRecord.from_dict(record).key != spec.key:
+            raise ValueError(f"it holds run {record['key']!r}, not {spec.key!r}")
+
+    return check
 
 
 _WHERE = ("executor", "address")
