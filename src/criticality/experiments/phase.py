@@ -79,6 +79,22 @@ class PhaseConfig:
         """The demo's sweep: the defaults (about two minutes per activation)."""
         return cls()
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        from criticality.measures import get_measure
+        from criticality.measures.meanfield import ACTIVATIONS
+
+        if bad := sorted(set(self.activations) - set(ACTIVATIONS)):
+            raise ValueError(f"activations {bad} have no mean-field theory; use {[*ACTIVATIONS]}")
+        for name in self.measures:
+            get_measure(name)  # a ValueError lists the registered measures
+        for name in ("depth", "width", "n_inputs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (min(self.sigma_w, default=1.0) > 0 and self.sigma_b >= 0):
+            raise ValueError(f"sigma_w must be > 0 and sigma_b >= 0, got {list(self.sigma_w)}, "
+                             f"{self.sigma_b}")  # fmt: skip
+
 
 def sweeps(
     cfg: PhaseConfig, out: Path, on_point: Callable[[], None] | None = None
@@ -204,6 +220,7 @@ def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
 )
 def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
+    cfg.validate()
     out = Path(out_dir)
     total = len(cfg.activations) * len(cfg.sigma_w) * len(cfg.seeds)
     with progress(total, "phase diagram", unit="point") as bar:

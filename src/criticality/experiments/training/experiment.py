@@ -73,7 +73,8 @@ class TrainingConfig:
             methods' random draws); each seed once.
         inits: initialisations of the main comparison (``"default"``, ``"ordered"``,
             ``"chaotic"``); weight scales ``sigma_w`` below.
-        init_study: extra initialisations trained on ``init_study_model`` only.
+        init_study: extra initialisations trained on ``init_study_model`` only (``()``: no
+            initialisation study).
         init_study_model: model of the initialisation study.
         init_study_methods: methods of the initialisation study.
         sigma_w: weight scale of each initialisation (``N(0, σ_w²/fan_in)``, tanh).
@@ -212,6 +213,41 @@ class TrainingConfig:
         scales = dict(self.sigma_w)
         if bad := (set(self.inits) | set(self.init_study)) - set(scales):
             raise ValueError(f"no sigma_w for initialisations {sorted(bad)}; add them to sigma_w")
+        _check_numbers(self)
+
+
+#: Fields of :class:`TrainingConfig` that must be at least 1 (``steps`` may be 0: untrained).
+_POSITIVE = ("n_test", "n_robust", "batch_size", "mlp_depth", "mlp_width", "sub_batch",
+             "probe_size", "monitor_every", "pgd_steps")  # fmt: skip
+
+
+def _check_numbers(cfg: TrainingConfig) -> None:
+    """Refuse sizes, rates and budgets that would fail (or mean nothing) inside a run."""
+    for name in _POSITIVE:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.steps < 0 or (cfg.n_train is not None and cfg.n_train < 1):
+        raise ValueError(f"steps must be >= 0 and n_train >= 1 or None, got {cfg.steps}, "
+                         f"{cfg.n_train}")  # fmt: skip
+    if min(cfg.cnn_channels) < 1:
+        raise ValueError(f"cnn_channels must be at least 1, got {list(cfg.cnn_channels)}")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr must be > 0, got {cfg.lr}")
+    if bad := [s for s in cfg.severities if not 1 <= s <= 5]:
+        raise ValueError(f"severities are 1..5, got {bad}")
+    for name in ("noise_levels", "fgsm_eps", "pgd_eps"):
+        if bad := [v for v in getattr(cfg, name) if v < 0]:
+            raise ValueError(f"{name} must be >= 0, got {bad}")
+    if bad := [f"{i}={v}" for i, v in cfg.sigma_w if not v > 0]:
+        raise ValueError(f"sigma_w must be > 0, got {', '.join(bad)}")
+    if cfg.target_accuracy is not None and not 0 < cfg.target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be in (0, 1] or None, got {cfg.target_accuracy}")
+    if cfg.norm not in ("l2", "rms"):
+        raise ValueError(f"norm must be 'l2' or 'rms', got {cfg.norm!r}")
+    if cfg.executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {cfg.executor!r}")
+    if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {cfg.device!r}")
 
 
 def build_options(name: str, cfg: TrainingConfig, overrides: dict[str, Any]) -> dict[str, Any]:
