@@ -23,8 +23,6 @@ NO_HEADLINE_YET = {
     "zoo-train": "issue 23 (zoo package)",
     "scan": "issue 23 (zoo package)",
     "zoo-pairs": "issue 23 (zoo package)",
-    "continual": "issue 24 (continual package)",
-    "collapse": "issue 27 (collapse package)",
     "demo": "composed of the other experiments: their golden files cover it",
 }
 
