@@ -238,8 +238,8 @@ def _check_numbers(cfg: TrainingConfig) -> None:
     for name in ("noise_levels", "fgsm_eps", "pgd_eps"):
         if bad := [v for v in getattr(cfg, name) if v < 0]:
             raise ValueError(f"{name} must be >= 0, got {bad}")
-    if bad := [f"{i}={v}" for i, v in cfg.sigma_w if not v > 0]:
-        raise ValueError(f"sigma_w must be > 0, got {', '.join(bad)}")
+    if scales := [f"{i}={v}" for i, v in cfg.sigma_w if not v > 0]:
+        raise ValueError(f"sigma_w must be > 0, got {', '.join(scales)}")
     if cfg.target_accuracy is not None and not 0 < cfg.target_accuracy <= 1:
         raise ValueError(f"target_accuracy must be in (0, 1] or None, got {cfg.target_accuracy}")
     if cfg.norm not in ("l2", "rms"):
