@@ -26,7 +26,7 @@ import pytest
 
 from criticality.cli.experiment import build_config
 from criticality.experiments import get_experiment, list_experiments
-from criticality.experiments._config import describe, field_docs
+from criticality.experiments._config import class_default, describe, field_docs
 
 NAN, INF = math.nan, math.inf
 
@@ -104,7 +104,7 @@ def _cases() -> list[Any]:
         for row in describe(cfg):
             ann, cls = _annotation(cfg, row.name)
             doc = field_docs(cls).get(row.name.rsplit(".", 1)[-1], "")
-            default = _default(cls, row.name.rsplit(".", 1)[-1])
+            default = class_default(cls, row.name.rsplit(".", 1)[-1])
             for what, value in _bad_values(row.name, ann, doc, default):
                 key = (name, row.name, what)
                 marks = (
@@ -115,13 +115,6 @@ def _cases() -> list[Any]:
                 out.append(pytest.param(name, row.name, value, id=f"{name}-{row.name}-{what}",
                                         marks=marks))  # fmt: skip
     return out
-
-
-def _default(cls: type, field: str) -> Any:
-    f = next(f for f in dataclasses.fields(cls) if f.name == field)
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
 
 
 @pytest.mark.parametrize(("name", "field", "value"), _cases())

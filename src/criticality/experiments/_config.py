@@ -219,7 +219,7 @@ def _generic_rules(
             f"{where}: {name} is a count or size and cannot be negative, got {negative[0]}"
         )
     if value == () and _names_or_numbers(annotation) and "``()``" not in doc:
-        default = _class_default(cls, head)
+        default = class_default(cls, head)
         if default != () and default is not None:
             raise ValueError(
                 f"{where}: {name} needs at least one entry (its default: {_shown(default)})"
@@ -272,14 +272,12 @@ def _names_or_numbers(ann: Any) -> bool:
     )
 
 
-def _class_default(cls: type, name: str) -> Any:
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            if f.default is not dataclasses.MISSING:
-                return f.default
-            if f.default_factory is not dataclasses.MISSING:
-                return f.default_factory()
-    return None
+def class_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``cls`` (``None`` if it has none)."""
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
 
 
 def _check(value: Any, ann: Any, name: str, where: str) -> Any:
