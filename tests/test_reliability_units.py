@@ -238,9 +238,17 @@ def test_a_stamped_folder_refuses_other_settings_before_any_work(tmp_path: Path)
     stamped_folder(tmp_path / "runs", {"steps": 3, "lr": 0.1})
     with pytest.raises(ConfigMismatchError, match=r"steps: 3 there, 4 now.*--fresh"):
         stamped_folder(tmp_path / "runs", {"steps": 4, "lr": 0.1})
-    with fresh_start():
-        stamped_folder(tmp_path / "runs", {"steps": 4, "lr": 0.1})
-    assert (tmp_path / "runs" / "config.json.replaced-1").is_file()
+    cached_unit(tmp_path / "runs" / "a.json", lambda: 1, config={"steps": 3, "lr": 0.1})
+    (tmp_path / "checkpoints" / "b").mkdir(parents=True)
+    with fresh_start():  # the whole folder, and the partial work beside it, set aside
+        stamped_folder(
+            tmp_path / "runs", {"steps": 4, "lr": 0.1}, unvouched=[tmp_path / "checkpoints"]
+        )
+        assert cached_unit(tmp_path / "runs" / "a.json", lambda: 2, config={"steps": 4}) == 2
+    assert json.loads((tmp_path / "runs.replaced-1" / "a.json").read_text())["value"] == 1
+    assert (tmp_path / "runs.replaced-1" / "config.json").is_file()
+    assert (tmp_path / "checkpoints.replaced-1" / "b").is_dir()
+    assert not list((tmp_path / "runs").glob("*.replaced-*"))
 
 
 def test_a_folder_of_an_older_version_is_adopted_when_its_settings_match(tmp_path: Path) -> None:

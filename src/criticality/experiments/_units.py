@@ -163,6 +163,8 @@ def stamped_folder(
     folder = Path(folder)
     stamp = folder / "config.json"
     _folders.hold(folder)  # one writer: a second run on these units is refused
+    if fresh_requested():
+        _start_afresh(folder, unvouched)
     _adopt_legacy(folder, _canonical(config))
 
     def first_stamp() -> None:
@@ -174,6 +176,15 @@ def stamped_folder(
 
     cached_unit(stamp, first_stamp, config=config, on_change="refuse")
     return folder
+
+
+def _start_afresh(folder: Path, unvouched: Sequence[Path]) -> None:
+    """``--fresh``: the folder's units and the partial work beside it moved aside whole
+    (``NAME.replaced-N``), never deleted."""
+    for path in (folder, *(Path(p) for p in unvouched)):
+        if path.is_dir() and any(p.name != _folders.LOCK for p in path.iterdir()):
+            kept = _folders.set_aside_folder(path)
+            log.warning("starting afresh: the work in %s is kept in %s", path, kept.name)
 
 
 def _adopt_legacy(folder: Path, stamp: dict[str, Any]) -> None:
