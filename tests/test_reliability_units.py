@@ -189,3 +189,84 @@ def test_a_second_writer_of_a_units_folder_is_refused(tmp_path: Path) -> None:
         os.close(fd)
     assert cached_unit(folder / "unit.json", lambda: 1, config={}) == 1
     _folders.release_under(tmp_path)
+
+
+def test_finished_unit_and_write_unit_are_the_two_halves(tmp_path: Path) -> None:
+    """For runs that compute their missing units elsewhere (an executor)."""
+    from criticality.experiments._units import finished_unit, write_unit
+
+    path = tmp_path / "unit.json"
+    assert finished_unit(path, config={"s": 1}) == (False, None)
+    assert write_unit(path, {"s": 1}, {"t": (1, 2)}) == {"t": [1, 2]}
+    assert finished_unit(path, config={"s": 1}) == (True, {"t": [1, 2]})
+    assert cached_unit(path, _Counter(None), config={"s": 1}) == {"t": [1, 2]}
+    with pytest.raises(ConfigMismatchError, match=re.escape(str(path))):
+        finished_unit(path, config={"s": 2}, on_change="refuse")
+
+
+@pytest.mark.parametrize("damage", [b'{"unit": 1, "con', b"\x00\xff", None])
+def test_a_damaged_stamp_is_replaced_and_every_unit_kept(
+    tmp_path: Path, damage: bytes | None, caplog
+) -> None:
+    """A stamp that no longer says which settings made a folder's units costs no unit (each
+    carries its settings); the partial work it alone vouched for is set aside, not deleted."""
+    from criticality.experiments._units import stamped_folder
+
+    folder, partial = tmp_path / "runs", tmp_path / "checkpoints"
+    stamped_folder(folder, {"steps": 3}, unvouched=[partial])
+    cached_unit(folder / "a.json", lambda: 1, config={"steps": 3})
+    (partial / "b").mkdir(parents=True)
+    (partial / "b" / "last.pt").write_bytes(b"half a run")
+    if damage is None:
+        (folder / "config.json").unlink()
+    else:
+        (folder / "config.json").write_bytes(damage)
+    with caplog.at_level(logging.WARNING):
+        assert stamped_folder(folder, {"steps": 3}, unvouched=[partial]) == folder
+    assert cached_unit(folder / "a.json", _Counter(None), config={"steps": 3}) == 1
+    assert not partial.exists()
+    assert (tmp_path / "checkpoints.unstamped-1" / "b" / "last.pt").read_bytes() == b"half a run"
+    assert "config.json holds no readable settings" in caplog.text
+    if damage is not None:
+        assert f"{folder / 'config.json'} is damaged" in caplog.text
+        assert (folder / "config.json.damaged-1").read_bytes() == damage
+
+
+def test_a_stamped_folder_refuses_other_settings_before_any_work(tmp_path: Path) -> None:
+    from criticality.experiments._units import stamped_folder
+
+    stamped_folder(tmp_path / "runs", {"steps": 3, "lr": 0.1})
+    with pytest.raises(ConfigMismatchError, match=r"steps: 3 there, 4 now.*--fresh"):
+        stamped_folder(tmp_path / "runs", {"steps": 4, "lr": 0.1})
+    cached_unit(tmp_path / "runs" / "a.json", lambda: 1, config={"steps": 3, "lr": 0.1})
+    (tmp_path / "checkpoints" / "b").mkdir(parents=True)
+    with fresh_start():  # the whole folder, and the partial work beside it, set aside
+        stamped_folder(
+            tmp_path / "runs", {"steps": 4, "lr": 0.1}, unvouched=[tmp_path / "checkpoints"]
+        )
+        assert cached_unit(tmp_path / "runs" / "a.json", lambda: 2, config={"steps": 4}) == 2
+    assert json.loads((tmp_path / "runs.replaced-1" / "a.json").read_text())["value"] == 1
+    assert (tmp_path / "runs.replaced-1" / "config.json").is_file()
+    assert (tmp_path / "checkpoints.replaced-1" / "b").is_dir()
+    assert not list((tmp_path / "runs").glob("*.replaced-*"))
+
+
+def test_a_folder_of_an_older_version_is_adopted_when_its_settings_match(tmp_path: Path) -> None:
+    """Bare stamp and bare units (before unit files carried their settings): kept, not redone;
+    with other settings the stamp refuses as before."""
+    from criticality.experiments._units import stamped_folder
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"seeds": [0, 1], "steps": 3}))
+    (folder / "a.json").write_text(json.dumps({"acc": 0.5}))
+    (folder / "b.json").write_text('{"acc": 0.')  # cut short: left for cached_unit to name
+    with pytest.raises(ConfigMismatchError, match="steps"):
+        stamped_folder(folder, {"seeds": (0, 1), "steps": 4})
+    assert json.loads((folder / "a.json").read_text()) == {"acc": 0.5}  # untouched
+    stamped_folder(folder, {"seeds": (0, 1), "steps": 3})
+    assert cached_unit(folder / "a.json", _Counter(None), config={"seeds": (0, 1), "steps": 3}) == {
+        "acc": 0.5
+    }
+    redo = _Counter({"acc": 0.25})
+    assert cached_unit(folder / "b.json", redo, config={"seeds": (0, 1), "steps": 3}) == redo.value

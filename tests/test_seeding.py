@@ -40,3 +40,43 @@ def test_mix_seed_refuses_keys_that_would_mix_ambiguously(bad: object) -> None:
         mix_seed(0, bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="at least one key"):
         mix_seed()
+
+
+def test_robustness_draws_no_stream_twice_across_replicates(monkeypatch) -> None:
+    """Each (replicate, corruption, severity) and each (replicate, PGD batch) gets its own
+    stream; ``seed + severity`` and ``seed + batch`` gave replicates 0 and 2 one draw."""
+    import torch
+
+    from criticality.training import evaluate_robustness, robustness
+
+    used: list[tuple[str, int]] = []
+
+    def corrupt(x, name, severity, *, seed):  # type: ignore[no-untyped-def]
+        used.append(("corrupt", seed))
+        return x
+
+    def pgd(model, x, y, eps, *, steps, seed):  # type: ignore[no-untyped-def]
+        used.append(("pgd", seed))
+        return x
+
+    monkeypatch.setattr(robustness, "corrupt", corrupt)
+    monkeypatch.setattr(robustness, "pgd", pgd)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x, y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3)
+    for seed in range(4):
+        evaluate_robustness(model, x, y, noise_levels=(), corruptions=("blur", "contrast"),
+                            severities=(1, 2, 3), fgsm_eps=(), pgd_eps=(0.1,), pgd_steps=1,
+                            seed=seed, batch_size=2)  # fmt: skip
+    assert len(used) == 4 * (2 * 3 + 3)
+    assert len(set(used)) == len(used)
+
+
+def test_a_later_task_of_fit_shuffles_by_the_mixing_rule() -> None:
+    """Task 0 keeps ``seed`` itself (a single-task run's batch order); task t > 0 shuffles from
+    ``mix_seed(seed, "task", t)``, so two seeds' tasks never share an order."""
+    from criticality.training.fit import _task_seed
+
+    assert _task_seed(5, 0) == 5
+    assert _task_seed(5, 2) == mix_seed(5, "task", 2) % 2**31
+    orders = {_task_seed(s, t) for s in range(20) for t in range(1, 20)}
+    assert len(orders) == 20 * 19

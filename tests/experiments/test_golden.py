@@ -18,8 +18,6 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 #: Experiments that register no headline numbers yet, with the work that adds them. Remove a
 #: name when its experiment registers ``headline=`` (the test then needs its golden file).
 NO_HEADLINE_YET = {
-    "continual": "issue 24 (continual package)",
-    "collapse": "issue 27 (collapse package)",
     "demo": "composed of the other experiments: their golden files cover it",
 }
 

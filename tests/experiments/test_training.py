@@ -115,9 +115,10 @@ def test_ray_executor_gives_the_local_runs(finished: Path, tmp_path: Path, local
     cfg = dataclasses.replace(TrainingConfig.tiny(), methods=("plain", "critical_global"),
                               init_study=(), models=("mlp",), executor="ray")  # fmt: skip
     run(cfg, tmp_path)
-    local = {p.name: json.loads(p.read_text()) for p in (finished / "runs").glob("digits-*.json")}
+    runs = (finished / "runs").glob("digits-*.json")
+    local = {p.name: json.loads(p.read_text())["value"] for p in runs}  # a unit file's record
     for path in (tmp_path / "runs").glob("digits-*.json"):
-        remote = json.loads(path.read_text())
+        remote = json.loads(path.read_text())["value"]
         drop = ("seconds", "energy")  # measured wall times differ from run to run
         assert {k: v for k, v in remote.items() if k not in drop} == {
             k: v for k, v in local[path.name].items() if k not in drop

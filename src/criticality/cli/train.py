@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         train_and_evaluate,
         write_outputs,
     )
-    from criticality.reporting import resume_dir
+    from criticality.reporting import fresh_requested, owned_folder, resume_dir
 
     cfg = config_from_args(args)
     spec = RunSpec(args.dataset, args.model, args.init, args.method, args.seed)
@@ -130,10 +130,12 @@ def run(args: argparse.Namespace) -> int:
     # The checkpoint may only resume the same run: every setting but the number of steps (more
     # steps continue it, fewer are refused by fit) and where it runs must match.
     stamp = {k: v for k, v in config.items() if k not in ("steps", "device")}
-    resume_dir(out / "checkpoint", stamp, on_change="refuse")
-    model, record = train_and_evaluate(spec, cfg, load_data(args.dataset, cfg), out / "checkpoint")
-    torch.save(model.state_dict(), out / "model.pt")
-    report = write_outputs(out, cfg, config, [record])
+    with owned_folder(out, "training", config, fresh=fresh_requested()):  # one writer, from here
+        resume_dir(out / "checkpoint", stamp, on_change="refuse")
+        data = load_data(args.dataset, cfg)
+        model, record = train_and_evaluate(spec, cfg, data, out / "checkpoint")
+        torch.save(model.state_dict(), out / "model.pt")
+        report = write_outputs(out, cfg, config, [record])
     print(
         f"{spec.key}: clean accuracy {record['clean']:.4f}, noise {record['noise']:.4f}, "
         f"corruptions {record['corruption']:.4f}, FGSM {record['fgsm']:.4f}, "

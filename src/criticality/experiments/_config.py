@@ -7,8 +7,18 @@ section is the one place a field is explained, and ``criticality experiment NAME
 it. A field that is itself a dataclass (a nested spec, e.g. ``vae``) is listed, and set, by a
 dotted name (``vae.latent``).
 
-Generic rules of every config: a field named ``seeds`` (the replicates, :mod:`criticality.seeding`)
-must be a non-empty list without duplicates.
+Generic rules of every config, so that a bad ``--set`` is refused naming its field before any
+work (never a traceback from inside torch):
+
+* numbers must be finite (NaN and infinity refused, nested ones included) and an ``int`` field
+  takes only whole numbers;
+* a field named ``seeds`` (the replicates, :mod:`criticality.seeding`) must be a non-empty list
+  without duplicates;
+* an ``int`` field (or a list of ints) is a count or a size: a negative value is refused unless
+  it is a seed (its name says ``seed``) or its doc mentions negative values;
+* a list of names or numbers (``tuple[str, ...]``, ``tuple[int, ...]``, ...) must not be set
+  empty unless its default is empty or its doc says what ``()`` means;
+* then the config's own ``validate()``, if it has one, checks the whole config.
 """
 
 from __future__ import annotations
@@ -133,7 +143,8 @@ def apply_overrides(
 
     Raises:
         ValueError: an unknown field (the known ones listed), NaN or infinity, a non-integer for
-            an integer field, an empty or duplicated ``seeds``.
+            an integer field, an empty or duplicated ``seeds``, a negative count, an empty list
+            (the generic rules above), or what the config's ``validate()`` refuses.
         TypeError: a value of the wrong type; the message names the field.
     """
     nested: dict[str, dict[str, Any]] = {}
@@ -155,12 +166,18 @@ def apply_overrides(
         elif dataclasses.is_dataclass(current) and isinstance(value, Mapping):
             nested.setdefault(head, {}).update(value)
         else:
-            direct[head] = check_value(prefix + head, value, hints.get(head, Any), flag=flag)
+            checked = check_value(prefix + head, value, hints.get(head, Any), flag=flag)
+            _generic_rules(type(cfg), head, prefix, checked, hints.get(head, Any), flag)
+            direct[head] = checked
     for head, sub in nested.items():
         direct[head] = apply_overrides(
             getattr(cfg, head), sub, flag=flag, prefix=f"{prefix}{head}."
         )
-    return dataclasses.replace(cfg, **direct)
+    out = dataclasses.replace(cfg, **direct)
+    validate = getattr(out, "validate", None)
+    if not prefix and callable(validate):
+        validate()  # the config's own checks, on the whole config: refused before any work
+    return out
 
 
 def check_value(name: str, value: Any, annotation: Any, *, flag: str = "--set") -> Any:
@@ -186,6 +203,81 @@ def check_value(name: str, value: Any, annotation: Any, *, flag: str = "--set") 
                 f"{', '.join(map(str, dup))}); a repeated seed reruns the same run"
             )
     return out
+
+
+def _generic_rules(
+    cls: type, head: str, prefix: str, value: Any, annotation: Any, flag: str
+) -> None:
+    """The rules of every config that a field's type alone does not say (module docstring)."""
+    name, doc = prefix + head, field_docs(cls).get(head, "")
+    where = f"{flag} {name}={_shown(value)}"
+    if (bad := _non_finite(value)) is not None:
+        raise ValueError(f"{where}: {name} must hold finite numbers, got {bad}")
+    signed = "seed" in head or "negative" in doc or not _counts(annotation)
+    if not signed and (negative := [v for v in _ints(value) if v < 0]):
+        raise ValueError(
+            f"{where}: {name} is a count or size and cannot be negative, got {negative[0]}"
+        )
+    if value == () and _names_or_numbers(annotation) and "``()``" not in doc:
+        default = class_default(cls, head)
+        if default != () and default is not None:
+            raise ValueError(
+                f"{where}: {name} needs at least one entry (its default: {_shown(default)})"
+            )
+
+
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinity in ``value`` (nested lists and mappings searched)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    items = value.values() if isinstance(value, Mapping) else value
+    if isinstance(value, (Mapping, list, tuple)):
+        for v in items:
+            if (bad := _non_finite(v)) is not None:
+                return bad
+    return None
+
+
+def _strip_none(ann: Any) -> Any:
+    if get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in get_args(ann) if a is not type(None)]
+        return args[0] if len(args) == 1 else ann
+    return ann
+
+
+def _counts(ann: Any) -> bool:
+    """Whether a field of type ``ann`` holds ints (``int``, ``int | None``, tuples of ints)."""
+    ann = _strip_none(ann)
+    if get_origin(ann) is tuple:
+        args = [a for a in get_args(ann) if a is not Ellipsis]
+        return bool(args) and all(a is int for a in args)
+    return ann is int
+
+
+def _ints(value: Any) -> list[int]:
+    if isinstance(value, tuple):
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
+def _names_or_numbers(ann: Any) -> bool:
+    """Whether ``ann`` is a list of any length of plain values (``tuple[str, ...]``)."""
+    ann = _strip_none(ann)
+    args = get_args(ann)
+    return (
+        get_origin(ann) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and args[0] in (str, int, float)
+    )
+
+
+def class_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``cls`` (``None`` if it has none)."""
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
 
 
 def _check(value: Any, ann: Any, name: str, where: str) -> Any:

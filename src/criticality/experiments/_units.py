@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,35 +79,137 @@ def cached_unit(
     Raises:
         ConfigMismatchError: ``on_change="refuse"`` and the unit was made with another config.
     """
+    found, value = finished_unit(path, config=config, on_change=on_change, check=check, fresh=fresh)
+    return value if found else write_unit(path, config, compute())
+
+
+def finished_unit(
+    path: str | Path,
+    *,
+    config: Mapping[str, Any],
+    on_change: Literal["redo", "refuse"] = "redo",
+    check: Callable[[Any], object] | None = None,
+    fresh: bool | None = None,
+) -> tuple[bool, Any]:
+    """The reading half of :func:`cached_unit`: ``(True, value)`` for a unit finished with
+    ``config``, else ``(False, None)`` (missing, damaged and set aside, made with other settings
+    and set aside, or ``fresh``), for a run that computes its missing units elsewhere (an
+    executor) and writes each with :func:`write_unit`. Arguments as :func:`cached_unit`'s.
+
+    Raises:
+        ConfigMismatchError: ``on_change="refuse"`` and the unit was made with another config.
+    """
     if on_change not in ("redo", "refuse"):
         raise ValueError(f"on_change must be 'redo' or 'refuse', got {on_change!r}")
     path = Path(path)
     stamp = _canonical(config)
     fresh = fresh_requested() if fresh is None else fresh
     _folders.hold(path.parent)  # one writer per folder of units, until the run's results
-    if path.exists() and fresh:
+    if not path.exists():
+        return False, None
+    if fresh:
         log.warning("starting afresh: %s moved to %s", path, set_aside(path, "replaced").name)
-    elif path.exists():
+        return False, None
+    try:
+        stored, value = _read(path)
+        if check is not None:
+            _checked(path, check, value)
+    except DamagedFileError as err:
+        aside = set_aside(path, "damaged")
+        log.warning("%s; moved it to %s and computing the unit again", err, aside.name)
+        return False, None
+    if stored == stamp:
+        return True, value
+    difference = describe_difference(stored, stamp)
+    if on_change == "refuse":
+        raise ConfigMismatchError(
+            f"{path} was made with other settings ({difference}); rerun with --fresh "
+            "to set it aside, pass another --out, or repeat the original settings"
+        )
+    aside = set_aside(path, "replaced")
+    log.warning("settings changed (%s): computing %s again; the earlier unit is kept "
+                "as %s", difference, path, aside.name)  # fmt: skip
+    return False, None
+
+
+def write_unit(path: str | Path, config: Mapping[str, Any], value: Any) -> Any:
+    """Write a finished unit (``value`` made with ``config``) atomically; the value as it will
+    be read back (:func:`cached_unit`'s writing half)."""
+    path = Path(path)
+    _folders.hold(path.parent)
+    return _write(path, _canonical(config), value)
+
+
+def stamped_folder(
+    folder: str | Path, config: Mapping[str, Any], *, unvouched: Sequence[Path] = ()
+) -> Path:
+    """``folder``, stamped (``folder/config.json``) with the settings of a whole run whose units
+    it keeps; other settings are refused.
+
+    The stamp refuses a rerun with other settings before any work, naming what differs
+    (:class:`~criticality.reporting.ConfigMismatchError`: ``--fresh``, another ``--out`` or the
+    original settings). Each unit in the folder carries its settings too (:func:`cached_unit`,
+    checked on its own), so a damaged or deleted stamp is named, set aside and written again
+    without losing a unit; only the folders in ``unvouched`` (partial work that nothing else
+    vouches for, such as the checkpoints of unfinished runs) are set aside with it.
+
+    A folder of an older version (a stamp holding the bare settings, units their bare values)
+    is adopted when its stamp equals ``config`` (its units wrapped with their settings), and
+    refused like any other when it does not.
+
+    Returns:
+        ``folder``, held by this process.
+    """
+    folder = Path(folder)
+    stamp = folder / "config.json"
+    _folders.hold(folder)  # one writer: a second run on these units is refused
+    if fresh_requested():
+        _start_afresh(folder, unvouched)
+    _adopt_legacy(folder, _canonical(config))
+
+    def first_stamp() -> None:
+        for partial in (Path(p) for p in unvouched):
+            if partial.is_dir() and any(partial.iterdir()):
+                aside = _folders.set_aside_folder(partial, "unstamped")
+                log.warning("%s holds no readable settings: %s, the work nothing else vouches "
+                            "for, is set aside to %s", stamp, partial, aside.name)  # fmt: skip
+
+    cached_unit(stamp, first_stamp, config=config, on_change="refuse")
+    return folder
+
+
+def _start_afresh(folder: Path, unvouched: Sequence[Path]) -> None:
+    """``--fresh``: the folder's units and the partial work beside it moved aside whole
+    (``NAME.replaced-N``), never deleted."""
+    for path in (folder, *(Path(p) for p in unvouched)):
+        if path.is_dir() and any(p.name != _folders.LOCK for p in path.iterdir()):
+            kept = _folders.set_aside_folder(path)
+            log.warning("starting afresh: the work in %s is kept in %s", path, kept.name)
+
+
+def _adopt_legacy(folder: Path, stamp: dict[str, Any]) -> None:
+    """Wrap the units of a folder stamped by an older version (bare settings) with ``stamp``."""
+    try:
+        old = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return
+    if not isinstance(old, dict) or "unit" in old or fresh_requested():
+        return
+    if old != stamp:
+        raise ConfigMismatchError(
+            f"{folder} holds finished work made with other settings "
+            f"({describe_difference(old, stamp)}); rerun with --fresh to set it aside, pass "
+            "another --out, or repeat the original settings to resume"
+        )
+    for path in sorted(folder.glob("*.json")):
         try:
-            stored, value = _read(path)
-            if check is not None:
-                _checked(path, check, value)
-        except DamagedFileError as err:
-            aside = set_aside(path, "damaged")
-            log.warning("%s; moved it to %s and computing the unit again", err, aside.name)
-        else:
-            if stored == stamp:
-                return value
-            difference = describe_difference(stored, stamp)
-            if on_change == "refuse":
-                raise ConfigMismatchError(
-                    f"{path} was made with other settings ({difference}); rerun with --fresh "
-                    "to set it aside, pass another --out, or repeat the original settings"
-                )
-            aside = set_aside(path, "replaced")
-            log.warning("settings changed (%s): computing %s again; the earlier unit is kept "
-                        "as %s", difference, path, aside.name)  # fmt: skip
-    return _write(path, stamp, compute())
+            value = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue  # damaged: cached_unit names it and computes it again
+        if path.name != "config.json" and not (isinstance(value, dict) and "unit" in value):
+            _write(path, stamp, value)
+    _write(folder / "config.json", stamp, None)
+    log.info("adopted the finished units of %s (written by an older version)", folder)
 
 
 def _canonical(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -176,12 +176,14 @@ def _study_key(study: dict[str, Any]) -> str:
 
 
 def _committed_row(study: dict[str, Any], row: dict[str, Any]) -> ScoreRow:
-    """A committed study's row for the demo's scorecard: the statement says where it is from."""
-    where = f"Committed study {study['folder']}"
-    if study.get("status"):
-        where += f" ({study['status']})"
+    """A committed study's row for the demo's scorecard: the statement says it is committed,
+    the figure starts with the study's folder; the label links to the study's section, which
+    says how far it ran and how to reproduce it."""
     return dataclasses.replace(
-        ScoreRow(**row), statement=f"{where}: {row['statement']}", section=_study_key(study)
+        ScoreRow(**row),
+        statement=f"{row['statement']} (committed study)",
+        figure=f"{study['folder']}: {row['figure']}",
+        section=_study_key(study),
     )
 
 

@@ -68,6 +68,17 @@ class MeasureConfig:
         """ResNet-18 at random initialisation on Gaussian probes."""
         return cls()
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.norm not in ("l2", "rms"):
+            raise ValueError(f"norm must be 'l2' or 'rms', got {self.norm!r}")
+        for name in ("n_probes", "k", "image_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+
 
 def measure_model(cfg: MeasureConfig) -> Any:
     """Build, probe and measure ``cfg.model``; the :class:`~criticality.CriticalityReport`."""
@@ -77,8 +88,7 @@ def measure_model(cfg: MeasureConfig) -> Any:
     from criticality.data import make_probes
     from criticality.zoo import create_model, model_info
 
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {cfg.dtype!r}")
+    cfg.validate()
     info = model_info(cfg.model)
     shape = info.input_shape
     if cfg.image_size is not None:

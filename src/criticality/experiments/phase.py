@@ -9,7 +9,6 @@ activation's sweeps are saved under ``OUT/parts/`` as they finish; a rerun resum
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ import numpy as np
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._results import IncompleteResultsError, Results
+from criticality.experiments._units import cached_unit, stamped_folder
 from criticality.measures.words import CRITICAL_BAND
 from criticality.numbers import fmt, fmt_bound
 from criticality.phase import peak, phase_sweep, zero_crossing
 from criticality.progress import progress
-from criticality.reporting import Figure, Section, Table, atomic_write, resume_dir, write_results
+from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Item
 from criticality.reporting.scorecard import (
     INCONCLUSIVE,
@@ -79,17 +79,34 @@ class PhaseConfig:
         """The demo's sweep: the defaults (about two minutes per activation)."""
         return cls()
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        from criticality.measures import get_measure
+        from criticality.measures.meanfield import ACTIVATIONS
+
+        if bad := sorted(set(self.activations) - set(ACTIVATIONS)):
+            raise ValueError(f"activations {bad} have no mean-field theory; use {[*ACTIVATIONS]}")
+        for name in self.measures:
+            get_measure(name)  # a ValueError lists the registered measures
+        for name in ("depth", "width", "n_inputs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (min(self.sigma_w, default=1.0) > 0 and self.sigma_b >= 0):
+            raise ValueError(f"sigma_w must be > 0 and sigma_b >= 0, got {list(self.sigma_w)}, "
+                             f"{self.sigma_b}")  # fmt: skip
+
 
 def sweeps(
     cfg: PhaseConfig, out: Path, on_point: Callable[[], None] | None = None
 ) -> dict[str, Any]:
     """Each activation's sweeps (one :func:`~criticality.phase.phase_sweep` per seed), merged
     by :func:`merge_seeds`, resumed from ``out/parts``."""
-    parts = resume_dir(out / "parts", dataclasses.asdict(cfg), on_change="refuse")
+    config = dataclasses.asdict(cfg)
+    parts = stamped_folder(out / "parts", config)
     phase = {}
     for act in cfg.activations:
-        path = parts / f"phase_{act}.json"
-        if not path.is_file():
+
+        def sweep(act: str = act) -> dict[str, Any]:
             runs = [
                 phase_sweep(
                     act,
@@ -105,9 +122,17 @@ def sweeps(
                 )
                 for s in cfg.seeds
             ]
-            atomic_write(path, json.dumps(merge_seeds(runs)))
-        phase[act] = json.loads(path.read_text())
+            return merge_seeds(runs)
+
+        path = parts / f"phase_{act}.json"
+        phase[act] = cached_unit(path, sweep, config=config, on_change="refuse", check=_sweep_check)
     return phase
+
+
+def _sweep_check(sweep: Any) -> None:
+    """What a finished sweep's file must hold (a ``KeyError`` or ``TypeError`` if not)."""
+    if missing := [k for k in ("runs", *SWEEP_FIELDS) if k not in sweep]:
+        raise KeyError(f"the sweep lacks {', '.join(missing)}")
 
 
 def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -195,6 +220,7 @@ def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
 )
 def run(cfg: PhaseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the sweeps; write ``results.json`` and ``report.html``."""
+    cfg.validate()
     out = Path(out_dir)
     total = len(cfg.activations) * len(cfg.sigma_w) * len(cfg.seeds)
     with progress(total, "phase diagram", unit="point") as bar:

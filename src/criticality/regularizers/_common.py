@@ -74,7 +74,10 @@ class StepCounter(nn.Module):
 
 def call_seed(seed: int, call: int) -> int:
     """The seed of call ``call``: mixed from ``(seed, call)`` so that it shares no stream with a
-    generator seeded by a small integer elsewhere (e.g. a model's weights drawn with ``seed``)."""
+    generator seeded by a small integer elsewhere (e.g. a model's weights drawn with ``seed``).
+
+    Not :func:`criticality.seeding.mix_seed`: the regularizers' directions would change, and
+    with them the golden numbers of the training experiment and the committed studies."""
     return int(np.random.SeedSequence([seed, call, 0xC417]).generate_state(1)[0])
 
 

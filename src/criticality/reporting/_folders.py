@@ -242,8 +242,13 @@ def owned_folder(
 ) -> Iterator[Path]:
     """Hold ``out``'s lock and claim it (:func:`claim`) for the whole block: what a runner wraps
     around an experiment's ``run(cfg, out)``, so that a taken folder is refused before any work
-    and a second writer is refused while this one runs."""
+    and a second writer is refused while this one runs.
+
+    When the block ends (finished or failed), the locks this process took on ``out`` and the
+    folders of units below it are given back, so that another process (a second terminal next
+    to a notebook) may resume there; an enclosing block's own hold is kept."""
     folder = Path(out)
+    outermost = not held(folder)
     hold(folder)
     try:
         claim(folder, experiment, config, fresh=fresh)
@@ -253,7 +258,10 @@ def owned_folder(
         finally:
             _CLAIMED.reset(token)
     finally:
-        release(folder)
+        if outermost:
+            release_under(folder)
+        else:
+            release(folder)
 
 
 def set_aside_folder(folder: Path, label: str = "replaced") -> Path:

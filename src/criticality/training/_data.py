@@ -60,6 +60,8 @@ def batch_source(data: TrainData, batch_size: int, seed: int, device: torch.devi
 
 
 def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    # Not criticality.seeding.mix_seed: every trained network's batch order comes from here,
+    # so the mix would move the golden numbers and the committed studies (results/).
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=gen)
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from criticality.seeding import mix_seed
 from criticality.training import _checkpoint
 from criticality.training._data import (
     TensorBatches,
@@ -415,10 +416,12 @@ def _class_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _task_seed(seed: int, task: int) -> int:
-    """The batch-order seed of a task: ``seed`` itself for task 0, a mixed one after."""
+    """The batch-order seed of a task: ``seed`` itself for task 0, after it
+    :func:`~criticality.seeding.mix_seed` of both, cut to 31 bits (the batch source derives
+    each epoch's seed from it by multiplying)."""
     if task == 0:
         return seed
-    return int(np.random.SeedSequence([seed, task]).generate_state(1)[0]) % 2**31
+    return mix_seed(seed, "task", task) % 2**31
 
 
 def _new_state(

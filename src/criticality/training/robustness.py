@@ -20,6 +20,7 @@ from torch import nn
 
 from criticality.measures.prepared import eval_mode
 from criticality.measures.results import Result
+from criticality.seeding import mix_seed
 from criticality.training.corruptions import CORRUPTIONS, corrupt, gaussian_noise
 
 
@@ -173,7 +174,8 @@ def evaluate_robustness(
     """Accuracy of ``model`` on test inputs ``x`` (``(N, ...)`` in ``[0, 1]``), labels ``y``.
 
     Corruptions other than ``"noise"`` need images ``(N, C, H, W)``; pass ``corruptions=()``
-    for other inputs.
+    for other inputs. The Gaussian noise draws from ``seed``; each corruption and severity, and
+    each batch's PGD start, from :func:`~criticality.seeding.mix_seed` of ``seed`` and its name.
     """
     device = next(model.parameters()).device
     x, y = x.to(device), y.to(device)
@@ -183,7 +185,12 @@ def evaluate_robustness(
     ]
     corrupted = tuple(
         tuple(
-            accuracy(model, corrupt(x, name, sev, seed=seed + sev), y, batch_size=batch_size)
+            accuracy(
+                model,
+                corrupt(x, name, sev, seed=mix_seed(seed, name, sev)),
+                y,
+                batch_size=batch_size,
+            )
             for sev in severities
         )
         for name in corruptions
@@ -193,7 +200,9 @@ def evaluate_robustness(
         parts = []
         for i, (xb, yb) in enumerate(zip(x.split(batch_size), y.split(batch_size), strict=True)):
             if use_pgd:
-                parts.append(pgd(model, xb, yb, attack_eps, steps=pgd_steps, seed=seed + i))
+                parts.append(
+                    pgd(model, xb, yb, attack_eps, steps=pgd_steps, seed=mix_seed(seed, "pgd", i))
+                )
             else:
                 parts.append(fgsm(model, xb, yb, attack_eps))
         return accuracy(model, torch.cat(parts), y, batch_size=batch_size)

@@ -53,6 +53,43 @@ from criticality.reporting import write_results
 log = logging.getLogger(__name__)
 
 
+#: Absolute tolerances of the golden numbers (:func:`headline`).
+_TOLERANCE = {"gaussian": 1e-9, "regression": 1e-9, "gmm": 1e-6, "lambda_1": 1e-4,
+              "neg_elbo": 1e-3, "test_ppl": 1e-3}  # fmt: skip
+
+
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): the last generation's
+    variance of each exact Gaussian variant and test error of each regression mode, and per
+    recursion variant and condition the last generation's quality and every λ_1 (means over
+    seeds).
+
+    Tolerances: the Gaussian and regression cases are float64 NumPy (1e-9); the mixture is
+    scikit-learn's float64 EM (1e-6, its convergence tolerance left room). The networks are
+    float32: every linear layer's output scaled by one ulp (``1 + 2^-23``) moved λ_1 by at most
+    2.1e-7, the VAE's −ELBO (about 45 nats) by 3.8e-6 and the character model's perplexity
+    (about 98) by 1.3e-6; the tolerances (1e-4, 1e-3, 1e-3) leave hundreds of times that.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for name, block in (data.get("gaussian") or {}).items():
+        if isinstance(block, dict) and "variance" in block:
+            out[f"gaussian.{name}.variance@last"] = (block["variance"]["mean"][-1], 1e-9)
+    for mode in ("replace", "accumulate"):
+        if mode in (data.get("regression") or {}):
+            error = data["regression"][mode]["test_error"]["mean"][-1]
+            out[f"regression.{mode}.test_error@last"] = (error, _TOLERANCE["regression"])
+    for model in ("gmm", "vae", "charlm"):
+        for variant, block in (data.get(model) or {}).items():
+            analysis = block["analysis"]
+            keys = [analysis["quality"], *(k for k in analysis["metrics"] if "lambda_1/" in k)]
+            for condition, found in analysis["conditions"].items():
+                for key in keys:
+                    tol = _TOLERANCE["gmm" if model == "gmm" else key.split("/")[0]]
+                    value = found["bands"][key]["mean"][-1]
+                    out[f"{variant}.{condition}.{key}@last"] = (value, tol)
+    return out
+
+
 @register_experiment(
     "collapse",
     title=TITLE,
@@ -62,6 +99,7 @@ log = logging.getLogger(__name__)
     summary="recursive training on generated data: quality, tails and λ_1 per generation; "
     "replace / mixed / accumulate and criticality training as remedies",
     demo_rank=60,
+    headline=headline,
 )
 def run(cfg: CollapseConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every model's generations; write ``results.json`` and ``report.html``."""

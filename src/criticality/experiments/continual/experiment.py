@@ -62,6 +62,27 @@ from criticality.training.methods import get_method
 log = logging.getLogger(__name__)
 
 
+def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The golden numbers (:mod:`criticality.experiments._golden`): per arm, the mean online
+    accuracy of every task, and the test accuracy and end-of-task λ_1 of the last task.
+
+    Tolerances, for the tiny preset: an accuracy moves in steps of one example of a seed (online:
+    100 examples per task and 2 seeds, 0.005; test: 50 inputs and 2 seeds, 0.01), and may move by
+    two steps (0.01, 0.02). λ_1 is float32: every linear layer's output scaled by one ulp
+    (``1 + 2^-23``) moved it by 2.3e-7 and no accuracy at all; 1e-4 leaves 400 times that.
+    """
+    curves = data["analysis"]["curves"]
+    out: dict[str, tuple[float, float]] = {}
+    for metric, tol, every_task in (("online_accuracy", 0.01, True),
+                                    ("test_accuracy", 0.02, False),
+                                    ("end.lambda_1", 1e-4, False)):  # fmt: skip
+        for arm, curve in curves[metric].items():
+            points = list(zip(curve["task"], curve["mean"], strict=True))
+            for task, mean in points if every_task else points[-1:]:
+                out[f"{arm}.{metric}@task{task}"] = (mean, tol)
+    return out
+
+
 @register_experiment(
     "continual",
     title=TITLE,
@@ -70,6 +91,7 @@ log = logging.getLogger(__name__)
     summary="continual learning: loss of plasticity, the baselines, and criticality per task",
     demo_rank=50,
     scorecard=scorecard,
+    headline=headline,
 )
 def run(cfg: ContinualConfig, out_dir: str | Path) -> Path:
     """Run (or resume) every unit; write ``results.json`` and ``report.html``."""

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,14 @@ from torch import nn
 from criticality.data import load_tensors
 from criticality.executor import map_jobs
 from criticality.experiments._registry import register_experiment, render
+from criticality.experiments._units import finished_unit, stamped_folder, write_unit
 from criticality.experiments.training.energy import energy_summary, run_energy
 from criticality.experiments.training.report import METRICS as METRICS
 from criticality.experiments.training.report import effect_sentences as effect_sentences
 from criticality.experiments.training.report import scorecard
 from criticality.experiments.training.report import sections as sections
 from criticality.experiments.training.results import RunRecord, TrainingResults
-from criticality.reporting import atomic_write, resume_dir, write_results
+from criticality.reporting import write_results
 from criticality.stats import mean_ci, paired_comparison
 from criticality.training import CriticalityMonitor, accuracy, evaluate_robustness, fit
 from criticality.training.energy import AccuracyTrace
@@ -72,7 +73,8 @@ class TrainingConfig:
             methods' random draws); each seed once.
         inits: initialisations of the main comparison (``"default"``, ``"ordered"``,
             ``"chaotic"``); weight scales ``sigma_w`` below.
-        init_study: extra initialisations trained on ``init_study_model`` only.
+        init_study: extra initialisations trained on ``init_study_model`` only (``()``: no
+            initialisation study).
         init_study_model: model of the initialisation study.
         init_study_methods: methods of the initialisation study.
         sigma_w: weight scale of each initialisation (``N(0, σ_w²/fan_in)``, tanh).
@@ -211,6 +213,41 @@ class TrainingConfig:
         scales = dict(self.sigma_w)
         if bad := (set(self.inits) | set(self.init_study)) - set(scales):
             raise ValueError(f"no sigma_w for initialisations {sorted(bad)}; add them to sigma_w")
+        _check_numbers(self)
+
+
+#: Fields of :class:`TrainingConfig` that must be at least 1 (``steps`` may be 0: untrained).
+_POSITIVE = ("n_test", "n_robust", "batch_size", "mlp_depth", "mlp_width", "sub_batch",
+             "probe_size", "monitor_every", "pgd_steps")  # fmt: skip
+
+
+def _check_numbers(cfg: TrainingConfig) -> None:
+    """Refuse sizes, rates and budgets that would fail (or mean nothing) inside a run."""
+    for name in _POSITIVE:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.steps < 0 or (cfg.n_train is not None and cfg.n_train < 1):
+        raise ValueError(f"steps must be >= 0 and n_train >= 1 or None, got {cfg.steps}, "
+                         f"{cfg.n_train}")  # fmt: skip
+    if min(cfg.cnn_channels) < 1:
+        raise ValueError(f"cnn_channels must be at least 1, got {list(cfg.cnn_channels)}")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr must be > 0, got {cfg.lr}")
+    if bad := [s for s in cfg.severities if not 1 <= s <= 5]:
+        raise ValueError(f"severities are 1..5, got {bad}")
+    for name in ("noise_levels", "fgsm_eps", "pgd_eps"):
+        if bad := [v for v in getattr(cfg, name) if v < 0]:
+            raise ValueError(f"{name} must be >= 0, got {bad}")
+    if scales := [f"{i}={v}" for i, v in cfg.sigma_w if not v > 0]:
+        raise ValueError(f"sigma_w must be > 0, got {', '.join(scales)}")
+    if cfg.target_accuracy is not None and not 0 < cfg.target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be in (0, 1] or None, got {cfg.target_accuracy}")
+    if cfg.norm not in ("l2", "rms"):
+        raise ValueError(f"norm must be 'l2' or 'rms', got {cfg.norm!r}")
+    if cfg.executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {cfg.executor!r}")
+    if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {cfg.device!r}")
 
 
 def build_options(name: str, cfg: TrainingConfig, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -290,20 +327,35 @@ def run(cfg: TrainingConfig, out_dir: str | Path) -> Path:
     config = dataclasses.asdict(cfg)
     # where the runs execute does not change their results: not part of the resume stamp
     stamp = {k: v for k, v in config.items() if k not in _WHERE}
-    runs_dir = resume_dir(out / "runs", stamp, on_change="refuse")
+    runs_dir = stamped_folder(out / "runs", stamp, unvouched=[out / "checkpoints"])
     specs = run_specs(cfg)
-    todo = [s for s in specs if not (runs_dir / f"{s.key}.json").is_file()]
+    done = {}
+    for s in specs:
+        found, record = finished_unit(runs_dir / f"{s.key}.json", config=stamp,
+                                      on_change="refuse", check=_record_check(s))  # fmt: skip
+        if found:
+            done[s.key] = record
+    todo = [s for s in specs if s.key not in done]
     jobs = [TrainJob(s, cfg, str(out / "checkpoints" / s.key)) for s in todo]
     gpus = 1 if cfg.device.startswith("cuda") else 0
     finished = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
-                        desc="training runs", done=len(specs) - len(todo), unit="run")  # fmt: skip
+                        desc="training runs", done=len(done), unit="run")  # fmt: skip
     for job, record in finished:
-        atomic_write(runs_dir / f"{job.spec.key}.json", json.dumps(record))
+        done[job.spec.key] = write_unit(runs_dir / f"{job.spec.key}.json", stamp, record)
         shutil.rmtree(job.checkpoint, ignore_errors=True)
     if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
         (out / "checkpoints").rmdir()
-    records = [json.loads((runs_dir / f"{s.key}.json").read_text()) for s in specs]
-    return write_outputs(out, cfg, config, records)
+    return write_outputs(out, cfg, config, [done[s.key] for s in specs])
+
+
+def _record_check(spec: RunSpec) -> Callable[[Any], object]:
+    """What a finished run's file must hold: a whole record of this run."""
+
+    def check(record: Any) -> None:
+        if RunRecord.from_dict(record).key != spec.key:
+            raise ValueError(f"it holds run {record['key']!r}, not {spec.key!r}")
+
+    return check
 
 
 _WHERE = ("executor", "address")
