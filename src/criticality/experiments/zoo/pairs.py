@@ -34,6 +34,7 @@ from torch import nn
 
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments.zoo.results import PairsResults
+from criticality.experiments.zoo.scan import seeded
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Section, Table
 from criticality.reporting.scorecard import ScoreRow
@@ -315,5 +316,5 @@ def run(cfg: PairsConfig, out_dir: str | Path) -> Path:
     rows = measure_pairs(cfg)
     data = PairsResults(rows=rows, summary=summary(rows)).to_dict()
     write_results(out, "zoo-pairs", json.loads(json.dumps(dataclasses.asdict(cfg))), data,
-                  seed=cfg.probe_seed)  # fmt: skip
+                  seed=seeded(cfg))  # fmt: skip
     return render(out)

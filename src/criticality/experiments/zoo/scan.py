@@ -69,7 +69,9 @@ class ScanConfig:
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch threads per model (``None``: torch's default).
         retry_failed: measure models again whose stored row failed.
-        seed: seed of probes and measures.
+        init_seed: seed of the random initialisation (the one replicate: every model is
+            built from it).
+        probe_seed: seed of the probe inputs and the measures' random directions.
     """
 
     zoo: str = "torchvision"
@@ -89,7 +91,8 @@ class ScanConfig:
     device: str = "cpu"
     threads: int | None = None
     retry_failed: bool = False
-    seed: int = 0
+    init_seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> ScanConfig:
@@ -107,8 +110,8 @@ class ScanConfig:
 
     def settings(self) -> dict[str, Any]:
         """The measurement settings that key the store's rows (not where or how they run)."""
-        keys = ("measures", "probes", "n_probes", "image_size", "k", "ftle_iter", "seed")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("measures", "probes", "n_probes", "image_size", "k", "ftle_iter")
+        return {**{k: getattr(self, k) for k in keys}, **seed_settings(self)}
 
     def check(self) -> None:
         """Refuse settings that cannot work, saying what to do."""
@@ -120,6 +123,20 @@ class ScanConfig:
             raise ValueError(f"weights must be some of {WEIGHTS}, got {self.weights}")
         if self.n_probes < 1 or self.k < 1:
             raise ValueError("n_probes and k must be at least 1")
+
+
+def seed_settings(cfg: Any) -> dict[str, int]:
+    """The seeds in a store's or a unit's key: ``{"seed": S}`` while ``cfg.init_seed`` and
+    ``cfg.probe_seed`` are equal (one ``seed`` set both before they were two fields, so the
+    stores and unit files of earlier runs stay finished), else both by name."""
+    if cfg.init_seed == cfg.probe_seed:
+        return {"seed": cfg.probe_seed}
+    return {"init_seed": cfg.init_seed, "probe_seed": cfg.probe_seed}
+
+
+def seeded(cfg: Any) -> dict[str, int]:
+    """``results.json``'s ``seed``: what each of ``cfg``'s two seeds set (the report footer)."""
+    return {"init_seed": cfg.init_seed, "probe_seed": cfg.probe_seed}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +201,9 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     from criticality.reporting import write_results
 
     data = ScanResults.from_dict(scan(cfg, Path(out_dir) / "scan.sqlite")).to_dict()
-    write_results(out_dir, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
+    write_results(
+        out_dir, "scan", dataclasses.asdict(cfg), data, seed=seeded(cfg), device=cfg.device
+    )
     return render(out_dir)
 
 
@@ -310,7 +329,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def measure_model(job: Job) -> str:
-    """Build (random init seeded by ``cfg.seed``), probe and measure one model; report JSON."""
+    """Build (random init seeded by ``cfg.init_seed``), probe (``cfg.probe_seed``) and measure
+    one model; its report's JSON."""
     import torch
 
     from criticality.data import make_probes
@@ -321,20 +341,20 @@ def measure_model(job: Job) -> str:
     _check_size(job)
     info = model_info(job.model)
     with torch.random.fork_rng():  # random-init weights depend on the seed only
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.init_seed)
         model = create_model(
             job.model, pretrained=job.weights == "pretrained", weights=job.weights_file
         )
     if cfg.max_params is not None and sum(p.numel() for p in model.parameters()) > cfg.max_params:
         raise _Skip(f"more than {cfg.max_params:,} parameters")
     shape = probe_shape(job.model, info.input_shape, cfg.image_size)
-    x = make_probes(cfg.probes, job.model, shape, n=cfg.n_probes, seed=cfg.seed)
+    x = make_probes(cfg.probes, job.model, shape, n=cfg.n_probes, seed=cfg.probe_seed)
     model = model.to(cfg.device)
     names = list(cfg.measures) if cfg.measures != ("all",) else "all"
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
     if names != "all":
         options = {k: v for k, v in options.items() if k in names}
-    report = measure_or_body(model, x.to(cfg.device), measures=names, seed=cfg.seed,
+    report = measure_or_body(model, x.to(cfg.device), measures=names, seed=cfg.probe_seed,
                              name=job.model, **options)  # fmt: skip
     return report.to_json()
 

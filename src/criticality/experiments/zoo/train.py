@@ -85,7 +85,8 @@ class ZooTrainConfig:
         max_params: the parameter cap when ``nets`` is empty (VGG and AlexNet keep torchvision's
             4096-wide classifiers, 57-129 M parameters: GPU only).
         datasets: ``"fashion_mnist"`` and/or ``"mnist"``.
-        seeds: one training run per seed (initialisation, batch order, augmentation).
+        seeds: the replicates: one training run per seed (initialisation, batch order,
+            augmentation).
         examples: the training budget in examples seen (the same for every network).
         batch_size: examples per step.
         lr: Adam's peak learning rate; cosine decay to 0 over the budget, no warm-up.
@@ -96,6 +97,8 @@ class ZooTrainConfig:
         n_probes: probe images per measurement (the scan's default).
         k: Lyapunov exponents (the scan's default).
         ftle_iter: power-iteration steps of the FTLE (the scan's default).
+        probe_seed: seed of the Gaussian and augmented probe sets and of the measures' random
+            directions, the same for every network and replicate.
         n_test: test images for the accuracy at each point.
         stem: how the networks meet 32 px inputs: ``"imagenet"`` keeps the builders' 224-px
             strides, ``"stride1"`` sets the stem convolution to stride 1 and drops the pool
@@ -130,6 +133,7 @@ class ZooTrainConfig:
     n_probes: int = 4
     k: int = 2
     ftle_iter: int = 10
+    probe_seed: int = 0
     n_test: int = 2000
     stem: str = "imagenet"
     warmup: float = 0.05
@@ -183,7 +187,7 @@ class ZooTrainConfig:
                 "device", "full_from", "starts", "channels_last"}  # fmt: skip
         out = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         # fields added later keep the hash of older studies while they hold their old default
-        for key, old in (("stem", "imagenet"), ("warmup", 0.0)):
+        for key, old in (("stem", "imagenet"), ("warmup", 0.0), ("probe_seed", 0)):
             if out[key] == old:
                 del out[key]
         if "critical" not in self.starts:
@@ -275,7 +279,8 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     def save(data: dict[str, Any]) -> None:
         typed = ZooTrainResults.from_dict(data).to_dict()
         write_results(out, "zoo-train", dataclasses.asdict(cfg), typed,
-                      seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
+                      seed={"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed},
+                      device=cfg.device)  # fmt: skip
 
     data = train_zoo(cfg, out, on_job=save)
     if cfg.full_from is not None:
@@ -576,7 +581,7 @@ def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
     headline), ``gaussian`` N(0, 1) images (the scale of normalised images) and ``augmented``
     (the test probes shifted like the training data)."""
     x = data.x_test[-cfg.n_probes :]  # the last test images: not among the accuracy's n_test
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(cfg.probe_seed)
     return {"test": x, "gaussian": torch.randn(x.shape, generator=g),
             "augmented": augment(x, max(cfg.shift, 1), g)}  # fmt: skip
 
@@ -721,12 +726,12 @@ def measure_point(
     dev = cfg.device
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
     options = {k: v for k, v in options.items() if k in cfg.measures}
-    report = measure(body, probes["test"].to(dev), measures=list(cfg.measures), seed=0,
+    report = measure(body, probes["test"].to(dev), measures=list(cfg.measures), seed=cfg.probe_seed,
                      name=job.net, **options)  # fmt: skip
     other = {}
     for name in ("gaussian", "augmented"):
-        alt = measure(body, probes[name].to(dev), measures=["lyapunov"], seed=0, name=job.net,
-                      lyapunov={"k": cfg.k})  # fmt: skip
+        alt = measure(body, probes[name].to(dev), measures=["lyapunov"], seed=cfg.probe_seed,
+                      name=job.net, lyapunov={"k": cfg.k})  # fmt: skip
         other[name] = float(alt.lambda_max)
     n = min(cfg.n_test, data.x_test.shape[0] - cfg.n_probes)
     with torch.inference_mode():

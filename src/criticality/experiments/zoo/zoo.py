@@ -31,7 +31,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments.zoo.results import ZooResults, ZooTrainResults
-from criticality.experiments.zoo.scan import ScanConfig, scan
+from criticality.experiments.zoo.scan import ScanConfig, scan, seed_settings, seeded
 from criticality.experiments.zoo.scan_report import (
     analyse,
     analysis_sections,
@@ -81,7 +81,9 @@ class ZooConfig:
         n_test: test images for the accuracy in (c).
         n_probes_mini: test images used as probes in (c).
         threads: torch threads while measuring (1 keeps a shared machine responsive).
-        seed: seed of everything.
+        init_seed: seed of the random initialisations in (a) and (b) and of each mini-zoo
+            network's initialisation and batch order in (c) (the one replicate).
+        probe_seed: seed of the probes in (a) and (b) and of the measures' random directions.
         trained_zoo: output folder of a full ``zoo-train`` run (the trained zoo of real
             architectures); its verdict is shown as part (d) when the folder holds a store.
     """
@@ -99,7 +101,8 @@ class ZooConfig:
     n_test: int = 2000
     n_probes_mini: int = 8
     threads: int | None = 1
-    seed: int = 0
+    init_seed: int = 0
+    probe_seed: int = 0
     trained_zoo: str | None = "runs/zoo-train"
 
     @classmethod
@@ -123,7 +126,8 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
     start = time.perf_counter()
     arch = ScanConfig(patterns=cfg.architectures, n_probes=cfg.n_probes,
                       image_size=cfg.image_size, measures=("lyapunov",), time_limit=cfg.time_limit,
-                      max_params=cfg.max_params, threads=cfg.threads, seed=cfg.seed)  # fmt: skip
+                      max_params=cfg.max_params, threads=cfg.threads, init_seed=cfg.init_seed,
+                      probe_seed=cfg.probe_seed)  # fmt: skip
     part_a = scan(arch, out / "zoo.sqlite")
     measured = {r["model"] for r in part_a["rows"]}
     from criticality.zoo import list_models
@@ -137,7 +141,7 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
     lite = ScanConfig(zoo="timm", patterns=cfg.lite, weights=("pretrained", "random"),
                       probes="photos", n_probes=cfg.lite_n_probes, image_size=None,
                       time_limit=4 * cfg.time_limit, threads=cfg.threads,
-                      seed=cfg.seed)  # fmt: skip
+                      init_seed=cfg.init_seed, probe_seed=cfg.probe_seed)  # fmt: skip
     part_b = scan(lite, out / "zoo.sqlite")
     seconds["b"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -162,7 +166,8 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
         torch.set_num_threads(cfg.threads or threads)
         try:
             return train_and_measure(spec, data, steps=cfg.train_steps,
-                                     n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
+                                     n_probes=cfg.n_probes_mini, seed=cfg.init_seed,
+                                     probe_seed=cfg.probe_seed)  # fmt: skip
         finally:
             torch.set_num_threads(threads)
 
@@ -179,9 +184,10 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
 
 def mini_zoo_unit(cfg: ZooConfig, dataset: str, spec: NetSpec) -> dict[str, Any]:
     """The settings that decide one mini-zoo entry (its unit of work: one network trained on
-    one dataset and measured before and after)."""
+    one dataset and measured before and after; seeds keyed as :func:`~.scan.seed_settings`)."""
     return {"dataset": dataset, "spec": dataclasses.asdict(spec), "train_steps": cfg.train_steps,
-            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini, "seed": cfg.seed}  # fmt: skip
+            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini,
+            **seed_settings(cfg)}  # fmt: skip
 
 
 def _check_entry(entry: Any) -> None:
@@ -461,5 +467,7 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
         from criticality.experiments.zoo.train import read_full
 
         data["d"] = read_full(Path(cfg.trained_zoo))
-    write_results(out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=cfg.seed)
+    write_results(
+        out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=seeded(cfg)
+    )
     return render(out)
