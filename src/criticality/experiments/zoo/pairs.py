@@ -120,7 +120,9 @@ def minilm_pair(cfg: PairsConfig) -> tuple[nn.Module, nn.Module, Any]:
         torch.manual_seed(cfg.init_seed)
         twin = BertModel(config, add_pooling_layer=False)
     with torch.random.fork_rng():
-        torch.manual_seed(cfg.init_seed + 1)  # replaced by the weights, when there are any
+        # replaced by the weights, when there are any; without (the tiny preset) a second
+        # initialisation, kept at init_seed + 1 rather than mix_seed: its golden values use it
+        torch.manual_seed(cfg.init_seed + 1)
         pretrained = BertModel(config, add_pooling_layer=False)
     if weights is not None:
         from criticality.data.weights import read_state_dict

@@ -61,7 +61,12 @@ ORGANISE_CHUNK = 20
 
 
 def mix(seed: int, chunk: int) -> int:
-    """The seed of one chunk of the critical start's updates."""
+    """The seed of one chunk of the critical start's updates.
+
+    Not :func:`criticality.seeding.mix_seed`: the committed study (``results/zoo-train``) was
+    trained with this rule and :class:`Batches`'s, and another rule would draw other updates
+    and batches, so its rows would no longer be reproduced. (The two rules give chunk ``c``
+    and global step ``c`` of one seed the same generator seed.)"""
     return 1_000_003 * (seed + 1) + chunk
 
 
@@ -507,6 +512,7 @@ class Batches:
         self.data, self.cfg, self.seed, self.offset = data, cfg, seed, offset
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # the rule of mix() (kept for the committed study's rows)
         g = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + self.offset + step)
         idx = torch.randint(0, self.data.x_train.shape[0], (self.cfg.batch_size,), generator=g)
         x = augment(self.data.x_train[idx], self.cfg.shift, g)
