@@ -198,3 +198,24 @@ def test_init_and_probe_seed_each_seed_their_part_and_keep_the_old_keys(
 
     with pytest.raises(ValueError, match=r"no field seed; its fields: .*probe_seed"):
         apply_overrides(ScanConfig(), {"seed": 3}, label="scan")
+
+
+def test_a_log_has_a_line_per_model_and_a_resumed_scan_counts_the_stored_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With stderr not a terminal (a log file; here pytest's capture) each measured model is
+    one progress line naming it; a resumed scan counts the models its store already holds."""
+    import logging
+    import re
+
+    caplog.set_level(logging.INFO, logger="criticality.progress")
+    monkeypatch.setattr(scan, "measure_model", lambda job: "{}")  # no model is built
+    store = tmp_path / "scan.sqlite"
+    scan.scan(dataclasses.replace(TINY, patterns=("resnet18",)), store)
+    scan.scan(dataclasses.replace(TINY, patterns=("resnet18", "squeezenet1_1")), store)
+    lines = [r.getMessage() for r in caplog.records if r.name == "criticality.progress"]
+    assert [re.sub(r"\d+ s", "T", line) for line in lines] == [
+        "scan: model 1 of 1 done (resnet18 random), T elapsed",
+        "scan: 1 of 2 models already done",
+        "scan: model 2 of 2 done (squeezenet1_1 random), T elapsed",
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.results import ArchitecturesResults
 from criticality.experiments.zoo.scan import seed_settings, seeded
+from criticality.progress import progress
 from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
@@ -249,17 +249,18 @@ def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
 )
 def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the measurements; write ``results.json`` and ``report.html``."""
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     reports = {}
-    for name in tqdm(cfg.architectures, desc="architectures", disable=not sys.stderr.isatty()):
-        reports[name] = cached_unit(
-            out / "parts" / f"arch_{name}.json",
-            functools.partial(measure_architecture, name, cfg),
-            config=architecture_unit(name, cfg),
-            check=_check_report,
-        )
+    # a bar, or a line per architecture in a log (one read back from its unit counts at once)
+    with progress(len(cfg.architectures), "architectures", unit="architecture") as bar:
+        for name in cfg.architectures:
+            reports[name] = cached_unit(
+                out / "parts" / f"arch_{name}.json",
+                functools.partial(measure_architecture, name, cfg),
+                config=architecture_unit(name, cfg),
+                check=_check_report,
+            )
+            bar.update(label=name)
     data = ArchitecturesResults(architectures=reports).to_dict()
     write_results(out, "architectures", dataclasses.asdict(cfg), data, seed=seeded(cfg))
     return render(out)

@@ -36,6 +36,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments.zoo.results import PairsResults
 from criticality.experiments.zoo.scan import seeded
 from criticality.numbers import fmt, fmt_ci
+from criticality.progress import progress
 from criticality.reporting import Section, Table
 from criticality.reporting.scorecard import ScoreRow
 
@@ -204,22 +205,29 @@ def measure_pairs(cfg: PairsConfig) -> list[dict[str, Any]]:
     """One row per network: ``λ_1`` of the pretrained network and of its twin."""
     cfg.check()
     rows = []
-    for name in cfg.nets:
-        start = time.perf_counter()
-        if name == MINILM:
-            pre, twin, tok = minilm_pair(cfg)
-            vocab = int(getattr(pre, "config").vocab_size)  # noqa: B009 (a BertModel)
-            x = sentences(tok, cfg.n_probes, cfg.tokens, vocab)
-            kind, probes, text = "sentence encoder", f"{len(x)} KJV sentences", True
-        else:
-            pre, twin, x = lite_pair(name, cfg)
-            kind, probes, text = "ImageNet CNN", f"{len(x)} photos", False
-        lp, lt = _measure(pre, x, cfg, text=text), _measure(twin, x, cfg, text=text)
-        rows.append({"model": name, "kind": kind, "probes": probes, "λ_1 pretrained": lp,
-                     "λ_1 init": lt, "Δ|λ_1| (trained − init)": abs(lp) - abs(lt),
-                     "seconds": time.perf_counter() - start})  # fmt: skip
-        log.info("%s: λ_1 pretrained %.3f, init %.3f", name, lp, lt)
+    with progress(len(cfg.nets), "zoo-pairs", unit="pair") as bar:
+        for name in cfg.nets:
+            rows.append(_pair(name, cfg))
+            bar.update(label=name)
     return rows
+
+
+def _pair(name: str, cfg: PairsConfig) -> dict[str, Any]:
+    """One pretrained network and its twin, measured on the same inputs: a row."""
+    start = time.perf_counter()
+    if name == MINILM:
+        pre, twin, tok = minilm_pair(cfg)
+        vocab = int(getattr(pre, "config").vocab_size)  # noqa: B009 (a BertModel)
+        x = sentences(tok, cfg.n_probes, cfg.tokens, vocab)
+        kind, probes, text = "sentence encoder", f"{len(x)} KJV sentences", True
+    else:
+        pre, twin, x = lite_pair(name, cfg)
+        kind, probes, text = "ImageNet CNN", f"{len(x)} photos", False
+    lp, lt = _measure(pre, x, cfg, text=text), _measure(twin, x, cfg, text=text)
+    log.info("%s: λ_1 pretrained %.3f, init %.3f", name, lp, lt)
+    return {"model": name, "kind": kind, "probes": probes, "λ_1 pretrained": lp,
+            "λ_1 init": lt, "Δ|λ_1| (trained − init)": abs(lp) - abs(lt),
+            "seconds": time.perf_counter() - start}  # fmt: skip
 
 
 # ---- the experiment ---------------------------------------------------------------------------

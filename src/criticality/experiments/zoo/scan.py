@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -141,13 +140,22 @@ def seeded(cfg: Any) -> dict[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One model × weights to measure; everything a worker needs (picklable)."""
+    """One model × weights to measure; everything a worker needs (picklable).
+
+    Attributes:
+        store_key: the store's key of the measurement settings (:meth:`ScanConfig.settings`).
+    """
 
     model: str
     weights: str
     weights_file: str | None
     config: ScanConfig
-    key: str
+    store_key: str
+
+    @property
+    def key(self) -> str:
+        """The job's name in the progress lines: ``MODEL WEIGHTS``."""
+        return f"{self.model} {self.label}"
 
     @property
     def label(self) -> str:
@@ -207,10 +215,9 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     return render(out_dir)
 
 
-def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
-    """Measure what the store lacks, row by row, and return all rows (see :func:`collect`)."""
-    from tqdm.auto import tqdm
-
+def scan(cfg: ScanConfig, store_path: str | Path, *, desc: str = "scan") -> dict[str, Any]:
+    """Measure what the store lacks, row by row, and return all rows (see :func:`collect`);
+    ``desc`` names the work in the progress."""
     from criticality.reporting import fresh_requested
 
     cfg.check()
@@ -220,17 +227,15 @@ def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
         done = store.done(key, include_failed=not cfg.retry_failed)
         if fresh_requested():  # --fresh: measure every model again, replacing its row
             done = set()
-        jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.label) not in done]
+        every = make_jobs(cfg, names, key)
+        jobs = [job for job in every if (job.model, job.label) not in done]
         log.info("scan: %d models x %d weights, %d to measure", len(names), len(cfg.weights),
                  len(jobs))  # fmt: skip
-        bar = tqdm(total=len(jobs), desc="scan", unit="model", disable=not sys.stderr.isatty())
-        for row in execute(jobs, cfg):
+        # the progress (a bar, or a line per model in a log) counts the finished ones too
+        for row in execute(jobs, cfg, done=len(every) - len(jobs), desc=desc):
             store.put(row)
-            bar.set_postfix_str(f"{row.model} {row.status} {row.seconds:.1f}s")
-            bar.update(1)
             log.info("%s (%s): %s in %.1f s %s", row.model, row.weights, row.status, row.seconds,
                      row.reason)  # fmt: skip
-        bar.close()
         return collect(store, key, names, cfg.weights)
 
 
@@ -255,18 +260,21 @@ def _weights_file(folder: str | None, name: str) -> str | None:
     return None
 
 
-def execute(jobs: list[Job], cfg: ScanConfig) -> Iterator[Row]:
-    """Rows of ``jobs`` as they finish, from the configured executor."""
+def execute(
+    jobs: list[Job], cfg: ScanConfig, *, done: int = 0, desc: str = "scan"
+) -> Iterator[Row]:
+    """Rows of ``jobs`` as they finish, from the configured executor; each counts one model
+    of the progress, after ``done`` models finished before."""
     gpus = 1 if cfg.device.startswith("cuda") else 0
     results = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
-                       on_error=failed_row)  # fmt: skip
+                       on_error=failed_row, desc=desc, done=done, unit="model")  # fmt: skip
     return (row for _, row in results)
 
 
 def failed_row(job: Job, err: BaseException) -> Row:
     """The row of a job whose worker failed outside the measurement (a Ray task that died)."""
     reason = f"{type(err).__name__}: {_first_line(err)}"
-    return Row(job.model, job.label, job.key, "failed", reason, "{}", 0.0)
+    return Row(job.model, job.label, job.store_key, "failed", reason, "{}", 0.0)
 
 
 def run_job(job: Job) -> Row:
@@ -294,7 +302,7 @@ def run_job(job: Job) -> Row:
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
-    return Row(job.model, job.label, job.key, status, reason, text, seconds)  # type: ignore[arg-type]
+    return Row(job.model, job.label, job.store_key, status, reason, text, seconds)  # type: ignore[arg-type]
 
 
 class _Skip(Exception):

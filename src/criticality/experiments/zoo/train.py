@@ -239,19 +239,30 @@ class ZooTrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One network × dataset × seed (picklable: everything a worker needs)."""
+    """One network × dataset × seed × start (picklable: everything a worker needs).
+
+    Attributes:
+        store_key: the store's key of the recipe and measurement
+            (:meth:`ZooTrainConfig.settings`).
+        work: the job's folder of units and training checkpoints.
+    """
 
     net: str
     dataset: str
     seed: int
     config: ZooTrainConfig
-    key: str
+    store_key: str
     work: str
     start: str = "default"
 
     @property
     def label(self) -> str:
         return f"{self.dataset}/{_start(self.start)}seed{self.seed}"
+
+    @property
+    def key(self) -> str:
+        """The job's name in the progress lines: ``NET DATASET/[critical/]seedS``."""
+        return f"{self.net} {self.label}"
 
 
 def _start(start: str) -> str:
@@ -305,7 +316,6 @@ def train_zoo(
     names = cfg.net_names()
     with ResultStore(out / STORE) as store:
         key = store.add_config(cfg.settings())
-        done = store.done(key, include_failed=False)  # failed jobs are tried again
         final = cfg.point_steps()[-1]
         imported = import_results(store, out / "results.json", key)
         if imported:
@@ -325,16 +335,14 @@ def train_zoo(
                  len(names), len(cfg.datasets), len(cfg.seeds), len(cfg.starts), len(jobs),
                  total)  # fmt: skip
         gpus = 1 if cfg.device.startswith("cuda") else 0
-        begin = time.perf_counter()
-        for i, (job, rows) in enumerate(map_jobs(run_job, jobs, executor=cfg.executor,
-                                                 address=cfg.address, gpus=gpus,
-                                                 on_error=failed_rows), 1):  # fmt: skip
+        # the progress (a bar, or a line per job in a log) counts the finished jobs too
+        for job, rows in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
+                                  gpus=gpus, on_error=failed_rows, desc="zoo-train",
+                                  done=total - len(jobs), unit="job"):  # fmt: skip
             for row in rows:
                 store.put(row)
-            elapsed = time.perf_counter() - begin
-            log.info("zoo-train job %d/%d %s %s: %s (%.0f s elapsed, about %.0f s left)", i,
-                     len(jobs), job.net, job.label, rows[-1].status, elapsed,
-                     elapsed / i * (len(jobs) - i))  # fmt: skip
+            log.info("zoo-train %s %s: %s %s", job.net, job.label, rows[-1].status,
+                     rows[-1].reason)  # fmt: skip
             if on_job is not None:
                 on_job(collect(store, key, names, cfg))
         return collect(store, key, names, cfg)
@@ -429,7 +437,7 @@ def failed_rows(job: Job, err: BaseException) -> list[Row]:
     """A job that failed: one ``failed`` row with the reason (tried again on the next run)."""
     text = str(err).strip().splitlines()
     reason = f"{type(err).__name__}: {text[0][:300] if text else ''}"
-    return [Row(job.net, job.label, job.key, "failed", reason, "{}", 0.0)]
+    return [Row(job.net, job.label, job.store_key, "failed", reason, "{}", 0.0)]
 
 
 # ---- one job ----------------------------------------------------------------------------------
@@ -641,8 +649,8 @@ def run_job(job: Job) -> list[Row]:
         for step in cfg.point_steps():
             report = reports[step]
             seconds = report["metadata"]["zoo_train"]["seconds"]
-            rows.append(Row(job.net, point_label(job.dataset, job.seed, step, job.start), job.key,
-                            "ok", "", json.dumps(report), seconds))  # fmt: skip
+            label = point_label(job.dataset, job.seed, step, job.start)
+            rows.append(Row(job.net, label, job.store_key, "ok", "", json.dumps(report), seconds))
         log.info("%s %s done in %.1f s", job.net, job.label, time.perf_counter() - start)
         return rows
     finally:
@@ -653,7 +661,7 @@ def run_job(job: Job) -> list[Row]:
 def point_unit(job: Job, step: int) -> tuple[Path, dict[str, Any]]:
     """The file of one measured point and the settings that decide it: the store's key (the
     recipe and the measurement), the network, dataset, seed, start and step."""
-    config = {"store_key": job.key, "net": job.net, "dataset": job.dataset, "seed": job.seed,
+    config = {"store_key": job.store_key, "net": job.net, "dataset": job.dataset, "seed": job.seed,
               "start": job.start, "step": step}  # fmt: skip
     return Path(job.work) / f"point_{step}.json", config
 

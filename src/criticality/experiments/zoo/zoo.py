@@ -46,6 +46,7 @@ from criticality.experiments.zoo.scan_report import (
     wilcoxon_verdict,
 )
 from criticality.numbers import fmt
+from criticality.progress import Progress, progress
 from criticality.reporting import Section, Table, write_results
 from criticality.reporting.html import Details
 from criticality.reporting.scorecard import ScoreRow, combine
@@ -120,15 +121,21 @@ class ZooConfig:
 
 
 def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Parts (a), (b) and (c) of ``cfg``, resumable under ``out_dir``."""
-    out = Path(out_dir)
+    """Parts (a), (b) and (c) of ``cfg``, resumable under ``out_dir``; the progress counts
+    the parts and, within each, its models or mini-zoo networks."""
+    with progress(3, "zoo", unit="part") as bar:
+        return _parts(cfg, Path(out_dir), bar)
+
+
+def _parts(cfg: ZooConfig, out: Path, bar: Progress) -> dict[str, Any]:
     seconds = {}
     start = time.perf_counter()
+    bar.begin("(a) architectures at random initialisation")
     arch = ScanConfig(patterns=cfg.architectures, n_probes=cfg.n_probes,
                       image_size=cfg.image_size, measures=("lyapunov",), time_limit=cfg.time_limit,
                       max_params=cfg.max_params, threads=cfg.threads, init_seed=cfg.init_seed,
                       probe_seed=cfg.probe_seed)  # fmt: skip
-    part_a = scan(arch, out / "zoo.sqlite")
+    part_a = scan(arch, out / "zoo.sqlite", desc="zoo (a)")
     measured = {r["model"] for r in part_a["rows"]}
     from criticality.zoo import list_models
 
@@ -137,22 +144,29 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
         for n in list_models(source="torchvision") if n not in measured
     ]  # fmt: skip
     seconds["a"] = time.perf_counter() - start
+    bar.update(label="a")
     start = time.perf_counter()
+    bar.begin("(b) EfficientNet-Lite pretrained and at random initialisation")
     lite = ScanConfig(zoo="timm", patterns=cfg.lite, weights=("pretrained", "random"),
                       probes="photos", n_probes=cfg.lite_n_probes, image_size=None,
                       time_limit=4 * cfg.time_limit, threads=cfg.threads,
                       init_seed=cfg.init_seed, probe_seed=cfg.probe_seed)  # fmt: skip
-    part_b = scan(lite, out / "zoo.sqlite")
+    part_b = scan(lite, out / "zoo.sqlite", desc="zoo (b)")
     seconds["b"] = time.perf_counter() - start
+    bar.update(label="b")
     start = time.perf_counter()
-    part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts") for ds in cfg.datasets}
+    bar.begin("(c) the mini-zoo, trained here")
+    with progress(len(cfg.datasets) * len(cfg.specs), "zoo (c)", unit="network") as nets:
+        part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts", nets) for ds in cfg.datasets}
     seconds["c"] = time.perf_counter() - start
+    bar.update(label="c")
     log.info("zoo demo parts took %s s", {k: round(v, 1) for k, v in seconds.items()})
     config = dataclasses.asdict(cfg)
     return {"config": config, "a": part_a, "b": part_b, "c": part_c, "seconds": seconds}
 
 
-def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]:
+def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path, bar: Progress) -> list[dict[str, Any]]:
+    """The entries of one dataset, each counted on ``bar`` as it finishes (or is read back)."""
     import torch
 
     from criticality.data import load_tensors
@@ -171,15 +185,18 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
         finally:
             torch.set_num_threads(threads)
 
-    return [
-        cached_unit(
-            parts / f"{dataset}_{spec.name}.json",
-            functools.partial(train, spec),
-            config=mini_zoo_unit(cfg, dataset, spec),
-            check=_check_entry,
+    entries = []
+    for spec in cfg.specs:
+        entries.append(
+            cached_unit(
+                parts / f"{dataset}_{spec.name}.json",
+                functools.partial(train, spec),
+                config=mini_zoo_unit(cfg, dataset, spec),
+                check=_check_entry,
+            )
         )
-        for spec in cfg.specs
-    ]
+        bar.update(label=f"{dataset} {spec.name}")
+    return entries
 
 
 def mini_zoo_unit(cfg: ZooConfig, dataset: str, spec: NetSpec) -> dict[str, Any]:
