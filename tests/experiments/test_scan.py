@@ -152,3 +152,70 @@ def test_models_whose_ftle_did_not_converge_are_named() -> None:
     assert text.startswith("The FTLE of 1 model stopped before it converged (vgg11)")
     assert "lower bound" in text and "resnet18" not in text
     assert ftle_sentence(rows[1:]) == ""
+
+
+def test_init_and_probe_seed_each_seed_their_part_and_keep_the_old_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``init_seed`` and ``probe_seed`` replaced one ``seed``: equal seeds key the store and the
+    units as that ``seed`` did (an older store stays finished); different ones are keyed by
+    name; each seeds its own part; ``--set seed=`` is refused naming the new fields."""
+    import criticality.data
+    import criticality.zoo
+    from criticality.experiments._config import apply_overrides
+    from criticality.experiments.zoo.architectures import ArchitecturesConfig, architecture_unit
+    from criticality.experiments.zoo.zoo import MINI_ZOO, ZooConfig, mini_zoo_unit
+    from criticality.store import config_hash
+
+    assert config_hash(ScanConfig().settings()) == "417a90f5ca4c7461"  # the key before the split
+    arch = ArchitecturesConfig.tiny()
+    assert architecture_unit("resnet18", arch)["seed"] == 0
+    apart = dataclasses.replace(arch, init_seed=1, probe_seed=2)
+    unit = architecture_unit("resnet18", apart)
+    assert (unit["init_seed"], unit["probe_seed"]) == (1, 2) and "seed" not in unit
+    zoo = ZooConfig.tiny()
+    assert mini_zoo_unit(zoo, "mnist", MINI_ZOO[0])["seed"] == 0
+    assert "seed" not in mini_zoo_unit(dataclasses.replace(zoo, probe_seed=3), "mnist", MINI_ZOO[0])
+    assert ScanConfig(init_seed=5).settings() != ScanConfig(probe_seed=5).settings()
+
+    seen: dict[str, int] = {}
+    real_probes, real_model = criticality.data.make_probes, criticality.zoo.create_model
+
+    def probes(*args: Any, seed: int, **kwargs: Any) -> torch.Tensor:
+        seen["probes"] = seed
+        return real_probes(*args, seed=seed, **kwargs)
+
+    def model(*args: Any, **kwargs: Any) -> torch.nn.Module:
+        seen["weights"] = torch.initial_seed()
+        return real_model(*args, **kwargs)
+
+    monkeypatch.setattr(criticality.data, "make_probes", probes)
+    monkeypatch.setattr(criticality.zoo, "create_model", model)
+    cfg = dataclasses.replace(TINY, measures=("lyapunov",), image_size=8, k=1, init_seed=7,
+                              probe_seed=11)  # fmt: skip
+    scan.measure_model(Job("squeezenet1_1", "random", None, cfg, "k"))
+    assert seen == {"weights": 7, "probes": 11}
+
+    with pytest.raises(ValueError, match=r"no field seed; its fields: .*probe_seed"):
+        apply_overrides(ScanConfig(), {"seed": 3}, label="scan")
+
+
+def test_a_log_has_a_line_per_model_and_a_resumed_scan_counts_the_stored_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With stderr not a terminal (a log file; here pytest's capture) each measured model is
+    one progress line naming it; a resumed scan counts the models its store already holds."""
+    import logging
+    import re
+
+    caplog.set_level(logging.INFO, logger="criticality.progress")
+    monkeypatch.setattr(scan, "measure_model", lambda job: "{}")  # no model is built
+    store = tmp_path / "scan.sqlite"
+    scan.scan(dataclasses.replace(TINY, patterns=("resnet18",)), store)
+    scan.scan(dataclasses.replace(TINY, patterns=("resnet18", "squeezenet1_1")), store)
+    lines = [r.getMessage() for r in caplog.records if r.name == "criticality.progress"]
+    assert [re.sub(r"\d+ s", "T", line) for line in lines] == [
+        "scan: model 1 of 1 done (resnet18 random), T elapsed",
+        "scan: 1 of 2 models already done",
+        "scan: model 2 of 2 done (squeezenet1_1 random), T elapsed",
+    ]

@@ -254,3 +254,21 @@ def test_recalibrated_batchnorm_holds_the_statistics_of_the_data() -> None:
     assert torch.allclose(bn.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5)
     per_batch = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in h.split(100)])
     assert torch.allclose(bn.running_var, per_batch.mean(0), atol=1e-4)
+
+
+def test_the_probe_seed_keys_the_store_only_when_it_is_not_the_old_fixed_zero() -> None:
+    """Probes and measures' directions were seeded by a fixed 0 before ``probe_seed``: at 0 the
+    store key is the committed study's, another value keys (and draws) other probes."""
+    import torch
+
+    cfg = zoo_train.ZooTrainConfig()
+    assert "probe_seed" not in cfg.settings()
+    other = dataclasses.replace(cfg, probe_seed=1)
+    assert other.settings() == {**cfg.settings(), "probe_seed": 1}
+    x = torch.zeros(8, 1, 6, 6)
+    y = torch.zeros(8, dtype=torch.long)
+    data = zoo_train.Data(x, y, x, y)
+    small = dataclasses.replace(cfg, n_probes=2)
+    sets = [zoo_train.probe_sets(data, dataclasses.replace(small, probe_seed=s)) for s in (0, 1)]
+    assert torch.equal(sets[0]["test"], sets[1]["test"])  # test images: chosen, not drawn
+    assert not torch.equal(sets[0]["gaussian"], sets[1]["gaussian"])

@@ -97,10 +97,10 @@ def test_shared_statistics_in_words() -> None:
 
 
 def test_old_import_names_still_work() -> None:
-    from criticality.experiments import _scan_report
+    from criticality.experiments.zoo import scan_report
     from criticality.reporting import scorecard, verdicts
 
     assert scorecard.interval_verdict is verdicts.interval_verdict
     assert scorecard.combine is verdicts.combine
-    assert _scan_report.wilcoxon_verdict is verdicts.wilcoxon_verdict
-    assert _scan_report.rho_text is verdicts.rho_text
+    assert scan_report.wilcoxon_verdict is verdicts.wilcoxon_verdict
+    assert scan_report.rho_text is verdicts.rho_text

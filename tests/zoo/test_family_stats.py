@@ -168,7 +168,7 @@ def _cs(rho: float, lo: float, hi: float, n: int = 20, k: int = 8):
 
 def test_family_verdict_rule() -> None:
     """Each branch of docs/report.md's M1 rule."""
-    from criticality.experiments._zoo_m1 import family_verdict
+    from criticality.experiments.zoo.m1 import family_verdict
 
     neg, pos, zero = _cs(-0.6, -0.8, -0.3), _cs(0.6, 0.3, 0.8), _cs(-0.2, -0.5, 0.2)
     assert family_verdict(neg, neg) == "supported"
@@ -190,7 +190,7 @@ def test_family_verdict_rule() -> None:
 def test_m1_test_reads_the_learned_only_sensitivity_and_round_trips() -> None:
     """A headline carried by the networks at chance: accuracy falls with distance only because
     the far networks never learned; among those that learned the relation is reversed."""
-    from criticality.experiments._zoo_m1 import M1Test, m1_test
+    from criticality.experiments.zoo.m1 import M1Test, m1_test
 
     fam = [f"f{i // 2}" for i in range(40)]
     dist = np.arange(40, dtype=float)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from criticality.experiments import zoo_pairs
+from criticality.experiments.zoo import pairs as zoo_pairs
 
 TINY = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 32, "max_position_embeddings": 32}  # fmt: skip

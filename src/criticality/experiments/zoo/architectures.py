@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ import numpy as np
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.results import ArchitecturesResults
+from criticality.experiments.zoo.scan import seed_settings, seeded
+from criticality.progress import progress
 from criticality.reporting import Figure, Section, Table, write_results
 from criticality.reporting.html import Details, Footnote, Item
 from criticality.reporting.scorecard import ScoreRow
@@ -38,7 +39,8 @@ class ArchitecturesConfig:
         image_size: input size in px (ViTs are built for it).
         n_probes: Gaussian probe inputs per architecture.
         k: Lyapunov exponents per architecture.
-        seed: seed of weights, probes and measures.
+        init_seed: seed of the random initialisation (the one replicate).
+        probe_seed: seed of the Gaussian probes and the measures' random directions.
     """
 
     architectures: tuple[str, ...] = ("resnet18", "mobilenet_v3_small", "vgg11", "vit_b_16")
@@ -48,7 +50,8 @@ class ArchitecturesConfig:
     image_size: int = 112
     n_probes: int = 4
     k: int = 4
-    seed: int = 0
+    init_seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> ArchitecturesConfig:
@@ -76,7 +79,7 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     # sized to it), so every architecture runs at cfg.image_size.
     build: dict[str, Any] = {"image_size": cfg.image_size} if name.startswith("vit_") else {}
     shape = (info.input_shape[0], cfg.image_size, cfg.image_size)
-    x = make_probes("gaussian", name, shape, n=cfg.n_probes, seed=cfg.seed)
+    x = make_probes("gaussian", name, shape, n=cfg.n_probes, seed=cfg.probe_seed)
     options: dict[str, Any] = {
         "lyapunov": {"k": cfg.k},
         "ftle": {"n_iter": 10},
@@ -86,17 +89,22 @@ def measure_architecture(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     }
     options = {m: o for m, o in options.items() if m in cfg.measures}  # per measure
     with torch.random.fork_rng():  # random-init weights depend on the seed only
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.init_seed)
         model = create_model(name, **build)
-    report = measure_or_body(model, x, measures=cfg.measures, seed=cfg.seed, name=name, **options)
+    report = measure_or_body(
+        model, x, measures=cfg.measures, seed=cfg.probe_seed, name=name, **options
+    )
     return report.to_dict()
 
 
 def architecture_unit(name: str, cfg: ArchitecturesConfig) -> dict[str, Any]:
     """The settings that decide one architecture's report (its unit of work): a change of
-    another architecture, or of the list, leaves it finished."""
-    return {"architecture": name, **{k: v for k, v in dataclasses.asdict(cfg).items()
-                                     if k != "architectures"}}  # fmt: skip
+    another architecture, or of the list, leaves it finished. Its seeds are keyed as
+    :func:`~.scan.seed_settings` says, so the reports of runs from before the two seeds stay
+    finished."""
+    skip = {"architectures", "init_seed", "probe_seed"}
+    same = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in skip}
+    return {"architecture": name, **same, **seed_settings(cfg)}
 
 
 def _check_report(report: Any) -> None:
@@ -242,17 +250,18 @@ def _side_by_side(report: Any, cons: Any) -> dict[str, Any]:
 )
 def run(cfg: ArchitecturesConfig, out_dir: str | Path) -> Path:
     """Run (or resume) the measurements; write ``results.json`` and ``report.html``."""
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     reports = {}
-    for name in tqdm(cfg.architectures, desc="architectures", disable=not sys.stderr.isatty()):
-        reports[name] = cached_unit(
-            out / "parts" / f"arch_{name}.json",
-            functools.partial(measure_architecture, name, cfg),
-            config=architecture_unit(name, cfg),
-            check=_check_report,
-        )
+    # a bar, or a line per architecture in a log (one read back from its unit counts at once)
+    with progress(len(cfg.architectures), "architectures", unit="architecture") as bar:
+        for name in cfg.architectures:
+            reports[name] = cached_unit(
+                out / "parts" / f"arch_{name}.json",
+                functools.partial(measure_architecture, name, cfg),
+                config=architecture_unit(name, cfg),
+                check=_check_report,
+            )
+            bar.update(label=name)
     data = ArchitecturesResults(architectures=reports).to_dict()
-    write_results(out, "architectures", dataclasses.asdict(cfg), data, seed=cfg.seed)
+    write_results(out, "architectures", dataclasses.asdict(cfg), data, seed=seeded(cfg))
     return render(out)

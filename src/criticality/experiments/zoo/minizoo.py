@@ -40,6 +40,7 @@ def train_and_measure(
     steps: int,
     n_probes: int,
     seed: int = 0,
+    probe_seed: int = 0,
 ) -> dict[str, Any]:
     """Measure ``spec`` at initialisation, train it for ``steps``, measure it again.
 
@@ -48,7 +49,8 @@ def train_and_measure(
         data: ``(X_train, y_train, X_test, y_test)``, inputs of shape ``(N, 1, 28, 28)``.
         steps: Adam steps (batch 128, lr 1e-3).
         n_probes: test inputs used as probes.
-        seed: seed of the initialisation, batch order and measures.
+        seed: seed of the initialisation and the batch order (the replicate).
+        probe_seed: seed of the measures' random directions.
 
     Returns:
         ``{"spec", "init", "trained", "accuracy", "init_accuracy", "seconds"}``; ``init`` and
@@ -64,12 +66,12 @@ def train_and_measure(
     model = build_net(spec, in_shape=tuple(x_train.shape[1:]), seed=seed).eval()
     probes = x_test[:n_probes]
     options: dict[str, Any] = {"lyapunov": {"k": 2}, "ftle": {"n_iter": 10}}
-    init = measure(model, probes, seed=seed, name=spec.name, **options)
+    init = measure(model, probes, seed=probe_seed, name=spec.name, **options)
     init_acc = 100 * accuracy(model, x_test, y_test)
     fit(model, (x_train, y_train), steps=steps, batch_size=128, lr=1e-3, seed=seed,
         progress=False)  # fmt: skip
     model.eval()
-    trained = measure(model, probes, seed=seed, name=spec.name, **options)
+    trained = measure(model, probes, seed=probe_seed, name=spec.name, **options)
     return {"spec": dataclasses.asdict(spec), "family": spec.family,
             "init": init.to_dict(), "trained": trained.to_dict(),
             "accuracy": 100 * accuracy(model, x_test, y_test), "init_accuracy": init_acc,

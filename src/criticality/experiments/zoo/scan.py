@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -69,7 +68,9 @@ class ScanConfig:
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch threads per model (``None``: torch's default).
         retry_failed: measure models again whose stored row failed.
-        seed: seed of probes and measures.
+        init_seed: seed of the random initialisation (the one replicate: every model is
+            built from it).
+        probe_seed: seed of the probe inputs and the measures' random directions.
     """
 
     zoo: str = "torchvision"
@@ -89,7 +90,8 @@ class ScanConfig:
     device: str = "cpu"
     threads: int | None = None
     retry_failed: bool = False
-    seed: int = 0
+    init_seed: int = 0
+    probe_seed: int = 0
 
     @classmethod
     def tiny(cls) -> ScanConfig:
@@ -107,8 +109,8 @@ class ScanConfig:
 
     def settings(self) -> dict[str, Any]:
         """The measurement settings that key the store's rows (not where or how they run)."""
-        keys = ("measures", "probes", "n_probes", "image_size", "k", "ftle_iter", "seed")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("measures", "probes", "n_probes", "image_size", "k", "ftle_iter")
+        return {**{k: getattr(self, k) for k in keys}, **seed_settings(self)}
 
     def check(self) -> None:
         """Refuse settings that cannot work, saying what to do."""
@@ -122,15 +124,38 @@ class ScanConfig:
             raise ValueError("n_probes and k must be at least 1")
 
 
+def seed_settings(cfg: Any) -> dict[str, int]:
+    """The seeds in a store's or a unit's key: ``{"seed": S}`` while ``cfg.init_seed`` and
+    ``cfg.probe_seed`` are equal (one ``seed`` set both before they were two fields, so the
+    stores and unit files of earlier runs stay finished), else both by name."""
+    if cfg.init_seed == cfg.probe_seed:
+        return {"seed": cfg.probe_seed}
+    return {"init_seed": cfg.init_seed, "probe_seed": cfg.probe_seed}
+
+
+def seeded(cfg: Any) -> dict[str, int]:
+    """``results.json``'s ``seed``: what each of ``cfg``'s two seeds set (the report footer)."""
+    return {"init_seed": cfg.init_seed, "probe_seed": cfg.probe_seed}
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One model × weights to measure; everything a worker needs (picklable)."""
+    """One model × weights to measure; everything a worker needs (picklable).
+
+    Attributes:
+        store_key: the store's key of the measurement settings (:meth:`ScanConfig.settings`).
+    """
 
     model: str
     weights: str
     weights_file: str | None
     config: ScanConfig
-    key: str
+    store_key: str
+
+    @property
+    def key(self) -> str:
+        """The job's name in the progress lines: ``MODEL WEIGHTS``."""
+        return f"{self.model} {self.label}"
 
     @property
     def label(self) -> str:
@@ -184,14 +209,15 @@ def run(cfg: ScanConfig, out_dir: str | Path) -> Path:
     from criticality.reporting import write_results
 
     data = ScanResults.from_dict(scan(cfg, Path(out_dir) / "scan.sqlite")).to_dict()
-    write_results(out_dir, "scan", dataclasses.asdict(cfg), data, seed=cfg.seed, device=cfg.device)
+    write_results(
+        out_dir, "scan", dataclasses.asdict(cfg), data, seed=seeded(cfg), device=cfg.device
+    )
     return render(out_dir)
 
 
-def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
-    """Measure what the store lacks, row by row, and return all rows (see :func:`collect`)."""
-    from tqdm.auto import tqdm
-
+def scan(cfg: ScanConfig, store_path: str | Path, *, desc: str = "scan") -> dict[str, Any]:
+    """Measure what the store lacks, row by row, and return all rows (see :func:`collect`);
+    ``desc`` names the work in the progress."""
     from criticality.reporting import fresh_requested
 
     cfg.check()
@@ -201,17 +227,15 @@ def scan(cfg: ScanConfig, store_path: str | Path) -> dict[str, Any]:
         done = store.done(key, include_failed=not cfg.retry_failed)
         if fresh_requested():  # --fresh: measure every model again, replacing its row
             done = set()
-        jobs = [job for job in make_jobs(cfg, names, key) if (job.model, job.label) not in done]
+        every = make_jobs(cfg, names, key)
+        jobs = [job for job in every if (job.model, job.label) not in done]
         log.info("scan: %d models x %d weights, %d to measure", len(names), len(cfg.weights),
                  len(jobs))  # fmt: skip
-        bar = tqdm(total=len(jobs), desc="scan", unit="model", disable=not sys.stderr.isatty())
-        for row in execute(jobs, cfg):
+        # the progress (a bar, or a line per model in a log) counts the finished ones too
+        for row in execute(jobs, cfg, done=len(every) - len(jobs), desc=desc):
             store.put(row)
-            bar.set_postfix_str(f"{row.model} {row.status} {row.seconds:.1f}s")
-            bar.update(1)
             log.info("%s (%s): %s in %.1f s %s", row.model, row.weights, row.status, row.seconds,
                      row.reason)  # fmt: skip
-        bar.close()
         return collect(store, key, names, cfg.weights)
 
 
@@ -236,18 +260,21 @@ def _weights_file(folder: str | None, name: str) -> str | None:
     return None
 
 
-def execute(jobs: list[Job], cfg: ScanConfig) -> Iterator[Row]:
-    """Rows of ``jobs`` as they finish, from the configured executor."""
+def execute(
+    jobs: list[Job], cfg: ScanConfig, *, done: int = 0, desc: str = "scan"
+) -> Iterator[Row]:
+    """Rows of ``jobs`` as they finish, from the configured executor; each counts one model
+    of the progress, after ``done`` models finished before."""
     gpus = 1 if cfg.device.startswith("cuda") else 0
     results = map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address, gpus=gpus,
-                       on_error=failed_row)  # fmt: skip
+                       on_error=failed_row, desc=desc, done=done, unit="model")  # fmt: skip
     return (row for _, row in results)
 
 
 def failed_row(job: Job, err: BaseException) -> Row:
     """The row of a job whose worker failed outside the measurement (a Ray task that died)."""
     reason = f"{type(err).__name__}: {_first_line(err)}"
-    return Row(job.model, job.label, job.key, "failed", reason, "{}", 0.0)
+    return Row(job.model, job.label, job.store_key, "failed", reason, "{}", 0.0)
 
 
 def run_job(job: Job) -> Row:
@@ -275,7 +302,7 @@ def run_job(job: Job) -> Row:
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
-    return Row(job.model, job.label, job.key, status, reason, text, seconds)  # type: ignore[arg-type]
+    return Row(job.model, job.label, job.store_key, status, reason, text, seconds)  # type: ignore[arg-type]
 
 
 class _Skip(Exception):
@@ -310,7 +337,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def measure_model(job: Job) -> str:
-    """Build (random init seeded by ``cfg.seed``), probe and measure one model; report JSON."""
+    """Build (random init seeded by ``cfg.init_seed``), probe (``cfg.probe_seed``) and measure
+    one model; its report's JSON."""
     import torch
 
     from criticality.data import make_probes
@@ -321,20 +349,20 @@ def measure_model(job: Job) -> str:
     _check_size(job)
     info = model_info(job.model)
     with torch.random.fork_rng():  # random-init weights depend on the seed only
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.init_seed)
         model = create_model(
             job.model, pretrained=job.weights == "pretrained", weights=job.weights_file
         )
     if cfg.max_params is not None and sum(p.numel() for p in model.parameters()) > cfg.max_params:
         raise _Skip(f"more than {cfg.max_params:,} parameters")
     shape = probe_shape(job.model, info.input_shape, cfg.image_size)
-    x = make_probes(cfg.probes, job.model, shape, n=cfg.n_probes, seed=cfg.seed)
+    x = make_probes(cfg.probes, job.model, shape, n=cfg.n_probes, seed=cfg.probe_seed)
     model = model.to(cfg.device)
     names = list(cfg.measures) if cfg.measures != ("all",) else "all"
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
     if names != "all":
         options = {k: v for k, v in options.items() if k in names}
-    report = measure_or_body(model, x.to(cfg.device), measures=names, seed=cfg.seed,
+    report = measure_or_body(model, x.to(cfg.device), measures=names, seed=cfg.probe_seed,
                              name=job.model, **options)  # fmt: skip
     return report.to_json()
 

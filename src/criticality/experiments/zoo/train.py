@@ -61,7 +61,12 @@ ORGANISE_CHUNK = 20
 
 
 def mix(seed: int, chunk: int) -> int:
-    """The seed of one chunk of the critical start's updates."""
+    """The seed of one chunk of the critical start's updates.
+
+    Not :func:`criticality.seeding.mix_seed`: the committed study (``results/zoo-train``) was
+    trained with this rule and :class:`Batches`'s, and another rule would draw other updates
+    and batches, so its rows would no longer be reproduced. (The two rules give chunk ``c``
+    and global step ``c`` of one seed the same generator seed.)"""
     return 1_000_003 * (seed + 1) + chunk
 
 
@@ -85,7 +90,8 @@ class ZooTrainConfig:
         max_params: the parameter cap when ``nets`` is empty (VGG and AlexNet keep torchvision's
             4096-wide classifiers, 57-129 M parameters: GPU only).
         datasets: ``"fashion_mnist"`` and/or ``"mnist"``.
-        seeds: one training run per seed (initialisation, batch order, augmentation).
+        seeds: the replicates: one training run per seed (initialisation, batch order,
+            augmentation).
         examples: the training budget in examples seen (the same for every network).
         batch_size: examples per step.
         lr: Adam's peak learning rate; cosine decay to 0 over the budget, no warm-up.
@@ -96,6 +102,8 @@ class ZooTrainConfig:
         n_probes: probe images per measurement (the scan's default).
         k: Lyapunov exponents (the scan's default).
         ftle_iter: power-iteration steps of the FTLE (the scan's default).
+        probe_seed: seed of the Gaussian and augmented probe sets and of the measures' random
+            directions, the same for every network and replicate.
         n_test: test images for the accuracy at each point.
         stem: how the networks meet 32 px inputs: ``"imagenet"`` keeps the builders' 224-px
             strides, ``"stride1"`` sets the stem convolution to stride 1 and drops the pool
@@ -130,6 +138,7 @@ class ZooTrainConfig:
     n_probes: int = 4
     k: int = 2
     ftle_iter: int = 10
+    probe_seed: int = 0
     n_test: int = 2000
     stem: str = "imagenet"
     warmup: float = 0.05
@@ -183,7 +192,7 @@ class ZooTrainConfig:
                 "device", "full_from", "starts", "channels_last"}  # fmt: skip
         out = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         # fields added later keep the hash of older studies while they hold their old default
-        for key, old in (("stem", "imagenet"), ("warmup", 0.0)):
+        for key, old in (("stem", "imagenet"), ("warmup", 0.0), ("probe_seed", 0)):
             if out[key] == old:
                 del out[key]
         if "critical" not in self.starts:
@@ -230,19 +239,30 @@ class ZooTrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One network × dataset × seed (picklable: everything a worker needs)."""
+    """One network × dataset × seed × start (picklable: everything a worker needs).
+
+    Attributes:
+        store_key: the store's key of the recipe and measurement
+            (:meth:`ZooTrainConfig.settings`).
+        work: the job's folder of units and training checkpoints.
+    """
 
     net: str
     dataset: str
     seed: int
     config: ZooTrainConfig
-    key: str
+    store_key: str
     work: str
     start: str = "default"
 
     @property
     def label(self) -> str:
         return f"{self.dataset}/{_start(self.start)}seed{self.seed}"
+
+    @property
+    def key(self) -> str:
+        """The job's name in the progress lines: ``NET DATASET/[critical/]seedS``."""
+        return f"{self.net} {self.label}"
 
 
 def _start(start: str) -> str:
@@ -275,7 +295,8 @@ def run(cfg: ZooTrainConfig, out_dir: str | Path) -> Path:
     def save(data: dict[str, Any]) -> None:
         typed = ZooTrainResults.from_dict(data).to_dict()
         write_results(out, "zoo-train", dataclasses.asdict(cfg), typed,
-                      seed={"seeds": list(cfg.seeds)}, device=cfg.device)  # fmt: skip
+                      seed={"seeds": list(cfg.seeds), "probe_seed": cfg.probe_seed},
+                      device=cfg.device)  # fmt: skip
 
     data = train_zoo(cfg, out, on_job=save)
     if cfg.full_from is not None:
@@ -295,7 +316,6 @@ def train_zoo(
     names = cfg.net_names()
     with ResultStore(out / STORE) as store:
         key = store.add_config(cfg.settings())
-        done = store.done(key, include_failed=False)  # failed jobs are tried again
         final = cfg.point_steps()[-1]
         imported = import_results(store, out / "results.json", key)
         if imported:
@@ -315,16 +335,14 @@ def train_zoo(
                  len(names), len(cfg.datasets), len(cfg.seeds), len(cfg.starts), len(jobs),
                  total)  # fmt: skip
         gpus = 1 if cfg.device.startswith("cuda") else 0
-        begin = time.perf_counter()
-        for i, (job, rows) in enumerate(map_jobs(run_job, jobs, executor=cfg.executor,
-                                                 address=cfg.address, gpus=gpus,
-                                                 on_error=failed_rows), 1):  # fmt: skip
+        # the progress (a bar, or a line per job in a log) counts the finished jobs too
+        for job, rows in map_jobs(run_job, jobs, executor=cfg.executor, address=cfg.address,
+                                  gpus=gpus, on_error=failed_rows, desc="zoo-train",
+                                  done=total - len(jobs), unit="job"):  # fmt: skip
             for row in rows:
                 store.put(row)
-            elapsed = time.perf_counter() - begin
-            log.info("zoo-train job %d/%d %s %s: %s (%.0f s elapsed, about %.0f s left)", i,
-                     len(jobs), job.net, job.label, rows[-1].status, elapsed,
-                     elapsed / i * (len(jobs) - i))  # fmt: skip
+            log.info("zoo-train %s %s: %s %s", job.net, job.label, rows[-1].status,
+                     rows[-1].reason)  # fmt: skip
             if on_job is not None:
                 on_job(collect(store, key, names, cfg))
         return collect(store, key, names, cfg)
@@ -419,7 +437,7 @@ def failed_rows(job: Job, err: BaseException) -> list[Row]:
     """A job that failed: one ``failed`` row with the reason (tried again on the next run)."""
     text = str(err).strip().splitlines()
     reason = f"{type(err).__name__}: {text[0][:300] if text else ''}"
-    return [Row(job.net, job.label, job.key, "failed", reason, "{}", 0.0)]
+    return [Row(job.net, job.label, job.store_key, "failed", reason, "{}", 0.0)]
 
 
 # ---- one job ----------------------------------------------------------------------------------
@@ -502,6 +520,7 @@ class Batches:
         self.data, self.cfg, self.seed, self.offset = data, cfg, seed, offset
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # the rule of mix() (kept for the committed study's rows)
         g = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + self.offset + step)
         idx = torch.randint(0, self.data.x_train.shape[0], (self.cfg.batch_size,), generator=g)
         x = augment(self.data.x_train[idx], self.cfg.shift, g)
@@ -576,7 +595,7 @@ def probe_sets(data: Data, cfg: ZooTrainConfig) -> dict[str, torch.Tensor]:
     headline), ``gaussian`` N(0, 1) images (the scale of normalised images) and ``augmented``
     (the test probes shifted like the training data)."""
     x = data.x_test[-cfg.n_probes :]  # the last test images: not among the accuracy's n_test
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(cfg.probe_seed)
     return {"test": x, "gaussian": torch.randn(x.shape, generator=g),
             "augmented": augment(x, max(cfg.shift, 1), g)}  # fmt: skip
 
@@ -630,8 +649,8 @@ def run_job(job: Job) -> list[Row]:
         for step in cfg.point_steps():
             report = reports[step]
             seconds = report["metadata"]["zoo_train"]["seconds"]
-            rows.append(Row(job.net, point_label(job.dataset, job.seed, step, job.start), job.key,
-                            "ok", "", json.dumps(report), seconds))  # fmt: skip
+            label = point_label(job.dataset, job.seed, step, job.start)
+            rows.append(Row(job.net, label, job.store_key, "ok", "", json.dumps(report), seconds))
         log.info("%s %s done in %.1f s", job.net, job.label, time.perf_counter() - start)
         return rows
     finally:
@@ -642,7 +661,7 @@ def run_job(job: Job) -> list[Row]:
 def point_unit(job: Job, step: int) -> tuple[Path, dict[str, Any]]:
     """The file of one measured point and the settings that decide it: the store's key (the
     recipe and the measurement), the network, dataset, seed, start and step."""
-    config = {"store_key": job.key, "net": job.net, "dataset": job.dataset, "seed": job.seed,
+    config = {"store_key": job.store_key, "net": job.net, "dataset": job.dataset, "seed": job.seed,
               "start": job.start, "step": step}  # fmt: skip
     return Path(job.work) / f"point_{step}.json", config
 
@@ -721,12 +740,12 @@ def measure_point(
     dev = cfg.device
     options: dict[str, Any] = {"lyapunov": {"k": cfg.k}, "ftle": {"n_iter": cfg.ftle_iter}}
     options = {k: v for k, v in options.items() if k in cfg.measures}
-    report = measure(body, probes["test"].to(dev), measures=list(cfg.measures), seed=0,
+    report = measure(body, probes["test"].to(dev), measures=list(cfg.measures), seed=cfg.probe_seed,
                      name=job.net, **options)  # fmt: skip
     other = {}
     for name in ("gaussian", "augmented"):
-        alt = measure(body, probes[name].to(dev), measures=["lyapunov"], seed=0, name=job.net,
-                      lyapunov={"k": cfg.k})  # fmt: skip
+        alt = measure(body, probes[name].to(dev), measures=["lyapunov"], seed=cfg.probe_seed,
+                      name=job.net, lyapunov={"k": cfg.k})  # fmt: skip
         other[name] = float(alt.lambda_max)
     n = min(cfg.n_test, data.x_test.shape[0] - cfg.n_probes)
     with torch.inference_mode():

@@ -31,7 +31,7 @@ from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
 from criticality.experiments.zoo.minizoo import MINI_ZOO, train_and_measure
 from criticality.experiments.zoo.results import ZooResults, ZooTrainResults
-from criticality.experiments.zoo.scan import ScanConfig, scan
+from criticality.experiments.zoo.scan import ScanConfig, scan, seed_settings, seeded
 from criticality.experiments.zoo.scan_report import (
     analyse,
     analysis_sections,
@@ -46,6 +46,7 @@ from criticality.experiments.zoo.scan_report import (
     wilcoxon_verdict,
 )
 from criticality.numbers import fmt
+from criticality.progress import Progress, progress
 from criticality.reporting import Section, Table, write_results
 from criticality.reporting.html import Details
 from criticality.reporting.scorecard import ScoreRow, combine
@@ -81,7 +82,9 @@ class ZooConfig:
         n_test: test images for the accuracy in (c).
         n_probes_mini: test images used as probes in (c).
         threads: torch threads while measuring (1 keeps a shared machine responsive).
-        seed: seed of everything.
+        init_seed: seed of the random initialisations in (a) and (b) and of each mini-zoo
+            network's initialisation and batch order in (c) (the one replicate).
+        probe_seed: seed of the probes in (a) and (b) and of the measures' random directions.
         trained_zoo: output folder of a full ``zoo-train`` run (the trained zoo of real
             architectures); its verdict is shown as part (d) when the folder holds a store.
     """
@@ -99,7 +102,8 @@ class ZooConfig:
     n_test: int = 2000
     n_probes_mini: int = 8
     threads: int | None = 1
-    seed: int = 0
+    init_seed: int = 0
+    probe_seed: int = 0
     trained_zoo: str | None = "runs/zoo-train"
 
     @classmethod
@@ -117,14 +121,21 @@ class ZooConfig:
 
 
 def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Parts (a), (b) and (c) of ``cfg``, resumable under ``out_dir``."""
-    out = Path(out_dir)
+    """Parts (a), (b) and (c) of ``cfg``, resumable under ``out_dir``; the progress counts
+    the parts and, within each, its models or mini-zoo networks."""
+    with progress(3, "zoo", unit="part") as bar:
+        return _parts(cfg, Path(out_dir), bar)
+
+
+def _parts(cfg: ZooConfig, out: Path, bar: Progress) -> dict[str, Any]:
     seconds = {}
     start = time.perf_counter()
+    bar.begin("(a) architectures at random initialisation")
     arch = ScanConfig(patterns=cfg.architectures, n_probes=cfg.n_probes,
                       image_size=cfg.image_size, measures=("lyapunov",), time_limit=cfg.time_limit,
-                      max_params=cfg.max_params, threads=cfg.threads, seed=cfg.seed)  # fmt: skip
-    part_a = scan(arch, out / "zoo.sqlite")
+                      max_params=cfg.max_params, threads=cfg.threads, init_seed=cfg.init_seed,
+                      probe_seed=cfg.probe_seed)  # fmt: skip
+    part_a = scan(arch, out / "zoo.sqlite", desc="zoo (a)")
     measured = {r["model"] for r in part_a["rows"]}
     from criticality.zoo import list_models
 
@@ -133,22 +144,29 @@ def run_parts(cfg: ZooConfig, out_dir: str | Path) -> dict[str, Any]:
         for n in list_models(source="torchvision") if n not in measured
     ]  # fmt: skip
     seconds["a"] = time.perf_counter() - start
+    bar.update(label="a")
     start = time.perf_counter()
+    bar.begin("(b) EfficientNet-Lite pretrained and at random initialisation")
     lite = ScanConfig(zoo="timm", patterns=cfg.lite, weights=("pretrained", "random"),
                       probes="photos", n_probes=cfg.lite_n_probes, image_size=None,
                       time_limit=4 * cfg.time_limit, threads=cfg.threads,
-                      seed=cfg.seed)  # fmt: skip
-    part_b = scan(lite, out / "zoo.sqlite")
+                      init_seed=cfg.init_seed, probe_seed=cfg.probe_seed)  # fmt: skip
+    part_b = scan(lite, out / "zoo.sqlite", desc="zoo (b)")
     seconds["b"] = time.perf_counter() - start
+    bar.update(label="b")
     start = time.perf_counter()
-    part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts") for ds in cfg.datasets}
+    bar.begin("(c) the mini-zoo, trained here")
+    with progress(len(cfg.datasets) * len(cfg.specs), "zoo (c)", unit="network") as nets:
+        part_c = {ds: _mini_zoo(cfg, ds, out / "zoo_parts", nets) for ds in cfg.datasets}
     seconds["c"] = time.perf_counter() - start
+    bar.update(label="c")
     log.info("zoo demo parts took %s s", {k: round(v, 1) for k, v in seconds.items()})
     config = dataclasses.asdict(cfg)
     return {"config": config, "a": part_a, "b": part_b, "c": part_c, "seconds": seconds}
 
 
-def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]:
+def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path, bar: Progress) -> list[dict[str, Any]]:
+    """The entries of one dataset, each counted on ``bar`` as it finishes (or is read back)."""
     import torch
 
     from criticality.data import load_tensors
@@ -162,26 +180,31 @@ def _mini_zoo(cfg: ZooConfig, dataset: str, parts: Path) -> list[dict[str, Any]]
         torch.set_num_threads(cfg.threads or threads)
         try:
             return train_and_measure(spec, data, steps=cfg.train_steps,
-                                     n_probes=cfg.n_probes_mini, seed=cfg.seed)  # fmt: skip
+                                     n_probes=cfg.n_probes_mini, seed=cfg.init_seed,
+                                     probe_seed=cfg.probe_seed)  # fmt: skip
         finally:
             torch.set_num_threads(threads)
 
-    return [
-        cached_unit(
-            parts / f"{dataset}_{spec.name}.json",
-            functools.partial(train, spec),
-            config=mini_zoo_unit(cfg, dataset, spec),
-            check=_check_entry,
+    entries = []
+    for spec in cfg.specs:
+        entries.append(
+            cached_unit(
+                parts / f"{dataset}_{spec.name}.json",
+                functools.partial(train, spec),
+                config=mini_zoo_unit(cfg, dataset, spec),
+                check=_check_entry,
+            )
         )
-        for spec in cfg.specs
-    ]
+        bar.update(label=f"{dataset} {spec.name}")
+    return entries
 
 
 def mini_zoo_unit(cfg: ZooConfig, dataset: str, spec: NetSpec) -> dict[str, Any]:
     """The settings that decide one mini-zoo entry (its unit of work: one network trained on
-    one dataset and measured before and after)."""
+    one dataset and measured before and after; seeds keyed as :func:`~.scan.seed_settings`)."""
     return {"dataset": dataset, "spec": dataclasses.asdict(spec), "train_steps": cfg.train_steps,
-            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini, "seed": cfg.seed}  # fmt: skip
+            "n_test": cfg.n_test, "n_probes_mini": cfg.n_probes_mini,
+            **seed_settings(cfg)}  # fmt: skip
 
 
 def _check_entry(entry: Any) -> None:
@@ -461,5 +484,7 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
         from criticality.experiments.zoo.train import read_full
 
         data["d"] = read_full(Path(cfg.trained_zoo))
-    write_results(out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=cfg.seed)
+    write_results(
+        out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=seeded(cfg)
+    )
     return render(out)
