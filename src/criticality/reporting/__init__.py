@@ -73,6 +73,7 @@ def write_results(
 SEED_WORDS = {
     "seeds": "replicates (each run's initialisation, data order and training draws)",
     "probe_seed": "probe inputs, data subsets and the measures' random directions",
+    "init_seed": "the networks' random initialisation (one replicate)",
 }
 
 
