@@ -34,8 +34,28 @@ log = logging.getLogger("criticality.progress")
 _OPEN: list[Progress] = []  # progresses now open, innermost last
 
 
+#: Set inside :func:`log_lines`: log lines even on a terminal.
+_LINES_ONLY = False
+
+
+@contextlib.contextmanager
+def log_lines(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, write one log line per finished unit even on a terminal: for
+    processes that share a terminal (the demo's parts side by side), whose bars would overwrite
+    each other. ``enabled=False``: no change."""
+    global _LINES_ONLY
+    before = _LINES_ONLY
+    _LINES_ONLY = before or enabled
+    try:
+        yield
+    finally:
+        _LINES_ONLY = before
+
+
 def on_terminal() -> bool:
     """Whether stderr is a terminal (draw a bar) rather than a file or pipe (write lines)."""
+    if _LINES_ONLY:
+        return False
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):  # replaced by an object without it, or closed

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
+
+import pytest
 
 from criticality.experiments import demo, demo_parts, get_experiment
 from criticality.experiments.phase import PhaseConfig
@@ -122,3 +125,30 @@ def test_the_repository_committed_studies_are_readable_by_this_version() -> None
         assert study["error"] is None, study
         assert study["command"] and study["status"], f"{study['folder']}: write its study.json"
         assert study["rows"], f"{study['folder']}: its scorecard gave no row"
+
+
+def test_parts_side_by_side_give_the_numbers_of_parts_one_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """``workers=2`` runs the parts in two spawned processes, one thread each: the same data as
+    running them in this process one after the other (one thread: the test's setting)."""
+    parts = ("phase", "zoo-train")
+    serial = demo.DemoConfig(parts=parts, preset="tiny", committed=None, workers=1)
+    demo.run(serial, tmp_path / "serial")
+    demo.run(dataclasses.replace(serial, workers=2), tmp_path / "parallel")
+    for name in parts:
+        one = json.loads((tmp_path / "serial" / name / "results.json").read_text())["data"]
+        two = json.loads((tmp_path / "parallel" / name / "results.json").read_text())["data"]
+        assert _numbers(one) == _numbers(two), name
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        demo.run(dataclasses.replace(serial, workers=0), tmp_path / "none")
+
+
+def _numbers(value: object) -> object:
+    """The data without wall times and dates (which differ between any two runs)."""
+    if isinstance(value, dict):
+        volatile = ("seconds", "time", "created", "elapsed", "wall")
+        return {k: _numbers(v) for k, v in value.items() if not any(w in k for w in volatile)}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from criticality.cli._checks import add_fresh_argument
@@ -38,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "directions (each part's replicate seeds are its own `seeds`; the report's footer lists "
         "both)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parts run side by side, each in its own process on one CPU thread (default: 2 "
+        "for the demo and full presets, 1 for --tiny; 1 runs them one after the other)",
+    )
     add_fresh_argument(parser)
 
 
@@ -48,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     committed = None if args.committed.lower() == "none" else args.committed
     preset = "tiny" if args.tiny else args.preset
     cfg = demo.DemoConfig(parts=parts, preset=preset, probe_seed=args.seed, committed=committed)
+    if args.workers is not None:
+        cfg = dataclasses.replace(cfg, workers=args.workers)
+    elif preset == "tiny":
+        cfg = dataclasses.replace(cfg, workers=1)
     path = demo.run(cfg, args.out)
     print(f"report: {path}")
     return 0
