@@ -35,7 +35,7 @@ lint: $(STAMP)
 TEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m ''

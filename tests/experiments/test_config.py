@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -126,3 +127,22 @@ def test_experiment_help_lists_every_field(capsys: pytest.CaptureFixture[str]) -
     assert "  steps: int = 20\n      optimizer steps of every run (the matched budget)." in out
     for f in dataclasses.fields(get_experiment("training").config):
         assert f"\n  {f.name}: " in out
+
+
+def test_a_list_of_records_is_built_from_json_objects_field_by_field() -> None:
+    """``--set specs=[{...}]`` builds each entry as its dataclass (``NetSpec``), every field
+    checked by its type; anything else is refused naming the field and the entry's fields."""
+    from criticality.zoo import NetSpec
+
+    spec = {"name": "m", "kind": "mlp", "depth": 2, "width": 8, "activation": "tanh",
+            "sigma_w": 1.5}  # fmt: skip
+    cfg = build_config("zoo", "tiny", ["specs=[" + json.dumps(spec) + "]"], None)
+    assert cfg.specs == (NetSpec("m", "mlp", 2, 8, "tanh", 1.5),)
+    with pytest.raises(TypeError, match="specs takes JSON objects with the fields of NetSpec"):
+        build_config("zoo", "tiny", ["specs=[3]"], None)
+    with pytest.raises(ValueError, match="missing kind, depth, width, activation, sigma_w"):
+        build_config("zoo", "tiny", ['specs=[{"name": "m"}]'], None)
+    with pytest.raises(ValueError, match="unknown colour"):
+        build_config("zoo", "tiny", ["specs=[" + json.dumps({**spec, "colour": 1}) + "]"], None)
+    with pytest.raises(ValueError, match=r"specs\.depth must be a whole number"):
+        build_config("zoo", "tiny", ["specs=[" + json.dumps({**spec, "depth": 2.5}) + "]"], None)

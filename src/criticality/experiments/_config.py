@@ -337,7 +337,34 @@ def _check(value: Any, ann: Any, name: str, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"{where}: {name} must be a JSON object, got {_shown(value)}")
         return dict(value)
+    if isinstance(ann, type) and dataclasses.is_dataclass(ann):
+        return _record(value, ann, name, where)
     return _tuples(value)
+
+
+def _record(value: Any, cls: type, name: str, where: str) -> Any:
+    """``value`` as a ``cls`` (a dataclass, e.g. one entry of ``specs``): an instance, or a
+    JSON object of its fields, each checked against its type."""
+    if isinstance(value, cls):
+        return value
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    needed = [n for n, f in fields.items() if f.default is dataclasses.MISSING
+              and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{where}: {name} takes JSON objects with the fields of {cls.__name__} "
+            f"({', '.join(fields)}), got {_shown(value)}"
+        )
+    unknown = sorted(set(value) - set(fields))
+    missing = [n for n in needed if n not in value]
+    if unknown or missing:
+        said = f"unknown {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+        raise ValueError(
+            f"{where}: an entry of {name} ({cls.__name__}) has the fields "
+            f"{', '.join(fields)}; {said}"
+        )
+    hints = _hints(cls)
+    return cls(**{k: _check(v, hints.get(k, Any), f"{name}.{k}", where) for k, v in value.items()})
 
 
 def _tuples(value: Any) -> Any:
