@@ -189,3 +189,30 @@ def test_a_crafted_checkpoint_runs_nothing_and_training_recovers(tmp_path: Path)
     with pytest.raises(DamagedCheckpointError, match=re.escape(str(ckpt))):
         fit(net(), data, steps=4, batch_size=8, checkpoint_dir=ckpt)
     assert not marker.exists()
+
+
+#: Every experiment with a finished folder in this module (the zoo family's runs take longest).
+EXPERIMENTS = ("phase", "measure", "training", "continual", "collapse", "zoo", "architectures",
+               "zoo-train")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_a_crafted_pickle_in_any_file_of_a_folder_runs_nothing(
+    finished: Callable[[str], Path], tmp_path: Path, name: str
+) -> None:
+    """Every file of a finished folder that a run could read back as a tensor file (each
+    ``.pt``, and each unit ``.json`` too) replaced by a pickle whose unpickling would create a
+    marker file: the rerun names a damaged file or completes, and the payload never runs."""
+    out = tmp_path / "run"
+    shutil.copytree(finished(name), out)
+    marker = tmp_path / "pwned"
+    targets = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".pt", ".json"))
+    targets = [p for p in targets if p.name != ".criticality-run.json"]
+    assert targets, f"{name}: no file to replace"
+    for path in targets:
+        torch.save({"value": _Payload(marker)}, path)
+    try:
+        get_experiment(name).run(_config(name), out)
+    except ValueError as err:  # a clear error naming a file of the folder
+        assert str(out) in str(err) or any(p.name in str(err) for p in targets), err
+    assert not marker.exists(), f"{name}: a crafted pickle in its folder ran"

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from criticality._files import set_aside
+from criticality._files import DamagedFileError, read_json, set_aside
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
@@ -370,7 +370,14 @@ def import_results(store: ResultStore, path: Path, key: str) -> int:
     rows taken. This is how a study resumes from its committed data (``results/zoo-train``)."""
     if not path.is_file():
         return 0
-    data = json.loads(path.read_text()).get("data", {})
+    try:
+        results = read_json(path)
+        if not isinstance(results, dict) or not isinstance(results.get("data", {}), dict):
+            raise DamagedFileError(path, "not a results.json: no 'data' object")
+    except DamagedFileError as err:  # the store keeps what finished; results.json is rewritten
+        log.warning("zoo-train: %s; set aside as %s, its rows not taken", err, set_aside(path))
+        return 0
+    data = results.get("data", {})
     have = {(r.model, r.weights) for r in store.rows(key)}
     n = 0
     for part in (data, data.get("full") or {}):
