@@ -32,6 +32,10 @@ def test_map_jobs_logs_a_line_per_unit_with_elapsed_and_left(
         "squares: unit 4 of 5 done (2), T elapsed, about T left",
         "squares: unit 5 of 5 done (3), T elapsed",  # nothing left: no estimate
     ]
+    caplog.clear()  # a resumed run with nothing left still says where it stands
+    assert list(map_jobs(square, [], desc="squares", done=5)) == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "criticality.progress"]
+    assert lines == ["squares: 5 of 5 units already done"]
 
 
 def test_the_estimate_is_the_rate_of_this_run_times_what_is_left(

@@ -59,13 +59,16 @@ def map_jobs(
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    what = desc or getattr(fn, "__name__", "jobs").strip("_").replace("_", " ")
     if not jobs:
+        if done:  # a resumed run with nothing left still says where it stands
+            with progress(done, what, unit=unit, initial=done, shy=True):
+                pass
         return iter(())
     if executor == "ray":
         results = _ray(fn, jobs, address, gpus, on_error)
     else:
         results = _local(fn, jobs, on_error)
-    what = desc or getattr(fn, "__name__", "jobs").strip("_").replace("_", " ")
     return _counted(results, len(jobs) + done, what, unit, done)
 
 
