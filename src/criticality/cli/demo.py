@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=("tiny", "demo", "full"),
         default="demo",
-        help="every part's preset: demo (bounded, about ten minutes on 2 cores; the default), "
+        help="every part's preset: demo (bounded, about seven minutes on 2 cores; the default), "
         "full (every part's long defaults: hours) or tiny (seconds, for tests)",
     )
     parser.add_argument("--tiny", action="store_true", help="the same as --preset tiny")
