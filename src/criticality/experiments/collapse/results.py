@@ -10,16 +10,115 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast, get_args
 
-from criticality.experiments.collapse.config import CollapseConfig
+from criticality.collapse import DATA_MODES
+from criticality.collapse.gaussian import Estimator, Mode
+from criticality.collapse.recursion import DataMode
+from criticality.experiments.collapse.config import CONTROL, CollapseConfig
 
 #: 1: results written before the schema field (flat config); 2: nested config blocks.
 SCHEMA = 2
 RECURSIONS = ("gmm", "vae", "charlm")
 
-#: One generation's numbers, flat (``"lambda_1/encoder"``, ...).
+#: One generation's numbers, flat (``"lambda_1/encoder"``, ...: :class:`Metric` labels).
 Row = dict[str, Any]
+
+
+def _halves(label: str, what: str, form: str) -> tuple[str, str]:
+    """``"a/b"`` as ``("a", "b")``; a ``ValueError`` names ``label`` unless it has exactly two
+    non-empty parts."""
+    first, slash, second = label.partition("/")
+    if not (slash and first and second) or "/" in second:
+        raise ValueError(f"{what} {label!r} is not of the form {form!r}")
+    return first, second
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """One condition of a recursion: how each generation's data is made, and how it trains.
+
+    Attributes:
+        mode: the data mode (:data:`criticality.collapse.DATA_MODES`).
+        method: the training method (``plain``, ``critical_global``, ...).
+    """
+
+    mode: DataMode
+    method: str
+
+    @property
+    def label(self) -> str:
+        """``"mode/method"``: the key of the condition in ``results.json`` and unit stamps."""
+        return f"{self.mode}/{self.method}"
+
+    @property
+    def folder(self) -> str:
+        """``"mode-method"``: the condition's folder under ``OUT/units/VARIANT``."""
+        return f"{self.mode}-{self.method}"
+
+    @classmethod
+    def parse(cls, label: str) -> Condition:
+        """The condition of a ``"mode/method"`` label; a ``ValueError`` names a bad label."""
+        mode, method = _halves(label, "condition", "mode/method")
+        if mode not in DATA_MODES:
+            raise ValueError(
+                f"condition {label!r} has the unknown data mode {mode!r}; modes: {DATA_MODES}"
+            )
+        return cls(cast(DataMode, mode), method)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One number of a :data:`Row`: a measure, of one network part where it has parts.
+
+    Attributes:
+        measure: ``neg_elbo``, ``lambda_1``, ``stage_log_gain``, ...
+        part: the network part (``encoder``, ``depth``, ``time``, ...), or ``None``.
+    """
+
+    measure: str
+    part: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``"measure/part"`` (``"measure"`` without a part): the row's key."""
+        return self.measure if self.part is None else f"{self.measure}/{self.part}"
+
+    @classmethod
+    def parse(cls, label: str) -> Metric:
+        """The metric of a row key; a ``ValueError`` names a bad key."""
+        if "/" not in label and label:
+            return cls(label)
+        return cls(*_halves(label, "metric", "measure/part"))
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianCase:
+    """One simulated case of the exact Gaussian study: an estimator under a data mode.
+
+    Attributes:
+        estimator: ``mle`` or ``unbiased``.
+        mode: ``replace`` or ``accumulate``.
+    """
+
+    estimator: Estimator
+    mode: Mode
+
+    @property
+    def label(self) -> str:
+        """``"estimator/mode"``: the case's key in ``results.json``'s ``gaussian``."""
+        return f"{self.estimator}/{self.mode}"
+
+    @classmethod
+    def parse(cls, label: str) -> GaussianCase:
+        """The case of an ``"estimator/mode"`` key; a ``ValueError`` names a bad key."""
+        est, mode = _halves(label, "Gaussian case", "estimator/mode")
+        if est not in get_args(Estimator) or mode not in get_args(Mode):
+            raise ValueError(
+                f"Gaussian case {label!r}: the estimator is one of {get_args(Estimator)}, "
+                f"the mode one of {get_args(Mode)}"
+            )
+        return cls(cast(Estimator, est), cast(Mode, mode))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +126,7 @@ class VariantResults:
     """One recursion variant (``gmm``, ``vae``, ``charlm-gru``, ...).
 
     Attributes:
-        runs: condition (``"mode/method"``) -> seeds -> generations -> row.
+        runs: condition (:attr:`Condition.label`) -> seeds -> generations -> row.
         reference: the real test data's own scores (text statistics; empty for images).
         analysis: bands, contrasts and lead-lag per condition (:func:`.run.analyse`).
     """
@@ -41,12 +140,22 @@ class VariantResults:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VariantResults:
-        return cls(dict(data["runs"]), dict(data.get("reference", {})), dict(data["analysis"]))
+        """Read one variant's block; a ``ValueError`` names a condition key that is not
+        ``"mode/method"``."""
+        runs = dict(data["runs"])
+        for label in runs:
+            Condition.parse(label)
+        return cls(runs, dict(data.get("reference", {})), dict(data["analysis"]))
 
     @property
     def seeds(self) -> int:
         """Replicates of the control."""
-        return len(self.runs.get("replace/plain", []))
+        return len(self.runs.get(CONTROL, []))
+
+    @property
+    def conditions(self) -> list[Condition]:
+        """The conditions run, in order (a ``ValueError`` names a bad key)."""
+        return [Condition.parse(c) for c in self.runs]
 
 
 @dataclasses.dataclass(frozen=True)
