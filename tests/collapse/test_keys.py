@@ -9,11 +9,13 @@ import pytest
 
 from criticality.experiments.collapse.config import CONTROL, CollapseConfig
 from criticality.experiments.collapse.results import (
+    GAUSSIAN_CASES,
     CollapseResults,
     Condition,
     GaussianCase,
     Metric,
     VariantResults,
+    lambda_keys,
 )
 
 
@@ -42,6 +44,14 @@ def test_metric_and_gaussian_case_round_trip() -> None:
     assert Metric.parse("lambda_1/time") == Metric("lambda_1", "time")
     assert Metric.parse("neg_elbo") == Metric("neg_elbo") and Metric("neg_elbo").label == "neg_elbo"
     assert Metric("stage_log_gain", "encoder").label == "stage_log_gain/encoder"
+    keys = ["neg_elbo", "lambda_1/encoder", "lambda_1_ci/encoder", "sigma/depth", "lambda_1/time"]
+    assert lambda_keys(keys) == ["lambda_1/encoder", "lambda_1/time"]
+    assert [c.label for c in GAUSSIAN_CASES] == [
+        "mle/replace",
+        "unbiased/replace",
+        "mle/accumulate",
+        "unbiased/accumulate",
+    ]
     case = GaussianCase.parse("unbiased/accumulate")
     assert (case.estimator, case.mode) == ("unbiased", "accumulate")
     assert case.label == "unbiased/accumulate"

@@ -11,7 +11,14 @@ import numpy as np
 from criticality.collapse import expected_log_det
 from criticality.collapse.analysis import claim_tests
 from criticality.experiments.collapse.config import CONTROL
-from criticality.experiments.collapse.results import Condition, GaussianCase, Metric, upgrade
+from criticality.experiments.collapse.results import (
+    GAUSSIAN_CASES,
+    Condition,
+    GaussianCase,
+    Metric,
+    lambda_keys,
+    upgrade,
+)
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side
@@ -148,7 +155,7 @@ def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         quality = block["analysis"]["quality"]
         if CONTROL not in runs or len(runs[CONTROL]) < 2:
             continue
-        lam = [k for k in block["analysis"]["metrics"] if k.startswith("lambda_1/")]
+        lam = lambda_keys(block["analysis"]["metrics"])
         tests = claim_tests(
             runs, quality, higher_is_better=HIGHER_IS_BETTER[quality], lambda_keys=lam
         )
@@ -324,7 +331,7 @@ def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
     zs: list[float] = []
     if "gaussian" in data:
         g = data["gaussian"]
-        for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+        for key in (case.label for case in GAUSSIAN_CASES):
             row = g[key]
             # Under replace, v_g is log-normal-like with Var ln v_g growing with g: once its sd
             # passes 1, E v_g (and E‖μ_g‖², which it drives) is carried by runs rarer than the
@@ -456,16 +463,17 @@ def _gaussian(g: dict[str, Any], figures: Path) -> Section:
     from criticality.reporting.plots import save, subplots
 
     fig, axes = subplots(3, (15.0, 4.0))
-    for key, style in (("mle", "-"), ("unbiased", "--")):
-        for mode, color in (("replace", "C0"), ("accumulate", "C1")):
-            row = g[f"{key}/{mode}"]
-            x = np.arange(len(row["variance"]["mean"]))
-            lab = f"{key}, {mode}"
-            axes[0].plot(x, row["variance"]["mean"], style, color=color, label=f"{lab} (sim)")
-            axes[0].plot(x, row["expected_variance"], ":", color="k", lw=0.8)
-            axes[1].plot(x, row["mean_error"]["mean"], style, color=color, label=lab)
-            axes[1].plot(x, row["expected_mean_error"], ":", color="k", lw=0.8)
-            axes[2].plot(x, row["tail_mass"]["mean"], style, color=color, label=lab)
+    for case in sorted(GAUSSIAN_CASES, key=lambda c: c.estimator):  # mle's two modes first
+        row = g[case.label]
+        style = {"mle": "-", "unbiased": "--"}[case.estimator]
+        color = {"replace": "C0", "accumulate": "C1"}[case.mode]
+        x = np.arange(len(row["variance"]["mean"]))
+        lab = f"{case.estimator}, {case.mode}"
+        axes[0].plot(x, row["variance"]["mean"], style, color=color, label=f"{lab} (sim)")
+        axes[0].plot(x, row["expected_variance"], ":", color="k", lw=0.8)
+        axes[1].plot(x, row["mean_error"]["mean"], style, color=color, label=lab)
+        axes[1].plot(x, row["expected_mean_error"], ":", color="k", lw=0.8)
+        axes[2].plot(x, row["tail_mass"]["mean"], style, color=color, label=lab)
     axes[1].axhline(g["bound"], color="r", lw=1, label="π²/6 · d/N (accumulate bound)")
     axes[2].axhline(0.05, color="grey", lw=0.8)
     for ax, title in zip(
@@ -482,7 +490,7 @@ def _gaussian(g: dict[str, Any], figures: Path) -> Section:
     path = save(fig, figures / "gaussian.png")
     last = len(g["mle/replace"]["variance"]["mean"]) - 1
     rows = []
-    for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+    for key in (case.label for case in GAUSSIAN_CASES):
         r = g[key]
         rows.append(
             {
@@ -557,7 +565,7 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
     analysis = block["analysis"]
     conds = list(analysis["conditions"])
     quality = analysis["quality"]
-    lam_keys = [k for k in analysis["metrics"] if k.startswith("lambda_1/")]
+    lam_keys = lambda_keys(analysis["metrics"])
     panels = [quality, TAILS[variant], *lam_keys]
     fig, axes = subplots(len(panels), (4.2 * len(panels), 3.8))
     for ax, key in zip(axes, panels, strict=True):
@@ -568,7 +576,7 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
             lo, hi = np.asarray(b["ci_low"]), np.asarray(b["ci_high"])
             if np.isfinite(lo).all():
                 ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
-        if key.startswith("lambda_1/"):
+        if key in lam_keys:
             ax.axhline(0.0, color="k", lw=0.8, ls="--")
         ax.set_xlabel("generation")
         ax.set_title(_label(key), fontsize=8)
@@ -618,7 +626,7 @@ def _final_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _contrast_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = [analysis["quality"], *[k for k in analysis["metrics"] if k.startswith("lambda_1/")]]
+    keys = [analysis["quality"], *lambda_keys(analysis["metrics"])]
     rows = []
     for cond, entry in analysis["conditions"].items():
         for when in ("contrast_first", "contrast_final"):
@@ -675,7 +683,7 @@ def _reading(variant: str, block: dict[str, Any]) -> str:
         f"Under replace/plain the {_label(q)} went from {fmt(b['mean'][0])} at generation 0 to "
         f"{fmt(b['mean'][last])} at generation {last}."
     ]
-    for key in (k for k in analysis["metrics"] if k.startswith("lambda_1/")):
+    for key in lambda_keys(analysis["metrics"]):
         lb = ctrl["bands"][key]
         parts.append(
             f"λ_1 of the {Metric.parse(key).part}: {fmt(lb['mean'][0], 'exponent')} → "

@@ -9,7 +9,7 @@ naming it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast, get_args
 
 from criticality.collapse import DATA_MODES
@@ -92,6 +92,11 @@ class Metric:
         return cls(*_halves(label, "metric", "measure/part"))
 
 
+def lambda_keys(metrics: Iterable[str]) -> list[str]:
+    """The ``λ_1`` keys among ``metrics`` (``lambda_1/PART``, one per network part), in order."""
+    return [k for k in metrics if (m := Metric.parse(k)).measure == "lambda_1" and m.part]
+
+
 @dataclasses.dataclass(frozen=True)
 class GaussianCase:
     """One simulated case of the exact Gaussian study: an estimator under a data mode.
@@ -119,6 +124,12 @@ class GaussianCase:
                 f"the mode one of {get_args(Mode)}"
             )
         return cls(cast(Estimator, est), cast(Mode, mode))
+
+
+#: The exact Gaussian study's cases, in the report's order.
+GAUSSIAN_CASES = tuple(
+    GaussianCase(e, m) for m in ("replace", "accumulate") for e in ("mle", "unbiased")
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,6 +52,7 @@ from criticality.experiments.collapse.results import (
     GaussianCase,
     Metric,
     VariantResults,
+    lambda_keys,
 )
 from criticality.experiments.collapse.units import Unit, run_unit, setup_of
 from criticality.reporting import write_results
@@ -87,7 +88,7 @@ def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
     for model in ("gmm", "vae", "charlm"):
         for variant, block in (data.get(model) or {}).items():
             analysis = block["analysis"]
-            keys = [analysis["quality"], *(k for k in analysis["metrics"] if "lambda_1/" in k)]
+            keys = [analysis["quality"], *lambda_keys(analysis["metrics"])]
             for condition, found in analysis["conditions"].items():
                 for key in keys:
                     tol = _TOLERANCE["gmm" if model == "gmm" else Metric.parse(key).measure]
