@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any, cast, get_args
+from typing import Any, ClassVar, TypeVar, cast, get_args
 
 from criticality.collapse import DATA_MODES
 from criticality.collapse.gaussian import Estimator, Mode
@@ -35,36 +35,58 @@ def _halves(label: str, what: str, form: str) -> tuple[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Condition:
-    """One condition of a recursion: how each generation's data is made, and how it trains.
+class _Pair:
+    """A key of two named parts, written ``"first/second"`` (the fields, in order).
+
+    Attributes (of the class):
+        WHAT: what the key names, for messages.
+        ALLOWED: the values a part may take, by field name (any non-empty text where absent).
+    """
+
+    WHAT: ClassVar[str]
+    ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @property
+    def label(self) -> str:
+        """The key as ``results.json`` stores it."""
+        return "/".join(str(v) for v in dataclasses.astuple(self))
+
+    @classmethod
+    def parse(cls: type[P], label: str) -> P:
+        """The key's parts; a ``ValueError`` names a label that is not two parts allowed."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        parts = _halves(label, cls.WHAT, "/".join(names))
+        for name, part in zip(names, parts, strict=True):
+            allowed = cls.ALLOWED.get(name)
+            if allowed is not None and part not in allowed:
+                raise ValueError(f"{cls.WHAT} {label!r} has the unknown {name} {part!r}; "
+                                 f"use one of {allowed}")  # fmt: skip
+        return cls(*cast(Any, parts))
+
+
+P = TypeVar("P", bound=_Pair)
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition(_Pair):
+    """One condition of a recursion: how each generation's data is made, and how it trains
+    (:attr:`label` ``"mode/method"`` keys it in ``results.json`` and unit stamps).
 
     Attributes:
         mode: the data mode (:data:`criticality.collapse.DATA_MODES`).
         method: the training method (``plain``, ``critical_global``, ...).
     """
 
+    WHAT: ClassVar[str] = "condition"
+    ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {"mode": DATA_MODES}
+
     mode: DataMode
     method: str
-
-    @property
-    def label(self) -> str:
-        """``"mode/method"``: the key of the condition in ``results.json`` and unit stamps."""
-        return f"{self.mode}/{self.method}"
 
     @property
     def folder(self) -> str:
         """``"mode-method"``: the condition's folder under ``OUT/units/VARIANT``."""
         return f"{self.mode}-{self.method}"
-
-    @classmethod
-    def parse(cls, label: str) -> Condition:
-        """The condition of a ``"mode/method"`` label; a ``ValueError`` names a bad label."""
-        mode, method = _halves(label, "condition", "mode/method")
-        if mode not in DATA_MODES:
-            raise ValueError(
-                f"condition {label!r} has the unknown data mode {mode!r}; modes: {DATA_MODES}"
-            )
-        return cls(cast(DataMode, mode), method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,32 +120,23 @@ def lambda_keys(metrics: Iterable[str]) -> list[str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class GaussianCase:
-    """One simulated case of the exact Gaussian study: an estimator under a data mode.
+class GaussianCase(_Pair):
+    """One simulated case of the exact Gaussian study: an estimator under a data mode
+    (:attr:`label` ``"estimator/mode"`` keys it in ``results.json``'s ``gaussian``).
 
     Attributes:
         estimator: ``mle`` or ``unbiased``.
         mode: ``replace`` or ``accumulate``.
     """
 
+    WHAT: ClassVar[str] = "Gaussian case"
+    ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "estimator": get_args(Estimator),
+        "mode": get_args(Mode),
+    }
+
     estimator: Estimator
     mode: Mode
-
-    @property
-    def label(self) -> str:
-        """``"estimator/mode"``: the case's key in ``results.json``'s ``gaussian``."""
-        return f"{self.estimator}/{self.mode}"
-
-    @classmethod
-    def parse(cls, label: str) -> GaussianCase:
-        """The case of an ``"estimator/mode"`` key; a ``ValueError`` names a bad key."""
-        est, mode = _halves(label, "Gaussian case", "estimator/mode")
-        if est not in get_args(Estimator) or mode not in get_args(Mode):
-            raise ValueError(
-                f"Gaussian case {label!r}: the estimator is one of {get_args(Estimator)}, "
-                f"the mode one of {get_args(Mode)}"
-            )
-        return cls(cast(Estimator, est), cast(Mode, mode))
 
 
 #: The exact Gaussian study's cases, in the report's order.
