@@ -272,3 +272,52 @@ def test_the_probe_seed_keys_the_store_only_when_it_is_not_the_old_fixed_zero() 
     sets = [zoo_train.probe_sets(data, dataclasses.replace(small, probe_seed=s)) for s in (0, 1)]
     assert torch.equal(sets[0]["test"], sets[1]["test"])  # test images: chosen, not drawn
     assert not torch.equal(sets[0]["gaussian"], sets[1]["gaussian"])
+
+
+def test_weights_labels_parse_and_write_back_and_a_bad_one_is_named() -> None:
+    from criticality.experiments.zoo.results import TrainPoint
+
+    point = TrainPoint.parse("fashion_mnist/critical/seed3/step1024")
+    assert point == TrainPoint("fashion_mnist", 3, "critical", 1024)
+    assert point.job == "fashion_mnist/critical/seed3"
+    assert TrainPoint.parse("fashion_mnist/seed0") == TrainPoint("fashion_mnist", 0)  # failed job
+    for label in (
+        "fashion_mnist/seed0/step0",
+        "fashion_mnist/seed12",
+        "mnist/critical/seed1/step7",
+    ):
+        assert TrainPoint.parse(label).label == label
+    assert zoo_train.point_label("fashion_mnist", 1, 256, "critical") == (
+        "fashion_mnist/critical/seed1/step256"
+    )
+    bad = [
+        "fashion_mnist",
+        "fashion_mnist/step5",
+        "fashion_mnist/seedx/step5",
+        "/seed0",
+        "fashion_mnist/seed0/step",
+        "fashion_mnist/default/seed0",
+        "a/b/c/seed0",
+        "d/seed01",
+    ]
+    for label in bad:
+        with pytest.raises(ValueError, match=repr(label)):
+            TrainPoint.parse(label)
+
+
+def test_progress_counts_jobs_at_the_final_step_from_the_parsed_weights() -> None:
+    from criticality.experiments.zoo.results import ZooTrainResults
+    from criticality.experiments.zoo.train_report import progress_text
+
+    def row(model: str, weights: str, status: str = "ok") -> dict[str, Any]:
+        return {"model": model, "weights": weights, "status": status, "reason": "", "report": None}
+
+    rows = [row("a", f"ds/seed{s}/step{t}") for s in (0, 1) for t in (0, 8)]
+    rows += [row("a", "ds/critical/seed0/step8"), row("b", "ds/seed0/step8"),
+             row("b", "ds/seed1/step0"), row("b", "ds/seed1", "failed")]  # fmt: skip
+    plan = {"nets": ["a", "b"], "datasets": ["ds"], "seeds": [0, 1], "starts": ["default"]}
+    text = progress_text(ZooTrainResults("k", {}, rows, planned=plan))
+    # final step 8: a/seed0, a/seed1, a/critical/seed0, b/seed0; only a has both seeds
+    assert text.startswith("4 of 4 planned jobs finished") and "1 of 2 networks" in text
+    with pytest.raises(ValueError, match="'ds/seed0-step8'"):
+        progress_text(ZooTrainResults("k", {}, [row("a", "ds/seed0-step8")], planned=plan))

@@ -10,7 +10,15 @@ import numpy as np
 
 from criticality.collapse import expected_log_det
 from criticality.collapse.analysis import claim_tests
-from criticality.experiments.collapse.results import upgrade
+from criticality.experiments.collapse.config import CONTROL
+from criticality.experiments.collapse.results import (
+    GAUSSIAN_CASES,
+    Condition,
+    GaussianCase,
+    Metric,
+    lambda_keys,
+    upgrade,
+)
 from criticality.numbers import fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
 from criticality.reporting.html import Details, side_by_side
@@ -64,8 +72,6 @@ HIGHER_IS_BETTER = {
     "neg_elbo": False,
     "test_ppl": False,
 }
-#: The literature's remedies (data modes) and the criticality methods, as condition prefixes.
-MODES = ("mixed/", "mixed_fresh/", "accumulate/")
 SUPPORT_KEY = "collapse-support"
 MOVED = {
     SUPPORTED: "moved away from 0",
@@ -75,10 +81,12 @@ MOVED = {
 
 
 def _label(key: str) -> str:
-    if key.startswith("lambda_1/"):
-        return f"λ_1 of the {key.split('/')[1]} (nats per {'step' if 'time' in key else 'stage'})"
-    if key.startswith("sigma/"):
-        return f"σ of the {key.split('/')[1]}"
+    metric = Metric.parse(key)
+    if metric.measure == "lambda_1" and metric.part:
+        per = "step" if metric.part == "time" else "stage"
+        return f"λ_1 of the {metric.part} (nats per {per})"
+    if metric.measure == "sigma" and metric.part:
+        return f"σ of the {metric.part}"
     return LABELS.get(key, key)
 
 
@@ -145,9 +153,9 @@ def _verdicts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for variant, block in _variants(data):
         runs = block["runs"]
         quality = block["analysis"]["quality"]
-        if "replace/plain" not in runs or len(runs["replace/plain"]) < 2:
+        if CONTROL not in runs or len(runs[CONTROL]) < 2:
             continue
-        lam = [k for k in block["analysis"]["metrics"] if k.startswith("lambda_1/")]
+        lam = lambda_keys(block["analysis"]["metrics"])
         tests = claim_tests(
             runs, quality, higher_is_better=HIGHER_IS_BETTER[quality], lambda_keys=lam
         )
@@ -182,7 +190,7 @@ def thin_evidence(variant: str, block: dict[str, Any], config: dict[str, Any]) -
     quality = block["analysis"]["quality"]
     chance = CHANCE.get(quality)
     if chance is not None:
-        start = block["analysis"]["conditions"]["replace/plain"]["bands"][quality]["mean"][0]
+        start = block["analysis"]["conditions"][CONTROL]["bands"][quality]["mean"][0]
         level = chance(config)
         learned = bool(start < 0.9 * level)
         if not learned:
@@ -241,7 +249,7 @@ def _ci(c: dict[str, Any], kind: Any = "diff") -> str:
 
 def _part(key: str) -> str:
     """``lambda_1/encoder`` -> ``encoder``, ``lambda_1/time`` -> ``time (GRU state map)``."""
-    part = key.split("/")[1]
+    part = Metric.parse(key).part or key
     return {"time": "time (GRU state map)"}.get(part, part)
 
 
@@ -282,11 +290,12 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
                 loss_v.append(INCONCLUSIVE)
         for cond, r in t["remedies"].items():
             verdict = v["remedies"][cond]["slows_collapse"]
-            if cond.startswith(MODES):
-                mode_fig.append(f"{variant} {cond.split('/')[0]} {_ci(r['slowing'])}{why}")
+            condition = Condition.parse(cond)
+            if condition.mode != "replace":  # a literature's remedy: another data mode
+                mode_fig.append(f"{variant} {condition.mode} {_ci(r['slowing'])}{why}")
                 mode_v.append(verdict)
-            else:
-                crit_fig.append(f"{variant} {cond.split('/')[1]} {_ci(r['slowing'])}{why}")
+            else:  # a criticality method
+                crit_fig.append(f"{variant} {condition.method} {_ci(r['slowing'])}{why}")
                 crit_v.append(verdict)
     if loss_fig:
         rows.append(ScoreRow(
@@ -322,7 +331,7 @@ def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
     zs: list[float] = []
     if "gaussian" in data:
         g = data["gaussian"]
-        for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+        for key in (case.label for case in GAUSSIAN_CASES):
             row = g[key]
             # Under replace, v_g is log-normal-like with Var ln v_g growing with g: once its sd
             # passes 1, E v_g (and E‖μ_g‖², which it drives) is carried by runs rarer than the
@@ -356,13 +365,12 @@ def _exact_rows(data: dict[str, Any]) -> list[ScoreRow]:
 def _log_det_var(g: dict[str, Any], key: str, row: dict[str, Any]) -> list[float]:
     """Var ln det Σ_g under replace in closed form, for results written before it was stored
     (zeros under accumulate, where ``E v`` stays bounded and its mean is testable)."""
-    est, mode = key.split("/")
+    case = GaussianCase.parse(key)
     generations = len(row["variance"]["mean"]) - 1
-    if mode != "replace":
+    if case.mode != "replace":
         return [0.0] * (generations + 1)
-    estimator: Any = est
     return list(
-        expected_log_det(int(g["n"]), generations, dim=int(g["dim"]), estimator=estimator)[1]
+        expected_log_det(int(g["n"]), generations, dim=int(g["dim"]), estimator=case.estimator)[1]
     )
 
 
@@ -455,16 +463,17 @@ def _gaussian(g: dict[str, Any], figures: Path) -> Section:
     from criticality.reporting.plots import save, subplots
 
     fig, axes = subplots(3, (15.0, 4.0))
-    for key, style in (("mle", "-"), ("unbiased", "--")):
-        for mode, color in (("replace", "C0"), ("accumulate", "C1")):
-            row = g[f"{key}/{mode}"]
-            x = np.arange(len(row["variance"]["mean"]))
-            lab = f"{key}, {mode}"
-            axes[0].plot(x, row["variance"]["mean"], style, color=color, label=f"{lab} (sim)")
-            axes[0].plot(x, row["expected_variance"], ":", color="k", lw=0.8)
-            axes[1].plot(x, row["mean_error"]["mean"], style, color=color, label=lab)
-            axes[1].plot(x, row["expected_mean_error"], ":", color="k", lw=0.8)
-            axes[2].plot(x, row["tail_mass"]["mean"], style, color=color, label=lab)
+    for case in sorted(GAUSSIAN_CASES, key=lambda c: c.estimator):  # mle's two modes first
+        row = g[case.label]
+        style = {"mle": "-", "unbiased": "--"}[case.estimator]
+        color = {"replace": "C0", "accumulate": "C1"}[case.mode]
+        x = np.arange(len(row["variance"]["mean"]))
+        lab = f"{case.estimator}, {case.mode}"
+        axes[0].plot(x, row["variance"]["mean"], style, color=color, label=f"{lab} (sim)")
+        axes[0].plot(x, row["expected_variance"], ":", color="k", lw=0.8)
+        axes[1].plot(x, row["mean_error"]["mean"], style, color=color, label=lab)
+        axes[1].plot(x, row["expected_mean_error"], ":", color="k", lw=0.8)
+        axes[2].plot(x, row["tail_mass"]["mean"], style, color=color, label=lab)
     axes[1].axhline(g["bound"], color="r", lw=1, label="π²/6 · d/N (accumulate bound)")
     axes[2].axhline(0.05, color="grey", lw=0.8)
     for ax, title in zip(
@@ -481,7 +490,7 @@ def _gaussian(g: dict[str, Any], figures: Path) -> Section:
     path = save(fig, figures / "gaussian.png")
     last = len(g["mle/replace"]["variance"]["mean"]) - 1
     rows = []
-    for key in ("mle/replace", "unbiased/replace", "mle/accumulate", "unbiased/accumulate"):
+    for key in (case.label for case in GAUSSIAN_CASES):
         r = g[key]
         rows.append(
             {
@@ -556,7 +565,7 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
     analysis = block["analysis"]
     conds = list(analysis["conditions"])
     quality = analysis["quality"]
-    lam_keys = [k for k in analysis["metrics"] if k.startswith("lambda_1/")]
+    lam_keys = lambda_keys(analysis["metrics"])
     panels = [quality, TAILS[variant], *lam_keys]
     fig, axes = subplots(len(panels), (4.2 * len(panels), 3.8))
     for ax, key in zip(axes, panels, strict=True):
@@ -567,7 +576,7 @@ def _variant(variant: str, block: dict[str, Any], figures: Path) -> Section:
             lo, hi = np.asarray(b["ci_low"]), np.asarray(b["ci_high"])
             if np.isfinite(lo).all():
                 ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
-        if key.startswith("lambda_1/"):
+        if key in lam_keys:
             ax.axhline(0.0, color="k", lw=0.8, ls="--")
         ax.set_xlabel("generation")
         ax.set_title(_label(key), fontsize=8)
@@ -617,7 +626,7 @@ def _final_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _contrast_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = [analysis["quality"], *[k for k in analysis["metrics"] if k.startswith("lambda_1/")]]
+    keys = [analysis["quality"], *lambda_keys(analysis["metrics"])]
     rows = []
     for cond, entry in analysis["conditions"].items():
         for when in ("contrast_first", "contrast_final"):
@@ -648,7 +657,7 @@ def _lead_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "condition": cond,
-                    "λ_1 of": key.split("/")[1],
+                    "λ_1 of": Metric.parse(key).part,
                     "halfway: quality": entry["halfway"]["quality"],
                     "halfway: λ_1": entry["halfway"][key],
                     "best lag": ll["best_lag"],
@@ -665,7 +674,7 @@ def _reading(variant: str, block: dict[str, Any]) -> str:
     analysis = block["analysis"]
     q = analysis["quality"]
     conds = analysis["conditions"]
-    ctrl = conds.get("replace/plain")
+    ctrl = conds.get(CONTROL)
     if ctrl is None:
         return "The control replace/plain was not run."
     b = ctrl["bands"][q]
@@ -674,10 +683,10 @@ def _reading(variant: str, block: dict[str, Any]) -> str:
         f"Under replace/plain the {_label(q)} went from {fmt(b['mean'][0])} at generation 0 to "
         f"{fmt(b['mean'][last])} at generation {last}."
     ]
-    for key in (k for k in analysis["metrics"] if k.startswith("lambda_1/")):
+    for key in lambda_keys(analysis["metrics"]):
         lb = ctrl["bands"][key]
         parts.append(
-            f"λ_1 of the {key.split('/')[1]}: {fmt(lb['mean'][0], 'exponent')} → "
+            f"λ_1 of the {Metric.parse(key).part}: {fmt(lb['mean'][0], 'exponent')} → "
             f"{fmt(lb['mean'][last], 'exponent')}."
         )
     for cond, entry in conds.items():
@@ -698,15 +707,15 @@ def _profile_figure(variant: str, block: dict[str, Any], figures: Path) -> Figur
     from criticality.reporting.plots import save, subplots
 
     runs = block["runs"]
-    parts = sorted({k.split("/")[1] for rows in runs.values() for k in rows[0][0]
-                    if k.startswith("stage_log_gain/")})  # fmt: skip
+    first = {Metric.parse(k) for rows in runs.values() for k in rows[0][0]}
+    parts = sorted({m.part for m in first if m.measure == "stage_log_gain" and m.part})
     if not parts:
         return None
     fig, axes = subplots(len(parts), (4.5 * len(parts), 3.6))
     for ax, part in zip(axes, parts, strict=True):
-        key = f"stage_log_gain/{part}"
+        key = Metric("stage_log_gain", part).label
         for i, (cond, rows) in enumerate(runs.items()):
-            names = rows[0][0][f"stage_names/{part}"]
+            names = rows[0][0][Metric("stage_names", part).label]
             first = np.mean([seed_rows[0][key] for seed_rows in rows], axis=0)
             last = np.mean([seed_rows[-1][key] for seed_rows in rows], axis=0)
             x = np.arange(len(names))
@@ -727,7 +736,7 @@ def _histogram_figure(variant: str, block: dict[str, Any], figures: Path) -> Fig
     """Char-LMs: per-window perplexity of samples under generation 0 (control, first seed)."""
     from criticality.reporting.plots import axes, save
 
-    rows = block["runs"].get("replace/plain", [[]])[0]
+    rows = block["runs"].get(CONTROL, [[]])[0]
     if not rows or "sample_ppl_hist" not in rows[0]:
         return None
     fig, ax = axes(None, (6.5, 4.0))
@@ -769,7 +778,7 @@ def _control_curve(data: dict[str, Any], model: str, variant: str, key: str) -> 
     block = data.get(model, {}).get(variant)
     if block is None:
         return None
-    band = block["analysis"]["conditions"].get("replace/plain", {}).get("bands", {}).get(key)
+    band = block["analysis"]["conditions"].get(CONTROL, {}).get("bands", {}).get(key)
     return None if band is None else list(band["mean"])
 
 

@@ -46,7 +46,14 @@ from criticality.executor import map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments.collapse.config import CONTROL, CollapseConfig
 from criticality.experiments.collapse.report import TITLE, scorecard, sections
-from criticality.experiments.collapse.results import CollapseResults, VariantResults
+from criticality.experiments.collapse.results import (
+    CollapseResults,
+    Condition,
+    GaussianCase,
+    Metric,
+    VariantResults,
+    lambda_keys,
+)
 from criticality.experiments.collapse.units import Unit, run_unit, setup_of
 from criticality.reporting import write_results
 
@@ -81,10 +88,10 @@ def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
     for model in ("gmm", "vae", "charlm"):
         for variant, block in (data.get(model) or {}).items():
             analysis = block["analysis"]
-            keys = [analysis["quality"], *(k for k in analysis["metrics"] if "lambda_1/" in k)]
+            keys = [analysis["quality"], *lambda_keys(analysis["metrics"])]
             for condition, found in analysis["conditions"].items():
                 for key in keys:
-                    tol = _TOLERANCE["gmm" if model == "gmm" else key.split("/")[0]]
+                    tol = _TOLERANCE["gmm" if model == "gmm" else Metric.parse(key).measure]
                     value = found["bands"][key]["mean"][-1]
                     out[f"{variant}.{condition}.{key}@last"] = (value, tol)
     return out
@@ -156,7 +163,7 @@ def gaussian_study(cfg: CollapseConfig) -> dict[str, Any]:
                 row["expected_log_det_var"] = var_ld.tolist()
             if mode == "accumulate" and est == "mle":
                 row["variance_limit"] = accumulate_variance_limit(n)
-            out[f"{est}/{mode}"] = row
+            out[GaussianCase(est, mode).label] = row
     return out
 
 
@@ -195,7 +202,7 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, V
     out: dict[str, Any] = {}
     for variant in variants:
         jobs = [
-            Unit(variant, cond, seed, units, cfg)
+            Unit(variant, Condition.parse(cond), seed, units, cfg)
             for cond in cfg.conditions(model)
             for seed in cfg.seeds
         ]
@@ -203,11 +210,11 @@ def recursion_study(model: str, cfg: CollapseConfig, units: Path) -> dict[str, V
         bar = tqdm(total=len(jobs), desc=variant, disable=not sys.stderr.isatty())
         began = time.perf_counter()
         for job, rows in map_jobs(run_unit, jobs, executor=cfg.executor, address=cfg.address):
-            done[job.condition, job.seed] = rows
+            done[job.condition.label, job.seed] = rows
             bar.update(1)
             spent = time.perf_counter() - began
             log.info("collapse: %s %s seed %d done (unit %d of %d, %.0f s, about %.0f s left)",
-                     variant, job.condition, job.seed, len(done), len(jobs), spent,
+                     variant, job.condition.label, job.seed, len(done), len(jobs), spent,
                      spent / len(done) * (len(jobs) - len(done)))  # fmt: skip
         bar.close()
         runs = {c: [done[c, s] for s in cfg.seeds] for c in cfg.conditions(model)}
@@ -269,8 +276,8 @@ def _matrix(rows: list[list[dict[str, Any]]], key: str) -> np.ndarray:
 def analyse(variant: str, runs: dict[str, list[list[dict[str, Any]]]]) -> dict[str, Any]:
     """Bands per condition and metric, contrasts with the control, and who moves first."""
     quality, _ = QUALITY[variant]
-    lam_keys = [f"lambda_1/{p}" for p in PARTS[variant]]
-    sigma_keys = [f"sigma/{p}" for p in PARTS[variant] if p != "time"]
+    lam_keys = [Metric("lambda_1", p).label for p in PARTS[variant]]
+    sigma_keys = [Metric("sigma", p).label for p in PARTS[variant] if p != "time"]
     metrics = [quality, *EXTRA[variant], *lam_keys, *sigma_keys, "seconds"]
     out: dict[str, Any] = {"quality": quality, "metrics": metrics, "conditions": {}}
     control = runs.get(CONTROL)

@@ -34,7 +34,8 @@ from criticality.collapse.charlm import text_windows
 from criticality.collapse.gmm import sample_true_mixture
 from criticality.collapse.learners import Decoding
 from criticality.collapse.textstats import text_reference, text_stats
-from criticality.experiments.collapse.config import CONTROL, CollapseConfig
+from criticality.experiments.collapse.config import CollapseConfig
+from criticality.experiments.collapse.results import Condition, Metric
 from criticality.reporting import atomic_write, resume_dir
 
 log = logging.getLogger(__name__)
@@ -46,24 +47,24 @@ GMM_SCORES = 2
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
-    """One unit of work: a variant (``gmm``, ``vae``, ``charlm-gru``, ...), a condition
-    (``"mode/method"``) and a seed, resumable per generation under ``units``."""
+    """One unit of work: a variant (``gmm``, ``vae``, ``charlm-gru``, ...), a condition and a
+    seed, resumable per generation under ``units``."""
 
     variant: str
-    condition: str
+    condition: Condition
     seed: int
     units: Path
     cfg: CollapseConfig
 
     @property
     def folder(self) -> Path:
-        return self.units / self.variant / self.condition.replace("/", "-") / f"seed{self.seed}"
+        return self.units / self.variant / self.condition.folder / f"seed{self.seed}"
 
 
 def run_unit(unit: Unit) -> list[dict[str, Any]]:
     """Run (or resume) one unit's generations; one flat row of numbers per generation."""
     cfg, variant = unit.cfg, unit.variant
-    stamp = {"variant": variant, "condition": unit.condition, "seed": unit.seed,
+    stamp = {"variant": variant, "condition": unit.condition.label, "seed": unit.seed,
              **unit_fields(variant, cfg, unit.condition)}  # fmt: skip
     folder = resume_dir(unit.folder, stamp)
     torch.manual_seed(unit.seed)
@@ -147,13 +148,13 @@ def lm_spec(variant: str, cfg: CollapseConfig) -> CharLMSpec:
 
 def make_learner(
     variant: str,
-    cond: str,
+    cond: Condition,
     cfg: CollapseConfig,
     setup: dict[str, Any],
     base: dict[str, torch.Tensor] | None = None,
 ) -> Any:
     """``make(generation, init_seed)`` for one variant and condition."""
-    method = cond.split("/")[1]
+    method = cond.method
     options = _options(method, cfg)
     if variant == "gmm":
         k = cfg.gmm.components
@@ -216,17 +217,16 @@ def _pretrained(
     return state
 
 
-def recursion_of(variant: str, cond: str, seed: int, cfg: CollapseConfig) -> Recursion:
+def recursion_of(variant: str, cond: Condition, seed: int, cfg: CollapseConfig) -> Recursion:
     """The recursion of one run: sizes of the variant, mode of the condition."""
     n = {"gmm": cfg.gmm.n, "vae": cfg.vae.n}.get(variant, cfg.charlm.n)
     generations = cfg.generations
     if variant == "gmm" and cfg.gmm.generations is not None:
         generations = cfg.gmm.generations
-    mode: Any = cond.split("/")[0]
     return Recursion(
         generations=generations,
         n_samples=n,
-        mode=mode,
+        mode=cond.mode,
         real_fraction=cfg.real_fraction,
         n_real=n,
         warm_start=cfg.warm_start,
@@ -235,21 +235,20 @@ def recursion_of(variant: str, cond: str, seed: int, cfg: CollapseConfig) -> Rec
     )
 
 
-def unit_fields(variant: str, cfg: CollapseConfig, condition: str = CONTROL) -> dict[str, Any]:
+def unit_fields(variant: str, cfg: CollapseConfig, condition: Condition) -> dict[str, Any]:
     """The config fields a unit of ``variant`` under ``condition`` depends on (its resume
     stamp): the recursion's, the variant's own block (``gmm``, ``vae``, ``charlm`` without the
     other architectures), and only where they act the criticality penalty's (``critical_*``
     methods) and the mixed modes' share of real data, so that changing one of those
     recomputes only the units it affects."""
-    mode, method = condition.split("/")
     generations = recursion_of(variant, condition, 0, cfg).generations
     out: dict[str, Any] = {"generations": generations, "warm_start": cfg.warm_start,
                            "seed": cfg.seed}  # fmt: skip
     if variant != "gmm":
         out["epochs_per_generation"] = cfg.epochs_per_generation
-    if method.startswith("critical"):
+    if condition.method.startswith("critical"):
         out |= {"critical_weight": cfg.critical_weight, "sub_batch": cfg.sub_batch}
-    if mode.startswith("mixed"):
+    if condition.mode.startswith("mixed"):
         out["real_fraction"] = cfg.real_fraction
     block = variant.split("-")[0]
     if block == "gmm":
@@ -269,7 +268,7 @@ def _flat(record: Any) -> dict[str, Any]:
         if key == "criticality":
             for part, rec in value.items():
                 for k, v in rec.items():
-                    row[f"{k}/{part}"] = v
+                    row[Metric(k, part).label] = v
         else:
             row[key] = value
     return row

@@ -11,6 +11,7 @@ message naming both. The rows stay the JSON records the store and the statistics
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -70,13 +71,61 @@ class ScanResults(Results):
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainPoint:
+    """What a zoo-train row's ``weights`` names: one job (a dataset, a seed, a start), and the
+    training step of the point measured (``None`` in a failed job's row, which has no point).
+
+    Attributes:
+        dataset: the training data (``fashion_mnist``).
+        seed: the training seed.
+        start: ``default`` (the builder's initialisation) or ``critical`` (the intervention arm).
+        step: the optimiser steps taken before the point was measured, or ``None``.
+    """
+
+    dataset: str
+    seed: int
+    start: str = "default"
+    step: int | None = None
+
+    @property
+    def job(self) -> str:
+        """``DATASET/seedS`` (``DATASET/START/seedS`` for another start): the job's name."""
+        start = "" if self.start == "default" else f"{self.start}/"
+        return f"{self.dataset}/{start}seed{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """``weights`` as stored: the job's name, then ``/stepN`` when there is a step."""
+        return self.job if self.step is None else f"{self.job}/step{self.step}"
+
+    @classmethod
+    def parse(cls, label: str) -> TrainPoint:
+        """The point of a stored ``weights`` label; a ``ValueError`` names a bad label."""
+        found = _WEIGHTS.fullmatch(label)
+        if found is None or found["start"] == "default":  # the default start is not written
+            raise ValueError(
+                f"zoo-train weights {label!r} is not of the form 'DATASET/[START/]seedS[/stepN]' "
+                "(the default start is left out)"
+            )
+        step = found["step"]
+        return cls(found["dataset"], int(found["seed"]), found["start"] or "default",
+                   None if step is None else int(step))  # fmt: skip
+
+
+_WEIGHTS = re.compile(
+    r"(?P<dataset>[^/]+)/(?:(?P<start>[^/]+)/)?seed(?P<seed>0|[1-9]\d*)(?:/step(?P<step>0|[1-9]\d*))?"
+)
+
+
+@dataclasses.dataclass(frozen=True)
 class ZooTrainResults(_Optional):
     """The trained zoo: every stored point of one configuration.
 
     Attributes:
         config_hash: the store key of the recipe and measurement (:meth:`ZooTrainConfig.settings`).
         settings: those settings.
-        rows: one per measured point (``weights`` is ``DATASET/[critical/]seedS/stepN``).
+        rows: one per measured point (``weights``: a :attr:`TrainPoint.label`,
+            ``DATASET/[critical/]seedS/stepN``).
         planned: the networks, datasets, seeds and starts asked for (``None``: read from a
             store without its config).
         full: a full run's results shown beside this run (``full_from``), or ``None``.

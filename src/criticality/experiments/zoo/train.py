@@ -40,7 +40,7 @@ from criticality._files import DamagedFileError, read_json, set_aside
 from criticality.executor import EXECUTORS, map_jobs
 from criticality.experiments._registry import register_experiment, render
 from criticality.experiments._units import cached_unit
-from criticality.experiments.zoo.results import ZooTrainResults
+from criticality.experiments.zoo.results import TrainPoint, ZooTrainResults
 from criticality.experiments.zoo.train_report import (
     TITLE,
     headline,
@@ -258,7 +258,8 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/{_start(self.start)}seed{self.seed}"
+        """``DATASET/[critical/]seedS`` (:attr:`TrainPoint.job`)."""
+        return TrainPoint(self.dataset, self.seed, self.start).job
 
     @property
     def key(self) -> str:
@@ -272,8 +273,8 @@ def _start(start: str) -> str:
 
 def point_label(dataset: str, seed: int, step: int, start: str = "default") -> str:
     """The store's ``weights`` of one measured point (``DATASET/seedS/stepN`` for the default
-    start, ``DATASET/critical/seedS/stepN`` for the intervention arm)."""
-    return f"{dataset}/{_start(start)}seed{seed}/step{step}"
+    start, ``DATASET/critical/seedS/stepN`` for the intervention arm: :class:`TrainPoint`)."""
+    return TrainPoint(dataset, seed, start, step).label
 
 
 @register_experiment(

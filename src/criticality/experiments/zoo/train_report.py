@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from criticality.experiments.zoo.results import ZooTrainResults
+from criticality.experiments.zoo.results import TrainPoint, ZooTrainResults
 from criticality.experiments.zoo.scan_report import (
     DISTANCE,
     analyse,
@@ -509,25 +509,21 @@ def progress_text(part: ZooTrainResults) -> str:
     """How much of the planned study finished: jobs (network × dataset × seed × start) with
     their final point stored, and networks with every planned seed of the default start."""
     plan = part.planned
-    final = max((_step(r["weights"]) for r in part.rows if r["status"] == "ok"), default=None)
-    done = {(r["model"], r["weights"].rsplit("/", 1)[0]) for r in part.rows
-            if r["status"] == "ok" and _step(r["weights"]) == final}  # fmt: skip
+    points = [(r["model"], TrainPoint.parse(r["weights"])) for r in part.rows
+              if r["status"] == "ok"]  # fmt: skip
+    final = max((p.step for _, p in points if p.step is not None), default=None)
+    done = {(model, p.job) for model, p in points if p.step == final}
     if not plan:
         return f"{len(done)} jobs finished."
     total = len(plan["nets"]) * len(plan["datasets"]) * len(plan["seeds"]) * len(plan["starts"])
     full = sum(
-        all((n, f"{ds}/seed{s}") in done for ds in plan["datasets"] for s in plan["seeds"])
+        all((n, TrainPoint(ds, s).job) in done for ds in plan["datasets"] for s in plan["seeds"])
         for n in plan["nets"]
     )
     return (
         f"{len(done)} of {total} planned jobs finished (network × dataset × seed × start); "
         f"{full} of {len(plan['nets'])} networks have every seed of the default start."
     )
-
-
-def _step(weights: str) -> int:
-    tail = weights.rsplit("/", 1)[-1]
-    return int(tail[4:]) if tail.startswith("step") and tail[4:].isdigit() else -1
 
 
 def headline(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
