@@ -7,13 +7,15 @@ between rounds. The ratio of each round's pair is kept; the result is their medi
 bootstrap 95% interval of that median, beside the load average and the process CPU time (the
 clock on one thread, see ``_bench.py``). Target (issue 25): ≤ 1.05 on every measure.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/nonfinite_cost.py [--rounds 9] [--out FILE]``.
+Each timing repeats the call until it lasts ``--min-seconds``. Run:
+``OMP_NUM_THREADS=1 python benchmarks/nonfinite_cost.py [--rounds 9] [--out FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -66,17 +68,23 @@ def median_interval(ratios: list[float], seed: int = 0) -> tuple[float, float]:
     return float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
 
 
-def ratio_rounds(fn: Callable[[], Any], rounds: int) -> dict[str, Any]:
+def ratio_rounds(fn: Callable[[], Any], rounds: int, calls: int) -> dict[str, Any]:
+    """Per round, ``calls`` calls with the checks and ``calls`` without, the order alternating."""
+
+    def many() -> None:
+        for _ in range(calls):
+            fn()
+
     ratios, on_s, off_s = [], [], []
     for r in range(rounds):
         if r % 2 == 0:
-            on = seconds(fn)
+            on = seconds(many)
             with checks_off():
-                off = seconds(fn)
+                off = seconds(many)
         else:
             with checks_off():
-                off = seconds(fn)
-            on = seconds(fn)
+                off = seconds(many)
+            on = seconds(many)
         ratios.append(on / off)
         on_s.append(on)
         off_s.append(off)
@@ -85,14 +93,16 @@ def ratio_rounds(fn: Callable[[], Any], rounds: int) -> dict[str, Any]:
         "ratio": statistics.median(ratios),
         "interval_95": [low, high],
         "ratios": ratios,
-        "seconds_on": statistics.median(on_s),
-        "seconds_off": statistics.median(off_s),
+        "calls_per_timing": calls,
+        "seconds_on": statistics.median(on_s) / calls,
+        "seconds_off": statistics.median(off_s) / calls,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--min-seconds", type=float, default=0.25, help="per timing")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--out", type=Path, default=RESULTS / "nonfinite_cost.json")
     args = parser.parse_args()
@@ -106,7 +116,9 @@ def main() -> None:
         x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
         for key, fn in measures(model, x).items():
             fn()  # warm-up
-            row = {"model": name, "measure": key, "probes": n, **ratio_rounds(fn, args.rounds)}
+            calls = max(1, math.ceil(args.min_seconds / seconds(fn)))
+            row = {"model": name, "measure": key, "probes": n}
+            row.update(ratio_rounds(fn, args.rounds, calls))
             lo, hi = row["interval_95"]
             print(f"{name:16s} {key:16s} {row['ratio']:.3f} [{lo:.3f}, {hi:.3f}]", flush=True)
             rows.append(row)
@@ -115,6 +127,7 @@ def main() -> None:
     result = {
         "machine": info,
         "rounds": args.rounds,
+        "source": str(Path(prepared_module.__file__).resolve()),
         "wall_seconds": time.perf_counter() - wall,
         "cpu_seconds": time.process_time() - cpu,
         "rows": rows,

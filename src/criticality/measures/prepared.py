@@ -235,7 +235,7 @@ class _FiniteWatch:
 
     def _keep(self, i: int, what: str, t: torch.Tensor) -> None:
         if t.numel():
-            self.extremes.append(torch.aminmax(t.detach()))
+            self.extremes.append(torch.aminmax(t.detach() if t.requires_grad else t))
             self.where.append((i, what))
 
     def read(self) -> None:
