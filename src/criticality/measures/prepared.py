@@ -14,8 +14,9 @@ returns no tensor is refused (:class:`TypeError`), and a stage whose output or f
 tangent holds NaN or inf stops the measure with a :class:`NonFiniteError` naming that stage, the
 first one where it happens (the outputs' extremes are kept on the device and read once per call,
 :class:`_FiniteWatch`; an error the NaN causes later is reported as the NaN). Values inside
-``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``) cannot be inspected there; :func:`check_finite` checks a measure's numbers afterwards and finds
-the stage by one plain forward pass, and :func:`check_degenerate` reports a stage that maps every
+``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``) cannot be inspected there;
+:func:`check_finite` checks a measure's numbers afterwards and finds the stage by one plain
+forward pass, and :func:`check_degenerate` reports a stage that maps every
 perturbation exactly to zero (``ln g = -inf``) instead of a floor value. While the block runs,
 :class:`~._stage_checks.StageGuard` watches the stages: buffers a stage writes in its forward
 are put back afterwards (a warning names the stage; a ``torch.func`` transform that cannot
