@@ -12,9 +12,11 @@ Per-stage checks that every measure gets live here, as forward hooks on each of 
 while the context is open (every stage call of every measure happens inside it): a stage that
 returns no tensor is refused (:class:`TypeError`), and a stage whose output or forward-mode
 tangent holds NaN or inf stops the measure with a :class:`NonFiniteError` naming that stage, the
-first one where it happens. Values inside ``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``)
-cannot be inspected there; :func:`check_finite` checks a measure's numbers afterwards and finds
-the stage by one plain forward pass, and :func:`check_degenerate` reports a stage that maps every
+first one where it happens (the outputs' extremes are kept on the device and read once per call,
+:class:`_FiniteWatch`; an error the NaN causes later is reported as the NaN). Values inside
+``torch.func`` transforms (``vmap``, ``jvp``, ``vjp``) cannot be inspected there;
+:func:`check_finite` checks a measure's numbers afterwards and finds the stage by one plain
+forward pass, and :func:`check_degenerate` reports a stage that maps every
 perturbation exactly to zero (``ln g = -inf``) instead of a floor value. While the block runs,
 :class:`~._stage_checks.StageGuard` watches the stages: buffers a stage writes in its forward
 are put back afterwards (a warning names the stage; a ``torch.func`` transform that cannot
@@ -137,9 +139,17 @@ def prepared(
         _check_fits(stage_list[0], x[:2])  # two: a norm in train mode needs more than one
         stage_names = [getattr(s, "name", str(i)) for i, s in enumerate(stage_list)]
         guard = StageGuard(stage_list, stage_names, measure)
+        watch = _FiniteWatch(measure, stage_names)
         try:
-            with _watched(stage_list, measure, guard):
-                yield Prepared(tuple(stage_list), x)
+            with _watched(stage_list, measure, guard, watch):
+                try:
+                    yield Prepared(tuple(stage_list), x)
+                except Exception as err:
+                    # A stage that went NaN or inf before the error is what to report: the
+                    # error may well be its consequence (a solver meeting NaN).
+                    watch.read_before(err)
+                    raise
+            watch.read()  # once per call
         except RuntimeError as err:
             better = guard.explain(err, x[: min(2, len(x))])  # a train-mode norm needs two
             if better is None:
@@ -150,7 +160,9 @@ def prepared(
 
 
 @contextlib.contextmanager
-def _watched(stage_list: Sequence[nn.Module], measure: str, guard: StageGuard) -> Iterator[None]:
+def _watched(
+    stage_list: Sequence[nn.Module], measure: str, guard: StageGuard, watch: _FiniteWatch
+) -> Iterator[None]:
     """Forward hooks checking every stage's output (see the module docstring)."""
     handles = []
     for i, stage in enumerate(stage_list):
@@ -160,7 +172,7 @@ def _watched(stage_list: Sequence[nn.Module], measure: str, guard: StageGuard) -
 
         def hook(module: nn.Module, args: Any, out: Any, i: int = i, stage: Any = stage) -> None:
             guard.after(i, args)
-            _check_output(out, measure, i, getattr(stage, "name", str(i)))
+            _check_output(out, measure, i, getattr(stage, "name", str(i)), watch)
 
         handles.append(stage.register_forward_pre_hook(pre))
         handles.append(stage.register_forward_hook(hook))
@@ -171,7 +183,7 @@ def _watched(stage_list: Sequence[nn.Module], measure: str, guard: StageGuard) -
             handle.remove()
 
 
-def _check_output(out: Any, measure: str, i: int, name: str) -> None:
+def _check_output(out: Any, measure: str, i: int, name: str, watch: _FiniteWatch) -> None:
     where = f"stage {i} ({name!r})"
     if not isinstance(out, torch.Tensor):
         raise TypeError(
@@ -182,15 +194,87 @@ def _check_output(out: Any, measure: str, i: int, name: str) -> None:
         )
     if _wrapped(out) or out.device.type == "meta" or not out.is_floating_point():
         return
-    # Outside the measures' torch-function modes (the JVP rules): plain checks, no overhead.
+    watch.see(i, out)
+
+
+#: What a stage's output holds: its forward values, and its forward-mode tangent.
+_VALUES, _TANGENTS = "forward values", "tangents (perturbations)"
+
+
+class _FiniteWatch:
+    """The per-stage non-finite checks of one measure call, read once per call.
+
+    Each stage output (and its forward-mode tangent) leaves its minimum and maximum on its
+    device: one reduction, no copy of the output and no wait for the device. NaN shows in both,
+    +inf in the maximum, -inf in the minimum, so the pair is finite exactly when the output is.
+    :meth:`read` looks at all of them together, once when the measure's block ends (and every
+    ``flush_every`` outputs, which bounds the memory), and raises :class:`NonFiniteError` naming
+    the first stage output, in call order, that held NaN or inf: the one the measure would have
+    stopped at had each output been read at once.
+
+    Args:
+        measure: the measure's name, for the message.
+        names: the stages' names.
+        flush_every: read after this many outputs.
+    """
+
+    def __init__(self, measure: str, names: Sequence[str], flush_every: int = 1024) -> None:
+        self.measure, self.names, self.flush_every = measure, list(names), flush_every
+        self.extremes: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.where: list[tuple[int, str]] = []  # (stage, what) of each entry of ``extremes``
+
+    def see(self, i: int, out: torch.Tensor) -> None:
+        """Keep the extremes of stage ``i``'s output ``out`` and of its tangent, if any."""
+        # Outside the measures' torch-function modes (the JVP rules), and without a tangent or
+        # an autograd graph for the extremes themselves.
+        with torch._C.DisableTorchFunction():
+            level = fwAD._current_level
+            # fwAD.unpack_dual without its Python wrapper (a third of this method's time)
+            primal, tangent = torch._unpack_dual(out, level) if level >= 0 else (out, None)
+            self._keep(i, _VALUES, primal)
+            if tangent is not None and not _wrapped(tangent):
+                self._keep(i, _TANGENTS, tangent)
+        if len(self.extremes) >= self.flush_every:
+            self.read()
+
+    def _keep(self, i: int, what: str, t: torch.Tensor) -> None:
+        if t.numel():
+            self.extremes.append(torch.aminmax(t.detach() if t.requires_grad else t))
+            self.where.append((i, what))
+
+    def read(self) -> None:
+        """Raise :class:`NonFiniteError` if an output seen since the last read held NaN or inf."""
+        extremes, where = self.extremes, self.where
+        self.extremes, self.where = [], []
+        first = _first_nonfinite(extremes)
+        if first is not None:
+            i, what = where[first]
+            raise NonFiniteError(
+                _nonfinite_message(self.measure, f"stage {i} ({self.names[i]!r})", what)
+            )
+
+    def read_before(self, err: BaseException) -> None:
+        """:meth:`read`, the :class:`NonFiniteError` chained to ``err`` (raised after it)."""
+        try:
+            self.read()
+        except NonFiniteError as nonfinite:
+            raise nonfinite from err
+
+
+def _first_nonfinite(extremes: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> int | None:
+    """Index of the first ``(min, max)`` pair holding NaN or inf; one wait per device."""
+    first = None
     with torch._C.DisableTorchFunction():
-        finite = bool(torch.isfinite(out).all())
-        tangent = fwAD.unpack_dual(out).tangent
-        finite_tangent = tangent is None or _wrapped(tangent) or bool(torch.isfinite(tangent).all())
-    if not finite:
-        raise NonFiniteError(_nonfinite_message(measure, where, "forward values"))
-    if not finite_tangent:
-        raise NonFiniteError(_nonfinite_message(measure, where, "tangents (perturbations)"))
+        by_device: dict[torch.device, list[int]] = {}
+        for n, (lo, _) in enumerate(extremes):
+            by_device.setdefault(lo.device, []).append(n)
+        for idx in by_device.values():
+            values = torch.stack([v for n in idx for v in extremes[n]]).reshape(len(idx), 2)
+            bad = ~torch.isfinite(values).all(dim=1)  # (len(idx),)
+            if bool(bad.any()):
+                n = idx[int(bad.nonzero()[0, 0])]
+                first = n if first is None else min(first, n)
+    return first
 
 
 def _nonfinite_message(measure: str, where: str, what: str) -> str:

@@ -1,0 +1,113 @@
+"""The per-stage non-finite checks, read once per call (issue 25): same stage named as when each
+stage output was read at once; the error a NaN causes later is reported as the NaN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from criticality.measures import ftle, lyapunov_spectrum
+from criticality.measures.prepared import NonFiniteError, _FiniteWatch, prepared
+
+
+class _SqrtAbs(nn.Module):
+    """Finite values, infinite derivative where the input is exactly zero."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.abs().sqrt()
+
+
+class _KeepNonzero(nn.Module):
+    """``where(h != 0, h, 0)``: drops whatever tangent the zero entries carry."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.where(h != 0, h, torch.zeros_like(h))
+
+
+def _chain() -> list[nn.Module]:
+    first, last = nn.Linear(6, 6, bias=False), nn.Linear(6, 6, bias=False)
+    with torch.no_grad():
+        nn.init.eye_(first.weight)
+        nn.init.orthogonal_(last.weight)
+    return [first, _SqrtAbs(), _KeepNonzero(), last]
+
+
+def _x() -> torch.Tensor:
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    x[:, 2] = 0.0  # sqrt'(0) = inf at stage 1; stage 2 drops it again
+    return x
+
+
+def test_tangent_gone_infinite_inside_the_chain_is_named_by_lyapunov() -> None:
+    with pytest.raises(NonFiniteError, match=r"tangents \(perturbations\) first .* stage 1 "):
+        lyapunov_spectrum(_chain(), _x(), k=1)
+
+
+def test_tangent_gone_infinite_inside_the_chain_is_named_by_ftle() -> None:
+    # The product J v is finite (stage 2 drops the infinite entries): only a per-stage check
+    # of the tangents sees stage 1.
+    with pytest.raises(NonFiniteError, match=r"tangents \(perturbations\) first .* stage 1 "):
+        ftle(_chain(), _x(), n_iter=5)
+
+
+class _Boom(nn.Module):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("a solver met NaN")
+
+
+def test_a_failure_after_a_nan_is_reported_as_the_nan() -> None:
+    lin = nn.Linear(4, 4)
+    with torch.no_grad():
+        lin.weight[0, 0] = float("nan")
+    stages = [nn.Tanh(), lin, _Boom()]
+    with pytest.raises(NonFiniteError, match=r"forward values first .* stage 1 ") as info:
+        lyapunov_spectrum(stages, torch.randn(2, 4), k=1)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    # without the NaN, the failure itself comes through
+    with pytest.raises(RuntimeError, match="a solver met NaN"):
+        lyapunov_spectrum([nn.Tanh(), nn.Linear(4, 4), _Boom()], torch.randn(2, 4), k=1)
+
+
+def test_the_first_output_in_call_order_is_named_across_flushes() -> None:
+    watch = _FiniteWatch("m", ["a", "b", "c"], flush_every=4)
+    ok = torch.ones(2, 3)
+    for _ in range(3):  # 3 entries: no read yet
+        watch.see(0, ok)
+    assert len(watch.extremes) == 3
+    watch.see(1, ok)  # the 4th entry: read, all finite, emptied
+    assert watch.extremes == []
+    neg_inf = ok.clone()
+    neg_inf[1, 2] = -float("inf")  # shows in the minimum only
+    pos_inf = ok.clone()
+    pos_inf[0, 0] = float("inf")  # in the maximum only
+    watch.see(2, neg_inf)
+    watch.see(1, pos_inf)
+    with pytest.raises(NonFiniteError, match=r"forward values first .* stage 2 \('c'\)"):
+        watch.read()
+    watch.see(0, torch.full((2,), float("nan")))
+    watch.see(1, ok)
+    watch.see(1, ok)
+    with pytest.raises(NonFiniteError, match=r"stage 0 \('a'\)"):
+        watch.see(2, ok)  # the 4th entry triggers the read
+    watch.see(1, torch.empty(0, 3))  # nothing to check
+    watch.read()
+
+
+def test_memory_stays_bounded_over_many_stage_calls() -> None:
+    stages = [nn.Linear(4, 4), nn.Tanh()]
+    with prepared(stages, torch.randn(2, 4), measure="m") as run:
+        h = run.inputs
+        for _ in range(3000):
+            h = run.stages[1](run.stages[0](h))
+        watches = [
+            c.cell_contents
+            for hook in run.stages[0]._forward_hooks.values()
+            for c in (hook.__closure__ or ())
+            if isinstance(c.cell_contents, _FiniteWatch)
+        ]
+        assert watches and all(len(w.extremes) < w.flush_every for w in watches)
+    stages = [nn.Tanh(), nn.Linear(4, 4)]
+    nonfinite = pytest.raises(NonFiniteError, match=r"stage 1 \('1'\)")
+    with nonfinite, prepared(stages, torch.randn(2, 4), measure="m") as run:
+        run.stages[1](run.stages[0](run.inputs) * float("inf"))
