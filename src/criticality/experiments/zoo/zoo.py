@@ -349,21 +349,13 @@ def scorecard(data: dict[str, Any]) -> list[ScoreRow]:
         recs, init = _mini_records(entries)
         pair = paired(recs + init)
         if pair is not None:
-            t = pair["test"]
-            trained.append(
-                f"(c) {ds}: median {fmt(t['median_diff'], 'diff')}, "
-                f"p = {fmt(t['p_value'], 'p')}, n = {t['n']}"
-            )
-            verdicts.append(wilcoxon_verdict(t))
+            trained.append(_wilcoxon_text(f"(c) {ds}", pair["test"]))
+            verdicts.append(wilcoxon_verdict(pair["test"]))
             link = link or _c_paired_title(ds)
     pair_b = paired(records(results.b["rows"]))
     if pair_b is not None:
-        t = pair_b["test"]
-        trained.append(
-            f"(b) Lite: median {fmt(t['median_diff'], 'diff')}, p = "
-            f"{fmt(t['p_value'], 'p')}, n = {t['n']}"
-        )
-        verdicts.append(wilcoxon_verdict(t))
+        trained.append(_wilcoxon_text("(b) Lite", pair_b["test"]))
+        verdicts.append(wilcoxon_verdict(pair_b["test"]))
         link = link or PART_B
     if trained:
         rows.append(
@@ -488,3 +480,11 @@ def run(cfg: ZooConfig, out_dir: str | Path) -> Path:
         out, "zoo", data["config"], ZooResults.from_dict(data).to_dict(), seed=seeded(cfg)
     )
     return render(out)
+
+
+def _wilcoxon_text(label: str, test: dict[str, Any]) -> str:
+    """A paired Wilcoxon test in one line: its median difference, p and n."""
+    return (
+        f"{label}: median {fmt(test['median_diff'], 'diff')}, p = {fmt(test['p_value'], 'p')}, "
+        f"n = {test['n']}"
+    )
