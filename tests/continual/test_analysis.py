@@ -170,7 +170,11 @@ def test_verdict_says_when_the_order_cannot_be_measured():
     a["lead_lag"]["plain"]["lead"] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     text = verdict(a)
     assert "could not be measured" in text and "nan" not in text.split("Supported here")[0]
-    assert "Not supported: the loss of criticality comes first" in text
+    # an order that could not be measured is not called against the claim: it is not tested
+    assert "the loss of criticality comes first" not in text.split("Not tested")[0]
+    assert text.endswith(
+        "Not tested (λ_1 measured at too few tasks): the loss of criticality comes first."
+    )
 
 
 def test_the_verdict_reads_every_method_of_the_criticality_kind() -> None:

@@ -263,6 +263,7 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     worse = -1 if higher else 1  # the sign of a loss of performance
     supported: list[str] = []
     against: list[str] = []
+    untested: list[str] = []
     d = a["drift"][perf][b]
     lost = _sign(d["change"]) == worse
     text = [
@@ -289,7 +290,14 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
             0: "no significant change.",
         }[away]
     )
-    (supported if away == 1 else against).append("plain training loses criticality")
+    _call(
+        "plain training loses criticality",
+        away == 1,
+        _finite(dist["change"]),
+        supported,
+        against,
+        untested,
+    )
     corr = a["correlation"]["abs_lambda_1"][b]
     rho = corr["mean_rho"]
     expected = worse  # farther from criticality, worse performance
@@ -311,8 +319,13 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
     if extra:
         text.append("For comparison, " + "; ".join(extra) + ".")
     together = _sign(rho) == expected
-    (supported if together else against).append(
-        "distance to criticality and performance move together within runs"
+    _call(
+        "distance to criticality and performance move together within runs",
+        together,
+        math.isfinite(rho["mean"]),
+        supported,
+        against,
+        untested,
     )
     lead = a["lead_lag"][b]["lead"]
     order = _sign(lead)
@@ -329,7 +342,14 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
         )
     else:
         text.append("Which moved first could not be measured (too few measured tasks).")
-    (supported if order == 1 else against).append("the loss of criticality comes first")
+    _call(
+        "the loss of criticality comes first",
+        order == 1,
+        math.isfinite(lead["mean"]),
+        supported,
+        against,
+        untested,
+    )
     rescue = []
     consistent = inconsistent = 0
     for method, comp in a["tail"].items():
@@ -370,7 +390,24 @@ def verdict(a: Mapping[str, Any], criticality: Sequence[str] | None = None) -> s
         "Supported here: " + ("; ".join(supported) or "none of the claim's parts") + ". "
         "Not supported: " + ("; ".join(against) or "nothing") + "."
     )
+    if untested:
+        text.append(f"Not tested (λ_1 measured at too few tasks): {'; '.join(untested)}.")
     return " ".join(text)
+
+
+def _finite(stat: Mapping[str, Any]) -> bool:
+    """Whether a statistic's interval could be computed."""
+    return math.isfinite(stat.get("ci_low", math.nan)) and math.isfinite(
+        stat.get("ci_high", math.nan)
+    )
+
+
+def _call(
+    part: str, holds: bool, measured: bool, supported: list[str], against: list[str],
+    untested: list[str],
+) -> None:  # fmt: skip
+    """File one part of the claim: supported, not supported, or not tested (no number)."""
+    (untested if not measured else supported if holds else against).append(part)
 
 
 CLAIM = (
