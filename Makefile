@@ -30,12 +30,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# the suite on 2 workers (tests sharing an expensive fixture stay on one: tests/conftest.py);
+# the suite on 2 pytest-xdist workers (each makes its own session fixtures: the tiny demo, Ray);
 # TEST_WORKERS=0 runs it in one process
 TEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m ''

@@ -44,21 +44,3 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.set_num_threads(threads)
     return out
 
-
-#: Fixtures whose tests share one pytest-xdist worker (``make test`` runs ``-n 2 --dist
-#: loadgroup``): one Ray instance per machine, and the expensive session fixtures made once.
-_SHARED_FIXTURES = {"local_ray": "ray", "tiny_demo": "tiny_demo"}
-#: Modules whose module-scoped fixtures run every experiment once: kept on one worker.
-_SHARED_MODULES = ("test_fuzz_experiments.py",)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests that share an expensive fixture in one xdist group (a no-op without
-    ``--dist loadgroup``), so that a parallel run makes each fixture once, as a serial one."""
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        group = next((g for f, g in _SHARED_FIXTURES.items() if f in names), None)
-        if group is None and item.path.name in _SHARED_MODULES:
-            group = item.path.stem
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
