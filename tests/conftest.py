@@ -43,4 +43,3 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         torch.set_num_threads(threads)
     return out
-
