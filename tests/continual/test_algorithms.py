@@ -114,6 +114,51 @@ def test_cbp_contribution_utility_after_one_step():
     assert cbp.age[0].tolist() == [1.0] * 4
 
 
+def test_cbp_adaptable_utility_over_two_steps_in_closed_form():
+    net = cbp_net()  # w_out columns (1, 1), (−2, 1), (0.5, −0.5), (1, −3)
+    w_in = net[0].weight.detach().abs().mean(dim=1)
+    cbp = ContinualBackprop(
+        net, replacement_rate=0.0, decay_rate=0.9, utility="adaptable_contribution"
+    )
+    h1 = torch.tensor([[1.0, 0.0, 2.0, 4.0], [3.0, 0.0, 0.0, 2.0]], dtype=torch.float64)
+    h2 = torch.tensor([[0.0, 1.0, 2.0, 2.0]], dtype=torch.float64)
+    out = torch.tensor([1.0, 1.5, 0.5, 2.0], dtype=torch.float64)  # mean_k |w_out[k, i]|
+    cbp.step({0: h1}, None)
+    # step 1: f = 0.1·mean h; bias-corrected f̂ = mean h, so y = mean|h − mean h|·out/w_in
+    f1 = 0.1 * h1.mean(0)
+    y1 = (h1 - h1.mean(0)).abs().mean(0) * out / w_in
+    assert torch.allclose(cbp.mean[0], f1)
+    assert torch.allclose(cbp.utility[0], 0.1 * y1)
+    cbp.step({0: h2}, None)
+    # step 2: f = 0.9 f1 + 0.1 h2; f̂ = f / (1 − 0.9²)
+    f2 = 0.9 * f1 + 0.1 * h2[0]
+    y2 = (h2[0] - f2 / (1 - 0.81)).abs() * out / w_in
+    assert torch.allclose(cbp.mean[0], f2)
+    assert torch.allclose(cbp.utility[0], 0.9 * 0.1 * y1 + 0.1 * y2)
+
+
+def test_cbp_utilities_of_an_ensemble_equal_its_members_utilities():
+    nets = [mlp(5, (4, 3), 2, seed=s) for s in range(2)]
+    x = torch.randn(2, 3, 5)
+    for kind in ("contribution", "adaptable_contribution"):
+        ens = stack(nets)
+        alone = [ContinualBackprop(n, replacement_rate=0.0, utility=kind) for n in nets]
+        together = ContinualBackprop(ens, replacement_rate=0.0, utility=kind)
+        feats = [activations_of(n, x[s]) for s, n in enumerate(nets)]
+        together.step({i: torch.stack([f[i] for f in feats]) for i in range(2)}, None)
+        for s, cbp in enumerate(alone):
+            cbp.step(feats[s], None)
+            for i in range(2):
+                assert torch.allclose(together.utility[i][s], cbp.utility[i], rtol=1e-6)
+
+
+def activations_of(net: nn.Module, x: torch.Tensor) -> dict[int, torch.Tensor]:
+    layers = hidden_layers(net)
+    with record_activations(layers, training_only=False) as latest:
+        net(x)
+    return dict(latest)
+
+
 def test_cbp_replaces_exactly_the_lowest_utility_mature_units():
     net = cbp_net()
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)

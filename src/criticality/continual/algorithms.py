@@ -182,15 +182,21 @@ class ContinualBackprop(_UnitState):
         return replaced
 
     def _instant(self, layer: Any, h: torch.Tensor) -> torch.Tensor:
-        """This step's utility ``y`` per unit, shape ``(*E, units)``."""
+        """This step's utility ``y`` per unit, shape ``(*E, units)``.
+
+        The weights' row statistics (``Σ_k |w_out[k, i]|``, ``mean_j |w_in[i, j]|``) are
+        reduced in the weights' own dtype, as the reference does, and only the per-unit
+        results are promoted to float64: converting the whole incoming matrix every step cost
+        a third of a batch-1 training step (784-100-100-100 ensembles)."""
         i = layer.index
-        out = layer.out_rows().detach().abs().to(torch.float64)  # (*E, units, n_out)
+        out = _row_abs(layer.outgoing, units_last=not layer.transposed, mean=False)
         if self.utility_kind == "contribution":
-            return h.abs().mean(dim=-2) * out.sum(dim=-1)
+            return h.abs().mean(dim=-2) * out
         self.mean[i].mul_(self.decay).add_(h.mean(dim=-2), alpha=1 - self.decay)
         centred = h - (self.mean[i] / (1 - self.decay ** self.age[i])).unsqueeze(-2)
-        w_in = layer.in_rows().detach().abs().to(torch.float64).mean(dim=-1)
-        return centred.abs().mean(dim=-2) * out.mean(dim=-1) / w_in.clamp_min(1e-30)
+        w_in = _row_abs(layer.incoming, units_last=layer.transposed, mean=True)
+        out_mean = out / layer.out_rows().shape[-1]
+        return centred.abs().mean(dim=-2) * out_mean / w_in.clamp_min(1e-30)
 
     def _lowest(self, i: int, eligible: torch.Tensor, n_due: torch.Tensor) -> torch.Tensor:
         """Mask of the ``n_due`` eligible units with the lowest bias-corrected utility, per
@@ -220,6 +226,17 @@ class ContinualBackprop(_UnitState):
         for name in ("utility", "mean", "age", "due"):
             for mine, saved in zip(getattr(self, name), state[name], strict=True):
                 mine.copy_(saved)
+
+
+def _row_abs(linear: nn.Module, *, units_last: bool, mean: bool) -> torch.Tensor:
+    """Per unit, the sum (or mean) of ``|w|`` over a linear layer's weight entries that belong
+    to that unit, in float64, shape ``(*E, units)``. ``units_last``: the units index the
+    weight's last dimension (an ``nn.Linear`` read by the unit, or an ensemble's incoming
+    layer); otherwise they index the one before it."""
+    w = linear.weight.detach().abs()
+    dim = -2 if units_last else -1
+    reduced = w.mean(dim=dim) if mean else w.sum(dim=dim)
+    return reduced.to(torch.float64)
 
 
 class ReDo(_UnitState):
