@@ -18,6 +18,7 @@ from criticality.continual.analysis import (
     run_correlations,
     series,
     tail_comparisons,
+    tail_mean,
 )
 from criticality.experiments.continual.report import verdict
 
@@ -65,6 +66,34 @@ def test_lagged_rho_skips_tasks_without_a_measurement():
     assert np.isfinite(lagged_rho(sparse, y, 0))
     both = np.isfinite(sparse)
     assert lagged_rho(sparse, y, 0) == pytest.approx(lagged_rho(x[both], y[both], 0))
+
+
+def test_a_sparse_measure_is_compared_at_the_ends_of_its_own_measurements():
+    # 17 tasks, λ_1 measured at tasks 0 and 10 only (measure_every=10): the ends are those two
+    lam = [math.nan] * 17
+    lam[0], lam[10] = -0.05, -0.25
+    run = make_run("plain", 0, lam, [0.9] * 17)
+    assert tail_mean(run, "start.lambda_1", head=True) == pytest.approx(-0.05)
+    assert tail_mean(run, "start.lambda_1") == pytest.approx(-0.25)
+    # 100 tasks measured every 10th and at the last: 11 measurements, the ends are 2 each
+    dense = [math.nan] * 100
+    for t in [*range(0, 100, 10), 99]:
+        dense[t] = float(t)
+    run = make_run("plain", 0, dense, [0.9] * 100)
+    assert tail_mean(run, "start.lambda_1", head=True) == pytest.approx(5.0)
+    assert tail_mean(run, "start.lambda_1") == pytest.approx(94.5)
+    # every task measured: the first and last 10 % of tasks, as before
+    run = make_run("plain", 0, list(range(20)), [0.9] * 20)
+    assert tail_mean(run, "start.lambda_1", head=True) == pytest.approx(0.5)
+    assert tail_mean(run, "start.lambda_1") == pytest.approx(18.5)
+
+
+def test_a_measure_taken_once_has_no_ends():
+    lam = [math.nan] * 5
+    lam[0] = 0.3
+    run = make_run("plain", 0, lam, [0.9] * 5)
+    assert math.isnan(tail_mean(run, "start.lambda_1"))
+    assert math.isnan(tail_mean(run, "start.lambda_1", head=True))
 
 
 def test_half_change_task_of_steps():

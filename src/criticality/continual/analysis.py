@@ -266,12 +266,21 @@ def lead_lag(runs: Sequence[Run], x_key: str, y_key: str, max_lag: int = 5) -> d
 
 
 def tail_mean(run: Run, key: str, fraction: float = 0.1, head: bool = False) -> float:
-    """Mean of ``key`` over the last (or with ``head`` the first) ``fraction`` of tasks."""
+    """Mean of ``key`` over the last (or with ``head`` the first) ``fraction`` of the tasks
+    where it was measured.
+
+    A quantity measured every task is read over the last ``fraction`` of tasks; one measured
+    every ``n``-th task (λ_1 with ``measure_every``) over the last ``fraction`` of its
+    measurements (at least one), so that a sparse curve is compared at its own ends rather
+    than read as missing. NaN when it was measured at fewer than two tasks (its two ends would
+    be one measurement).
+    """
     y = series(run, key)
+    y = y[np.isfinite(y)]
+    if y.size < 2:
+        return math.nan
     k = max(1, math.ceil(fraction * y.size))
-    part = y[:k] if head else y[-k:]
-    part = part[np.isfinite(part)]
-    return float(part.mean()) if part.size else math.nan
+    return float((y[:k] if head else y[-k:]).mean())
 
 
 def tail_comparisons(
