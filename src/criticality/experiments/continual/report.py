@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from criticality.experiments.continual import reference
 from criticality.experiments.continual.results import ContinualResults
 from criticality.numbers import Kind, fmt, fmt_ci
 from criticality.reporting import Figure, Section, Table
@@ -426,6 +427,30 @@ def _compute_minutes(data: ContinualResults) -> float:
     return float(sum(row.compute_minutes for row in data.throughput))
 
 
+def _reference_table(runs: Sequence[Mapping[str, Any]], fraction: float) -> Table:
+    """Dohare et al.'s permuted-MNIST findings beside this run's numbers."""
+    rows = [
+        {
+            "their finding": r["claim"],
+            "where": r["source"],
+            "this run": fmt_ci(r["value"], r["ci_low"], r["ci_high"], "diff"),
+            "read as": r["measured"],
+            "seeds": r["n"],
+            "call": r["call"],
+        }
+        for r in reference.compare(runs, fraction)
+    ]
+    return Table(
+        rows,
+        caption="Against Dohare et al. (Nature 2024; ED = Extended Data): their permuted-MNIST "
+        "findings (plotted over 800 tasks, 30 runs, no table published) and this run's "
+        "numbers (95 % interval over seeds; dead units and effective rank in % at task "
+        "start, weights mean |w|). "
+        "A finding agrees when the interval lies on its side of 0, disagrees when it lies on "
+        "the other, and cannot be told otherwise.",
+    )
+
+
 def _setup(data: ContinualResults) -> str:
     s = data.stream
     n_runs = len(data.runs)
@@ -498,6 +523,8 @@ def sections(data: dict[str, Any], out_dir: Path) -> list[Section]:
             "width); beside them ours, at the end of each task on the fixed probe batch.",
         )
     )
+    if reference.applies(results.stream, results.runs):
+        main.items.append(_reference_table(results.runs, a["fraction"]))
     stage = _stage_figure(results, figures / "continual_stages.png")
     if stage is not None:
         main.items.append(Figure(stage, "Per-stage log-gain ln g_l at task start (0 = critical)."))
