@@ -1,6 +1,7 @@
 """The tables docs/continual.md shows for a finished continual run, from its ``results.json``
 alone: per method the first and last 10 % of tasks (online performance, dead units, effective
-rank, λ_1 at task start) and each method minus the baseline over the last tasks, paired by seed.
+rank, λ_1 at task start), each method minus the baseline over the last tasks, paired by seed,
+and (permuted MNIST) Dohare et al.'s findings beside the run's numbers.
 
     python benchmarks/continual_tables.py runs/continual_all
 """
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from criticality.experiments.continual import reference
 from criticality.numbers import Kind, fmt, fmt_ci
 
 
@@ -38,7 +40,8 @@ def diff(c: dict[str, Any], kind: Kind) -> str:
 
 
 def main(out: str) -> None:
-    a = json.loads((Path(out) / "results.json").read_text())["data"]["analysis"]
+    data = json.loads((Path(out) / "results.json").read_text())["data"]
+    a = data["analysis"]
     perf = a["performance"]
     print("| method | online acc. first | last | dead units (task end) | effective rank "
           "| λ_1 (task start) |\n|---|---|---|---|---|---|")  # fmt: skip
@@ -53,6 +56,11 @@ def main(out: str) -> None:
         print(f"| {m} | {diff(comp[perf], 'diff')} | {fmt(comp[perf]['p_t'], 'p')} | "
               f"{diff(comp['start.abs_lambda_1'], 'exponent')} | "
               f"{diff(comp['end.dead'], 'diff')} |")  # fmt: skip
+    if reference.applies(data["stream"], data["runs"]):
+        print("\n| their finding | where | this run | read as | call |\n|---|---|---|---|---|")
+        for r in reference.compare(data["runs"], a["fraction"]):
+            value = fmt_ci(r["value"], r["ci_low"], r["ci_high"], "diff")
+            print(f"| {r['claim']} | {r['source']} | {value} | {r['measured']} | {r['call']} |")
 
 
 if __name__ == "__main__":
