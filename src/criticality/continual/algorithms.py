@@ -233,7 +233,9 @@ def _row_abs(linear: nn.Module, *, units_last: bool, mean: bool) -> torch.Tensor
     to that unit, in float64, shape ``(*E, units)``. ``units_last``: the units index the
     weight's last dimension (an ``nn.Linear`` read by the unit, or an ensemble's incoming
     layer); otherwise they index the one before it."""
-    w = linear.weight.detach().abs()
+    weight = linear.weight
+    assert isinstance(weight, torch.Tensor)
+    w = weight.detach().abs()
     dim = -2 if units_last else -1
     reduced = w.mean(dim=dim) if mean else w.sum(dim=dim)
     return reduced.to(torch.float64)
