@@ -19,7 +19,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
-from criticality.measures._jvp_rules import PrimalCache, TangentRules
+from criticality.measures._jvp_rules import REPLAYING, PrimalCache, TangentRules
 from criticality.stages import batch_independent
 
 _FORWARD_AD_READY = False
@@ -143,9 +143,13 @@ class Linearized:
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         """``J v`` for a tangent ``v`` of shape ``(B, ...)``; shape ``(B, ...')``."""
         self.cache.start_pass()
-        with TangentRules(self.cache), fwAD.dual_level():
-            out = self.fn(fwAD.make_dual(self.x, v))
-            primal, tan = fwAD.unpack_dual(out)
+        replaying = REPLAYING.set(not self.cache.recording)
+        try:
+            with TangentRules(self.cache), fwAD.dual_level():
+                out = self.fn(fwAD.make_dual(self.x, v))
+                primal, tan = fwAD.unpack_dual(out)
+        finally:
+            REPLAYING.reset(replaying)
         self.cache.end_pass()
         return torch.zeros_like(primal) if tan is None else tan
 
