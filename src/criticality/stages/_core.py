@@ -144,7 +144,7 @@ def register_adapter(
         def declared(model: Any) -> list[Stage]:
             stage_list = fn(model)
             for stage in stage_list:
-                if stage._declared is None:
+                if isinstance(stage, Stage) and stage._declared is None:
                     stage._declared = batch_independent
             return stage_list
 
