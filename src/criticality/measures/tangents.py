@@ -134,11 +134,17 @@ class Linearized:
     Args:
         fn: the map, ``(B, ...) -> (B, ...')``; deterministic (eval mode).
         x: the point, shape ``(B, ...)``.
+
+    Attributes:
+        output: ``fn(x)`` from the first call, shape ``(B, ...')`` (``None`` before it); made
+            with autograd's graph when ``x`` requires grad and the call runs with grad enabled,
+            so that ``Jᵀ u`` can be back-propagated from it without a forward pass of its own.
     """
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
         ready_forward_ad()
         self.fn, self.x, self.cache = fn, x, PrimalCache()
+        self.output: torch.Tensor | None = None
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         """``J v`` for a tangent ``v`` of shape ``(B, ...)``; shape ``(B, ...')``."""
@@ -150,6 +156,8 @@ class Linearized:
                 primal, tan = fwAD.unpack_dual(out)
         finally:
             REPLAYING.reset(replaying)
+        if self.output is None:
+            self.output = primal
         self.cache.end_pass()
         return torch.zeros_like(primal) if tan is None else tan
 
