@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from criticality.collapse.intime import time_stages
 from criticality.measures import critical_sigma_w, ftle, lyapunov_spectrum, meanfield
+from criticality.measures import lyapunov as lyapunov_module
+from criticality.measures.tangents import push_tangents
+from criticality.stages import Stage, batch_independent
 from criticality.zoo import fixed_point_inputs, mlp, orthogonal_chain
 
 D64 = torch.float64
@@ -165,3 +172,99 @@ def test_bad_inputs_get_clear_errors() -> None:
         lyapunov_spectrum(net, [[0.0] * 8])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="norm"):
         lyapunov_spectrum(net, torch.randn(2, 8), norm="l1")  # type: ignore[arg-type]
+
+
+def _declared(stage_list: list[nn.Module], independent: bool) -> list[nn.Module]:
+    """The same stage bodies, declared to allow stacking tangents along the batch or not."""
+    return [Stage(f"s{i}", s, batch_independent=independent) for i, s in enumerate(stage_list)]
+
+
+def _rows(stage_list: list[nn.Module]) -> tuple[list[int], Callable[[], None]]:
+    rows: list[int] = []
+    handles = [
+        s.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+        for s in stage_list
+    ]
+    return rows, lambda: [h.remove() for h in handles]  # type: ignore[func-returns-value]
+
+
+def _small_cnn() -> list[nn.Module]:
+    def bn(c: int) -> nn.BatchNorm2d:
+        norm = nn.BatchNorm2d(c)
+        with torch.no_grad():
+            norm.running_mean.uniform_(-0.5, 0.5)  # type: ignore[union-attr]
+            norm.running_var.uniform_(0.5, 2.0)  # type: ignore[union-attr]
+            norm.weight.uniform_(0.5, 1.5)
+        return norm
+
+    return [
+        nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), bn(4), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), bn(4), nn.Tanh()),
+        nn.Sequential(nn.Flatten(), nn.Linear(4 * 5 * 5, 12), nn.Tanh()),
+        nn.Linear(12, 10),
+    ]
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn"])
+def test_spectrum_with_stacked_tangents_equals_the_per_tangent_path(
+    net: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tangents as ``B·k`` batch rows and the per-tangent ``vmap`` path give the same spectrum
+    to float32 round-off (the MLP's small flat states are stacked unasked, the CNN's on
+    request); a stage declared dependent is never stacked."""
+    torch.manual_seed(0)
+    if net == "mlp":
+        stage_list: list[nn.Module] = list(mlp(depth=6, width=16, sigma_w=1.5, out_dim=10))
+        x = torch.randn(3, 16)
+    else:
+        stage_list, x = _small_cnn(), torch.randn(3, 2, 5, 5)
+        stacked_push = functools.partial(push_tangents, how="stacked")
+        monkeypatch.setattr(lyapunov_module, "push_tangents", stacked_push)
+    k = 8
+    results, seen = [], []
+    for independent in (True, False):
+        staged = _declared(stage_list, independent)
+        rows, remove = _rows(staged)
+        results.append(lyapunov_spectrum(staged, x, k=k))
+        remove()
+        seen.append(rows)
+    # the first row count is prepared()'s check of the first stage on two inputs
+    assert set(seen[0][1:]) == {3 * k} and set(seen[1][1:]) == {3}
+    stacked, per_tangent = results
+    np.testing.assert_allclose(stacked.local, per_tangent.local, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stacked.exponents, per_tangent.exponents, rtol=1e-5, atol=1e-6)
+
+
+def test_time_step_stages_are_not_stacked_and_keep_their_spectrum() -> None:
+    """The collapse package's time steps hold ``B`` rows of inputs: they refuse stacking, and
+    their spectrum equals one native JVP per tangent with QR (float64)."""
+    torch.manual_seed(1)
+    b, t_len, d, k = 3, 5, 6, 4
+    step = _TanhStep(d).to(D64)
+    inputs, h0 = torch.randn(b, t_len, d, dtype=D64), torch.randn(b, d, dtype=D64)
+    stage_list = time_stages(step, inputs)
+    assert not any(batch_independent(s) for s in stage_list)
+    res = lyapunov_spectrum(stage_list, h0, k=k)  # a stacked state would fail in TimeStep
+    gen = torch.Generator().manual_seed(0)  # the measure's draw of the initial tangents
+    q, _ = torch.linalg.qr(torch.randn(b, k, d, generator=gen, dtype=D64).transpose(1, 2))
+    h, logs = h0, []
+    for stage in stage_list:
+        pushed = [torch.func.jvp(stage, (h,), (q[:, :, i],)) for i in range(k)]
+        h = pushed[0][0]
+        q, r = torch.linalg.qr(torch.stack([p[1] for p in pushed], dim=2))  # (B, D, k)
+        logs.append(r.diagonal(dim1=-2, dim2=-1).abs().log())
+    expected = torch.stack(logs, dim=1).detach().numpy()  # (B, T, k)
+    np.testing.assert_allclose(res.local, expected, rtol=0, atol=1e-10)
+
+
+class _TanhStep(nn.Module):
+    """``h' = tanh(W h + U x)``, a step with ``forward(x_t, h)`` as the time stages take it."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.w, self.u = nn.Linear(d, d, bias=False), nn.Linear(d, d)
+        with torch.no_grad():
+            self.w.weight.mul_(3.0)
+
+    def forward(self, x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.w(h) + self.u(x_t))

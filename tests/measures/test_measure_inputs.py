@@ -25,8 +25,9 @@ FAST: dict[str, dict[str, Any]] = {
 }
 #: Measures that run the model forward (weight_alpha reads the weights, meanfield a formula).
 FORWARD = [n for n in list_measures() if n not in ("weight_alpha", "meanfield")]
-#: Measures that differentiate through torch.func transforms, which cannot follow a buffer write.
-TRANSFORMS = {"ftle", "branching"}
+#: Measures that differentiate through torch.func transforms, which cannot follow a buffer write
+#: (ftle back-propagates with plain autograd since issue 25: it measures and warns).
+TRANSFORMS = {"branching"}
 #: Measures whose torch.func.vmap refuses a random operation inside a stage.
 RANDOM_REFUSED = {"branching"}
 LOGGER = "criticality.measures._stage_checks"

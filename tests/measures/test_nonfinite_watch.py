@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from criticality.measures import ftle, lyapunov_spectrum
-from criticality.measures.prepared import NonFiniteError, _FiniteWatch, prepared
+from criticality.measures._jvp_rules import REPLAYING
+from criticality.measures.prepared import (
+    _TANGENTS,
+    _VALUES,
+    NonFiniteError,
+    _FiniteWatch,
+    prepared,
+)
 
 
 class _SqrtAbs(nn.Module):
@@ -111,3 +119,27 @@ def test_memory_stays_bounded_over_many_stage_calls() -> None:
     nonfinite = pytest.raises(NonFiniteError, match=r"stage 1 \('1'\)")
     with nonfinite, prepared(stages, torch.randn(2, 4), measure="m") as run:
         run.stages[1](run.stages[0](run.inputs) * float("inf"))
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_tangent_gone_infinite_is_named_with_several_tangents(k: int) -> None:
+    """lyapunov does not watch tangents stage by stage (its ln |R_ii| stand in): with ``k``
+    tangents stacked as batch rows or vmapped the first stage is still named."""
+    with pytest.raises(NonFiniteError, match=r"tangents \(perturbations\) first .* stage 1 "):
+        lyapunov_spectrum(_chain(), _x(), k=k)
+
+
+def test_watch_skips_what_it_need_not_see() -> None:
+    """Replayed passes (``Linearized``) repeat the recorded primal values: only their tangents
+    are kept; ``tangents=False`` keeps the values alone."""
+    p, t = torch.randn(2, 3), torch.randn(2, 3)
+    full, values_only = _FiniteWatch("m", ["a"]), _FiniteWatch("m", ["a"], tangents=False)
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(p, t)
+        for watch in (full, values_only):
+            watch.see(0, dual)
+            token = REPLAYING.set(True)
+            watch.see(0, dual)
+            REPLAYING.reset(token)
+    assert [what for _, what in full.where] == [_VALUES, _TANGENTS, _TANGENTS]
+    assert [what for _, what in values_only.where] == [_VALUES]

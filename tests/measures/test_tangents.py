@@ -14,12 +14,14 @@ from torch import nn
 from criticality.measures._jvp_rules import TangentRules
 from criticality.measures.prepared import eval_mode
 from criticality.measures.tangents import (
+    STACK_WORK,
     Linearized,
     jvp,
     orthonormalise,
     push_tangents,
     ready_forward_ad,
 )
+from criticality.stages import Stage, batch_independent
 
 D64 = torch.float64
 
@@ -232,3 +234,110 @@ def test_attention_with_a_mask_uses_pytorch_rules() -> None:
     h, t = torch.randn(2, 3, 4, dtype=D64), torch.randn(2, 3, 4, dtype=D64)
     with eval_mode([mha]):
         torch.testing.assert_close(jvp(attend, h, t)[1], _native_jvp(attend, h, t)[1])  # type: ignore[arg-type]
+
+
+class _PerSample(nn.Module):
+    """A stage holding per-sample data of ``B`` rows (like a time step's inputs): stacking its
+    tangents as extra batch entries would misalign rows, so it must take the per-tangent path."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        super().__init__()
+        self.lin = nn.Linear(x.shape[1], x.shape[1], dtype=x.dtype)
+        self.register_buffer("x", x)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.shape[0] != self.x.shape[0]:
+            raise RuntimeError(f"per-sample stage got {h.shape[0]} rows for {self.x.shape[0]}")
+        return torch.tanh(self.lin(h) + self.x)
+
+
+def _rows_seen(stage: nn.Module) -> tuple[list[int], Callable[[], None]]:
+    """Batch sizes of the stage's calls (a forward pre-hook) and the hook's remover."""
+    rows: list[int] = []
+    handle = stage.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    return rows, handle.remove
+
+
+def _mlp_stage(dtype: torch.dtype) -> tuple[nn.Module, torch.Tensor]:
+    return nn.Sequential(nn.Linear(6, 5), nn.Tanh()).to(dtype).eval(), torch.randn(3, 6)
+
+
+def _cnn_stage(dtype: torch.dtype) -> tuple[nn.Module, torch.Tensor]:
+    stage = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        _bn(nn.BatchNorm2d, 4),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(4, 4, 3, stride=2),
+        _bn(nn.BatchNorm2d, 4),
+        nn.GELU(),
+        nn.Flatten(),
+    )
+    return stage.to(dtype).eval(), torch.randn(2, 3, 7, 7)
+
+
+@pytest.mark.parametrize("build", [_mlp_stage, _cnn_stage], ids=["mlp", "cnn-batchnorm-eval"])
+def test_stacked_tangents_equal_the_per_tangent_path(
+    build: Callable[[torch.dtype], tuple[nn.Module, torch.Tensor]],
+) -> None:
+    """``B·k`` stacked rows, ``vmap`` and one native JVP per tangent agree: to rounding in
+    float64 against PyTorch's own rules, to float32 round-off between the two paths."""
+    torch.manual_seed(4)
+    for dtype in (D64, torch.float32):
+        stage, h = build(dtype)
+        h = h.to(dtype)
+        ts = torch.randn(h.shape[0], 5, *h.shape[1:], dtype=dtype)  # (B, k, ...)
+        rows, remove = _rows_seen(stage)
+        out_s, pushed_s = push_tangents(stage, h, ts, how="stacked")
+        out_v, pushed_v = push_tangents(stage, h, ts, how="vmap")
+        remove()
+        assert rows == [h.shape[0] * 5, h.shape[0]]  # stacked: one call of B·k rows
+        if dtype == D64:
+            for i in range(5):
+                ref = _native_jvp(stage, h, ts[:, i])
+                torch.testing.assert_close(out_s, ref[0], rtol=0, atol=1e-12)
+                torch.testing.assert_close(pushed_s[:, i], ref[1], rtol=0, atol=1e-12)
+        torch.testing.assert_close(out_s, out_v)  # float32: rtol 1.3e-6, atol 1e-5
+        torch.testing.assert_close(pushed_s, pushed_v)
+
+
+def test_stage_that_refuses_stacking_takes_the_per_tangent_path() -> None:
+    torch.manual_seed(5)
+    h, ts = torch.randn(3, 4, dtype=D64), torch.randn(3, 2, 4, dtype=D64)
+    stage = _PerSample(torch.randn(3, 4, dtype=D64))
+    assert not batch_independent(stage)
+    for how in ("stacked", "auto"):  # asked for, or chosen for a small flat state
+        rows, remove = _rows_seen(stage)
+        out, pushed = push_tangents(stage, h, ts, how=how)  # type: ignore[arg-type]
+        remove()
+        assert rows == [3]
+        for i in range(2):
+            ref = _native_jvp(stage, h, ts[:, i])
+            torch.testing.assert_close(out, ref[0], rtol=0, atol=1e-12)
+            torch.testing.assert_close(pushed[:, i], ref[1], rtol=0, atol=1e-12)
+    # A stage of plain layers declared dependent is not stacked either.
+    plain = nn.Sequential(nn.Linear(4, 4), nn.Tanh()).to(D64)
+    declared = Stage("s", plain, batch_independent=False)
+    rows, remove = _rows_seen(declared)
+    push_tangents(declared, h, ts, how="stacked")
+    remove()
+    assert rows == [3]
+
+
+def test_auto_stacks_only_small_flat_states() -> None:
+    """``"auto"`` stacks flat states up to :data:`STACK_WORK` and leaves images to ``vmap``."""
+    torch.manual_seed(6)
+    small, _ = _mlp_stage(torch.float32)
+    cnn, x = _cnn_stage(torch.float32)
+    wide = nn.Linear(1024, 8)
+    rows_at_limit = STACK_WORK // 1024**2  # B·k·D² = STACK_WORK
+    cases = [
+        (small, torch.randn(3, 6), 4, 12),
+        (cnn, x, 4, 2),
+        (wide, torch.randn(rows_at_limit // 2, 1024), 2, rows_at_limit),
+        (wide, torch.randn(rows_at_limit, 1024), 2, rows_at_limit),  # twice the work: vmap
+    ]
+    for stage, h, k, expected in cases:
+        rows, remove = _rows_seen(stage)
+        push_tangents(stage, h, torch.randn(h.shape[0], k, *h.shape[1:]))
+        remove()
+        assert rows == [expected]

@@ -32,6 +32,7 @@ uses of it keep PyTorch's formulas.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +42,10 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 Rule = Callable[["TangentRules", tuple[Any, ...], dict[str, Any]], Any]
+
+#: True while a pass replays a :class:`PrimalCache`: its primal values are those of the
+#: recorded pass, which the per-stage checks of ``prepared`` have already seen.
+REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
 
 class PrimalCache:

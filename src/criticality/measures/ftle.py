@@ -183,25 +183,36 @@ def _krylov_smax(
     tol: float,
     seed: int,
 ) -> tuple[torch.Tensor, int, float, int]:
-    """``s_max`` per input ``(B,)``, steps, last relative change and output units."""
-    out, vjp_fn = torch.func.vjp(f, x)[:2]
-    lin = Linearized(f, x)
+    """``s_max`` per input ``(B,)``, steps, last relative change and output units.
+
+    The first JVP runs with autograd on: its primal output carries the graph the VJPs
+    back-propagate through, so no separate forward pass is needed for them.
+    """
+    xg = x.detach().requires_grad_()
+    lin = Linearized(f, xg.clone())  # no leaf: a stage may work in place on its input
     # Krylov vectors in at least float32, also for bfloat16 models.
     work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     b = x.shape[0]
 
     def jvp(v: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return lin(v.reshape(x.shape).to(x.dtype)).reshape(b, -1).to(work)
+        with torch.set_grad_enabled(lin.output is None):  # the first pass keeps the graph
+            return lin(v.reshape(x.shape).to(x.dtype)).detach().reshape(b, -1).to(work)
 
     def vjp(u: torch.Tensor) -> torch.Tensor:
-        (w,) = vjp_fn(u.reshape(out.shape).to(out.dtype))
-        return w.detach().reshape(b, -1).to(work)
+        out = lin.output
+        assert out is not None  # Lanczos and the power method start with a JVP
+        if not out.requires_grad:  # the output does not depend on the input
+            return torch.zeros_like(xg).reshape(b, -1).to(work)
+        (w,) = torch.autograd.grad(
+            out, xg, u.reshape(out.shape).to(out.dtype), retain_graph=True, allow_unused=True
+        )
+        return (torch.zeros_like(xg) if w is None else w.detach()).reshape(b, -1).to(work)
 
     v = start_vector((b, x[0].numel()), seed, x.to(work))
     smax = lanczos_smax if method == "lanczos" else power_smax
     s, iters, change = smax(jvp, vjp, v, n_iter, tol)
-    return s, iters, change, out[0].numel()
+    assert lin.output is not None
+    return s, iters, change, lin.output[0].numel()
 
 
 def _svd_smax(

@@ -133,7 +133,16 @@ def lyapunov_spectrum(
     check_count("k", k)
     if norm not in ("l2", "rms"):
         raise ValueError(f"norm must be 'l2' or 'rms', got {norm!r}")
-    with prepared(model_or_stages, inputs, dtype=dtype, measure="lyapunov", dtypes=_DTYPES) as run:
+    # The tangents are not watched stage by stage: each stage's ln |R_ii| is computed right
+    # after it, and check_finite names the first stage where they are not finite.
+    with prepared(
+        model_or_stages,
+        inputs,
+        dtype=dtype,
+        measure="lyapunov",
+        dtypes=_DTYPES,
+        watch_tangents=False,
+    ) as run:
         x = run.inputs
         chunks = x.split(batch_size or x.shape[0])
         inits = _split_init(init, x, k, chunks)

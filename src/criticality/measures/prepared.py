@@ -40,6 +40,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from criticality.measures._jvp_rules import REPLAYING
 from criticality.measures._stage_checks import BufferCopy, StageGuard, stage_modules
 from criticality.stages import embeds_tokens, split_after, split_at
 from criticality.stages import stages as split_stages
@@ -101,6 +102,7 @@ def prepared(
     grad: bool = False,
     min_inputs: int = 1,
     dtypes: Sequence[torch.dtype] = FULL_PRECISION,
+    watch_tangents: bool = True,
 ) -> Iterator[Prepared]:
     """Split, check and cast; run the block with the stages in ``eval()`` mode.
 
@@ -114,6 +116,10 @@ def prepared(
         grad: autograd on inside the block (reverse-mode measures); off otherwise.
         min_inputs: fewest probe inputs the measure needs.
         dtypes: compute dtypes the measure supports; others are refused with a ``ValueError``.
+        watch_tangents: check the stages' forward-mode tangents too, not only their outputs;
+            a measure that reduces every stage's tangents to a number it checks afterwards
+            (``lyapunov``'s ``ln |R_ii|``, located with :func:`check_finite`'s ``per_stage``)
+            passes ``False`` and saves the work.
 
     Yields:
         A :class:`Prepared` bundle. The stages' training flags are restored afterwards.
@@ -139,7 +145,7 @@ def prepared(
         _check_fits(stage_list[0], x[:2])  # two: a norm in train mode needs more than one
         stage_names = [getattr(s, "name", str(i)) for i, s in enumerate(stage_list)]
         guard = StageGuard(stage_list, stage_names, measure)
-        watch = _FiniteWatch(measure, stage_names)
+        watch = _FiniteWatch(measure, stage_names, tangents=watch_tangents)
         try:
             with _watched(stage_list, measure, guard, watch):
                 try:
@@ -184,17 +190,19 @@ def _watched(
 
 
 def _check_output(out: Any, measure: str, i: int, name: str, watch: _FiniteWatch) -> None:
-    where = f"stage {i} ({name!r})"
     if not isinstance(out, torch.Tensor):
         raise TypeError(
-            f"{measure}: {where} returns a {type(out).__name__}, not a tensor; measures follow "
-            "one tensor through the stages: wrap the model so that its forward returns the "
-            "tensor to measure (an nn.Module whose forward returns model(x)[0], or the dict's "
-            "entry), or pass the stages up to that tensor"
+            f"{measure}: stage {i} ({name!r}) returns a {type(out).__name__}, not a tensor; "
+            "measures follow one tensor through the stages: wrap the model so that its forward "
+            "returns the tensor to measure (an nn.Module whose forward returns model(x)[0], or "
+            "the dict's entry), or pass the stages up to that tensor"
         )
-    if _wrapped(out) or out.device.type == "meta" or not out.is_floating_point():
-        return
-    watch.see(i, out)
+    # Outside the measures' torch-function modes (the JVP rules), through which every tensor
+    # attribute read would otherwise go: a third of this function's time.
+    with torch._C.DisableTorchFunction():
+        if _wrapped(out) or out.is_meta or not out.is_floating_point():
+            return
+        watch.see(i, out)
 
 
 #: What a stage's output holds: its forward values, and its forward-mode tangent.
@@ -210,16 +218,23 @@ class _FiniteWatch:
     :meth:`read` looks at all of them together, once when the measure's block ends (and every
     ``flush_every`` outputs, which bounds the memory), and raises :class:`NonFiniteError` naming
     the first stage output, in call order, that held NaN or inf: the one the measure would have
-    stopped at had each output been read at once.
+    stopped at had each output been read at once. The values of a pass that replays recorded
+    primal outputs (:class:`~criticality.measures.tangents.Linearized` after its first call)
+    are those of the recorded pass and are not kept again; with ``tangents=False`` (a measure
+    that checks a per-stage reduction of its tangents itself) the tangents are not kept.
 
     Args:
         measure: the measure's name, for the message.
         names: the stages' names.
         flush_every: read after this many outputs.
+        tangents: keep the tangents' extremes too.
     """
 
-    def __init__(self, measure: str, names: Sequence[str], flush_every: int = 1024) -> None:
+    def __init__(
+        self, measure: str, names: Sequence[str], flush_every: int = 1024, *, tangents: bool = True
+    ) -> None:
         self.measure, self.names, self.flush_every = measure, list(names), flush_every
+        self.tangents = tangents
         self.extremes: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.where: list[tuple[int, str]] = []  # (stage, what) of each entry of ``extremes``
 
@@ -231,8 +246,9 @@ class _FiniteWatch:
             level = fwAD._current_level
             # fwAD.unpack_dual without its Python wrapper (a third of this method's time)
             primal, tangent = torch._unpack_dual(out, level) if level >= 0 else (out, None)
-            self._keep(i, _VALUES, primal)
-            if tangent is not None and not _wrapped(tangent):
+            if not REPLAYING.get():  # a replayed pass repeats the recorded pass's values
+                self._keep(i, _VALUES, primal)
+            if self.tangents and tangent is not None and not _wrapped(tangent):
                 self._keep(i, _TANGENTS, tangent)
         if len(self.extremes) >= self.flush_every:
             self.read()

@@ -1,7 +1,8 @@
 """Split a network into stages ``h_l = f_l(h_{l-1})``: depth read as time (DESIGN §1).
 
 :func:`stages` returns a model's stages (see :mod:`._core` for how models are split);
-:func:`verify_stages` checks that composing them reproduces the model; :func:`split_after`
+:func:`verify_stages` checks that composing them reproduces the model; :func:`batch_independent`
+tells whether a stage lets a measure stack extra entries along the batch; :func:`split_after`
 starts the chain after a named stage (a language model measured from its embedding output on;
 :func:`embeds_tokens` tells whether a stage looks token ids up).
 Model-family adapters live in their own modules and register here, one import per module;
@@ -13,6 +14,7 @@ from criticality.stages._core import ADAPTERS as ADAPTERS
 from criticality.stages._core import Fn as Fn
 from criticality.stages._core import Stage as Stage
 from criticality.stages._core import Unit as Unit
+from criticality.stages._core import batch_independent as batch_independent
 from criticality.stages._core import blocks as blocks
 from criticality.stages._core import compose as compose
 from criticality.stages._core import embeds_tokens as embeds_tokens

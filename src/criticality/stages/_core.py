@@ -45,12 +45,22 @@ class Stage(nn.Module):
     Attributes:
         name: where the stage sits in the model, e.g. ``"layer2.1"`` or ``"head"``.
         body: the module computing ``f_l``; its parameters are the model's own.
+        batch_independent: whether the stage maps each batch entry on its own in ``eval()``
+            mode, so that a measure may stack extra entries (tangents) along the batch; given
+            as an argument, or else inferred from ``body`` by :func:`batch_independent`.
     """
 
-    def __init__(self, name: str, body: nn.Module) -> None:
+    def __init__(
+        self, name: str, body: nn.Module, *, batch_independent: bool | None = None
+    ) -> None:
         super().__init__()
         self.name = name
         self.body = body
+        self._declared = batch_independent
+
+    @property
+    def batch_independent(self) -> bool:
+        return self._declared if self._declared is not None else batch_independent(self.body)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.body(h)
@@ -74,18 +84,72 @@ class Fn(nn.Module):
         return self.fn(h, **dict(self.parts.items()))
 
 
+def batch_independent(module: nn.Module) -> bool:
+    """Whether ``module`` maps each batch entry on its own (in ``eval()`` mode).
+
+    Where it does, a measure may stack extra entries along the batch dimension (the ``k``
+    tangents of every probe as ``B·k`` rows, :func:`criticality.measures.tangents.push_tangents`)
+    and get the same numbers as for one entry at a time. A declaration wins: a module's own
+    attribute ``batch_independent`` (a :class:`Stage` takes it as an argument; the stages of the
+    model-family adapters declare it, see :func:`register_adapter`). Without one, only a module
+    built wholly of ``torch.nn``'s own layers counts, and not those that mix entries: a batch
+    norm that uses the batch's statistics (training mode, or no running statistics), dropout in
+    training mode, a layer taking the batch elsewhere (``batch_first=False``) or working along
+    dimension 0 (``Softmax(dim=0)``, ``Flatten(start_dim=0)``). Any other module is taken not to
+    allow it: it may hold per-sample data, such as a time step's inputs of ``B`` rows.
+
+    Example:
+        >>> from torch import nn
+        >>> batch_independent(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4).eval(), nn.Tanh()))
+        True
+        >>> batch_independent(nn.Softmax(dim=0))
+        False
+    """
+    declared = getattr(module, "batch_independent", None)
+    if isinstance(declared, bool):
+        return declared
+    if not type(module).__module__.startswith("torch.nn.modules."):
+        return False
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and (
+        module.training or module.running_mean is None
+    ):
+        return False
+    if isinstance(module, nn.modules.dropout._DropoutNd) and module.training and module.p > 0:
+        return False
+    if getattr(module, "batch_first", True) is False or getattr(module, "start_dim", 1) == 0:
+        return False
+    if getattr(module, "dim", 1) in (0, None):  # Softmax(dim=None) picks 0 for 3-d inputs
+        return False
+    return all(batch_independent(child) for child in module.children())
+
+
 Unit = tuple[str, nn.Module]
 
 #: Model-family adapters: qualified class name -> ``adapter(model) -> list of stages``.
 ADAPTERS: dict[str, Callable[[Any], list[Stage]]] = {}
 
 
-def register_adapter(*class_names: str) -> Callable[[Callable[[Any], list[Stage]]], Any]:
-    """Register a splitter for the classes named ``module.QualName`` (no import needed)."""
+def register_adapter(
+    *class_names: str, batch_independent: bool = True
+) -> Callable[[Callable[[Any], list[Stage]]], Any]:
+    """Register a splitter for the classes named ``module.QualName`` (no import needed).
+
+    ``batch_independent`` is what the family's stages declare where they do not say
+    themselves (:attr:`Stage.batch_independent`): ``True`` for feed-forward families whose
+    blocks treat every batch entry on its own in ``eval()`` mode; pass ``False`` for stages
+    that hold per-sample data.
+    """
 
     def wrap(fn: Callable[[Any], list[Stage]]) -> Callable[[Any], list[Stage]]:
+        def declared(model: Any) -> list[Stage]:
+            stage_list = fn(model)
+            for stage in stage_list:
+                if isinstance(stage, Stage) and stage._declared is None:
+                    stage._declared = batch_independent
+            return stage_list
+
         for name in class_names:
-            ADAPTERS[name] = fn
+            ADAPTERS[name] = declared
         return fn
 
     return wrap
