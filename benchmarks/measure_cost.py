@@ -124,8 +124,12 @@ def weightwatcher_seconds(model: torch.nn.Module) -> float | None:
 
 
 def setup(name: str, n_probes: int, device: str) -> tuple[torch.nn.Module, torch.Tensor]:
-    """The model in eval mode and its probe batch, with every code path warmed up."""
+    """The model in eval mode and its probe batch, with every code path warmed up.
+
+    The weights are drawn from a fixed seed, so that rows timed again in a later invocation
+    (``--retime``) measure the same network as the rest of their row."""
     build, shape = MODELS[name]
+    torch.manual_seed(0)
     model = build().eval().to(device)
     x = torch.randn(n_probes, *shape, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
