@@ -274,6 +274,26 @@ def readme_cost(mc: dict[str, Any]) -> str:
     return _table(head, rows)
 
 
+def nonfinite_table(nf: dict[str, Any]) -> str:
+    """The cost of the per-stage non-finite checks (``nonfinite_cost.json``)."""
+    rows = [
+        [r["model"], r["measure"], f"{r['ratio']:.3f}",
+         f"[{r['interval_95'][0]:.3f}, {r['interval_95'][1]:.3f}]", f"{r['check_share']:.3f}",
+         f"{r['implied_ratio']:.3f}", "**met**" if r["implied_ratio"] <= 1.05 else "missed"]
+        for r in nf["rows"]
+    ]  # fmt: skip
+    head = ["model", "measure", "checks on / off", "95 % interval", "checks' own share",
+            "implied ratio", "target ≤ 1.05"]  # fmt: skip
+    return (
+        _table(head, rows)
+        + f"\n\nProcess CPU time with the checks on over off, alternating rounds "
+        f"({nf['rounds']} rounds; {_how(nf['machine'])}); the checks' own share is timed "
+        "inside the calls and gives the implied ratio, which the target is read on (the "
+        "on/off ratio's interval is wider than the effect). From "
+        "`benchmarks/results/nonfinite_cost.json`."
+    )
+
+
 BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "TABLE_LYAPUNOV": ("measure_cost", lyapunov_table),
     "TABLE_FTLE": ("measure_cost", ftle_table),
@@ -285,6 +305,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     ),
     "TABLE_MEMORY": ("measure_cost", memory_table),
     "TABLE_SCALING": ("scaling", scaling_table),
+    "TABLE_NONFINITE": ("nonfinite_cost", nonfinite_table),
     "README_COST": ("measure_cost", readme_cost),
 }
 _BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end: \2 -->)", re.S)
