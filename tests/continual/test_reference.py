@@ -35,9 +35,11 @@ def reference_like(n_tasks: int = 20) -> list[dict]:
     t = np.arange(n_tasks)
     runs = []
     for s in range(3):
-        noise = np.random.default_rng(s).normal(0, 1e-4, n_tasks)
-        runs.append(run(PLAIN, s, 0.93 - 0.002 * t + noise, 1 + t, 0.06 + 0.001 * t, 60 - t))
-        runs.append(run(CBP, s, 0.93 + noise, 0.1 + 0 * t, 0.05 + 0 * t + noise, 65 + 0 * t))
+        noise = np.random.default_rng(s).normal(0, 1e-4, (8, n_tasks))  # seeds differ: width
+        runs.append(run(PLAIN, s, 0.93 - 0.002 * t + noise[0], 1 + t + noise[1],
+                        0.06 + 0.001 * t + noise[2], 60 - t + noise[3]))  # fmt: skip
+        runs.append(run(CBP, s, 0.93 + noise[6], 0.1 + noise[4], 0.05 + noise[7],
+                        65 + noise[5]))  # fmt: skip
     return runs
 
 
@@ -70,6 +72,8 @@ def test_the_call_rule_at_its_edges():
     assert call(flat, -0.02, -0.006) == "disagrees"
     assert call(flat, -0.02, 0.01) == "cannot tell"
     assert call(falls, math.nan, math.nan) == "cannot tell"
+    assert call(falls, -0.2, -0.1, replicates=2) == "cannot tell"  # the shared rule: 3 seeds
+    assert call(falls, -0.1, -0.1) == "cannot tell"  # an interval of zero width
 
 
 def test_only_the_findings_of_arms_that_ran_and_only_on_permuted_mnist():

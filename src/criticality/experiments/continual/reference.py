@@ -4,9 +4,10 @@ Dohare et al. (*Loss of plasticity in deep continual learning*, Nature 632, 2024
 permuted-MNIST results (Extended Data Figs. 3 and 4: 3 × 100 ReLU network, batch size 1, 60,000
 examples per task, 30 runs) but publish no table of the plotted values, so a run is compared
 with them finding by finding: each of their statements about those figures, the number this
-run measured for it (with its 95 % interval over seeds), and whether the two agree. A finding
-agrees when the run's interval lies on the stated side of zero; it disagrees when the interval
-lies on the other side; otherwise (an interval across zero) the run cannot tell.
+run measured for it (with its 95 % interval over seeds), and whether the two agree, by the
+project's interval rule: a finding agrees when the run's interval lies on the stated side of
+zero, disagrees when it lies on the other side, and cannot be told otherwise (an interval
+across zero, fewer than three seeds, or an interval of zero width).
 
 Everything is read from the runs' per-task rows, so a partial run is compared over the tasks it
 finished: their figures span 800 tasks, and a slow change they show may not yet be visible.
@@ -15,11 +16,11 @@ finished: their figures span 800 tasks, and a slow change they show may not yet 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from criticality.continual.analysis import Run, by_method, drift, tail_comparisons
+from criticality.reporting.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, judge_interval
 
 #: The control and the method whose findings are compared.
 PLAIN, CBP = "plain", "continual_backprop"
@@ -27,6 +28,7 @@ PLAIN, CBP = "plain", "continual_backprop"
 Sign = Literal["+", "-", "0"]
 
 _NAMES = {PLAIN: "backprop", CBP: "continual backprop"}
+_CALLS = {SUPPORTED: "agrees", NOT_SUPPORTED: "disagrees", INCONCLUSIVE: "cannot tell"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,23 +112,19 @@ def compare(runs: Sequence[Run], fraction: float = 0.1) -> list[dict[str, Any]]:
                 "ci_low": lo,
                 "ci_high": hi,
                 "n": int(stat["n"]),
-                "call": call(f, lo, hi),
+                "call": call(f, lo, hi, int(stat["n"])),
             }
         )
     return out
 
 
-def call(finding: Finding, lo: float, hi: float) -> str:
-    """Whether an interval ``[lo, hi]`` agrees with the finding (see the module's rule)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return "cannot tell"
-    if finding.sign == "0":  # no fall beyond the margin
-        if lo >= -finding.margin:
-            return "agrees"
-        return "disagrees" if hi < -finding.margin else "cannot tell"
-    below, above = hi < 0, lo > 0
-    if (finding.sign == "+" and above) or (finding.sign == "-" and below):
-        return "agrees"
-    if (finding.sign == "+" and below) or (finding.sign == "-" and above):
-        return "disagrees"
-    return "cannot tell"
+def call(finding: Finding, lo: float, hi: float, replicates: int | None = None) -> str:
+    """Whether an interval ``[lo, hi]`` agrees with the finding, by the project's interval rule
+    (:func:`~criticality.reporting.verdicts.judge_interval`: supported, not supported or
+    inconclusive, read as agrees, disagrees or cannot tell; fewer than three ``replicates`` or
+    an interval of zero width cannot tell). A ``"0"`` finding, no fall beyond ``margin``, is
+    the claim that the change plus ``margin`` is positive."""
+    if finding.sign == "0":
+        lo, hi = lo + finding.margin, hi + finding.margin
+    direction: Literal[1, -1] = -1 if finding.sign == "-" else 1
+    return _CALLS[judge_interval(lo, hi, direction=direction, replicates=replicates)]
