@@ -435,7 +435,7 @@ def _reference_table(runs: Sequence[Mapping[str, Any]], fraction: float) -> Tabl
             "where": r["source"],
             "this run": fmt_ci(r["value"], r["ci_low"], r["ci_high"], "diff"),
             "read as": r["measured"],
-            "seeds": r["n"],
+            "seeds": str(r["n"]),  # a count, not a measured number
             "call": r["call"],
         }
         for r in reference.compare(runs, fraction)
@@ -447,7 +447,7 @@ def _reference_table(runs: Sequence[Mapping[str, Any]], fraction: float) -> Tabl
         "numbers (95 % interval over seeds; dead units and effective rank in % at task "
         "start, weights mean |w|). "
         "A finding agrees when the interval lies on its side of 0, disagrees when it lies on "
-        "the other, and cannot be told otherwise.",
+        "the other, and cannot be told otherwise (also with fewer than three seeds).",
     )
 
 
