@@ -1,17 +1,20 @@
 """Every experiment's tiny preset against its golden file (``tests/golden/NAME.json``): a silent
 numerical drift fails here. Regenerate after a change that moves a number on purpose:
-``PYTHONPATH=src python -m criticality.experiments._golden NAME`` (see its docstring)."""
+``PYTHONPATH=src python -m criticality.experiments._golden NAME`` (see its docstring). Both run
+the presets in a child process with the CPU kernels pinned, so that the numbers are the same bits
+on every x86-64 machine."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from criticality.experiments import demo_parts, get_experiment, list_experiments
-from criticality.experiments._golden import compare, golden_file, headline, run_tiny
-from criticality.reporting import load_results
+from criticality.experiments import get_experiment, list_experiments
+from criticality.experiments._golden import PINNED, compare, golden_file, write_pinned
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -29,7 +32,7 @@ def test_the_list_of_experiments_without_headline_is_current() -> None:
 
 
 @pytest.mark.parametrize("name", list_experiments())
-def test_tiny_preset_matches_its_golden_file(name: str, tiny_demo: Path, tmp_path: Path) -> None:
+def test_tiny_preset_matches_its_golden_file(name: str, tmp_path: Path) -> None:
     if name in NO_HEADLINE_YET:
         pytest.skip(f"{name} registers no headline numbers yet: {NO_HEADLINE_YET[name]}")
     path = golden_file(name, GOLDEN)
@@ -39,11 +42,20 @@ def test_tiny_preset_matches_its_golden_file(name: str, tiny_demo: Path, tmp_pat
     golden = json.loads(path.read_text())
     assert golden["experiment"] == name and golden["preset"] == "tiny"
     assert all(v["tol"] >= 0 for v in golden["values"].values()) and golden["values"]
-    if name in demo_parts():  # the session's tiny demo ran this tiny preset already
-        data = load_results(tiny_demo / name)["data"]
-    else:
-        data = run_tiny(name, tmp_path)
-    assert compare(golden["values"], headline(name, data)) == []
+    write_pinned([name], tmp_path)  # the tiny preset under the pinned kernels, as the file was
+    found = json.loads(golden_file(name, tmp_path).read_text())["values"]
+    assert compare(golden["values"], found) == []
+
+
+def test_the_pins_reach_the_libraries() -> None:
+    """A child with :data:`PINNED` runs PyTorch's scalar kernels on one thread (a variable misspelt
+    or read too late would leave the machine's own choice, and the golden files would again
+    depend on the machine)."""
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())"
+    child = subprocess.run(
+        [sys.executable, "-c", probe], env=PINNED, capture_output=True, text=True, check=True
+    )
+    assert child.stdout.split() == ["DEFAULT", "1"]
 
 
 def test_compare_catches_a_drift_and_a_missing_number() -> None:
