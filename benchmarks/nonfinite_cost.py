@@ -2,7 +2,8 @@
 
 In one process, for ``lyapunov`` k = 1 and k = 8 and ``ftle`` (Lanczos, fixed steps) on
 ``mlp(20, 256)`` and ResNet-18 at a small size, each round times the measure with the checks and
-without them (the check replaced by a no-op: ``prepared._check_output``), the order alternating
+without them (the checks replaced by no-ops: ``prepared._check_output`` and the FTLE's check of
+each replayed pass, ``prepared.check_replay``), the order alternating
 between rounds. The ratio of each round's pair is kept; the result is their median and a
 bootstrap 95% interval of that median, beside the load average and the process CPU time (the
 clock on one thread, see ``_bench.py``). A loaded machine moves that ratio by several percent
@@ -56,17 +57,18 @@ def measures(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], 
 @contextmanager
 def checks_off() -> Iterator[None]:
     """The per-stage checks replaced by a no-op (everything else as it is)."""
-    original = prepared_module._check_output
+    originals = prepared_module._check_output, prepared_module.check_replay
     prepared_module._check_output = lambda *args, **kwargs: None
+    prepared_module.check_replay = lambda *args, **kwargs: None
     try:
         yield
     finally:
-        prepared_module._check_output = original
+        prepared_module._check_output, prepared_module.check_replay = originals
 
 
 def check_share(fn: Callable[[], Any], rounds: int) -> dict[str, float]:
-    """Share of ``fn``'s time spent in the checks themselves (``_check_output`` and the reads
-    of ``_FiniteWatch``, where it exists), timed around each of their calls by ``perf_counter``:
+    """Share of ``fn``'s time spent in the checks themselves (``_check_output``, the reads
+    of ``_FiniteWatch`` and ``check_replay``), timed around each of their calls by ``perf_counter``:
     less noisy than the on/off ratio on a loaded machine. Median over ``rounds`` calls, and the
     ratio it implies, ``1 / (1 - share)``."""
     spent = [0.0]
@@ -82,8 +84,9 @@ def check_share(fn: Callable[[], Any], rounds: int) -> dict[str, float]:
         return wrapper
 
     watch = getattr(prepared_module, "_FiniteWatch", None)
-    originals = (prepared_module._check_output, watch and watch.read)
+    originals = (prepared_module._check_output, watch and watch.read, prepared_module.check_replay)
     prepared_module._check_output = timed(originals[0])
+    prepared_module.check_replay = timed(originals[2])
     if watch is not None:
         watch.read = timed(originals[1])
     shares = []
@@ -94,7 +97,7 @@ def check_share(fn: Callable[[], Any], rounds: int) -> dict[str, float]:
             fn()
             shares.append(spent[0] / (time.perf_counter() - start))
     finally:
-        prepared_module._check_output = originals[0]
+        prepared_module._check_output, prepared_module.check_replay = originals[0], originals[2]
         if watch is not None:
             watch.read = originals[1]
     share = statistics.median(shares)

@@ -15,8 +15,10 @@ from criticality.measures.prepared import (
     _VALUES,
     NonFiniteError,
     _FiniteWatch,
+    locating_tangents,
     prepared,
 )
+from criticality.measures.tangents import Linearized
 
 
 class _SqrtAbs(nn.Module):
@@ -130,8 +132,9 @@ def test_tangent_gone_infinite_is_named_with_several_tangents(k: int) -> None:
 
 
 def test_watch_skips_what_it_need_not_see() -> None:
-    """Replayed passes (``Linearized``) repeat the recorded primal values: only their tangents
-    are kept; ``tangents=False`` keeps the values alone."""
+    """Replayed passes (``Linearized``) repeat the recorded primal values and Jacobians: nothing
+    is kept of them unless they are re-run to locate a non-finite tangent; ``tangents=False``
+    keeps the values alone."""
     p, t = torch.randn(2, 3), torch.randn(2, 3)
     full, values_only = _FiniteWatch("m", ["a"]), _FiniteWatch("m", ["a"], tangents=False)
     with fwAD.dual_level():
@@ -140,6 +143,28 @@ def test_watch_skips_what_it_need_not_see() -> None:
             watch.see(0, dual)
             token = REPLAYING.set(True)
             watch.see(0, dual)
+            with locating_tangents():
+                watch.see(0, dual)
             REPLAYING.reset(token)
     assert [what for _, what in full.where] == [_VALUES, _TANGENTS, _TANGENTS]
     assert [what for _, what in values_only.where] == [_VALUES]
+
+
+def test_a_replay_is_checked_at_its_output_and_located_when_re_run() -> None:
+    """A replayed pass's tangents are not kept stage by stage (the recorded pass checked the same
+    Jacobians); re-run inside ``locating_tangents`` it names the stage where they overflowed."""
+    scale = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        nn.init.eye_(scale.weight).mul_(1e30)
+    stages, x = [nn.Tanh(), scale, nn.Tanh()], torch.zeros(2, 3)
+    huge = torch.full((2, 3), 1e10)  # 1e10 * 1e30 overflows float32 at stage 1
+    with prepared(stages, x, measure="m") as run:  # the replay's overflow goes unseen
+        lin = Linearized(lambda z: run.stages[2](run.stages[1](run.stages[0](z))), run.inputs)
+        assert torch.isfinite(lin(torch.ones(2, 3))).all()  # the recorded pass: finite
+        assert not torch.isfinite(lin(huge)).all()
+    match = r"tangents \(perturbations\) first .* stage 1 "
+    with pytest.raises(NonFiniteError, match=match), prepared(stages, x, measure="m") as run:
+        lin = Linearized(lambda z: run.stages[2](run.stages[1](run.stages[0](z))), run.inputs)
+        lin(torch.ones(2, 3))
+        with locating_tangents():
+            lin(huge)

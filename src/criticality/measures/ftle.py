@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from criticality.measures import prepared as _prepared
 from criticality.measures._krylov import lanczos_smax, power_smax, start_vector
 from criticality.measures._perturb import check_count
 from criticality.measures._registry import register_measure
@@ -195,8 +196,13 @@ def _krylov_smax(
     b = x.shape[0]
 
     def jvp(v: torch.Tensor) -> torch.Tensor:
-        with torch.set_grad_enabled(lin.output is None):  # the first pass keeps the graph
-            return lin(v.reshape(x.shape).to(x.dtype)).detach().reshape(b, -1).to(work)
+        first = lin.output is None
+        v = v.reshape(x.shape).to(x.dtype)
+        with torch.set_grad_enabled(first):  # the first pass keeps the graph
+            out = lin(v).detach()
+        if not first:  # the first pass's tangents were checked stage by stage
+            _prepared.check_replay(out, lambda: lin(v))
+        return out.reshape(b, -1).to(work)
 
     def vjp(u: torch.Tensor) -> torch.Tensor:
         out = lin.output

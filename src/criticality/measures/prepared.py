@@ -28,9 +28,11 @@ it (:func:`measured_part`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import logging
+import math
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -51,6 +53,9 @@ _log = logging.getLogger(__name__)
 
 #: Dtypes every measure computes in; lower precisions only where a measure says so.
 FULL_PRECISION = (torch.float32, torch.float64)
+
+#: True while a replayed pass is re-run to name the stage where its tangents went non-finite.
+_LOCATING: contextvars.ContextVar[bool] = contextvars.ContextVar("locating", default=False)
 
 try:  # tensors inside torch.func transforms cannot be read (their values are per-sample)
     from torch._C._functorch import is_functorch_wrapped_tensor as _wrapped
@@ -190,6 +195,8 @@ def _watched(
 
 
 def _check_output(out: Any, measure: str, i: int, name: str, watch: _FiniteWatch) -> None:
+    if REPLAYING.get() and not _LOCATING.get():  # the recorded pass checked this stage
+        return
     if not isinstance(out, torch.Tensor):
         raise TypeError(
             f"{measure}: stage {i} ({name!r}) returns a {type(out).__name__}, not a tensor; "
@@ -209,6 +216,34 @@ def _check_output(out: Any, measure: str, i: int, name: str, watch: _FiniteWatch
 _VALUES, _TANGENTS = "forward values", "tangents (perturbations)"
 
 
+@contextlib.contextmanager
+def locating_tangents() -> Iterator[None]:
+    """Keep the per-stage tangents of replayed passes too, inside the block.
+
+    A replayed pass (:class:`~criticality.measures.tangents.Linearized` after its first call)
+    runs at the recorded point: every stage's Jacobian is the one whose tangents the recorded
+    pass had checked, so the watch skips the replays' tangents (20 reductions per step of the
+    FTLE of a 20-stage MLP: 5 % of its time). A measure checks each replay's final tangent
+    instead (:func:`check_replay`) and, when it holds NaN or inf, re-runs that pass inside this
+    block: the watch then
+    names the stage where the tangents first went non-finite, as it would have in the pass.
+    """
+    token = _LOCATING.set(True)
+    try:
+        yield
+    finally:
+        _LOCATING.reset(token)
+
+
+def check_replay(tangent: torch.Tensor, rerun: Callable[[], object]) -> None:
+    """The check of a replayed pass: when its final ``tangent`` holds NaN or inf, ``rerun()``
+    the pass inside :func:`locating_tangents` (the watch names the stage when the block ends)."""
+    lo, hi = torch.aminmax(tangent.detach())  # NaN shows in both (cheaper than isfinite)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        with locating_tangents():
+            rerun()
+
+
 class _FiniteWatch:
     """The per-stage non-finite checks of one measure call, read once per call.
 
@@ -220,8 +255,10 @@ class _FiniteWatch:
     the first stage output, in call order, that held NaN or inf: the one the measure would have
     stopped at had each output been read at once. The values of a pass that replays recorded
     primal outputs (:class:`~criticality.measures.tangents.Linearized` after its first call)
-    are those of the recorded pass and are not kept again; with ``tangents=False`` (a measure
-    that checks a per-stage reduction of its tangents itself) the tangents are not kept.
+    are those of the recorded pass and are not kept again, nor are its tangents unless the
+    pass is re-run to locate a non-finite tangent (:func:`locating_tangents`); with
+    ``tangents=False`` (a measure that checks a per-stage reduction of its tangents itself) the
+    tangents are not kept.
 
     Args:
         measure: the measure's name, for the message.
@@ -243,19 +280,21 @@ class _FiniteWatch:
         # Outside the measures' torch-function modes (the JVP rules), and without a tangent or
         # an autograd graph for the extremes themselves.
         with torch._C.DisableTorchFunction():
+            replaying = REPLAYING.get()
+            if not replaying:  # a replayed pass repeats the recorded pass's values
+                self._keep(i, _VALUES, out.detach())  # the values alone: no tangent, no graph
             level = fwAD._current_level
-            # fwAD.unpack_dual without its Python wrapper (a third of this method's time)
-            primal, tangent = torch._unpack_dual(out, level) if level >= 0 else (out, None)
-            if not REPLAYING.get():  # a replayed pass repeats the recorded pass's values
-                self._keep(i, _VALUES, primal)
-            if self.tangents and tangent is not None and not _wrapped(tangent):
-                self._keep(i, _TANGENTS, tangent)
+            if self.tangents and level >= 0 and (not replaying or _LOCATING.get()):
+                # fwAD.unpack_dual without its Python wrapper (a third of this method's time)
+                tangent = torch._unpack_dual(out, level)[1]
+                if tangent is not None and not _wrapped(tangent):
+                    self._keep(i, _TANGENTS, tangent.detach())
         if len(self.extremes) >= self.flush_every:
             self.read()
 
     def _keep(self, i: int, what: str, t: torch.Tensor) -> None:
         if t.numel():
-            self.extremes.append(torch.aminmax(t.detach() if t.requires_grad else t))
+            self.extremes.append(torch.aminmax(t))
             self.where.append((i, what))
 
     def read(self) -> None:
