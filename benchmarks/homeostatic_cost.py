@@ -93,6 +93,7 @@ def measure(
     """Per variant: ms per step, the ratio to plain, counted FLOPs per step and their ratio."""
     steps, flops = {}, {}
     for name, make in variants().items():
+        torch.manual_seed(0)  # create_model's random init: the same network in every run
         model = build().to(device)
         method = make()
         steps[name] = step_fn(model, x, y, method)

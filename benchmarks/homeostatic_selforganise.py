@@ -56,6 +56,7 @@ def drive(
 
 
 def resnet(scale: float) -> nn.Module:
+    torch.manual_seed(0)  # create_model's random init: the same network in every run
     model = create_model("resnet18")
     with torch.no_grad():
         for m in model.modules():
