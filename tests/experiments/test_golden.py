@@ -1,8 +1,8 @@
 """Every experiment's tiny preset against its golden file (``tests/golden/NAME.json``): a silent
 numerical drift fails here. Regenerate after a change that moves a number on purpose:
 ``PYTHONPATH=src python -m criticality.experiments._golden NAME`` (see its docstring). Both run
-the presets in a child process with the CPU kernels pinned, so that the numbers are the same bits
-on every x86-64 machine."""
+the presets in a child process with the CPU kernels pinned, so that a file written on one x86-64
+machine holds on another."""
 
 from __future__ import annotations
 

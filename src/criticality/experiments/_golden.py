@@ -14,9 +14,9 @@ number on purpose regenerates the files, and the diff shows what moved::
 Golden numbers are computed in a child process with the CPU kernels pinned (:data:`PINNED`): one
 thread, PyTorch's scalar kernels, oneDNN's SSE4.1 code and MKL's conditional-numerical-
 reproducibility mode. Without the pins a trained network's numbers depend on the machine: the
-tiny zoo's eight-layer ReLU MLP ends its training at a λ_1 of −0.055 on a machine with AVX-512
-and −0.046 on an AMD EPYC with AVX2 (its training amplifies the last bits of a sum), so a golden
-file written on one machine failed on the other. The pins cost about 1.6× in time, which is
+tiny zoo's eight-layer ReLU MLP ends its training at a λ_1 of −0.055 on the machine that wrote
+its first golden file and −0.046 on an AMD EPYC with AVX2 (its training amplifies the last bits
+of a sum), so the file failed on the second machine (and in CI). The pins cost about 1.6× in time, which is
 why only this check runs under them.
 """
 
@@ -39,8 +39,8 @@ from criticality.reporting import load_results
 #: Where the golden files live, relative to the repository root.
 GOLDEN_DIR = Path("tests") / "golden"
 
-#: The environment every golden number is computed under: the same bits on every x86-64 machine
-#: (each variable is read once, when its library starts, hence a child process).
+#: The environment every golden number is computed under, chosen to give the same bits on every
+#: x86-64 machine (each variable is read once, when its library starts, hence a child process).
 PINNED = {
     "ATEN_CPU_CAPABILITY": "default",  # PyTorch's own kernels without AVX2 / AVX-512
     "ONEDNN_MAX_CPU_ISA": "SSE41",  # convolutions (oneDNN)

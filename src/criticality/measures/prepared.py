@@ -225,8 +225,8 @@ def locating_tangents() -> Iterator[None]:
     pass had checked, so the watch skips the replays' tangents (20 reductions per step of the
     FTLE of a 20-stage MLP: 5 % of its time). A measure checks each replay's final tangent
     instead (:func:`check_replay`) and, when it holds NaN or inf, re-runs that pass inside this
-    block: the watch then
-    names the stage where the tangents first went non-finite, as it would have in the pass.
+    block: the watch then names the stage where the tangents first went non-finite, as it would
+    have in the pass.
     """
     token = _LOCATING.set(True)
     try:
