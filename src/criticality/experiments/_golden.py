@@ -16,8 +16,8 @@ thread, PyTorch's scalar kernels, oneDNN's SSE4.1 code and MKL's conditional-num
 reproducibility mode. Without the pins a trained network's numbers depend on the machine: the
 tiny zoo's eight-layer ReLU MLP ends its training at a λ_1 of −0.055 on the machine that wrote
 its first golden file and −0.046 on an AMD EPYC with AVX2 (its training amplifies the last bits
-of a sum), so the file failed on the second machine (and in CI). The pins cost about 1.6× in time, which is
-why only this check runs under them.
+of a sum), so the file failed on the second machine (and in CI). The pins cost about 1.6× in
+time, which is why only this check runs under them.
 """
 
 from __future__ import annotations
