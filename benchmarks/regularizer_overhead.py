@@ -38,7 +38,7 @@ from _bench import clock, machine, sync
 from torch import nn
 
 from criticality.regularizers import CriticalityRegularizer, JacobianRegularizer
-from criticality.regularizers._common import call_seed
+from criticality.regularizers._common import call_seed, eval_mode
 from criticality.zoo import cnn_classifier, mlp_classifier
 
 DEFAULT = "critical (defaults: jvp, sub_batch 16, 1 direction)"
@@ -52,18 +52,19 @@ class PreviousRegularizer(CriticalityRegularizer):
 
     def _propagate(
         self, stage_list: Sequence[nn.Module], h: torch.Tensor, v: torch.Tensor
-    ) -> list[torch.Tensor]:
+    ) -> torch.Tensor:
         logs = []
-        for stage in stage_list:
-            d_in = h[0].numel()
-            h, jv = torch.func.jvp(stage, (h,), (v,))[:2]
-            size = jv.flatten(1).norm(dim=1).clamp_min(torch.finfo(jv.dtype).tiny)
-            log_g = torch.log(size)
-            if self.norm == "rms":
-                log_g = log_g - 0.5 * math.log(h[0].numel() / d_in)
-            logs.append(log_g)
-            v = jv / size.view(-1, *[1] * (jv.ndim - 1))
-        return logs
+        with eval_mode(stage_list):
+            for stage in stage_list:
+                d_in = h[0].numel()
+                h, jv = torch.func.jvp(stage, (h,), (v,))[:2]
+                size = jv.flatten(1).norm(dim=1).clamp_min(torch.finfo(jv.dtype).tiny)
+                log_g = torch.log(size)
+                if self.norm == "rms":
+                    log_g = log_g - 0.5 * math.log(h[0].numel() / d_in)
+                logs.append(log_g)
+                v = jv / size.view(-1, *[1] * (jv.ndim - 1))
+        return torch.stack(logs, dim=1)
 
 
 class Floor(nn.Module):

@@ -12,7 +12,14 @@ from torch import nn
 from criticality.measures.prepared import ModelOrStages, eval_mode
 from criticality.stages import stages as split_stages
 
-__all__ = ["ModelOrStages", "StepCounter", "eval_mode", "resolve_stages", "sub_batch"]
+__all__ = [
+    "ModelOrStages",
+    "StageCache",
+    "StepCounter",
+    "eval_mode",
+    "resolve_stages",
+    "sub_batch",
+]
 
 
 def resolve_stages(model_or_stages: ModelOrStages) -> list[nn.Module]:
@@ -30,6 +37,37 @@ def resolve_stages(model_or_stages: ModelOrStages) -> list[nn.Module]:
         f"expected an nn.Module or a non-empty list of stage modules, "
         f"got {type(model_or_stages).__name__}"
     )
+
+
+class StageCache:
+    """:func:`resolve_stages` for the model of the last call, split again only when it changes.
+
+    Splitting builds new ``Stage`` modules on every call (0.45 ms for a 9-stage MLP on the CPU,
+    3 % of its training step). The list is reused while the model's module tree holds the same
+    modules (compared by ``id``; the cache holds them, so no ``id`` is reused meanwhile). A copy
+    or a pickle of the cache starts empty: a regularizer never carries a model with it.
+    """
+
+    def __init__(self) -> None:
+        self._modules: tuple[nn.Module, ...] = ()
+        self._ids: tuple[int, ...] = ()
+        self._stages: list[nn.Module] = []
+
+    def __call__(self, model_or_stages: ModelOrStages) -> list[nn.Module]:
+        if not isinstance(model_or_stages, nn.Module) or isinstance(model_or_stages, nn.ModuleList):
+            return resolve_stages(model_or_stages)
+        modules = tuple(model_or_stages.modules())  # the model first
+        ids = tuple(map(id, modules))
+        if ids != self._ids:
+            self._stages = resolve_stages(model_or_stages)
+            self._modules, self._ids = modules, ids
+        return self._stages
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
 
 
 def sub_batch(x: object, size: int | None) -> torch.Tensor:

@@ -32,13 +32,14 @@ from torch import nn
 from criticality.measures.tangents import state_dim, tangent_rules
 from criticality.regularizers._common import (
     ModelOrStages,
+    StageCache,
     StepCounter,
     call_seed,
     check_choice,
     eval_mode,
-    resolve_stages,
     sub_batch,
 )
+from criticality.regularizers._plain_tangents import plan, push
 
 Mode = Literal["global", "stagewise"]
 Estimator = Literal["jvp", "fd"]
@@ -111,6 +112,7 @@ class CriticalityRegularizer(nn.Module):
         self.estimator, self.sub_batch, self.n_directions = estimator, sub_batch, n_directions
         self.norm, self.eps, self.seed = norm, float(eps), seed
         self.counter = StepCounter(every)
+        self._stages = StageCache()
 
     def extra_repr(self) -> str:
         return (
@@ -153,7 +155,7 @@ class CriticalityRegularizer(nn.Module):
         Returns:
             ``ln g_l`` of shape ``(S, n, L)``: input, direction, stage.
         """
-        stage_list = resolve_stages(model_or_stages)
+        stage_list = self._stages(model_or_stages)
         h = sub_batch(x, self.sub_batch)
         s, k = h.shape[0], self.n_directions
         if init is None:
@@ -163,35 +165,42 @@ class CriticalityRegularizer(nn.Module):
             raise ValueError(
                 f"init must have shape {(s, k, *h.shape[1:])}, got {tuple(init.shape)}"
             )
-        h = h.repeat_interleave(k, dim=0)  # (S·n, ...)
+        h = h.repeat_interleave(k, dim=0) if k > 1 else h  # (S·n, ...)
         v = _unit(init.reshape(s * k, *h.shape[1:]).to(h.dtype))  # (S·n, ...)
-        with eval_mode(stage_list):
-            logs = self._propagate(stage_list, h, v)
-        return torch.stack(logs, dim=1).reshape(s, k, len(stage_list))
+        return self._propagate(stage_list, h, v).reshape(s, k, len(stage_list))
 
     def _propagate(
         self, stage_list: Sequence[nn.Module], h: torch.Tensor, v: torch.Tensor
-    ) -> list[torch.Tensor]:
-        """Push unit tangents ``v`` along the stages; ``ln g_l`` per row, ``L`` tensors ``(N,)``."""
-        logs = []
-        with contextlib.ExitStack() as stack:
-            if self.estimator == "jvp":  # one dual level for the whole chain
-                stack.enter_context(tangent_rules(stacked=True))
-                stack.enter_context(fwAD.dual_level())
-            for stage in stage_list:
-                d_in = state_dim(h)
-                if self.estimator == "jvp":
-                    h, jv = fwAD.unpack_dual(stage(fwAD.make_dual(h, v)))
-                    jv = torch.zeros_like(h) if jv is None else jv
+    ) -> torch.Tensor:
+        """Push unit tangents ``v`` along the stages; ``ln g_l`` per row and stage, ``(N, L)``.
+
+        Stages of ``Linear`` layers and elementwise activations take the plain-autograd path of
+        :mod:`._plain_tangents` (the same numbers, a fraction of the per-op overhead); the
+        others a dual tensor under ``tangent_rules``. When every stage takes the plain path,
+        no module depends on ``train()``/``eval()``, and the flags are left alone.
+        """
+        jvp = self.estimator == "jvp"
+        plans = [plan(stage) if jvp else None for stage in stage_list]
+        general = any(p is None for p in plans)
+        sizes, shifts = [], []
+        with eval_mode(stage_list) if general else contextlib.nullcontext():
+            for i, (stage, steps) in enumerate(zip(stage_list, plans, strict=True)):
+                d_in = state_dim(v)
+                if steps is not None:  # the last stage's primal is not needed
+                    out, jv = push(steps, h, v, primal=i + 1 < len(stage_list))
+                    h = h if out is None else out
+                elif jvp:
+                    h, jv = _dual_jvp(stage, h, v)
                 else:
                     h, jv = self._central_difference(stage, h, v)
-                size = jv.flatten(1).norm(dim=1)  # (N,)
+                size = torch.linalg.vector_norm(jv.flatten(1), dim=1)  # (N,)
                 safe = size.clamp_min(torch.finfo(size.dtype).tiny)
-                log_g = torch.log(safe)
-                if self.norm == "rms":
-                    log_g = log_g - 0.5 * math.log(state_dim(h) / d_in)
-                logs.append(log_g)
+                sizes.append(safe)
+                shifts.append(0.5 * math.log(state_dim(jv) / d_in))
                 v = jv / safe.view(-1, *[1] * (jv.ndim - 1))
+        logs = torch.log(torch.stack(sizes, dim=1))  # (N, L): one op for all stages
+        if self.norm == "rms":
+            logs = logs - logs.new_tensor(shifts)
         return logs
 
     def _central_difference(
@@ -203,6 +212,16 @@ class CriticalityRegularizer(nn.Module):
         out = stage(torch.cat([h, h + step, h - step]))
         primal, plus, minus = out.chunk(3)
         return primal, (plus - minus) / (2 * delta.view(-1, *[1] * (out.ndim - 1)))
+
+
+def _dual_jvp(
+    stage: nn.Module, h: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(h), J_f(h) v)`` by forward-mode AD with the measures' tangent rules, primal and
+    tangent stacked through linear layers."""
+    with tangent_rules(stacked=True), fwAD.dual_level():
+        out, jv = fwAD.unpack_dual(stage(fwAD.make_dual(h, v)))
+    return out, torch.zeros_like(out) if jv is None else jv
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
