@@ -12,7 +12,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -40,6 +40,16 @@ def seconds(fn: Callable[[], Any], device: str | torch.device = "cpu") -> float:
     fn()
     sync(device)
     return now() - start
+
+
+def median_interval(values: Sequence[float], seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95 % interval of the median of ``values`` (2,000 resamples)."""
+    import numpy as np
+
+    r = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(r), size=(2000, len(r)))
+    meds = np.median(r[idx], axis=1)
+    return float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
 
 
 def loaded(info: dict[str, Any]) -> bool:

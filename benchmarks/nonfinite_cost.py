@@ -29,9 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from _bench import machine, seconds
+from _bench import machine, median_interval, seconds
 
 from criticality import create_model
 from criticality.measures import ftle, lyapunov_spectrum
@@ -102,14 +101,6 @@ def check_share(fn: Callable[[], Any], rounds: int) -> dict[str, float]:
             watch.read = originals[1]
     share = statistics.median(shares)
     return {"check_share": share, "implied_ratio": 1.0 / (1.0 - share)}
-
-
-def median_interval(ratios: list[float], seed: int = 0) -> tuple[float, float]:
-    """Bootstrap 95% interval of the median of ``ratios``."""
-    r = np.asarray(ratios)
-    idx = np.random.default_rng(seed).integers(0, len(r), size=(2000, len(r)))
-    meds = np.median(r[idx], axis=1)
-    return float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
 
 
 def ratio_rounds(fn: Callable[[], Any], rounds: int, calls: int) -> dict[str, Any]:
